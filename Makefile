@@ -1,0 +1,35 @@
+# Two commands do all the set-up on a fresh machine:  make demo  and  make test.
+# The virtual environment gets the CPU build of torch first (a bare `torch` requirement can pull a
+# multi-GB CUDA build). Elsewhere, point pip at a CPU wheel index: make test TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+EXTRAS ?= test,train,bench
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/scope demo
+
+test: install
+	$(PY) -m pytest -q -ra
+
+bench: install
+	$(PY) benchmarks/routing_quality.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

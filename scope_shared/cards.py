@@ -1,0 +1,101 @@
+"""Model cards (what a candidate costs) and outcomes (what a model did on one question)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from scope_shared.errors import InvalidCardError, ScopeError
+
+
+class ModelCard(BaseModel):
+    """A candidate model: its name and price in USD per million input / output tokens."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    input_price: float = Field(description="USD per million input tokens")
+    output_price: float = Field(description="USD per million output tokens")
+    tags: tuple[str, ...] = ()
+    context_limit: int | None = Field(default=None, gt=0)
+    default_output_tokens: float | None = Field(
+        default=None,
+        gt=0,
+        description="Output tokens assumed when the history has no token counts for this model.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _strip_name(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("model name is empty")
+        return v
+
+    @field_validator("input_price", "output_price")
+    @classmethod
+    def _check_price(cls, v: float) -> float:
+        if v is None or not math.isfinite(v) or v < 0:
+            raise ValueError(f"price must be a finite number >= 0, got {v!r}")
+        return float(v)
+
+    @classmethod
+    def create(cls, **fields: Any) -> "ModelCard":
+        """Build a card, turning pydantic's validation error into an `InvalidCardError`."""
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            name = fields.get("name", "<unnamed>")
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'card'}: {e['msg']}" for e in exc.errors()
+            )
+            raise InvalidCardError(f"invalid model card {name!r}: {problems}") from None
+
+    def cost(self, input_tokens: float, output_tokens: float) -> float:
+        """USD cost of one call with these token counts."""
+        return (input_tokens * self.input_price + output_tokens * self.output_price) / 1e6
+
+
+def to_cards(cards: Iterable[ModelCard | Mapping[str, Any]]) -> dict[str, ModelCard]:
+    """Validate cards (objects or dicts) into a name -> card mapping; names must be unique."""
+    out: dict[str, ModelCard] = {}
+    for c in cards:
+        card = c if isinstance(c, ModelCard) else ModelCard.create(**dict(c))
+        if card.name in out:
+            raise InvalidCardError(f"duplicate model card name {card.name!r}")
+        out[card.name] = card
+    if not out:
+        raise InvalidCardError("no model cards given: a router needs at least one candidate")
+    return out
+
+
+class Outcome(BaseModel):
+    """What one model did on one question."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(min_length=1)
+    correct: float = Field(ge=0.0, le=1.0, description="score in [0, 1]")
+    output_tokens: float | None = Field(default=None, ge=0)
+    input_tokens: float | None = Field(default=None, ge=0)
+    latency_s: float | None = Field(default=None, ge=0)
+    source: str = "benchmark"
+
+    @field_validator("correct", "output_tokens", "input_tokens", "latency_s")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("must be finite")
+        return v
+
+    @classmethod
+    def create(cls, **fields: Any) -> "Outcome":
+        """Build an outcome, turning pydantic's validation error into a `ScopeError`."""
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ScopeError(f"invalid outcome for model {fields.get('model')!r}: {problems}") from None

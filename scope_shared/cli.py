@@ -1,0 +1,103 @@
+"""The ``scope`` command line: demo, route, history build|info."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from scope_shared.errors import ScopeError
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from scope_shared.demo import run_demo
+
+    run_demo(seed=args.seed, test_size=args.test_size)
+
+
+def _build_history(args: argparse.Namespace) -> None:
+    from scope_shared.data import dataset_path, load_llmrouter9, load_routing_table
+
+    if args.table:
+        if not args.models:
+            raise ScopeError("--table needs --models (a JSON file of prices)")
+        table = load_routing_table(args.table, args.models)
+    else:
+        table = load_llmrouter9(args.data or dataset_path("llmrouter-9"))
+    if args.split_seed is not None:
+        table, _ = table.split(args.test_size, args.split_seed)
+    history = table.to_history(args.embedder, show_progress=True)
+    history.save(args.out)
+    print(f"saved {len(history)} questions, {len(history.records)} outcomes, models {history.models} -> {args.out}")
+
+
+def _cmd_info(args: argparse.Namespace) -> None:
+    from scope_shared.history import History
+
+    print(json.dumps(History.load(args.path).info(), indent=2))
+
+
+def _cmd_route(args: argparse.Namespace) -> None:
+    from scope_shared.history import History
+    from scope_shared.router import Router
+
+    history = History.load(args.history)
+    if not history.cards:
+        raise ScopeError(f"history {args.history} holds no model cards; build it with 'scope history build'")
+    router = Router(history.cards.values(), history, embedder=args.embedder)
+    knob = {k: getattr(args, k) for k in ("max_cost", "tradeoff", "min_accuracy", "alpha")}
+    decision = router.route(args.question, **knob)
+    print(f"{'model':<36} {'p_correct':>9} {'out tokens':>10} {'expected $':>12}")
+    for m in decision.ranking:
+        e = decision.estimates[m]
+        print(f"{m:<36} {e.p_correct:9.3f} {e.expected_output_tokens:10.0f} {e.expected_cost:12.7f}")
+    print(f"decision: {decision.explanation}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scope", description="SCOPE router: pre-hoc model routing")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="route llmrouter-9's held-out questions and print the savings")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--test-size", type=float, default=0.2)
+    demo.set_defaults(func=_cmd_demo)
+
+    route = sub.add_parser("route", help="print every candidate's estimate and the decision")
+    route.add_argument("question")
+    route.add_argument("--history", required=True, help="a history directory (scope history build)")
+    route.add_argument("--embedder", default=None, help="sentence-transformers path (default: bundled)")
+    for knob in ("max_cost", "tradeoff", "min_accuracy", "alpha"):
+        route.add_argument(f"--{knob.replace('_', '-')}", dest=knob, type=float, default=None)
+    route.set_defaults(func=_cmd_route)
+
+    hist = sub.add_parser("history", help="build or inspect a history store")
+    hsub = hist.add_subparsers(dest="history_command", required=True)
+    build = hsub.add_parser("build", help="embed a routing table into a history directory")
+    build.add_argument("--out", required=True)
+    build.add_argument("--data", default=None, help="llmrouter-9 folder (default: the bundled copy)")
+    build.add_argument("--table", default=None, help="your own routing table (.jsonl/.csv/.parquet)")
+    build.add_argument("--models", default=None, help="JSON prices for --table")
+    build.add_argument("--split-seed", type=int, default=None, help="keep only the history part of a split")
+    build.add_argument("--test-size", type=float, default=0.2)
+    build.add_argument("--embedder", default=None)
+    build.set_defaults(func=_build_history)
+    info = hsub.add_parser("info", help="describe a history directory")
+    info.add_argument("path")
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ScopeError as exc:
+        print(f"scope: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

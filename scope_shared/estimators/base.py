@@ -1,0 +1,55 @@
+"""The estimator interface: anchors in, predicted correctness and output length out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from scope_shared.history import Anchors, History
+
+
+@dataclass
+class RawEstimates:
+    """Per (query, model) predictions, arrays shaped (n_queries, n_models).
+
+    ``output_tokens`` is NaN where the estimator has no length evidence; the router then uses the
+    card's ``default_output_tokens`` (or the library default). ``rationales`` holds the reasoning
+    text of estimators that reason.
+    """
+
+    p_correct: np.ndarray
+    output_tokens: np.ndarray
+    n_anchors: np.ndarray
+    rationales: list[list[str | None]] | None = None
+
+
+class Estimator(ABC):
+    """Predicts, before any call, each model's chance of success and output length on a query.
+
+    Estimators see models only through their behaviour in the history (anchor outcomes and
+    model-level statistics), never through their names, so a model added to the history is served
+    without retraining.
+    """
+
+    name: str = "estimator"
+    #: how many anchors per (query, model) the router should retrieve for this estimator
+    k: int = 10
+
+    @abstractmethod
+    def predict(
+        self,
+        queries: Sequence[str],
+        query_embs: np.ndarray,
+        anchors: Anchors,
+        history: History,
+    ) -> RawEstimates:
+        """Predict for every query and every model of ``anchors.models``."""
+
+    def predict_for(
+        self, queries: Sequence[str], query_embs: np.ndarray, models: Sequence[str], history: History
+    ) -> RawEstimates:
+        """Retrieve anchors and predict: the one-call form used by evaluation code."""
+        return self.predict(queries, query_embs, history.anchors(query_embs, models, self.k), history)

@@ -1,0 +1,148 @@
+"""On-disk format of a history directory: safe (no pickle), versioned, written atomically.
+
+Layout::
+
+    manifest.json            format, version, generation, dim, embedder, file names + sha256
+    questions-<gen>.jsonl    {"text", "benchmark"} per question, in id order
+    embeddings-<gen>.npy     float32 (n, dim)
+    outcomes-<gen>.jsonl     {"q": id, "model", "correct", "output_tokens", ...} per outcome
+    cards-<gen>.json         model cards known to this history (may be empty)
+
+A save writes the data files of a new generation first, then replaces ``manifest.json`` in one
+rename, then deletes the previous generation: a crash at any point leaves either the old or the
+new store complete. Loading verifies every checksum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scope_shared.atomic import atomic_write, atomic_write_json
+from scope_shared.cards import ModelCard, Outcome
+from scope_shared.errors import HistoryStoreError
+from scope_shared.history.history import History
+
+FORMAT = "scope-history"
+VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    if not path.is_dir():
+        raise HistoryStoreError(f"history directory {str(path)!r} does not exist")
+    mpath = path / MANIFEST
+    if not mpath.is_file():
+        raise HistoryStoreError(f"{str(path)!r} is not a history store: {MANIFEST} is missing")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HistoryStoreError(f"history store {str(path)!r} is corrupt: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise HistoryStoreError(f"{str(path)!r} is not a SCOPE history store (format field missing)")
+    if manifest.get("version") != VERSION:
+        raise HistoryStoreError(
+            f"history store {str(path)!r} has format version {manifest.get('version')!r}; "
+            f"this library reads version {VERSION}"
+        )
+    return manifest
+
+
+def save_history(history: History, path: Path) -> None:
+    """Write ``history`` to ``path`` (see the module docstring for the guarantees)."""
+    old_gen = None
+    if (path / MANIFEST).is_file():
+        try:
+            old_gen = _read_manifest(path).get("generation")
+        except HistoryStoreError:
+            old_gen = None
+    gen = (old_gen or 0) + 1
+    n = len(history)
+    blobs: dict[str, bytes] = {}
+    blobs["questions"] = _jsonl(
+        [{"text": history.text(i), "benchmark": history.benchmark(i)} for i in range(n)]
+    )
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(history.embeddings), allow_pickle=False)
+    blobs["embeddings"] = buf.getvalue()
+    blobs["outcomes"] = _jsonl(
+        [{"q": r.question_id, **r.outcome.model_dump(exclude_none=True)} for r in history.records]
+    )
+    blobs["cards"] = json.dumps([c.model_dump() for c in history.cards.values()], indent=1).encode()
+    ext = {"questions": "jsonl", "embeddings": "npy", "outcomes": "jsonl", "cards": "json"}
+    files = {key: f"{key}-{gen}.{ext[key]}" for key in blobs}
+    path.mkdir(parents=True, exist_ok=True)
+    for key, data in blobs.items():
+        atomic_write(path / files[key], lambda f, d=data: f.write(d))
+    atomic_write_json(
+        path / MANIFEST,
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "generation": gen,
+            "dim": history.dim,
+            "embedder": history.embedder_name,
+            "n_questions": n,
+            "n_outcomes": len(history.records),
+            "files": files,
+            "sha256": {key: _sha256(data) for key, data in blobs.items()},
+        },
+    )
+    for stale in path.iterdir():
+        if stale.name != MANIFEST and stale.name not in files.values() and not stale.name.startswith("."):
+            if any(stale.name.startswith(f"{key}-") for key in blobs):
+                stale.unlink(missing_ok=True)
+
+
+def load_history(path: Path) -> History:
+    """Read a store written by `save_history`, verifying version and checksums."""
+    manifest = _read_manifest(path)
+    try:
+        files, sums = manifest["files"], manifest["sha256"]
+        blobs = {}
+        for key in ("questions", "embeddings", "outcomes", "cards"):
+            fpath = path / files[key]
+            if not fpath.is_file():
+                raise HistoryStoreError(f"history store {str(path)!r} is corrupt: {files[key]} is missing")
+            data = fpath.read_bytes()
+            if _sha256(data) != sums[key]:
+                raise HistoryStoreError(
+                    f"history store {str(path)!r} is corrupt: checksum mismatch in {files[key]}"
+                )
+            blobs[key] = data
+        emb = np.load(io.BytesIO(blobs["embeddings"]), allow_pickle=False)
+        questions = [json.loads(line) for line in blobs["questions"].decode().split("\n") if line]
+        outcomes = [json.loads(line) for line in blobs["outcomes"].decode().split("\n") if line]
+        cards = json.loads(blobs["cards"])
+        dim = int(manifest["dim"])
+        if emb.shape != (len(questions), dim):
+            raise HistoryStoreError(
+                f"history store {str(path)!r} is corrupt: embeddings shape {emb.shape} "
+                f"does not match {len(questions)} questions of dimension {dim}"
+            )
+        history = History(dim, manifest.get("embedder"))
+        history.add_questions(
+            [q["text"] for q in questions], emb, [q.get("benchmark") for q in questions]
+        )
+        for row in outcomes:
+            qid = int(row.pop("q"))
+            history.add_outcomes(qid, [Outcome(**row)])
+        history.cards = {c["name"]: ModelCard(**c) for c in cards}
+        return history
+    except HistoryStoreError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise HistoryStoreError(f"history store {str(path)!r} is corrupt: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,269 @@
+"""The Router: query -> embed -> anchors -> estimates -> policy (+ ledger) -> decision."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from scope_shared.cards import ModelCard, Outcome, to_cards
+from scope_shared.decision import Decision, Estimate
+from scope_shared.embedder import Embedder, as_embedder
+from scope_shared.errors import BudgetExceeded, InvalidCardError, ScopeError, UnknownModelError
+from scope_shared.estimators import Estimator, KNNEstimator
+from scope_shared.history import History
+from scope_shared.knobs import Knob, make_knob, resolve_knob
+from scope_shared.ledger import Ledger
+from scope_shared.policies import explain, rank
+from scope_shared.query import validate_queries, validate_query
+from scope_shared.tokens import TokenCounter, approx_token_count
+
+#: output tokens assumed when neither the history nor the card says (stated in every figure using it)
+DEFAULT_OUTPUT_TOKENS = 256.0
+
+
+class Router:
+    """Chooses, for each query, which candidate model should answer it.
+
+    Args:
+        cards: the candidates (``ModelCard`` objects or dicts); each needs outcomes in ``history``.
+        history: the router's memory (questions, embeddings, outcomes).
+        estimator: how estimates are made (default: training-free `KNNEstimator`).
+        embedder: an `Embedder`, a LangChain ``Embeddings``, a sentence-transformers path, or
+            ``None`` for the bundled all-MiniLM-L6-v2.
+        default_knob: the knob used when a call sets none (default ``alpha=0.6``, the paper's
+            balanced setting).
+        token_counter: counts a query's input tokens to price it (default: ~4 characters a token).
+        default_output_tokens: output length assumed when nothing better is known.
+    """
+
+    def __init__(
+        self,
+        cards: Iterable[ModelCard | Mapping[str, Any]],
+        history: History,
+        estimator: Estimator | None = None,
+        embedder: Embedder | Any = None,
+        default_knob: Knob | Mapping[str, float] | None = None,
+        token_counter: TokenCounter | None = None,
+        default_output_tokens: float = DEFAULT_OUTPUT_TOKENS,
+    ) -> None:
+        self.cards = to_cards(cards)
+        self.history = history
+        self.estimator = estimator or KNNEstimator()
+        self.embedder = as_embedder(embedder)
+        if self.embedder.dim != history.dim:
+            raise ScopeError(
+                f"embedder {self.embedder.name!r} gives {self.embedder.dim}-d vectors, "
+                f"the history holds {history.dim}-d ones"
+            )
+        missing = [m for m in self.cards if m not in history.models]
+        if missing:
+            raise InvalidCardError(
+                f"no outcomes in the history for {', '.join(map(repr, missing))}: a model joins by "
+                "answering some history questions (Router.add_model)"
+            )
+        if isinstance(default_knob, Mapping):
+            default_knob = resolve_knob(None, **default_knob)
+        self.default_knob = default_knob or make_knob("alpha", 0.6)
+        self.count_tokens: TokenCounter = token_counter or approx_token_count
+        self.default_output_tokens = float(default_output_tokens)
+
+    # ---------------------------------------------------------------- candidates
+    @property
+    def models(self) -> list[str]:
+        return list(self.cards)
+
+    def _candidates(self, candidates: Sequence[str] | None) -> list[str]:
+        if candidates is None:
+            return self.models
+        out = list(dict.fromkeys(candidates))
+        unknown = [m for m in out if m not in self.cards]
+        if unknown:
+            raise UnknownModelError(
+                f"unknown model {unknown[0]!r}; candidates are {', '.join(self.models)}"
+            )
+        if not out:
+            raise ScopeError("no candidates left to route among")
+        return out
+
+    # ---------------------------------------------------------------- estimating
+    def _estimate_arrays(
+        self, queries: list[str], embs: np.ndarray, models: list[str]
+    ) -> tuple[list[dict[str, Estimate]], np.ndarray, np.ndarray]:
+        raw = self.estimator.predict(queries, embs, self.history.anchors(embs, models, self.estimator.k), self.history)
+        defaults = np.array(
+            [self.cards[m].default_output_tokens or self.default_output_tokens for m in models]
+        )
+        tokens = np.where(np.isfinite(raw.output_tokens), raw.output_tokens, defaults[None, :])
+        in_tok = np.array([self.count_tokens(q) for q in queries], dtype=np.float64)
+        in_price = np.array([self.cards[m].input_price for m in models])
+        out_price = np.array([self.cards[m].output_price for m in models])
+        cost = (in_tok[:, None] * in_price[None, :] + tokens * out_price[None, :]) / 1e6
+        out = []
+        for i in range(len(queries)):
+            row = {}
+            for j, m in enumerate(models):
+                row[m] = Estimate(
+                    model=m,
+                    p_correct=float(raw.p_correct[i, j]),
+                    expected_output_tokens=float(tokens[i, j]),
+                    input_tokens=float(in_tok[i]),
+                    expected_cost=float(cost[i, j]),
+                    estimator=self.estimator.name,
+                    rationale=raw.rationales[i][j] if raw.rationales else None,
+                    n_anchors=int(raw.n_anchors[i, j]),
+                )
+            out.append(row)
+        return out, raw.p_correct, cost
+
+    def embed(self, queries: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """Embed validated queries (cached per text)."""
+        return self.embedder.embed(validate_queries(list(queries)), show_progress=show_progress)
+
+    def estimate(self, query: str, candidates: Sequence[str] | None = None) -> dict[str, Estimate]:
+        """Every candidate's estimate for one query."""
+        return self.estimate_batch([validate_query(query)], candidates)[0]
+
+    def estimate_batch(
+        self, queries: Sequence[str], candidates: Sequence[str] | None = None, show_progress: bool = False
+    ) -> list[dict[str, Estimate]]:
+        """Estimates for many queries, embedded in one pass."""
+        qs = validate_queries(list(queries))
+        models = self._candidates(candidates)
+        return self._estimate_arrays(qs, self.embedder.embed(qs, show_progress), models)[0]
+
+    # ---------------------------------------------------------------- routing
+    def route(
+        self,
+        query: str,
+        *,
+        max_cost: float | None = None,
+        tradeoff: float | None = None,
+        min_accuracy: float | None = None,
+        alpha: float | None = None,
+        knob: Knob | None = None,
+        ledger: Ledger | None = None,
+        candidates: Sequence[str] | None = None,
+    ) -> Decision:
+        """Decide which candidate answers ``query``; set at most one knob (else the default)."""
+        return self.route_batch(
+            [validate_query(query)],
+            max_cost=max_cost,
+            tradeoff=tradeoff,
+            min_accuracy=min_accuracy,
+            alpha=alpha,
+            knob=knob,
+            ledger=ledger,
+            candidates=candidates,
+        )[0]
+
+    def route_batch(
+        self,
+        queries: Sequence[str],
+        *,
+        max_cost: float | None = None,
+        tradeoff: float | None = None,
+        min_accuracy: float | None = None,
+        alpha: float | None = None,
+        knob: Knob | None = None,
+        ledger: Ledger | None = None,
+        candidates: Sequence[str] | None = None,
+        show_progress: bool = False,
+    ) -> list[Decision]:
+        """Decide for many queries, embedding them in one pass.
+
+        With a ledger, each decision sees what is left of it (the decisions themselves charge
+        nothing: the caller reserves and settles around the real call).
+        """
+        k = knob or resolve_knob(
+            self.default_knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
+        )
+        assert k is not None
+        qs = validate_queries(list(queries))
+        models = self._candidates(candidates)
+        embs = self.embedder.embed(qs, show_progress)
+        estimates, p, cost = self._estimate_arrays(qs, embs, models)
+        it = range(len(qs))
+        if show_progress:
+            it = tqdm(it, desc="routing", total=len(qs))
+        return [self.decide(estimates[i], k, ledger) for i in it]
+
+    def decide(self, estimates: Mapping[str, Estimate], knob: Knob, ledger: Ledger | None = None) -> Decision:
+        """Apply the policy (and the ledger's remaining budget) to one query's estimates."""
+        models = list(estimates)
+        p = np.array([estimates[m].p_correct for m in models])
+        cost = np.array([estimates[m].expected_cost for m in models])
+        cap = ledger.remaining if ledger is not None else math.inf
+        order = rank(knob, p, cost, cap)
+        cheapest_fallback = False
+        if ledger is not None and cost.min() > cap + 1e-15:
+            if ledger.on_exhausted == "raise":
+                raise BudgetExceeded(
+                    f"budget spent: ${max(cap, 0):.6f} left, the cheapest candidate "
+                    f"({models[int(cost.argmin())]}) is expected to cost ${cost.min():.6f}"
+                )
+            order = np.argsort(cost, kind="stable")
+            cheapest_fallback = True
+        best = int(order[0])
+        n_affordable = int((cost <= min(cap, knob.value if knob.kind == "max_cost" else math.inf) + 1e-15).sum())
+        text = explain(knob, models[best], p[best], cost[best], cap, n_affordable)
+        if cheapest_fallback:
+            text = f"{models[best]}: budget nearly spent (${max(cap, 0):.6f} left), cheapest candidate"
+        return Decision(
+            model=models[best],
+            ranking=tuple(models[i] for i in order),
+            estimates=dict(estimates),
+            knob=knob.as_dict(),
+            explanation=text,
+            budget_left=None if ledger is None or ledger.budget is None else cap,
+            fallback_to_cheapest=cheapest_fallback,
+        )
+
+    # ---------------------------------------------------------------- growing the history
+    def add_model(self, card: ModelCard | Mapping[str, Any], outcomes: Mapping[str, Outcome | Mapping[str, Any] | float]) -> None:
+        """Add a candidate from its outcomes on some questions (``{question text: outcome}``).
+
+        Outcomes may be full `Outcome`s, dicts, or bare scores; questions new to the history are
+        embedded and added. No retraining: estimators read the model's behaviour from its anchors.
+        """
+        card = card if isinstance(card, ModelCard) else ModelCard.create(**dict(card))
+        if card.name in self.cards:
+            raise InvalidCardError(f"model {card.name!r} is already a candidate")
+        if not outcomes:
+            raise ScopeError(f"model {card.name!r} needs at least one outcome to join")
+        texts = validate_queries(list(outcomes))
+        outs = []
+        for t in texts:
+            o = outcomes[t]
+            if isinstance(o, (int, float)):
+                o = {"correct": float(o)}
+            if isinstance(o, Outcome):
+                o = o.model_dump()
+            outs.append(Outcome.create(**{**dict(o), "model": card.name}))
+        embs = self.embedder.embed(texts, show_progress=len(texts) > 256)
+        ids = self.history.add_questions(texts, embs)
+        for qid, o in zip(ids, outs):
+            self.history.add_outcomes(qid, [o])
+        self.cards[card.name] = card
+        self.history.cards[card.name] = card
+
+    def record_outcome(
+        self,
+        query: str,
+        model: str,
+        correct: float,
+        output_tokens: float | None = None,
+        input_tokens: float | None = None,
+        source: str = "feedback",
+    ) -> int:
+        """Feed a real outcome back into the history, so later estimates use it; returns the question id."""
+        query = validate_query(query)
+        if model not in self.cards:
+            raise UnknownModelError(f"unknown model {model!r}; candidates are {', '.join(self.models)}")
+        outcome = Outcome.create(
+            model=model, correct=correct, output_tokens=output_tokens, input_tokens=input_tokens, source=source
+        )
+        return self.history.add(query, self.embedder.embed_one(query), [outcome])
