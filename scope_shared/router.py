@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from scope_shared.calls import CallBook, CallRecord
 from scope_shared.cards import ModelCard, Outcome, to_cards
 from scope_shared.decision import Decision, Estimate
 from scope_shared.embedder import Embedder, as_embedder
@@ -70,6 +71,7 @@ class Router:
         self.default_knob = default_knob or make_knob("alpha", 0.6)
         self.count_tokens: TokenCounter = token_counter or approx_token_count
         self.default_output_tokens = float(default_output_tokens)
+        self.calls = CallBook()
 
     # ---------------------------------------------------------------- candidates
     @property
@@ -267,3 +269,17 @@ class Router:
             model=model, correct=correct, output_tokens=output_tokens, input_tokens=input_tokens, source=source
         )
         return self.history.add(query, self.embedder.embed_one(query), [outcome])
+
+    def record_feedback(self, call: str | CallRecord, correct: float) -> int:
+        """Store the real outcome of a routed call (by id or record) with its real token counts."""
+        record = self.calls.get(call) if isinstance(call, str) else call
+        if record.model is None:
+            raise ScopeError(f"call {record.call_id!r} has no answering model to give feedback on")
+        usage = record.usage
+        return self.record_outcome(
+            record.query,
+            record.model,
+            correct,
+            output_tokens=None if usage is None else usage.output_tokens,
+            input_tokens=None if usage is None else usage.input_tokens,
+        )
