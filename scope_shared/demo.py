@@ -21,8 +21,8 @@ from scope_shared.router import Router
 
 SETTINGS: list[tuple[str, Knob]] = [
     ("most accurate (tradeoff=0)", make_knob("tradeoff", 0.0)),
-    ("balanced (min_accuracy=0.6)", make_knob("min_accuracy", 0.6)),
-    ("thrifty (tradeoff=2000 per $)", make_knob("tradeoff", 2000.0)),
+    ("balanced (min_accuracy=0.8)", make_knob("min_accuracy", 0.8)),
+    ("thrifty (tradeoff=1000 per $)", make_knob("tradeoff", 1000.0)),
 ]
 SWEEP = [0.0, 100, 200, 500, 1000, 2000, 3000, 5000, 10000, 20000, 50000, 1e5, 1e6]
 
