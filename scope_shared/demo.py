@@ -40,7 +40,7 @@ class DemoResult:
 
 def _table_row(label: str, pt: Point, share: dict[str, float] | str) -> str:
     if isinstance(share, dict):
-        share = ", ".join(f"{m} {s:.0%}" for m, s in sorted(share.items(), key=lambda x: -x[1]) if s > 0)
+        share = ", ".join(f"{m} {s:.0%}" for m, s in sorted(share.items(), key=lambda x: -x[1]) if s >= 0.005)
     return f"  {label:<34} acc {pt.accuracy:6.1%}   ${pt.cost * 1000:8.4f} per 1k queries   {share}"
 
 
