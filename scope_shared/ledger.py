@@ -54,8 +54,11 @@ class Ledger:
     def __init__(
         self, budget: float | None = None, name: str | None = None, on_exhausted: OnExhausted = "cheapest"
     ) -> None:
-        if budget is not None and (not math.isfinite(budget) or budget < 0):
-            raise InvalidKnobError(f"budget must be a finite number >= 0, got {budget!r}")
+        if budget is not None:
+            try:
+                budget = self._check_cost(budget)
+            except InvalidKnobError:
+                raise InvalidKnobError(f"budget must be a finite number >= 0, got {budget!r}") from None
         if on_exhausted not in ("cheapest", "raise"):
             raise InvalidKnobError(f"on_exhausted must be 'cheapest' or 'raise', got {on_exhausted!r}")
         self.budget = budget

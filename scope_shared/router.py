@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from scope_shared.calls import CallBook, CallRecord
 from scope_shared.cards import ModelCard, Outcome, to_cards
 from scope_shared.decision import Decision, Estimate
 from scope_shared.embedder import Embedder, as_embedder
@@ -35,8 +36,8 @@ class Router:
         estimator: how estimates are made (default: training-free `KNNEstimator`).
         embedder: an `Embedder`, a LangChain ``Embeddings``, a sentence-transformers path, or
             ``None`` for the bundled all-MiniLM-L6-v2.
-        default_knob: the knob used when a call sets none (default ``alpha=0.6``, the paper's
-            balanced setting).
+        default_knob: the knob used when a call sets none (default ``min_accuracy=0.8``: the
+            cheapest candidate predicted to be right 80% of the time, else the most accurate).
         token_counter: counts a query's input tokens to price it (default: ~4 characters a token).
         default_output_tokens: output length assumed when nothing better is known.
         batch_scorer: optional batch-level scorer for the ``alpha`` knob, e.g. the paper's
@@ -72,10 +73,11 @@ class Router:
             )
         if isinstance(default_knob, Mapping):
             default_knob = resolve_knob(None, **default_knob)
-        self.default_knob = default_knob or make_knob("alpha", 0.6)
+        self.default_knob = default_knob or make_knob("min_accuracy", 0.8)
         self.count_tokens: TokenCounter = token_counter or approx_token_count
         self.default_output_tokens = float(default_output_tokens)
         self.batch_scorer = batch_scorer
+        self.calls = CallBook()
 
     # ---------------------------------------------------------------- candidates
     @property
@@ -289,3 +291,17 @@ class Router:
             model=model, correct=correct, output_tokens=output_tokens, input_tokens=input_tokens, source=source
         )
         return self.history.add(query, self.embedder.embed_one(query), [outcome])
+
+    def record_feedback(self, call: str | CallRecord, correct: float) -> int:
+        """Store the real outcome of a routed call (by id or record) with its real token counts."""
+        record = self.calls.get(call) if isinstance(call, str) else call
+        if record.model is None:
+            raise ScopeError(f"call {record.call_id!r} has no answering model to give feedback on")
+        usage = record.usage
+        return self.record_outcome(
+            record.query,
+            record.model,
+            correct,
+            output_tokens=None if usage is None else usage.output_tokens,
+            input_tokens=None if usage is None else usage.input_tokens,
+        )
