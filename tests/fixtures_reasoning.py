@@ -18,9 +18,15 @@ CORPUS = [
 ]
 
 
-def make_tiny_lm(path: Path, seed: int = 0, vocab_size: int = 300, hidden: int = 32) -> Path:
-    """Save a randomly initialised 2-layer Qwen2 model and a byte-level BPE tokenizer to ``path``."""
+def make_tiny_lm(path: Path, seed: int = 0, vocab_size: int = 1200, hidden: int = 32) -> Path:
+    """Save a randomly initialised 2-layer Qwen2 model and a byte-level BPE tokenizer to ``path``.
+
+    The tokenizer is trained on the prompt template and answer format, so prompts stay short
+    (~250 tokens) and the tests stay fast.
+    """
     import torch
+
+    from scope_shared.reasoning.prompt import DEFAULT_TEMPLATE
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
@@ -34,7 +40,7 @@ def make_tiny_lm(path: Path, seed: int = 0, vocab_size: int = 300, hidden: int =
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(CORPUS * 20, trainer=trainer)
+    tok.train_from_iterator((CORPUS + [DEFAULT_TEMPLATE, *_question_words()]) * 20, trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="<pad>", eos_token="<|im_end|>", bos_token=None
     )
@@ -56,6 +62,13 @@ def make_tiny_lm(path: Path, seed: int = 0, vocab_size: int = 300, hidden: int =
     )
     Qwen2ForCausalLM(cfg).save_pretrained(path)
     return path
+
+
+def _question_words() -> list[str]:
+    return [f"Question {i}: {t} item {i} value {i * 37 % 1000}?" for i in range(40) for t in TOPICS]
+
+
+TOPICS = ["arithmetic sum of numbers", "capital city of country", "chemistry gas reaction"]
 
 
 def hash_embed(texts: list[str], dim: int = 16):
@@ -90,7 +103,7 @@ def make_history(n: int = 30, dim: int = 16, seed: int = 0):
     rng = np.random.default_rng(seed)
     emb = FunctionEmbedder(lambda ts: hash_embed(ts, dim), dim, name="hash")
     hist = History(dim, "hash")
-    topics = ["arithmetic sum of numbers", "capital city of country", "chemistry gas reaction"]
+    topics = TOPICS
     texts = [f"Question {i}: {topics[i % 3]} item {i} value {rng.integers(1000)}?" for i in range(n)]
     ids = hist.add_questions(texts, emb.embed(texts))
     for qid in ids:
@@ -106,3 +119,14 @@ def make_history(n: int = 30, dim: int = 16, seed: int = 0):
     for c in cards:
         hist.cards[c.name] = c
     return hist, emb, cards
+
+
+def single_thread():
+    """Generator for a module fixture: torch on one thread while the module runs (tiny models are
+    ~6x faster that way on a shared 2-core machine), restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,104 @@
+"""The local transformers backend on a tiny randomly initialised Qwen2 model built in the test."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from fixtures_reasoning import make_history, make_tiny_lm, single_thread
+
+from scope_shared.errors import EstimatorError
+from scope_shared.reasoning import ReasoningEstimator, TransformersBackend, parse_prediction
+from scope_shared.router import Router
+
+ANSWER = "Analysis: ok.\nPredicted Performance: {len: 120, correct: yes}"
+QUERY = "Question: arithmetic sum of numbers 5 and 7?"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    yield from single_thread()
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return make_tiny_lm(tmp_path_factory.mktemp("tiny-lm"), hidden=64)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return make_history()
+
+
+def test_backend_loads_from_directory_only(tmp_path):
+    with pytest.raises(EstimatorError, match="not found"):
+        TransformersBackend(tmp_path / "missing")
+
+
+def test_prefix_cache_reuse_gives_the_same_answers(tiny_dir, small):
+    hist, emb, cards = small
+    est = ReasoningEstimator(TransformersBackend(tiny_dir, max_new_tokens=8, temperature=0), k=3)
+    q = [QUERY, "capital city of country item 3?"]
+    prompts = est.prompts(q, hist.anchors(emb.embed(q), [c.name for c in cards], est.k), hist)
+    shared = TransformersBackend(tiny_dir, max_new_tokens=8, temperature=0, reuse_prefix_cache=True)
+    plain = TransformersBackend(tiny_dir, max_new_tokens=8, temperature=0, reuse_prefix_cache=False, batch_size=1)
+    a, b = shared.generate(prompts), plain.generate(prompts)
+    assert [[s.text for s in x] for x in a] == [[s.text for s in x] for x in b]
+    sampled = TransformersBackend(tiny_dir, max_new_tokens=4, temperature=1.0, n_samples=3).generate(prompts)
+    assert [len(x) for x in sampled] == [3] * len(prompts)
+
+
+def test_untrained_model_falls_back_to_knn(tiny_dir, small):
+    hist, emb, cards = small
+    est = ReasoningEstimator(TransformersBackend(tiny_dir, max_new_tokens=6, temperature=0), k=3)
+    d = Router(cards, hist, estimator=est, embedder=emb).route(QUERY, alpha=0.5)
+    for e in d.estimates.values():
+        assert "knn estimate used" in e.rationale
+        assert 0.0 <= e.p_correct <= 1.0 and e.expected_output_tokens > 0
+
+
+def memorise(backend: TransformersBackend, prompts: list[str], answer: str, steps: int = 60) -> float:
+    """Teach the tiny model to answer every prompt with ``answer`` (loss on the answer only)."""
+    tok, model = backend.tokenizer, backend.model
+    rows = []
+    for p in prompts:
+        ctx = tok(backend.render(p), add_special_tokens=False)["input_ids"]
+        ans = tok(answer + tok.eos_token, add_special_tokens=False)["input_ids"]
+        rows.append((ctx + ans, [-100] * len(ctx) + ans))
+    width = max(len(r[0]) for r in rows)
+    ids = torch.tensor([[tok.pad_token_id] * (width - len(r[0])) + r[0] for r in rows])
+    labels = torch.tensor([[-100] * (width - len(r[1])) + r[1] for r in rows])
+    att = (torch.arange(width)[None, :] >= torch.tensor([width - len(r[0]) for r in rows])[:, None]).long()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return float(loss.detach())
+
+
+def test_estimator_end_to_end_with_local_model(tiny_dir, small):
+    hist, emb, cards = small
+    torch.manual_seed(0)
+    backend = TransformersBackend(tiny_dir, max_new_tokens=40, temperature=0)
+    est = ReasoningEstimator(backend, k=3)
+    models = [c.name for c in cards]
+    prompts = est.prompts([QUERY], hist.anchors(emb.embed([QUERY]), models, est.k), hist)
+    memorise(backend, prompts, ANSWER)
+    (answers,) = backend.generate(prompts[:1])
+    assert parse_prediction(answers[0].text).length == 120
+    router = Router(cards, hist, estimator=est, embedder=emb)
+    d = router.route(QUERY, alpha=1.0)
+    for m in models:
+        e = d.estimates[m]
+        assert e.expected_output_tokens == 120 and e.rationale == "ok."
+        # p_correct is measured from the yes/no probabilities at the slot, not a 0/1 vote
+        assert 0.5 < e.p_correct < 1.0
+    p = backend.generate(prompts)[1][0].p_yes
+    assert p is not None and math.isclose(p, d.estimates[models[1]].p_correct, rel_tol=1e-6)
+    assert np.isfinite(d.chosen.expected_cost)
