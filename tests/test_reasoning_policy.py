@@ -130,3 +130,30 @@ def test_router_with_two_stage_scorer():
     assert tiny.model == cheap
     choice = scorer.choose_alpha(router, qs, budget=1e9)
     assert choice.fits and 0.0 <= choice.alpha <= 1.0
+
+
+def test_auroc_and_evaluation_hook():
+    from langchain_core.language_models import FakeListChatModel
+
+    from scope_shared.reasoning import LangChainBackend, ReasoningEstimator
+    from scope_shared.reasoning.evaluation import auroc, evaluate_estimator
+
+    assert auroc(np.array([0.1, 0.9, 0.5, 0.5]), np.array([0, 1, 1, 0])) == 0.875
+    assert math.isnan(auroc(np.array([0.2, 0.3]), np.array([1, 1])))
+    hist, emb, cards = make_history()
+    qs = ["arithmetic sum of numbers item?", "chemistry gas reaction item?", "capital city of country?"]
+    truth = np.array([[1.0, 1.0], [0.0, 1.0], [1.0, np.nan]])
+    tokens = np.array([[100.0, 500.0], [120.0, 700.0], [80.0, 400.0]])
+    # the predictor says yes for the strong model (len 600) and no for the cheap one (len 100)
+    fake = FakeListChatModel(responses=[
+        "Analysis: a.\nPredicted Performance: {len: 100, correct: no}",
+        "Analysis: b.\nPredicted Performance: {len: 600, correct: yes}",
+    ])
+    est = ReasoningEstimator(LangChainBackend(fake, max_concurrency=1), k=2)
+    res = evaluate_estimator(est, hist, emb, qs, ["cheap-model", "strong-model"], truth, tokens, max_questions=2, seed=0)
+    assert res["n_questions"] == 2 and res["fallback_pairs"] == 0
+    assert res["latency_s_median"] > 0
+    full = evaluate_estimator(est, hist, emb, qs, ["cheap-model", "strong-model"], truth, tokens, max_questions=None, show_progress=False)
+    # pairs: cheap (1, 0, 1) predicted 0; strong (1, 1) predicted 1 -> positives 4, negatives 1
+    assert full["n_pairs"] == 5 and math.isclose(full["auroc"], (2 * 1 + 2 * 0.5) / 4)
+    assert math.isclose(full["length_mae"], (0 + 100 + 20 + 100 + 20 + 200) / 6)

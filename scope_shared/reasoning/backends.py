@@ -263,6 +263,8 @@ class LangChainBackend(ReasoningBackend):
 
 def _text(reply: Any) -> str:
     text = getattr(reply, "text", None)
+    if isinstance(text, str):  # langchain-core >= 1: a str property
+        return str(text)
     if callable(text):  # older langchain-core: a method
         text = text()
     if isinstance(text, str):
