@@ -18,11 +18,14 @@ CORPUS = [
 ]
 
 
-def make_tiny_lm(path: Path, seed: int = 0, vocab_size: int = 1200, hidden: int = 32) -> Path:
+def make_tiny_lm(
+    path: Path, seed: int = 0, vocab_size: int = 1200, hidden: int = 32, corpus: list[str] | None = None
+) -> Path:
     """Save a randomly initialised 2-layer Qwen2 model and a byte-level BPE tokenizer to ``path``.
 
     The tokenizer is trained on the prompt template and answer format, so prompts stay short
-    (~250 tokens) and the tests stay fast.
+    (~250 tokens) and the tests stay fast; ``corpus`` adds texts to train it on (benchmarks pass
+    the real questions, with a larger vocabulary, to get realistic prompt lengths).
     """
     import torch
 
@@ -40,7 +43,7 @@ def make_tiny_lm(path: Path, seed: int = 0, vocab_size: int = 1200, hidden: int 
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator((CORPUS + [DEFAULT_TEMPLATE, *_question_words()]) * 20, trainer=trainer)
+    tok.train_from_iterator((CORPUS + [DEFAULT_TEMPLATE, *_question_words()]) * 20 + list(corpus or []), trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="<pad>", eos_token="<|im_end|>", bos_token=None
     )
@@ -54,7 +57,7 @@ def make_tiny_lm(path: Path, seed: int = 0, vocab_size: int = 1200, hidden: int 
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=4096,
+        max_position_embeddings=32768,
         pad_token_id=fast.pad_token_id,
         eos_token_id=fast.eos_token_id,
         bos_token_id=None,
