@@ -102,3 +102,18 @@ def test_estimator_end_to_end_with_local_model(tiny_dir, small):
     p = backend.generate(prompts)[1][0].p_yes
     assert p is not None and math.isclose(p, d.estimates[models[1]].p_correct, rel_tol=1e-6)
     assert np.isfinite(d.chosen.expected_cost)
+
+
+def test_vote_when_slot_scoring_is_off(tiny_dir, small):
+    hist, emb, cards = small
+    backend = TransformersBackend(tiny_dir, max_new_tokens=40, temperature=0)
+    est = ReasoningEstimator(backend, k=3)
+    models = [c.name for c in cards]
+    prompts = est.prompts([QUERY], hist.anchors(emb.embed([QUERY]), models, est.k), hist)
+    memorise(backend, prompts, ANSWER)
+    voting = TransformersBackend(model=backend.model, tokenizer=backend.tokenizer, max_new_tokens=40,
+                                 temperature=0, score_yes_no=False)
+    raw = ReasoningEstimator(voting, k=3).predict_for([QUERY], emb.embed([QUERY]), models, hist)
+    assert np.all(raw.p_correct == 1.0) and np.all(raw.output_tokens == 120)
+    with pytest.raises(EstimatorError, match="both"):
+        TransformersBackend(model=backend.model)
