@@ -117,3 +117,21 @@ def test_vote_when_slot_scoring_is_off(tiny_dir, small):
     assert np.all(raw.p_correct == 1.0) and np.all(raw.output_tokens == 120)
     with pytest.raises(EstimatorError, match="both"):
         TransformersBackend(model=backend.model)
+
+
+def test_slot_scoring_single_and_multi_token_paths_agree(tiny_dir):
+    backend = TransformersBackend(tiny_dir, max_new_tokens=4, temperature=0)
+    tok = backend.tokenizer
+    base = tok(backend.render("Which gas?") + "Analysis: x.\nPredicted Performance: {len: 5, correct:", add_special_tokens=False)["input_ids"]
+    yes, no = (tok(w, add_special_tokens=False)["input_ids"] for w in (" yes", " no"))
+    assert len(yes) == 1 and len(no) == 1  # as in Qwen's vocabulary
+    single = backend._score([base], 1, yes, no, single=True)
+    pairs = backend._score([base + yes, base + no], 2, yes, no, single=False)
+    assert np.allclose(single, pairs, atol=1e-5)
+    # a two-token continuation is scored as the sum of its tokens' log-probabilities
+    two = tok(" yes no", add_special_tokens=False)["input_ids"]
+    (lp,) = backend._score([base + two, base + no], len(two) + 1, two, no, single=False)[:1]
+    with torch.no_grad():
+        full = torch.log_softmax(backend.model(input_ids=torch.tensor([base + two])).logits[0].float(), -1)
+    want = sum(float(full[len(base) - 1 + t, two[t]]) for t in range(len(two)))
+    assert math.isclose(lp, want, rel_tol=1e-4, abs_tol=1e-5)

@@ -181,38 +181,58 @@ class TransformersBackend(ReasoningBackend):
         return [[Sample(answers[i * n + r], p_yes[i * n + r]) for r in range(n)] for i in range(len(prompts))]
 
     def _p_yes(self, contexts: list[str], answers: list[str]) -> list[float | None]:
-        """P(yes) / (P(yes) + P(no)) at the ``correct:`` slot of each parsable answer."""
-        import torch
+        """P(yes) / (P(yes) + P(no)) at the ``correct:`` slot of each parsable answer.
 
-        rows: list[tuple[int, list[int], list[int], list[int]]] = []
+        With single-token `` yes`` / `` no`` (Qwen and most BPE vocabularies) one sequence per answer
+        is scored at its last position; otherwise both continuations are scored. Only the last few
+        positions' logits are materialised (``logits_to_keep``), in chunks of ``batch_size``.
+        """
+        yes = self.tokenizer(" yes", add_special_tokens=False)["input_ids"]
+        no = self.tokenizer(" no", add_special_tokens=False)["input_ids"]
+        single = len(yes) == 1 and len(no) == 1
+        seqs: list[list[int]] = []
+        owner: list[int] = []
         for i, (ctx, ans) in enumerate(zip(contexts, answers)):
             try:
                 slot = parse_prediction(ans).slot_prefix
             except PredictionParseError:
                 continue
             base = self._ids(ctx) + self.tokenizer(slot, add_special_tokens=False)["input_ids"]
-            yes = self.tokenizer(" yes", add_special_tokens=False)["input_ids"]
-            no = self.tokenizer(" no", add_special_tokens=False)["input_ids"]
-            rows.append((i, base, yes, no))
+            seqs.extend([base] if single else [base + yes, base + no])
+            owner.append(i)
         out: list[float | None] = [None] * len(answers)
-        if not rows:
+        if not seqs:
             return out
-        seqs = [b + c for _, b, y, no in rows for c in (y, no)]
+        keep = 1 if single else max(len(yes), len(no)) + 1
+        scores: list[float] = []
+        per = 1 if single else 2
+        step = max(per, self.batch_size - self.batch_size % per)
+        for s in range(0, len(seqs), step):
+            scores.extend(self._score(seqs[s : s + step], keep, yes, no, single))
+        for r, i in enumerate(owner):  # two numbers per answer either way: log P(yes), log P(no)
+            ly, ln = scores[2 * r], scores[2 * r + 1]
+            out[i] = 1.0 / (1.0 + math.exp(ln - ly))
+        return out
+
+    def _score(self, seqs: list[list[int]], keep: int, yes: list[int], no: list[int], single: bool) -> list[float]:
+        """Log-probabilities: (yes, no) per sequence if ``single``, else one continuation per sequence."""
+        import torch
+
         width = max(len(s) for s in seqs)
         pad = self.tokenizer.pad_token_id
         ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=self.device)
         att = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=self.device)
         with torch.no_grad():
-            logp = torch.log_softmax(self.model(input_ids=ids, attention_mask=att).logits.float(), -1)
-        lp = []
-        for r, s in enumerate(seqs):
-            (i, b, y, no) = rows[r // 2]
-            cont = (y, no)[r % 2]
-            start = width - len(cont)  # positions of the continuation tokens
-            lp.append(sum(float(logp[r, start + t - 1, tok]) for t, tok in enumerate(cont)))
-        for r, (i, *_rest) in enumerate(rows):
-            ly, ln = lp[2 * r], lp[2 * r + 1]
-            out[i] = 1.0 / (1.0 + math.exp(ln - ly))
+            logits = self.model(input_ids=ids, attention_mask=att, logits_to_keep=keep).logits
+        logp = torch.log_softmax(logits[:, -keep:].float(), -1)
+        out: list[float] = []
+        for r in range(len(seqs)):
+            if single:
+                out += [float(logp[r, -1, yes[0]]), float(logp[r, -1, no[0]])]
+            else:
+                cont = (yes, no)[r % 2]
+                # logits at index -1 - t predict token len(cont) - t; continuation starts len(cont) from the end
+                out.append(sum(float(logp[r, keep - 1 - len(cont) + t, tok]) for t, tok in enumerate(cont)))
         return out
 
 
