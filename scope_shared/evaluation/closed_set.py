@@ -38,7 +38,7 @@ class LogisticRouter(ScoringRouter):
 
     name = "logreg"
 
-    def __init__(self, cs: tuple[float, ...] = (0.1, 1.0, 10.0)) -> None:
+    def __init__(self, cs: tuple[float, ...] = (0.1, 1.0)) -> None:
         self.cs = cs
         self.c = cs[0]
         self._fits: list = []
@@ -53,7 +53,7 @@ class LogisticRouter(ScoringRouter):
             return 0.5
         if yb.min() == yb.max():
             return float(yb[0])  # one class only: predict it (as a constant probability)
-        return LogisticRegression(C=c, max_iter=500).fit(x, yb)
+        return LogisticRegression(C=c, max_iter=200, tol=1e-3).fit(x, yb)
 
     @staticmethod
     def _proba(f, x: np.ndarray) -> np.ndarray:
@@ -118,7 +118,7 @@ class EmbeddingKNNRouter(ScoringRouter):
 class _TorchRouter(ScoringRouter):
     """Shared trainer: masked BCE on (n_hist, n_models) soft targets; epochs by validation loss."""
 
-    max_epochs = 60
+    max_epochs = 40
     batch = 256
     lr = 1e-3
     weight_decay = 1e-4

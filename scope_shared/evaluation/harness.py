@@ -2,7 +2,8 @@
 measure its curve and predictions against the test truth with the same cost accounting for all.
 
 Costs: the test part's per-call USD (`RoutingTable.call_costs`: real where the data has it, else
-prices x tokens) plus each router's own cost per query: CPU seconds (query embedding, measured once
+prices x tokens) plus each router's own cost per query: CPU seconds (process CPU time, not wall time, so that a
+busy machine does not inflate it) (query embedding, measured once
 per data set, and the router's prediction time, measured per run) priced at ``cpu_usd_per_hour``,
 plus any USD an estimator states it spends per query.
 """
@@ -115,11 +116,11 @@ def evaluate(
     ref = ref or reference(split.models, truth.scores, truth.costs)
     t0 = time.perf_counter()
     router.fit(split)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     out = router.route(split)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     n = len(split.test_questions)
-    cpu_s = (t2 - t1) / n + (embed_s_per_query if router.uses_embeddings else 0.0)
+    cpu_s = (c2 - c1) / n + (embed_s_per_query if router.uses_embeddings else 0.0)
     overhead = cpu_s * cpu_usd_per_hour / 3600.0 + out.overhead_usd
     points = curve(truth.scores, truth.costs, out.choices, overhead)
     figures = summarize(points, ref)
