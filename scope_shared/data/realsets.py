@@ -3,7 +3,8 @@
 - ``routerbench-11``: 11 models, real per-question USD cost; output tokens = response characters / 4
   (the data has no token counts); prices, which the data does not give, are recovered per model by
   non-negative least squares of the real cost on (prompt chars / 4, response chars / 4).
-- ``routerarena-2``: 2 hosted models with real provider output-token counts and per-call costs.
+- ``routerarena-2``: 2 hosted models with real provider output-token counts and per-call costs
+  (scores clipped to [0, 1]: one METEOR score is -0.03).
 - ``alpacaeval-lengths``: output lengths only (tokens = characters / 4) of up to 227 models; no
   correctness (scores are NaN) and no prices (cards carry a placeholder price of 0).
 """
@@ -131,7 +132,7 @@ def load_routerarena2(path: str | Path) -> RoutingTable:
                 order.append(q)
                 bench[q] = r["global_index"].rsplit("_", 1)[0]
             rows[q][m] = (
-                float(ev["score"]),
+                min(max(float(ev["score"]), 0.0), 1.0),  # one METEOR score is slightly negative: clipped
                 float(r["token_usage"]["output_tokens"]),
                 float(ev.get("inference_cost", np.nan)),
             )
