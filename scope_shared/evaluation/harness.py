@@ -83,7 +83,7 @@ def make_split(
         test_emb=embeddings[te],
         embedder_name=embedder_name,
         unseen=list(unseen),
-        lambdas=lambda_grid(mean_costs),
+        lambdas=lambda_grid(mean_costs) if np.median(mean_costs) > 0 else np.array([0.0]),  # price-less tables
     )
     return split, Truth(test.scores, test.call_costs(), test.output_tokens)
 
