@@ -197,9 +197,12 @@ class TwoStageScorer:
     def stats(self, router: "Router", embs: np.ndarray, models: Sequence[str]) -> AnchorStats:
         anchors = router.history.anchors(embs, list(models), self.top)
         count: Callable[[str], float] = router.count_tokens
+        uniq = np.unique(anchors.ids[anchors.mask])  # each anchor question counted once
         in_tok = np.zeros(anchors.ids.shape)
-        for idx in zip(*np.nonzero(anchors.mask)):
-            in_tok[idx] = count(router.history.text(int(anchors.ids[idx])))
+        if len(uniq):
+            counts = np.array([float(count(router.history.text(int(q)))) for q in uniq])
+            pos = np.searchsorted(uniq, np.where(anchors.mask, anchors.ids, uniq[0]))
+            in_tok = np.where(anchors.mask, counts[pos], 0.0)
         cards = [router.cards[m] for m in models]
         default = np.array([[c.default_output_tokens or router.default_output_tokens for c in cards]])
         med = np.array([[router.history.model_stats(m)["median_output_tokens"] for m in models]])

@@ -133,3 +133,28 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def memorise(backend, prompts: list[str], answer: str, steps: int = 60) -> float:
+    """Teach the tiny model to answer every prompt with ``answer`` (loss on the answer only)."""
+    import torch
+
+    tok, model = backend.tokenizer, backend.model
+    rows = []
+    for p in prompts:
+        ctx = tok(backend.render(p), add_special_tokens=False)["input_ids"]
+        ans = tok(answer + tok.eos_token, add_special_tokens=False)["input_ids"]
+        rows.append((ctx + ans, [-100] * len(ctx) + ans))
+    width = max(len(r[0]) for r in rows)
+    ids = torch.tensor([[tok.pad_token_id] * (width - len(r[0])) + r[0] for r in rows])
+    labels = torch.tensor([[-100] * (width - len(r[1])) + r[1] for r in rows])
+    att = (torch.arange(width)[None, :] >= torch.tensor([width - len(r[0]) for r in rows])[:, None]).long()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return float(loss.detach())

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from fixtures_reasoning import make_history, make_tiny_lm, single_thread
+from fixtures_reasoning import make_history, make_tiny_lm, memorise, single_thread
 
 from scope_shared.errors import EstimatorError
 from scope_shared.reasoning import ReasoningEstimator, TransformersBackend, parse_prediction
@@ -57,29 +57,6 @@ def test_untrained_model_falls_back_to_knn(tiny_dir, small):
     for e in d.estimates.values():
         assert "knn estimate used" in e.rationale
         assert 0.0 <= e.p_correct <= 1.0 and e.expected_output_tokens > 0
-
-
-def memorise(backend: TransformersBackend, prompts: list[str], answer: str, steps: int = 60) -> float:
-    """Teach the tiny model to answer every prompt with ``answer`` (loss on the answer only)."""
-    tok, model = backend.tokenizer, backend.model
-    rows = []
-    for p in prompts:
-        ctx = tok(backend.render(p), add_special_tokens=False)["input_ids"]
-        ans = tok(answer + tok.eos_token, add_special_tokens=False)["input_ids"]
-        rows.append((ctx + ans, [-100] * len(ctx) + ans))
-    width = max(len(r[0]) for r in rows)
-    ids = torch.tensor([[tok.pad_token_id] * (width - len(r[0])) + r[0] for r in rows])
-    labels = torch.tensor([[-100] * (width - len(r[1])) + r[1] for r in rows])
-    att = (torch.arange(width)[None, :] >= torch.tensor([width - len(r[0]) for r in rows])[:, None]).long()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    return float(loss.detach())
 
 
 def test_estimator_end_to_end_with_local_model(tiny_dir, small):
