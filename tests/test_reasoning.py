@@ -207,3 +207,20 @@ def test_chat_message_text_extraction():
     from scope_shared.reasoning.backends import _text
 
     assert _text(AIMessage(content=answer(1, "no"))) == answer(1, "no")
+
+
+def test_one_failing_chat_call_spoils_only_its_pair(small):
+    from langchain_core.runnables import RunnableLambda
+
+    hist, emb, _ = small
+
+    def flaky(messages):
+        if "### Target Model\ncheap-model" in messages[-1].content:
+            raise TimeoutError("provider timed out")
+        return AIMessage(content=answer(321, "yes", "fine"))
+
+    est = ReasoningEstimator(LangChainBackend(RunnableLambda(flaky)), k=2)
+    q = ["capital city of country item?"]
+    raw = est.predict_for(q, emb.embed(q), ["cheap-model", "strong-model"], hist)
+    assert "knn estimate used" in raw.rationales[0][0] and "provider timed out" in raw.rationales[0][0]
+    assert raw.output_tokens[0, 1] == 321 and raw.rationales[0][1] == "fine."

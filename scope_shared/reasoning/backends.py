@@ -25,10 +25,12 @@ from scope_shared.reasoning.parser import PredictionParseError, parse_prediction
 
 @dataclass(frozen=True)
 class Sample:
-    """One generated answer; ``p_yes`` is None where the backend cannot measure it."""
+    """One generated answer; ``p_yes`` is None where the backend cannot measure it; ``error`` says
+    why a call gave no answer."""
 
     text: str
     p_yes: float | None = None
+    error: str | None = None
 
 
 class ReasoningBackend(ABC):
@@ -275,8 +277,12 @@ class LangChainBackend(ReasoningBackend):
 
         inputs = [messages(p) for p in prompts for _ in range(self.n_samples)]
         config = {"max_concurrency": self.max_concurrency} if self.max_concurrency else None
-        replies = self.chat_model.batch(inputs, config=config)
-        samples = [Sample(_text(r), p_yes_from_logprobs(getattr(r, "response_metadata", None))) for r in replies]
+        # one failing call (rate limit, timeout) spoils only its own pair: it is retried, then falls back
+        replies = self.chat_model.batch(inputs, config=config, return_exceptions=True)
+        samples = [
+            Sample("", error=f"call failed: {r!r}"[:200]) if isinstance(r, Exception) else Sample(_text(r), p_yes_from_logprobs(getattr(r, "response_metadata", None)))
+            for r in replies
+        ]
         n = self.n_samples
         return [samples[i * n : (i + 1) * n] for i in range(len(prompts))]
 

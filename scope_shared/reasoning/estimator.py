@@ -137,7 +137,7 @@ class ReasoningEstimator(Estimator):
                         parsed.append(parse_prediction(s.text))
                         good.append(s)
                     except PredictionParseError as exc:
-                        last_err = str(exc)
+                        last_err = s.error or str(exc)
                 if parsed:
                     results[t] = combine(parsed, good)
                 else:
