@@ -80,8 +80,14 @@ def _pair(obj: Any) -> tuple[float, float] | None:
 
 
 def reported_usage(response: ChatResponse | CompletionResponse) -> Usage | None:
-    """Token counts the provider reported (``additional_kwargs``, or ``raw`` / ``raw.usage``), if any."""
-    for source in (response.additional_kwargs, response.raw, _get(response.raw, "usage")):
+    """Token counts the provider reported, if any.
+
+    Looked for as ``prompt_tokens``/``completion_tokens`` or ``input_tokens``/``output_tokens`` in
+    the response's ``additional_kwargs`` (where LlamaIndex's OpenAI-style integrations put them),
+    its message's ``additional_kwargs``, its ``raw`` and ``raw.usage``.
+    """
+    message_kwargs = response.message.additional_kwargs if isinstance(response, ChatResponse) else None
+    for source in (response.additional_kwargs, message_kwargs, response.raw, _get(response.raw, "usage")):
         if source is None:
             continue
         pair = _pair(source)
