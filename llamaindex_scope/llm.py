@@ -10,10 +10,14 @@ The account of the call (`CallRecord.metadata()`: call id, choice, knob, estimat
 real cost) is in ``response.additional_kwargs["scope"]`` and ``response.raw["scope"]`` (when the
 child's raw is empty or a dict), and is dispatched as `SCOPERoutingEvent` / `SCOPECostEvent`.
 Give feedback with ``router.record_feedback(response.additional_kwargs["scope"]["call_id"], correct)``.
+
+Async calls plan in a worker thread (``asyncio.to_thread``, which carries the ``scope_budget`` block
+and the instrumentation span along), so embedding the query does not block the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, TypeVar, Union
 
@@ -352,7 +356,7 @@ class SCOPELLM(FunctionCallingLLM):
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        call, rest, tool_args = self._chat_plan(messages, kwargs)
+        call, rest, tool_args = await asyncio.to_thread(self._chat_plan, messages, kwargs)
 
         async def invoke(llm: LLM) -> ChatResponse:
             response = await llm.achat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
@@ -369,7 +373,7 @@ class SCOPELLM(FunctionCallingLLM):
 
     @llm_chat_callback()
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
-        call, rest, tool_args = self._chat_plan(messages, kwargs)
+        call, rest, tool_args = await asyncio.to_thread(self._chat_plan, messages, kwargs)
         return await self._arun_stream(
             call, lambda llm: llm.astream_chat(**self._child_chat_kwargs(llm, messages, rest, tool_args)), messages_text(messages)
         )
@@ -385,7 +389,7 @@ class SCOPELLM(FunctionCallingLLM):
 
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        call, rest = self._complete_plan(prompt, kwargs)
+        call, rest = await asyncio.to_thread(self._complete_plan, prompt, kwargs)
         return await self._arun(call, lambda llm: llm.acomplete(prompt, formatted=formatted, **rest), prompt)
 
     @llm_completion_callback()
@@ -395,7 +399,7 @@ class SCOPELLM(FunctionCallingLLM):
 
     @llm_completion_callback()
     async def astream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseAsyncGen:
-        call, rest = self._complete_plan(prompt, kwargs)
+        call, rest = await asyncio.to_thread(self._complete_plan, prompt, kwargs)
         return await self._arun_stream(
             call, lambda llm: llm.astream_complete(prompt, formatted=formatted, **rest), prompt
         )

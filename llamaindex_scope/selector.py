@@ -12,6 +12,7 @@ The selector itself makes no LLM call: it charges the ledger the chosen model's 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -166,5 +167,6 @@ class SCOPESelector(BaseSelector):
         return SCOPESelection(selections=[SingleSelection(index=index, reason=reason)], scope=meta)
 
     async def _aselect(self, choices: Sequence[ToolMetadata], query: QueryBundle) -> SCOPESelection:
-        # routing is CPU work (embed, nearest neighbours, policy) without I/O to await
-        return self._select(choices, query)
+        # routing is CPU work (embed, nearest neighbours, policy): off the event loop; to_thread
+        # copies the context, so the scope_budget block and the span stay in force
+        return await asyncio.to_thread(self._select, choices, query)

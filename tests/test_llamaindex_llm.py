@@ -291,3 +291,11 @@ def test_bad_input_raises_scope_errors(router):
         llm.complete("trivia: x", max_cost=1.0, alpha=0.5)
     with pytest.raises(ScopeError, match="no candidate LLM is a function-calling"):
         llm.chat_with_tools([FunctionTool.from_defaults(lambda: 1, name="one")], user_msg="trivia: x")
+
+
+async def test_async_events_carry_the_llm_span(router, collector):
+    llm = SCOPELLM(router, named_llms(), min_accuracy=0.9)
+    await llm.achat(user(QUESTIONS["trivia"]))
+    (routed,) = collector.of("SCOPERoutingEvent")
+    starts = [e for e in collector.of("LLMChatStartEvent") if e.model_dict.get("class_name") == "SCOPELLM"]
+    assert routed.model == "cheap" and routed.span_id == starts[0].span_id is not None

@@ -202,3 +202,12 @@ def test_bad_input_raises_scope_errors(router):
         SCOPESelector(router, max_cost=1.0, tradeoff=2.0)
     with pytest.raises(ScopeError):
         SCOPESelector(object())  # type: ignore[arg-type]
+
+
+async def test_async_select_sees_the_budget_block_and_charges_it(router, collector):
+    block = Ledger(budget=1.0, name="block")
+    sel = SCOPESelector(router, min_accuracy=0.9)
+    with scope_budget(ledger=block, tradeoff=1e9):
+        result = await sel.aselect(choices(), QUESTIONS["math"])
+    assert MODELS[result.ind] == "cheap" and block.calls == 1
+    assert collector.of("SCOPERoutingEvent")[0].ledger == "block"
