@@ -18,8 +18,8 @@ and the instrumentation span along), so embedding the query does not block the e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, TypeVar, Union
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -38,6 +38,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
+from llamaindex_scope import attempts
 from llamaindex_scope.events import emit_routed, emit_settled
 from llamaindex_scope.texts import (
     messages_text,
@@ -47,7 +48,7 @@ from llamaindex_scope.texts import (
     routing_text_of_messages,
 )
 from scope_shared.budget_scope import pick_knob, settings_in_force
-from scope_shared.calls import CallRecord, RoutedCall, Usage
+from scope_shared.calls import RoutedCall, Usage
 from scope_shared.errors import InvalidCardError, ScopeError
 from scope_shared.knobs import Knob
 from scope_shared.ledger import Ledger
@@ -56,12 +57,9 @@ from scope_shared.router import Router
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
-R = TypeVar("R", ChatResponse, CompletionResponse)
-
 #: per-call keyword arguments SCOPELLM reads (and does not pass on to the child)
 ROUTING_KWARGS = ("knob", "max_cost", "tradeoff", "min_accuracy", "alpha", "ledger")
 _TOOL_KWARGS = ("tools", "allow_parallel_tool_calls", "tool_required", "verbose")
-_END = object()
 
 
 class SCOPELLM(FunctionCallingLLM):
@@ -125,7 +123,9 @@ class SCOPELLM(FunctionCallingLLM):
             **kwargs,
         )
         self._router = router
-        self._knob = pick_knob(knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha)
+        self._knob = pick_knob(
+            knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
+        )
         self._ledger = ledger
         self._routing_text = routing_text
 
@@ -178,7 +178,9 @@ class SCOPELLM(FunctionCallingLLM):
         emit_routed(call.record, "llm")
         return call, kwargs
 
-    def _usage(self, response: ChatResponse | CompletionResponse | None, input_text: str, output_text: str) -> Usage:
+    def _usage(
+        self, response: ChatResponse | CompletionResponse | None, input_text: str, output_text: str
+    ) -> Usage:
         reported = None if response is None else reported_usage(response)
         if reported is not None:
             return reported
@@ -189,14 +191,18 @@ class SCOPELLM(FunctionCallingLLM):
             counted=True,
         )
 
-    def _settle(self, call: RoutedCall, model: str, response: R | None, input_text: str) -> CallRecord:
-        out = "" if response is None else response_text(response)
-        record = call.succeeded(model, self._usage(response, input_text, out))
-        self._last_model = model
-        if response is not None:
-            self._annotate(response, record.metadata())
-        emit_settled(record, "llm", ledger=call.ledger)
-        return record
+    def _settler(self, call: RoutedCall, input_text: str) -> Callable[[str, Any], None]:
+        """How a call settles once ``model`` answered: real cost, response metadata, cost event."""
+
+        def settle(model: str, response: ChatResponse | CompletionResponse | None) -> None:
+            out = "" if response is None else response_text(response)
+            record = call.succeeded(model, self._usage(response, input_text, out))
+            self._last_model = model
+            if response is not None:
+                self._annotate(response, record.metadata())
+            emit_settled(record, "llm", ledger=call.ledger)
+
+        return settle
 
     @staticmethod
     def _annotate(response: ChatResponse | CompletionResponse, meta: dict[str, Any]) -> None:
@@ -206,123 +212,19 @@ class SCOPELLM(FunctionCallingLLM):
         elif isinstance(response.raw, Mapping):
             response.raw = {**response.raw, "scope": meta}
 
-    def _run(self, call: RoutedCall, invoke: Callable[[LLM], R], input_text: str) -> R:
-        for model in call.models_to_try():
-            try:
-                response = invoke(self.llms[model])
-            except Exception as exc:
-                call.failed(model, exc)
-                continue
-            except BaseException as exc:
-                call.failed(model, exc)
-                raise
-            self._settle(call, model, response, input_text)
-            return response
-        raise call.all_failed()
-
-    async def _arun(self, call: RoutedCall, invoke: Callable[[LLM], Awaitable[R]], input_text: str) -> R:
-        for model in call.models_to_try():
-            try:
-                response = await invoke(self.llms[model])
-            except Exception as exc:
-                call.failed(model, exc)
-                continue
-            except BaseException as exc:
-                call.failed(model, exc)
-                raise
-            self._settle(call, model, response, input_text)
-            return response
-        raise call.all_failed()
-
-    def _run_stream(self, call: RoutedCall, start: Callable[[LLM], Iterator[R]], input_text: str) -> Iterator[R]:
-        """Start the first child that yields a first chunk; the stream settles when it ends (or stops)."""
-        for model in call.models_to_try():
-            try:
-                it = iter(start(self.llms[model]))
-                first = next(it, _END)
-            except Exception as exc:
-                call.failed(model, exc)
-                continue
-            return self._stream_tail(call, model, first, it, input_text)
-        raise call.all_failed()
-
-    def _stream_tail(self, call: RoutedCall, model: str, first: Any, it: Iterator[R], input_text: str) -> Iterator[R]:
-        early = {"call_id": call.record.call_id, "model": model, "chosen": call.decision.model}
-        last: Any = first
-        settled = False
-        try:
-            if first is _END:
-                return
-            for chunk in it:  # one chunk of lookahead: the last one carries the real cost
-                last.additional_kwargs["scope"] = early
-                yield last
-                last = chunk
-            self._settle(call, model, last, input_text)
-            settled = True
-            yield last
-        except GeneratorExit:
-            raise
-        except Exception as exc:
-            if not settled:
-                call.failed(model, exc)
-                settled = True
-            raise
-        finally:
-            if not settled:  # ended empty, or the consumer stopped early: charge what was produced
-                self._settle(call, model, None if last is _END else last, input_text)
-
-    async def _arun_stream(
-        self, call: RoutedCall, start: Callable[[LLM], Awaitable[AsyncIterator[R]]], input_text: str
-    ) -> AsyncIterator[R]:
-        for model in call.models_to_try():
-            try:
-                it = (await start(self.llms[model])).__aiter__()
-                try:
-                    first: Any = await it.__anext__()
-                except StopAsyncIteration:
-                    first = _END
-            except Exception as exc:
-                call.failed(model, exc)
-                continue
-            return self._astream_tail(call, model, first, it, input_text)
-        raise call.all_failed()
-
-    async def _astream_tail(
-        self, call: RoutedCall, model: str, first: Any, it: AsyncIterator[R], input_text: str
-    ) -> AsyncIterator[R]:
-        early = {"call_id": call.record.call_id, "model": model, "chosen": call.decision.model}
-        last: Any = first
-        settled = False
-        try:
-            if first is _END:
-                return
-            async for chunk in it:
-                last.additional_kwargs["scope"] = early
-                yield last
-                last = chunk
-            self._settle(call, model, last, input_text)
-            settled = True
-            yield last
-        except GeneratorExit:
-            raise
-        except Exception as exc:
-            if not settled:
-                call.failed(model, exc)
-                settled = True
-            raise
-        finally:
-            if not settled:
-                self._settle(call, model, None if last is _END else last, input_text)
-
     # ---------------------------------------------------------------- chat
-    def _chat_plan(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> tuple[RoutedCall, dict[str, Any], dict[str, Any]]:
+    def _chat_plan(
+        self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
+    ) -> tuple[RoutedCall, dict[str, Any], dict[str, Any]]:
         tool_args = {k: kwargs.pop(k) for k in _TOOL_KWARGS if k in kwargs}
         query = self._query(routing_text_of_messages(messages))
         call, rest = self._plan(query, kwargs, tools=bool(tool_args.get("tools")))
         return call, rest, tool_args
 
     @staticmethod
-    def _child_chat_kwargs(llm: LLM, messages: Sequence[ChatMessage], rest: dict[str, Any], tool_args: dict[str, Any]) -> dict[str, Any]:
+    def _child_chat_kwargs(
+        llm: LLM, messages: Sequence[ChatMessage], rest: dict[str, Any], tool_args: dict[str, Any]
+    ) -> dict[str, Any]:
         """The child's own chat arguments: with tools, prepared by the child in its own format."""
         if not tool_args.get("tools"):
             return {"messages": messages, **rest}
@@ -342,17 +244,20 @@ class SCOPELLM(FunctionCallingLLM):
             return response
         assert isinstance(llm, FunctionCallingLLM)
         return llm._validate_chat_with_tools_response(
-            response, tool_args["tools"], allow_parallel_tool_calls=tool_args.get("allow_parallel_tool_calls", False)
+            response,
+            tool_args["tools"],
+            allow_parallel_tool_calls=tool_args.get("allow_parallel_tool_calls", False),
         )
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         call, rest, tool_args = self._chat_plan(messages, kwargs)
-        return self._run(
-            call,
-            lambda llm: self._validated(llm, llm.chat(**self._child_chat_kwargs(llm, messages, rest, tool_args)), tool_args),
-            messages_text(messages),
-        )
+
+        def invoke(llm: LLM) -> ChatResponse:
+            response = llm.chat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
+            return self._validated(llm, response, tool_args)
+
+        return attempts.run(call, self.llms, invoke, self._settler(call, messages_text(messages)))
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
@@ -362,21 +267,25 @@ class SCOPELLM(FunctionCallingLLM):
             response = await llm.achat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
             return self._validated(llm, response, tool_args)
 
-        return await self._arun(call, invoke, messages_text(messages))
+        return await attempts.arun(call, self.llms, invoke, self._settler(call, messages_text(messages)))
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         call, rest, tool_args = self._chat_plan(messages, kwargs)
-        return self._run_stream(
-            call, lambda llm: llm.stream_chat(**self._child_chat_kwargs(llm, messages, rest, tool_args)), messages_text(messages)
-        )
+
+        def start(llm: LLM) -> ChatResponseGen:
+            return llm.stream_chat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
+
+        return attempts.run_stream(call, self.llms, start, self._settler(call, messages_text(messages)))
 
     @llm_chat_callback()
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         call, rest, tool_args = await asyncio.to_thread(self._chat_plan, messages, kwargs)
-        return await self._arun_stream(
-            call, lambda llm: llm.astream_chat(**self._child_chat_kwargs(llm, messages, rest, tool_args)), messages_text(messages)
-        )
+
+        def start(llm: LLM) -> Awaitable[ChatResponseAsyncGen]:
+            return llm.astream_chat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
+
+        return await attempts.arun_stream(call, self.llms, start, self._settler(call, messages_text(messages)))
 
     # ---------------------------------------------------------------- completion
     def _complete_plan(self, prompt: str, kwargs: dict[str, Any]) -> tuple[RoutedCall, dict[str, Any]]:
@@ -385,23 +294,37 @@ class SCOPELLM(FunctionCallingLLM):
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         call, rest = self._complete_plan(prompt, kwargs)
-        return self._run(call, lambda llm: llm.complete(prompt, formatted=formatted, **rest), prompt)
+        return attempts.run(
+            call, self.llms, lambda llm: llm.complete(prompt, formatted=formatted, **rest), self._settler(call, prompt)
+        )
 
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         call, rest = await asyncio.to_thread(self._complete_plan, prompt, kwargs)
-        return await self._arun(call, lambda llm: llm.acomplete(prompt, formatted=formatted, **rest), prompt)
+        return await attempts.arun(
+            call, self.llms, lambda llm: llm.acomplete(prompt, formatted=formatted, **rest), self._settler(call, prompt)
+        )
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         call, rest = self._complete_plan(prompt, kwargs)
-        return self._run_stream(call, lambda llm: llm.stream_complete(prompt, formatted=formatted, **rest), prompt)
+        return attempts.run_stream(
+            call,
+            self.llms,
+            lambda llm: llm.stream_complete(prompt, formatted=formatted, **rest),
+            self._settler(call, prompt),
+        )
 
     @llm_completion_callback()
-    async def astream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseAsyncGen:
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
         call, rest = await asyncio.to_thread(self._complete_plan, prompt, kwargs)
-        return await self._arun_stream(
-            call, lambda llm: llm.astream_complete(prompt, formatted=formatted, **rest), prompt
+        return await attempts.arun_stream(
+            call,
+            self.llms,
+            lambda llm: llm.astream_complete(prompt, formatted=formatted, **rest),
+            self._settler(call, prompt),
         )
 
     # ---------------------------------------------------------------- tools
@@ -443,4 +366,6 @@ class SCOPELLM(FunctionCallingLLM):
     ) -> List[ToolSelection]:
         """Read tool calls the way the child that answered writes them."""
         child = self.llms[self.answering_model(response)]
-        return child.get_tool_calls_from_response(response, error_on_no_tool_call=error_on_no_tool_call, **kwargs)
+        return child.get_tool_calls_from_response(
+            response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
+        )

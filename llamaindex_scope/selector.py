@@ -76,7 +76,9 @@ class SCOPESelector(BaseSelector):
             raise ScopeError(f"router must be a scope_shared.Router, got {type(router).__name__}")
         self._router = router
         self._choice_models = choice_models
-        self._knob = pick_knob(knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha)
+        self._knob = pick_knob(
+            knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
+        )
         if ledger is not None and not isinstance(ledger, Ledger):
             raise ScopeError(f"ledger must be a scope_shared.Ledger, got {type(ledger).__name__}")
         self._ledger = ledger

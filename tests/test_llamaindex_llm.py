@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from llama_index.core import Document, Settings, VectorStoreIndex
 from llama_index.core.agent.workflow import FunctionAgent
-from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
+from llama_index.core.base.llms.types import ChatMessage, CompletionResponse, ToolCallBlock
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.llms import MockLLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
@@ -299,3 +299,32 @@ async def test_async_events_carry_the_llm_span(router, collector):
     (routed,) = collector.of("SCOPERoutingEvent")
     starts = [e for e in collector.of("LLMChatStartEvent") if e.model_dict.get("class_name") == "SCOPELLM"]
     assert routed.model == "cheap" and routed.span_id == starts[0].span_id is not None
+
+
+async def test_an_async_stream_stopped_early_is_still_settled(router):
+    ledger = Ledger(budget=1.0)
+    llm = SCOPELLM(router, named_llms(), min_accuracy=0.9, ledger=ledger)
+    agen = await llm.astream_chat(user(QUESTIONS["code"]))
+    first = await agen.__anext__()
+    await agen.aclose()
+    # LlamaIndex's callback wrapper does not close the inner stream: the event loop finalises it
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert first.message.content == "[mid]" and first.additional_kwargs["scope"]["model"] == "mid"
+    assert ledger.calls == 1 and ledger.reserved == 0 and ledger.entries[0].model == "mid"
+
+
+def test_a_stream_failing_midway_releases_its_hold_and_raises(router):
+    class Broken(NamedLLM):
+        def stream_complete(self, prompt, formatted=False, **kwargs):
+            def gen():
+                yield CompletionResponse(text="[strong] half", delta="[strong] half")
+                raise RuntimeError("connection lost")
+
+            return gen()
+
+    ledger = Ledger(budget=1.0)
+    llm = SCOPELLM(router, {**named_llms(), "strong": Broken(name="strong")}, min_accuracy=0.9, ledger=ledger)
+    with pytest.raises(RuntimeError, match="connection lost"):
+        list(llm.stream_complete(QUESTIONS["math"]))
+    assert ledger.reserved == 0 and ledger.calls == 0
