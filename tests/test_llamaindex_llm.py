@@ -328,3 +328,21 @@ def test_a_stream_failing_midway_releases_its_hold_and_raises(router):
     with pytest.raises(RuntimeError, match="connection lost"):
         list(llm.stream_complete(QUESTIONS["math"]))
     assert ledger.reserved == 0 and ledger.calls == 0
+
+
+def test_routing_text_is_the_query_inside_llamaindex_prompts():
+    from llama_index.core.prompts.default_prompts import DEFAULT_REFINE_PROMPT, DEFAULT_TEXT_QA_PROMPT
+
+    from llamaindex_scope import query_from_prompt
+
+    q = "math: why is the sky blue?\nAnswer briefly."
+    qa = DEFAULT_TEXT_QA_PROMPT.format(context_str="code: lots of retrieved context\nmore", query_str=q)
+    assert query_from_prompt(qa) == q
+    refine = DEFAULT_REFINE_PROMPT.format(query_str=q.splitlines()[0], existing_answer="x", context_msg="code: y")
+    assert query_from_prompt(refine) == q.splitlines()[0]
+    assert query_from_prompt("trivia: plain prompt") == "trivia: plain prompt"
+
+
+def test_custom_routing_text(router):
+    llm = SCOPELLM(router, named_llms(), min_accuracy=0.9, routing_text=lambda text: "math: " + text)
+    assert scope_of(llm.complete("trivia: capital of France?"))["model"] == "strong"
