@@ -4,9 +4,10 @@ Query-text rule (what SCOPE embeds and looks up anchors for):
 
 1. The *core* is the text of the last human turn (the user's current request). If the input
    has no human turn, the last message with any text stands in for it.
-2. Before it, the most recent earlier turns (system prompt included) are prepended, newest first
-   kept, until ``context_chars`` characters of context are used: enough to resolve "and the
-   second one?" without drowning the request in a long chat.
+2. Before it, the most recent earlier turns (system prompt included), as ``role: text`` lines,
+   are prepended, newest first kept, while they fit in ``context_chars`` characters (older turns
+   are dropped whole; only the nearest one is cut if it alone is too long): enough to resolve
+   "and the second one?" without drowning the request in a long chat.
 3. After it, the steps an agent has taken since that turn (its tool calls and the tool results)
    are appended, again within ``context_chars``: each step of a tool loop is routed on what it
    has in hand, not only on the original request.
@@ -42,17 +43,24 @@ def _line(message: BaseMessage) -> str:
     return f"{message.type}: {message_text(message)}"
 
 
-def _fit(lines: list[str], budget: int, newest_last: bool = True) -> list[str]:
-    """Keep the newest lines whose total length fits ``budget`` (a too-long newest one is cut)."""
+def _fit(lines: list[str], budget: int) -> list[str]:
+    """The newest lines (last in ``lines``) whose total length fits ``budget``.
+
+    Older lines are dropped whole; only the newest one is cut (to its last ``budget`` characters)
+    when it alone is too long.
+    """
     kept: list[str] = []
     used = 0
-    for line in reversed(lines) if newest_last else lines:
-        room = budget - used
-        if room <= 0:
+    for line in reversed(lines):
+        if used + len(line) <= budget:
+            kept.append(line)
+            used += len(line)
+        elif not kept and budget > 0:
+            kept.append(line[-budget:])
             break
-        kept.append(line if len(line) <= room else line[-room:])
-        used += len(kept[-1])
-    return list(reversed(kept)) if newest_last else kept
+        else:
+            break
+    return list(reversed(kept))
 
 
 def query_text(messages: Sequence[BaseMessage], context_chars: int = DEFAULT_CONTEXT_CHARS) -> str:
