@@ -28,7 +28,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import ConfigurableFieldSpec, Runnable, RunnableConfig, ensure_config
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from pydantic import Field, SecretStr
 
 from langchain_scope import config as cfg
@@ -141,11 +141,6 @@ class SCOPERouter(BaseChatModel):
         if stop or self.stop:
             params["ls_stop"] = stop or self.stop
         return params
-
-    @property
-    def config_specs(self) -> list[ConfigurableFieldSpec]:
-        """SCOPE's configurable keys (knob and ledger), so a chain's config schema lists them."""
-        return [*super().config_specs, *cfg.config_specs()]
 
     def bind_tools(
         self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any

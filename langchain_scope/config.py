@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.runnables import ConfigurableFieldSpec
-
 from scope_shared.errors import InvalidKnobError
 from scope_shared.knobs import KNOB_KINDS, Knob, knob_from_mapping, resolve_knob
 from scope_shared.ledger import Ledger
@@ -25,35 +23,12 @@ from scope_shared.ledger import Ledger
 LEDGER_KEY = "scope_ledger"
 KEYS: tuple[str, ...] = (*KNOB_KINDS, LEDGER_KEY)
 
-_DESCRIPTIONS = {
-    "max_cost": "SCOPE: the most (USD) one routed call may cost",
-    "tradeoff": "SCOPE: accuracy per USD (λ); 0 = most accurate, large = cheapest",
-    "min_accuracy": "SCOPE: the cheapest candidate predicted to reach this accuracy (0..1)",
-    "alpha": "SCOPE: the paper's scorer, 0 = cheapest, 1 = most accurate",
-    LEDGER_KEY: "SCOPE: a Ledger (budget in USD) all routed steps of this run draw from",
-}
-
-
 @dataclass(frozen=True)
 class CallSettings:
     """What governs one routed call: the knob (None = the core router's default) and the ledger."""
 
     knob: Knob | None
     ledger: Ledger | None
-
-
-def config_specs() -> list[ConfigurableFieldSpec]:
-    """The configurable keys SCOPE reads, so they show up in a chain's config schema."""
-    return [
-        ConfigurableFieldSpec(
-            id=key,
-            annotation=Any if key == LEDGER_KEY else (float | None),
-            name=key,
-            description=_DESCRIPTIONS[key],
-            default=None,
-        )
-        for key in KEYS
-    ]
 
 
 def as_mapping(obj: Any) -> dict[str, Any]:

@@ -65,9 +65,11 @@ def test_call_config_beats_router_fields_which_beat_the_core_default(cands):
     assert plain.invoke("math q").response_metadata["scope"]["knob"] == plain.router.default_knob.as_dict()
 
 
-def test_config_schema_lists_the_scope_keys(lc_router):
-    keys = {s.id for s in _chain(lc_router).config_specs}
-    assert {"max_cost", "tradeoff", "min_accuracy", "alpha", "scope_ledger"} <= keys
+def test_configurable_field_under_a_scope_key_does_not_clash(cands):
+    m = SCOPERouter(candidates=cands, router=make_router())
+    c = m.configurable_fields(min_accuracy=ConfigurableField(id="min_accuracy"))
+    out = _chain(c).with_config(configurable={"min_accuracy": 0.9}).invoke({"q": "math q"})
+    assert out.response_metadata["model_name"] == "strong"
 
 
 def test_configurable_fields_keeps_router_history_and_ledger(cands):

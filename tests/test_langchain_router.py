@@ -227,3 +227,46 @@ def test_run_id_is_the_call_id(lc_router):
     rid = uuid.uuid4()
     out = lc_router.invoke("trivia", config={"run_id": rid})
     assert out.response_metadata["scope"]["call_id"] == str(rid)
+
+
+async def test_astream_events_show_the_routing_run_around_the_candidate(lc_router):
+    events = [e async for e in lc_router.astream_events("code question 2", version="v2")]
+    names = [(e["event"], e["name"]) for e in events]
+    assert names[0] == ("on_chain_start", "SCOPERouter")
+    assert names[-1] == ("on_chain_end", "SCOPERouter")
+    assert ("on_chat_model_start", "ScriptedChat") in names
+    assert events[0]["metadata"]["scope_model"] == "mid"
+    streamed = "".join(e["data"]["chunk"].content for e in events if e["event"] == "on_chat_model_stream")
+    assert streamed == "mid says the answer is 42"
+
+
+class _BreaksMidStream(ScriptedChat):
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        it = super()._stream(messages, stop, run_manager, **kwargs)
+        yield next(it)
+        raise RuntimeError("connection reset")
+
+
+def test_no_silent_switch_after_a_stream_has_started():
+    from scope_shared import Ledger
+
+    cands = make_candidates(strong=_BreaksMidStream(label="strong"))
+    m = SCOPERouter(candidates=cands, router=make_router(), alpha=1.0)
+    ledger = Ledger(1.0)
+    got = []
+    with pytest.raises(RuntimeError, match="connection reset"):
+        for c in m.stream("math question", config={"configurable": {"scope_ledger": ledger}}):
+            got.append(c)
+    assert len(got) == 1 and not cands["mid"].calls
+    assert ledger.reserved == 0
+
+
+def test_stopping_a_stream_early_releases_the_budget_hold(lc_router):
+    from scope_shared import Ledger
+
+    ledger = Ledger(1.0)
+    it = lc_router.stream("math question", config={"configurable": {"scope_ledger": ledger}})
+    next(it)
+    assert ledger.reserved > 0
+    it.close()
+    assert ledger.reserved == 0
