@@ -160,8 +160,9 @@ def plot(curves_by_setting: dict, path: Path, title: str) -> None:
                 continue
             pts = sorted(pts)
             style = "-" if name.startswith("scope") else "--" if name != "oracle" else ":"
+            color = "black" if name == "oracle" else "darkcyan" if name.startswith("scope") else None
             ax.plot([c for c, _ in pts], [a for _, a in pts], style, marker=".", ms=4, label=name,
-                    lw=2.2 if name.startswith("scope") else 1.2, color="black" if name == "oracle" else None)
+                    lw=2.5 if name.startswith("scope") else 1.2, color=color, zorder=3 if color else 2)
         for m, c, a in curves["_models"]:
             ax.plot(c, a, "o", color="grey", ms=5)
             ax.annotate(m, (c, a), fontsize=6, color="grey")
