@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ from scope_shared.embed_cache import embed_with_cache
 from scope_shared.embedder import default_embedder
 from scope_shared.estimators import KNNEstimator
 from scope_shared.estimators.calibration import calibrate, expected_calibration_error, reliability_curve
-from scope_shared.estimators.learned import LearnedEstimator
+from scope_shared.estimators.learned import LearnedConfig, LearnedEstimator
 
 OUT = Path(__file__).parent / "results"
 LAMBDAS = np.concatenate([[0.0], np.logspace(1, 6, 80)])
@@ -105,7 +106,7 @@ def logistic_baseline(emb_hist: np.ndarray, y_hist: np.ndarray, emb_test: np.nda
     return out
 
 
-def run_setting(table, emb, tr, te, seed: int, unseen: tuple[str, ...], n_unseen: int) -> dict:
+def run_setting(table, emb, tr, te, seed: int, unseen: tuple[str, ...], n_unseen: int, config: LearnedConfig | None = None) -> dict:
     hist_table = table.subset(tr)
     if unseen:
         rng = np.random.default_rng(seed + 100)
@@ -122,8 +123,7 @@ def run_setting(table, emb, tr, te, seed: int, unseen: tuple[str, ...], n_unseen
     q = emb[te]
     preds: dict[str, np.ndarray] = {}
     t0 = time.time()
-    learned = LearnedEstimator()
-    learned.config.seed = seed
+    learned = LearnedEstimator(replace(config or LearnedConfig(), seed=seed))
     report = learned.fit(history, models=train_models, show_progress=True)
     train_s = time.time() - t0
     val_ids = np.array(report.val_question_ids)

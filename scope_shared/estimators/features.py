@@ -8,7 +8,9 @@ Per pair, three blocks:
 
 - ``hand`` (``N_HAND`` numbers): kNN means of the anchor outcomes at several similarity temperatures
   (shrunk to the model's accuracy), plain means of the nearest 5 and all anchors, similarity
-  statistics, the model's overall accuracy and (log) outcome count, a *ridge probe* (a ridge
+  statistics, the model's overall accuracy and (log) outcome count, its accuracy on the query's
+  neighbourhood (mean, over the 10 nearest anchors, of the model's accuracy on each anchor's
+  benchmark: far less noisy than the anchors' own outcomes), a *ridge probe* (a ridge
   regression of the model's outcomes on the question embeddings, fitted in closed form on the
   history, read at the query), and length evidence (weighted log length of the anchors, the model's
   median log length, whether any length is known).
@@ -36,7 +38,7 @@ N_ANCHOR = 4
 HAND_NAMES = (
     [f"knn_t{t}" for t in TEMPERATURES]
     + ["mean_top5", "mean_all", "sim_max", "sim_mean", "log_evidence"]
-    + ["model_acc", "log_n"]
+    + ["model_acc", "log_n", "bench_acc"]
     + [f"ridge_l{lam}" for lam in RIDGE_LAMBDAS]
     + ["len_knn", "len_model", "len_known"]
 )
@@ -61,6 +63,9 @@ class ModelSummary:
     ridge_w: np.ndarray  # (len(RIDGE_LAMBDAS), dim)
     ridge_fit: np.ndarray  # (len(RIDGE_LAMBDAS), n) in-sample predictions (centred)
     ridge_lev: np.ndarray  # (len(RIDGE_LAMBDAS), n) leverages, for exact leave-one-out
+    q_codes: np.ndarray  # (n_history,) benchmark code of every history question
+    bench_sum: np.ndarray  # (n_codes,) sum of the model's scores per benchmark
+    bench_n: np.ndarray  # (n_codes,) its outcome count per benchmark
 
     @property
     def n(self) -> int:
@@ -90,7 +95,11 @@ def summarize_model(history: History, model: str) -> ModelSummary:
             w[li] = v @ (inv * xty)
             fit[li] = x @ w[li]
             lev[li] = (xv**2) @ inv
-    return ModelSummary(arr.ids, arr.scores, mean, med, mean, w, fit, lev)
+    _, codes = np.unique(np.array([b or "" for b in history.benchmarks], dtype=object).astype(str), return_inverse=True)
+    n_codes = int(codes.max()) + 1 if len(codes) else 1
+    bsum = np.bincount(codes[arr.ids], weights=y, minlength=n_codes)
+    bn = np.bincount(codes[arr.ids], minlength=n_codes).astype(np.float64)
+    return ModelSummary(arr.ids, arr.scores, mean, med, mean, w, fit, lev, codes, bsum, bn)
 
 
 def _in_model(summary: ModelSummary, qids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,6 +149,20 @@ def pair_features(
                     lev = np.clip(sm.ridge_lev[li, p], 0.0, 0.99)
                     t_loo = t - (t - sm.ridge_fit[li, p]) / (1 - lev)
                     ridge[has, j, li] = acc[has, j] + t_loo
+    bench_acc = np.empty((n_q, n_m))
+    near = mask[..., :10]
+    for j, sm in enumerate(summaries):
+        ids_j = np.where(near[:, j], anchors.ids[:, j, :10], 0)
+        c = sm.q_codes[ids_j] if len(sm.q_codes) else np.zeros_like(ids_j)
+        tot, cnt = sm.bench_sum[c], sm.bench_n[c]
+        if exclude_ids is not None and sm.n > 1:
+            has, pos = _in_model(sm, np.asarray(exclude_ids))
+            own = np.where(has, sm.q_codes[np.clip(exclude_ids, 0, len(sm.q_codes) - 1)], -1)
+            same = c == own[:, None]
+            yi = np.where(has, sm.scores[pos], 0.0)[:, None]
+            tot, cnt = tot - same * yi, cnt - same
+        b_acc = (tot + 5.0 * acc[:, j : j + 1]) / (cnt + 5.0)
+        bench_acc[:, j] = np.where(near[:, j].any(1), (b_acc * near[:, j]).sum(1) / np.maximum(near[:, j].sum(1), 1), acc[:, j])
     hand = np.zeros((n_q, n_m, N_HAND))
     col = 0
     for t in TEMPERATURES:
@@ -156,7 +179,8 @@ def pair_features(
     col += 5
     hand[..., col] = _logit(acc)
     hand[..., col + 1] = log_n / 5.0
-    col += 2
+    hand[..., col + 2] = _logit(bench_acc)
+    col += 3
     for li in range(len(RIDGE_LAMBDAS)):
         hand[..., col] = np.clip(ridge[..., li], -0.5, 1.5)
         col += 1
