@@ -109,7 +109,7 @@ def test_no_model_name_in_features(trained) -> None:
     """Renaming every model gives the same predictions: names are not inputs."""
     est, history = trained
     renamed = History(DIM, "toy")
-    renamed.add_questions([history.text(i) for i in range(len(history))], np.asarray(history.embeddings))
+    renamed.add_questions([history.text(i) for i in range(len(history))], np.asarray(history.embeddings), history.benchmarks)
     for r in history.records:
         renamed.add_outcomes(r.question_id, [r.outcome.model_copy(update={"model": "x-" + r.outcome.model})])
     q = toy_history(n=20, seed=3).embeddings
