@@ -243,3 +243,18 @@ def test_cli_train_and_suggest(tmp_path, capsys) -> None:
     assert main(["history", "suggest", "--history", str(tmp_path / "hist"), "-n", "5"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines() if x.startswith('{"question"')]
     assert len(lines) == 5
+
+
+def test_registered_in_routing_benchmark_and_excludes_unseen_models() -> None:
+    from types import SimpleNamespace
+
+    from scope_shared.evaluation.scope_routers import SCOPE_ESTIMATORS
+
+    history = toy_history(n=120)
+    est = SCOPE_ESTIMATORS["scope-learned"](history, SimpleNamespace(unseen=["m5"], seed=0))
+    assert isinstance(est, CalibratedEstimator)
+    rep = est.base.report
+    n_models_trained = rep.n_train_pairs + rep.n_val_pairs
+    assert n_models_trained == 120 * 5 * 2  # 5 seen models x 2 views (all, 50): m5 never trained on
+    p = est.predict_for([""] * 3, history.embeddings[:3], MODELS, history).p_correct
+    assert p.shape == (3, len(MODELS))

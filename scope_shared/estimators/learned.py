@@ -268,4 +268,28 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-__all__ = ["LearnedConfig", "LearnedEstimator", "TrainReport", "auroc"]
+__all__ = ["LearnedConfig", "LearnedEstimator", "TrainReport", "auroc", "train_calibrated"]
+
+
+def train_calibrated(
+    history: History,
+    models: Sequence[str] | None = None,
+    seed: int = 0,
+    method: str = "platt",
+    config: LearnedConfig | None = None,
+    show_progress: bool = False,
+) -> Estimator:
+    """Train a `LearnedEstimator` on ``history`` (``models`` only) and calibrate it on its validation part.
+
+    The calibrator is fitted on leave-one-out predictions for the validation questions (held out of
+    training, used only for early stopping); ``method="none"`` returns the raw estimator.
+    """
+    from scope_shared.estimators.calibration import calibrate
+
+    cfg = config or LearnedConfig()
+    cfg.seed = seed
+    est = LearnedEstimator(cfg)
+    report = est.fit(history, models=models, show_progress=show_progress)
+    if method == "none":
+        return est
+    return calibrate(est, history, np.array(report.val_question_ids), method, list(models or history.models))
