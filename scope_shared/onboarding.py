@@ -7,7 +7,7 @@ known models did) and over the embedding space, preferring questions the known m
 (they separate strong from weak models).
 
 Selection: questions are grouped into strata (benchmark x difficulty tercile); strata are visited
-round-robin (benchmarks in turn, then difficulties), and within a stratum the question farthest
+round-robin (each round visits every benchmark, at a difficulty that rotates), and within a stratum the question farthest
 from those already chosen (cosine) is taken, ties going to higher disagreement. Deterministic.
 """
 
@@ -60,18 +60,22 @@ def suggest_questions(history: History, n: int = 20, models: Sequence[str] | Non
     emb = np.asarray(history.embeddings)[pool]
     names, sizes = np.unique(bench, return_counts=True)
     bench_order = names[np.argsort(-sizes, kind="stable")]
-    strata = [(b, t) for t in (1, 0, 2) for b in bench_order]  # medium difficulty first, then hard, easy
-    members = {s: np.flatnonzero((bench == s[0]) & (tercile == s[1])) for s in strata}
-    strata = [s for s in strata if len(members[s])]
+    # each round visits every benchmark once, benchmark i at difficulty tercile (i + r) mod 3 (or the
+    # next one that has questions left), so even the first round mixes easy, medium and hard ones
+    members = {(b, t): np.flatnonzero((bench == b) & (tercile == t)) for b in bench_order for t in range(3)}
     taken = np.zeros(len(pool), bool)
     closest = np.full(len(pool), -np.inf)  # max cosine to the chosen set
     chosen: list[int] = []
+    r = 0
     while len(chosen) < n:
         progressed = False
-        for s in strata:
+        for i, b in enumerate(bench_order):
             if len(chosen) >= n:
                 break
-            cand = members[s][~taken[members[s]]]
+            for t in ((i + r) % 3, (i + r + 1) % 3, (i + r + 2) % 3):
+                cand = members[(b, t)][~taken[members[(b, t)]]]
+                if len(cand):
+                    break
             if len(cand) == 0:
                 continue
             score = -closest[cand] + 1e-3 * disagreement[cand]
@@ -80,6 +84,7 @@ def suggest_questions(history: History, n: int = 20, models: Sequence[str] | Non
             chosen.append(pick)
             closest = np.maximum(closest, emb @ emb[pick])
             progressed = True
+        r += 1
         if not progressed:
             break
     return [
