@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -286,9 +286,7 @@ def train_calibrated(
     """
     from scope_shared.estimators.calibration import calibrate
 
-    cfg = config or LearnedConfig()
-    cfg.seed = seed
-    est = LearnedEstimator(cfg)
+    est = LearnedEstimator(replace(config or LearnedConfig(), seed=seed))
     report = est.fit(history, models=models, show_progress=show_progress)
     if method == "none":
         return est
