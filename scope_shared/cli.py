@@ -1,4 +1,4 @@
-"""The ``scope`` command line: demo, route, history build|info."""
+"""The ``scope`` command line: demo, route, train, history build|info|add-model|suggest."""
 
 from __future__ import annotations
 
@@ -45,7 +45,12 @@ def _cmd_route(args: argparse.Namespace) -> None:
     history = History.load(args.history)
     if not history.cards:
         raise ScopeError(f"history {args.history} holds no model cards; build it with 'scope history build'")
-    router = Router(history.cards.values(), history, embedder=args.embedder)
+    estimator = None
+    if args.estimator:
+        from scope_shared.learned_cli import load_estimator
+
+        estimator = load_estimator(args.estimator)
+    router = Router(history.cards.values(), history, estimator=estimator, embedder=args.embedder)
     knob = {k: getattr(args, k) for k in ("max_cost", "tradeoff", "min_accuracy", "alpha")}
     decision = router.route(args.question, **knob)
     print(f"{'model':<36} {'p_correct':>9} {'out tokens':>10} {'expected $':>12}")
@@ -80,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("question")
     route.add_argument("--history", required=True, help="a history directory (scope history build)")
     route.add_argument("--embedder", default=None, help="sentence-transformers path (default: bundled)")
+    route.add_argument("--estimator", default=None, help="a trained estimator directory (scope train); default kNN")
     for knob in ("max_cost", "tradeoff", "min_accuracy", "alpha"):
         route.add_argument(f"--{knob.replace('_', '-')}", dest=knob, type=float, default=None)
     route.set_defaults(func=_cmd_route)
@@ -102,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train-reasoner", help="fine-tune the reasoning predictor (SFT, then GRPO; needs [train])")
     train.add_argument("--config", required=True, help="JSON config (see scope_shared.reasoning.training.train_reasoner)")
     train.set_defaults(func=_cmd_train_reasoner)
+    from scope_shared.learned_cli import add_commands
+
+    add_commands(sub, hsub)  # scope train, scope history add-model | suggest
     return parser
 
 

@@ -1,6 +1,31 @@
-"""Estimators: from anchors to predicted correctness and output length."""
+"""Estimators: from anchors to predicted correctness and output length.
+
+The learned estimator and the calibration helpers import torch / more code, so they load lazily:
+``from scope_shared.estimators import LearnedEstimator`` works without slowing ``import scope_shared``.
+"""
+
+from typing import Any
 
 from scope_shared.estimators.base import Estimator, RawEstimates
 from scope_shared.estimators.knn import KNNEstimator, tune_knn
 
-__all__ = ["Estimator", "KNNEstimator", "RawEstimates", "tune_knn"]
+_LAZY = {
+    "LearnedEstimator": "scope_shared.estimators.learned",
+    "LearnedConfig": "scope_shared.estimators.learned",
+    "CalibratedEstimator": "scope_shared.estimators.calibration",
+    "Calibrator": "scope_shared.estimators.calibration",
+    "calibrate": "scope_shared.estimators.calibration",
+    "expected_calibration_error": "scope_shared.estimators.calibration",
+    "fit_calibrator": "scope_shared.estimators.calibration",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Estimator", "KNNEstimator", "RawEstimates", "tune_knn", *_LAZY]

@@ -108,3 +108,13 @@ class ScopeRouter(EvalRouter):
 def scope_routers(names: list[str] | None = None) -> list[ScopeRouter]:
     """Adapters for the named (default: all registered) SCOPE estimators."""
     return [ScopeRouter(n) for n in (names or list(SCOPE_ESTIMATORS))]
+
+
+def _learned_estimator(history: History, split: EvalSplit) -> Estimator:
+    """The learned estimator (issue 6), trained on the seen models of the history part, Platt-calibrated."""
+    from scope_shared.estimators.learned import train_calibrated
+
+    return train_calibrated(history, [m for m in history.models if m not in split.unseen], seed=split.seed)
+
+
+register_estimator("scope-learned", _learned_estimator)

@@ -1,0 +1,186 @@
+"""Training of `LearnedEstimator`: leave-one-out features over the history, early stopping.
+
+Kept apart from the estimator so that inference code stays small. Everything is seeded (numpy and
+torch generators built from ``config.seed``), so a run is reproducible on the same machine.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from scope_shared.cards import Outcome
+from scope_shared.estimators.features import N_ANCHOR, N_HAND, pair_features, summarize_model
+from scope_shared.estimators.learned_net import PairNet
+from scope_shared.history import History
+
+_CHUNK = 512
+
+
+@dataclass
+class TrainingSet:
+    """Features and labels of every (history question, model view) pair; ``val`` marks held-out questions."""
+
+    q: np.ndarray  # (n, d)
+    hand: np.ndarray  # (n, P, N_HAND)
+    aset: np.ndarray  # (n, P, k, N_ANCHOR)
+    mask: np.ndarray  # (n, P, k)
+    base: np.ndarray  # (n, P) kNN log-length (NaN unknown)
+    y: np.ndarray  # (n, P) score, NaN where the model has no outcome
+    ylen: np.ndarray  # (n, P) log(1 + output tokens), NaN unknown
+    val: np.ndarray  # (n,) bool
+    has_length: bool
+
+
+def view_history(
+    history: History, models: Sequence[str], views: Sequence[int | None], rng: np.random.Generator
+) -> tuple[History, list[str], list[int]]:
+    """A copy of the history where each model appears once per view (all, or a random subsample).
+
+    Returns the new history, its pseudo-models (named ``view<i>-model<j>``) and, per pseudo-model,
+    the index of its real model in ``models``.
+    """
+    if list(views) == [None]:
+        return history, list(models), list(range(len(models)))
+    out = History(history.dim, history.embedder_name)
+    n = len(history)
+    out.add_questions([history.text(i) for i in range(n)], np.asarray(history.embeddings), history.benchmarks)
+    per_q: dict[int, list[Outcome]] = defaultdict(list)
+    base: list[int] = []
+    names: list[str] = []
+    for j, m in enumerate(models):
+        arr = history.model_arrays(m)
+        for vi, v in enumerate(views):
+            if v is not None and v >= len(arr.ids):
+                continue
+            take = np.arange(len(arr.ids)) if v is None else np.sort(rng.choice(len(arr.ids), v, replace=False))
+            name = f"view{vi}-model{j}"
+            for p in take.tolist():
+                tok = float(arr.tokens[p]) if np.isfinite(arr.tokens[p]) else None
+                per_q[int(arr.ids[p])].append(Outcome(model=name, correct=float(arr.scores[p]), output_tokens=tok))
+            base.append(j)
+            names.append(name)
+    for qid in sorted(per_q):
+        out.add_outcomes(qid, per_q[qid])
+    return out, names, base
+
+
+def build_training_set(
+    history: History,
+    models: Sequence[str],
+    cfg: "LearnedConfig",  # noqa: F821  (imported lazily to avoid a cycle)
+    summaries: Callable[[History, Sequence[str]], list] | None = None,
+    show_progress: bool = True,
+) -> TrainingSet:
+    """Leave-one-out features for every history question against every model view."""
+    rng = np.random.default_rng(cfg.seed)
+    n = len(history)
+    aug, pseudo, base_of = view_history(history, models, cfg.views, rng)
+    sums = [summarize_model(aug, m) for m in pseudo]
+    y = np.full((n, len(models)), np.nan, np.float32)
+    ylen = np.full((n, len(models)), np.nan, np.float32)
+    for j, m in enumerate(models):
+        arr = history.model_arrays(m)
+        y[arr.ids, j] = arr.scores
+        ylen[arr.ids, j] = np.log1p(arr.tokens)
+    emb = np.asarray(history.embeddings, np.float32)
+    k = cfg.k
+    hand = np.zeros((n, len(pseudo), N_HAND), np.float32)
+    sk = min(cfg.set_k, k)
+    aset = np.zeros((n, len(pseudo), sk, N_ANCHOR), np.float32)
+    mask = np.zeros((n, len(pseudo), sk), bool)
+    base = np.zeros((n, len(pseudo)), np.float32)
+    chunks = range(0, n, _CHUNK)
+    for s in tqdm(chunks, desc="training features", disable=not show_progress):
+        ids = np.arange(s, min(s + _CHUNK, n))
+        a = aug.anchors(emb[ids], pseudo, k, exclude_ids=ids)
+        h, st, b = pair_features(emb[ids], a, sums, exclude_ids=ids)
+        hand[ids], aset[ids], mask[ids], base[ids] = h, st[:, :, :sk], a.mask[:, :, :sk], b
+    val = np.zeros(n, bool)
+    val[rng.permutation(n)[: int(round(n * cfg.val_fraction))]] = True
+    idx = np.array(base_of)
+    return TrainingSet(emb, hand, aset, mask, base, y[:, idx], ylen[:, idx], val, bool(np.isfinite(ylen).any()))
+
+
+def _losses(net: PairNet, data: TrainingSet, qi: np.ndarray, pj: np.ndarray, length_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    logit, dl = net(
+        torch.from_numpy(data.q[qi]),
+        torch.from_numpy(data.hand[qi, pj]),
+        torch.from_numpy(data.aset[qi, pj]),
+        torch.from_numpy(data.mask[qi, pj]),
+    )
+    y = torch.from_numpy(data.y[qi, pj])
+    loss = nn.functional.binary_cross_entropy_with_logits(logit, y)
+    if data.has_length:
+        tgt = data.ylen[qi, pj]
+        b = data.base[qi, pj]
+        ok = torch.from_numpy(np.isfinite(tgt) & np.isfinite(b))
+        if bool(ok.any()):
+            pred = torch.from_numpy(np.nan_to_num(b)) + dl
+            hub = nn.functional.huber_loss(pred[ok], torch.from_numpy(np.nan_to_num(tgt))[ok], delta=0.5)
+            loss = loss + length_weight * hub
+    return loss, logit
+
+
+def train_net(data: TrainingSet, dim: int, cfg: "LearnedConfig", show_progress: bool = True) -> tuple[PairNet, "TrainReport"]:  # noqa: F821
+    """Fit a `PairNet` with AdamW, early stopping on the validation questions' loss."""
+    from scope_shared.estimators.learned import TrainReport, auroc
+
+    torch.manual_seed(cfg.seed)
+    gen = np.random.default_rng(cfg.seed + 1)
+    qi, pj = np.nonzero(np.isfinite(data.y))
+    is_val = data.val[qi]
+    tq, tp, vq, vp = qi[~is_val], pj[~is_val], qi[is_val], pj[is_val]
+    if len(tq) == 0 or len(vq) == 0:
+        from scope_shared.errors import EstimatorError
+
+        raise EstimatorError("too few labelled questions to hold some out for validation")
+    net = PairNet(dim, N_HAND, N_ANCHOR, cfg.hidden, cfg.q_dim, cfg.dropout)
+    h = data.hand[tq, tp]
+    net.hand_mean.copy_(torch.from_numpy(h.mean(0)))
+    net.hand_std.copy_(torch.from_numpy(np.maximum(h.std(0), 1e-3)))
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    report = TrainReport(n_train_pairs=len(tq), n_val_pairs=len(vq), has_length=data.has_length)
+    report.val_question_ids = np.flatnonzero(data.val).tolist()
+    best_state, best_loss, bad = None, np.inf, 0
+    bar = tqdm(range(cfg.epochs), desc="training", disable=not show_progress)
+    for epoch in bar:
+        net.train()
+        order = gen.permutation(len(tq))
+        total = 0.0
+        for s in range(0, len(order), cfg.batch_size):
+            b = order[s : s + cfg.batch_size]
+            loss, _ = _losses(net, data, tq[b], tp[b], cfg.length_weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(b)
+        report.train_loss.append(total / len(tq))
+        net.eval()
+        with torch.no_grad():
+            vloss, logits = 0.0, []
+            for s in range(0, len(vq), 4096):
+                loss, lg = _losses(net, data, vq[s : s + 4096], vp[s : s + 4096], cfg.length_weight)
+                vloss += float(loss) * len(lg)
+                logits.append(lg.numpy())
+        report.val_loss.append(vloss / len(vq))
+        bar.set_postfix(train=f"{report.train_loss[-1]:.4f}", val=f"{report.val_loss[-1]:.4f}")
+        if report.val_loss[-1] < best_loss - 1e-5:
+            best_loss, bad, best_state = report.val_loss[-1], 0, copy.deepcopy(net.state_dict())
+            report.best_epoch = epoch
+            report.val_auroc = auroc(data.y[vq, vp] >= 0.5, np.concatenate(logits))
+        else:
+            bad += 1
+            if bad >= cfg.patience:
+                break
+    assert best_state is not None
+    net.load_state_dict(best_state)
+    net.eval()
+    return net, report
