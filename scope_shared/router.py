@@ -104,19 +104,29 @@ class Router:
         in_price = np.array([self.cards[m].input_price for m in models])
         out_price = np.array([self.cards[m].output_price for m in models])
         cost = (in_tok[:, None] * in_price[None, :] + tokens * out_price[None, :]) / 1e6
+        # Estimates are built without re-validation when the arrays are already in range (checked
+        # here, vectorised): pydantic validation of 100 candidates x 64 queries dominated routing.
+        p_arr = raw.p_correct
+        trusted = bool(
+            np.all((p_arr >= 0) & (p_arr <= 1)) and np.all(tokens >= 0) and np.all(np.isfinite(cost)) and np.all(cost >= 0)
+        )
+        make = Estimate.model_construct if trusted else Estimate
+        p_l, t_l, c_l, n_l = p_arr.tolist(), tokens.tolist(), cost.tolist(), np.asarray(raw.n_anchors).tolist()
+        in_l = in_tok.tolist()
+        name = self.estimator.name
         out = []
         for i in range(len(queries)):
             row = {}
             for j, m in enumerate(models):
-                row[m] = Estimate(
+                row[m] = make(
                     model=m,
-                    p_correct=float(raw.p_correct[i, j]),
-                    expected_output_tokens=float(tokens[i, j]),
-                    input_tokens=float(in_tok[i]),
-                    expected_cost=float(cost[i, j]),
-                    estimator=self.estimator.name,
+                    p_correct=float(p_l[i][j]),
+                    expected_output_tokens=float(t_l[i][j]),
+                    input_tokens=float(in_l[i]),
+                    expected_cost=float(c_l[i][j]),
+                    estimator=name,
                     rationale=raw.rationales[i][j] if raw.rationales else None,
-                    n_anchors=int(raw.n_anchors[i, j]),
+                    n_anchors=int(n_l[i][j]),
                 )
             out.append(row)
         return out, raw.p_correct, cost
@@ -214,7 +224,7 @@ class Router:
         text = explain(knob, models[best], p[best], cost[best], cap, n_affordable)
         if cheapest_fallback:
             text = f"{models[best]}: budget nearly spent (${max(cap, 0):.6f} left), cheapest candidate"
-        return Decision(
+        return Decision.model_construct(  # every field is built right here, no re-validation needed
             model=models[best],
             ranking=tuple(models[i] for i in order),
             estimates=dict(estimates),

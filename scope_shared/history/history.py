@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +18,21 @@ from scope_shared.errors import ScopeError, UnknownModelError
 from scope_shared.history.anchors import Anchors
 from scope_shared.history.columns import ModelArrays, ModelColumn
 from scope_shared.history.index import VectorIndex
+from scope_shared.history.records import OutcomeLog, OutcomeRecord, RecordsView
 
-
-@dataclass(frozen=True)
-class OutcomeRecord:
-    """One stored outcome: which question (by id) and what the model did."""
-
-    question_id: int
-    outcome: Outcome
+#: a shared neighbour pool larger than this is not searched; sparser models get an exact search
+MAX_POOL = 2048
 
 
 class History:
     """Questions, embeddings and outcomes; thread-safe for concurrent readers and writers."""
 
-    def __init__(self, dim: int, embedder_name: str | None = None) -> None:
+    def __init__(
+        self, dim: int, embedder_name: str | None = None, index: str | Mapping[str, Any] | None = None
+    ) -> None:
+        """``index``: the vector index kind: ``None``/``"auto"`` (exact float32 search up to 50,000
+        questions, then 8-bit IVF), ``"flat"`` (always exact), ``"ivf-sq8"``, ``"ivf-pq"``, ... or a
+        mapping of `VectorIndex` arguments (see `scope_shared.history.index`)."""
         if dim <= 0:
             raise ScopeError(f"embedding dimension must be positive, got {dim}")
         self.dim = dim
@@ -41,12 +41,12 @@ class History:
         self._texts: list[str] = []
         self._benchmarks: list[str | None] = []
         self._text_ids: dict[str, int] = {}
-        self._emb = np.zeros((0, dim), dtype=np.float32)
         self._n = 0
-        self._index = VectorIndex(dim)
+        self._index = VectorIndex.from_config(dim, dict(index) if isinstance(index, Mapping) else index)
         self._columns: dict[str, ModelColumn] = {}
-        self._records: list[OutcomeRecord] = []
+        self._log = OutcomeLog()
         self._lock = threading.RLock()
+        self._feedback: Any = None  # a FeedbackLog once attach_log() was called
 
     # ---------------------------------------------------------------- reading
     def __len__(self) -> int:
@@ -60,14 +60,33 @@ class History:
     @property
     def records(self) -> Sequence[OutcomeRecord]:
         """Every outcome ever added, in order (what is persisted)."""
-        return tuple(self._records)
+        return RecordsView(self._log)
+
+    @property
+    def n_records(self) -> int:
+        """How many outcomes were ever added (``len(records)`` without building them)."""
+        return len(self._log)
+
+    @property
+    def outcome_log(self) -> OutcomeLog:
+        """The columnar outcome log (read it; write through `add_outcomes` / `add_outcome_arrays`)."""
+        return self._log
+
+    @property
+    def index(self) -> VectorIndex:
+        """The vector index (holds the question embeddings)."""
+        return self._index
 
     @property
     def embeddings(self) -> np.ndarray:
-        """(n_questions, dim) unit vectors (a read-only view)."""
-        view = self._emb[: self._n]
+        """(n_questions, dim) unit vectors, read-only (a decoded copy for quantised indexes)."""
+        view = self._index.all_vectors()
         view.flags.writeable = False
         return view
+
+    def vectors(self, ids: np.ndarray | Sequence[int]) -> np.ndarray:
+        """Embeddings of some questions, without materialising all of them."""
+        return self._index.vectors(np.asarray(ids, dtype=np.int64))
 
     def text(self, qid: int) -> str:
         return self._texts[qid]
@@ -137,19 +156,9 @@ class History:
             if new_rows:
                 vecs = embeddings[new_rows]
                 vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-                self._grow(len(new_rows))
-                self._emb[self._n : self._n + len(new_rows)] = vecs
-                self._n += len(new_rows)
                 self._index.add(vecs)
+                self._n += len(new_rows)
             return ids
-
-    def _grow(self, extra: int) -> None:
-        need = self._n + extra
-        if need > len(self._emb):
-            cap = max(need, 2 * len(self._emb), 1024)
-            grown = np.zeros((cap, self.dim), dtype=np.float32)
-            grown[: self._n] = self._emb[: self._n]
-            self._emb = grown
 
     def add_outcomes(self, question_id: int, outcomes: Iterable[Outcome | Mapping[str, Any]]) -> None:
         """Record outcomes for a question already in the history."""
@@ -161,7 +170,71 @@ class History:
                 self._columns.setdefault(o.model, ModelColumn()).add(
                     question_id, o.correct, o.output_tokens
                 )
-                self._records.append(OutcomeRecord(question_id, o))
+                self._log.append(question_id, o)
+
+    def add_outcome_arrays(
+        self,
+        question_ids: np.ndarray | Sequence[int],
+        model: str | Sequence[str],
+        correct: np.ndarray | Sequence[float],
+        output_tokens: np.ndarray | Sequence[float] | None = None,
+        *,
+        input_tokens: np.ndarray | Sequence[float] | None = None,
+        latency_s: np.ndarray | Sequence[float] | None = None,
+        source: str | Sequence[str] = "benchmark",
+    ) -> None:
+        """Bulk form of `add_outcomes`: one row per outcome, as arrays (NaN = unknown number).
+
+        ``model`` and ``source`` are one name for all rows or one per row. Validated as a whole
+        (same rules as `Outcome`); nothing is added if any row is bad.
+        """
+        qids = np.asarray(question_ids, dtype=np.float64).ravel()
+        n = len(qids)
+
+        def num(name: str, v: Any, required: bool = False) -> np.ndarray:
+            arr = np.full(n, np.nan) if v is None else np.asarray(v, dtype=np.float64).ravel()
+            if len(arr) != n:
+                raise ScopeError(f"{name} has {len(arr)} rows, question_ids has {n}")
+            bad = (np.isnan(arr) if required else np.zeros(n, bool)) | np.isinf(arr) | (arr < 0)
+            if name == "correct":
+                bad |= arr > 1
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ScopeError(f"invalid outcome #{i}: {name}={arr[i]!r} (must be finite and >= 0"
+                                 f"{', <= 1' if name == 'correct' else ''})")
+            return arr
+
+        def names(name: str, v: str | Sequence[str]) -> tuple[list[str], np.ndarray]:
+            if isinstance(v, str):
+                v = [v]
+            uniq = list(dict.fromkeys(v))
+            if any(not isinstance(u, str) or not u.strip() for u in uniq):
+                raise ScopeError(f"every {name} must be a non-empty string")
+            if len(v) not in (1, n):
+                raise ScopeError(f"{name} must be one name or one per row")
+            code = {u: i for i, u in enumerate(uniq)}
+            idx = np.array([code[x] for x in v], dtype=np.int64)
+            return uniq, np.broadcast_to(idx, (n,)) if len(v) == 1 else idx
+
+        corr = num("correct", correct, required=True)
+        out_t, in_t, lat = num("output_tokens", output_tokens), num("input_tokens", input_tokens), num("latency_s", latency_s)
+        models, m_idx = names("model", model)
+        sources, s_idx = names("source", source)
+        if n and (np.isnan(qids).any() or np.any(qids != np.round(qids))):
+            raise ScopeError("question ids must be integers")
+        qids = qids.astype(np.int64)
+        with self._lock:
+            if n and (qids.min() < 0 or qids.max() >= self._n):
+                raise ScopeError(f"question ids out of range (history has {self._n})")
+            for i, m in enumerate(models):
+                rows = np.flatnonzero(m_idx == i) if len(models) > 1 else slice(None)
+                self._columns.setdefault(m, ModelColumn()).add_many(qids[rows], corr[rows], out_t[rows])
+            m_codes = np.array([self._log.model_code(m) for m in models], dtype=np.int64)
+            s_codes = np.array([self._log.source_code(x) for x in sources], dtype=np.int64)
+            self._log.append_columns(
+                qid=qids, model=m_codes[m_idx], correct=corr, output_tokens=out_t,
+                source=s_codes[s_idx], input_tokens=in_t, latency_s=lat,
+            )
 
     def add(
         self,
@@ -193,8 +266,10 @@ class History:
     ) -> Anchors:
         """For each query and model, the k most similar questions that model has outcomes for.
 
-        One shared index search serves all models; a model whose outcomes cover too few of the
-        shared neighbours (e.g. 1% of the questions) gets an exact search over its own questions.
+        One shared index search serves all models: its pool of neighbours is made large enough
+        that each model's outcomes should cover at least 2k of them (up to `MAX_POOL`); a model
+        whose outcomes are sparser (e.g. 1% of the questions), or a query whose pool holds too few
+        of a model's questions, gets an exact search over that model's own questions.
         ``exclude_ids`` (n_queries,) drops one question per query (leave-one-out evaluation).
         """
         if k <= 0:
@@ -209,41 +284,81 @@ class History:
         if self._n == 0 or n_q == 0:
             return Anchors(tuple(models), ids, sims, scores, tokens, mask)
         with self._lock:
-            columns = [self._column(m) for m in models]
-            extra = 0 if exclude_ids is None else 1
-            pool = min(self._n, max(4 * k, 64) + extra)
-            g_sims, g_ids = self._index.search(q, pool)
-            if exclude_ids is not None:
-                g_ids = np.where(g_ids == np.asarray(exclude_ids)[:, None], -1, g_ids)
-            for j, col in enumerate(columns):
-                arrays = col.arrays()
-                coverage = len(arrays.ids) / self._n
-                if pool >= k and coverage * pool >= 2 * k:
-                    member, pos = col.member(g_ids)
-                    order = np.argsort(~member, axis=1, kind="stable")[:, :k]
-                    take = np.take_along_axis(member, order, axis=1)
-                    sel_ids = np.take_along_axis(g_ids, order, axis=1)
-                    sel_sims = np.take_along_axis(g_sims, order, axis=1)
-                    sel_pos = np.take_along_axis(pos, order, axis=1)
-                    short = take.sum(axis=1) < min(k, len(arrays.ids) - extra)
-                else:
-                    take = sel_ids = sel_sims = sel_pos = None
-                    short = np.ones(n_q, dtype=bool)
-                if short.any():
-                    e_sims, e_ids, e_pos, e_take = self._exact_model_search(
-                        q[short], arrays, k, None if exclude_ids is None else np.asarray(exclude_ids)[short]
-                    )
-                    if take is None:
-                        take, sel_ids, sel_sims, sel_pos = e_take, e_ids, e_sims, e_pos
-                    else:
-                        take[short], sel_ids[short], sel_sims[short], sel_pos[short] = e_take, e_ids, e_sims, e_pos
-                kk = take.shape[1]
-                mask[:, j, :kk] = take
-                ids[:, j, :kk] = np.where(take, sel_ids, -1)
-                sims[:, j, :kk] = np.where(take, sel_sims, 0.0)
-                scores[:, j, :kk] = np.where(take, arrays.scores[sel_pos] if len(arrays.ids) else np.nan, np.nan)
-                tokens[:, j, :kk] = np.where(take, arrays.tokens[sel_pos] if len(arrays.ids) else np.nan, np.nan)
+            arrays = [self._column(m).arrays() for m in models]
+            excl = None if exclude_ids is None else np.asarray(exclude_ids, dtype=np.int64).reshape(n_q)
+            extra = 0 if excl is None else 1
+            sizes = np.array([len(a.ids) for a in arrays], dtype=np.int64)
+            need = np.where(sizes > 0, np.ceil(2 * k * self._n / np.maximum(sizes, 1)), np.inf)
+            base = max(4 * k, 64)
+            fits = need <= MAX_POOL
+            pool = int(min(self._n, max(base, need[fits].max() if fits.any() else base) + extra))
+            shared = [j for j in range(n_m) if sizes[j] > 0 and sizes[j] * pool >= 2 * k * self._n]
+            short = np.ones((n_q, n_m), dtype=bool)
+            short[:, shared] = False
+            if shared:
+                g_sims, g_ids = self._index.search(q, pool)
+                if excl is not None:
+                    g_ids = np.where(g_ids == excl[:, None], -1, g_ids)
+                self._fill_from_pool(g_sims, g_ids, arrays, shared, k, extra, ids, sims, scores, tokens, mask, short)
+            for j in range(n_m):
+                rows = np.flatnonzero(short[:, j])
+                if len(rows) == 0 or sizes[j] == 0:
+                    continue
+                e_sims, e_ids, e_pos, e_take = self._exact_model_search(
+                    q[rows], arrays[j], k, None if excl is None else excl[rows]
+                )
+                a = arrays[j]
+                mask[rows, j] = e_take
+                ids[rows, j] = np.where(e_take, e_ids, -1)
+                sims[rows, j] = np.where(e_take, e_sims, 0.0)
+                scores[rows, j] = np.where(e_take, a.scores[e_pos], np.nan)
+                tokens[rows, j] = np.where(e_take, a.tokens[e_pos], np.nan)
         return Anchors(tuple(models), ids, sims, scores, tokens, mask)
+
+    @staticmethod
+    def _fill_from_pool(
+        g_sims: np.ndarray,
+        g_ids: np.ndarray,
+        arrays: list[ModelArrays],
+        shared: list[int],
+        k: int,
+        extra: int,
+        ids: np.ndarray,
+        sims: np.ndarray,
+        scores: np.ndarray,
+        tokens: np.ndarray,
+        mask: np.ndarray,
+        short: np.ndarray,
+    ) -> None:
+        """Anchors of the ``shared`` models from one neighbour pool, vectorised across models;
+        marks in ``short`` the (query, model) pairs whose pool held fewer than k of its questions."""
+        n_q, pool = g_ids.shape
+        g32 = g_ids.astype(np.int32)
+        member = np.empty((n_q, len(shared), pool), dtype=bool)
+        pos = np.empty((n_q, len(shared), pool), dtype=np.int64)
+        for jj, j in enumerate(shared):
+            a = arrays[j].ids
+            p = np.searchsorted(a, g32)
+            np.minimum(p, len(a) - 1, out=p)
+            member[:, jj] = a[p] == g32
+            pos[:, jj] = p
+        member &= (g32 >= 0)[:, None, :]
+        kk = min(k, pool)
+        order = np.argsort(~member, axis=-1, kind="stable")[..., :kk]
+        take = np.take_along_axis(member, order, axis=-1)
+        sel_ids = np.take_along_axis(np.broadcast_to(g_ids[:, None, :], member.shape), order, axis=-1)
+        sel_sims = np.take_along_axis(np.broadcast_to(g_sims[:, None, :], member.shape), order, axis=-1)
+        sel_pos = np.take_along_axis(pos, order, axis=-1)
+        got = take.sum(-1)
+        for jj, j in enumerate(shared):
+            a = arrays[j]
+            t = take[:, jj]
+            mask[:, j, :kk] = t
+            ids[:, j, :kk] = np.where(t, sel_ids[:, jj], -1)
+            sims[:, j, :kk] = np.where(t, sel_sims[:, jj], 0.0)
+            scores[:, j, :kk] = np.where(t, a.scores[sel_pos[:, jj]], np.nan)
+            tokens[:, j, :kk] = np.where(t, a.tokens[sel_pos[:, jj]], np.nan)
+            short[:, j] = got[:, jj] < min(k, len(a.ids) - extra)
 
     def _exact_model_search(
         self, q: np.ndarray, arrays: ModelArrays, k: int, exclude: np.ndarray | None
@@ -259,7 +374,7 @@ class History:
         )
         if m == 0:
             return out
-        s = q @ self._emb[arrays.ids].T  # (n, m)
+        s = q @ self._index.vectors(arrays.ids).T  # (n, m)
         if exclude is not None:
             s = np.where(arrays.ids[None, :] == exclude[:, None], -np.inf, s)
         kk = min(k, m)
@@ -278,13 +393,8 @@ class History:
     # ---------------------------------------------------------------- summaries
     def model_stats(self, model: str) -> dict[str, float]:
         """Overall accuracy, outcome count and median output tokens (NaN if unknown) of a model."""
-        a = self.model_arrays(model)
-        toks = a.tokens[np.isfinite(a.tokens)]
-        return {
-            "accuracy": float(a.scores.mean()) if len(a.scores) else float("nan"),
-            "n_outcomes": float(len(a.ids)),
-            "median_output_tokens": float(np.median(toks)) if len(toks) else float("nan"),
-        }
+        with self._lock:
+            return self._column(model).stats()
 
     def info(self) -> dict[str, Any]:
         """A JSON-friendly description (what ``scope history info`` prints)."""
@@ -292,7 +402,8 @@ class History:
             "questions": self._n,
             "dim": self.dim,
             "embedder": self.embedder_name,
-            "outcomes": len(self._records),
+            "outcomes": len(self._log),
+            "index": self._index.spec,
             "models": {m: self.model_stats(m) for m in self.models},
             "cards": sorted(self.cards),
         }

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from scope_shared.atomic import atomic_write, atomic_write_json
-from scope_shared.cards import ModelCard, Outcome
+from scope_shared.cards import ModelCard
 from scope_shared.errors import HistoryStoreError
 from scope_shared.history.history import History
 
@@ -78,9 +78,7 @@ def save_history(history: History, path: Path) -> None:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(history.embeddings), allow_pickle=False)
     blobs["embeddings"] = buf.getvalue()
-    blobs["outcomes"] = _jsonl(
-        [{"q": r.question_id, **r.outcome.model_dump(exclude_none=True)} for r in history.records]
-    )
+    blobs["outcomes"] = _jsonl(list(history.outcome_log.rows()))
     blobs["cards"] = json.dumps([c.model_dump() for c in history.cards.values()], indent=1).encode()
     ext = {"questions": "jsonl", "embeddings": "npy", "outcomes": "jsonl", "cards": "json"}
     files = {key: f"{key}-{gen}.{ext[key]}" for key in blobs}
@@ -96,7 +94,8 @@ def save_history(history: History, path: Path) -> None:
             "dim": history.dim,
             "embedder": history.embedder_name,
             "n_questions": n,
-            "n_outcomes": len(history.records),
+            "n_outcomes": history.n_records,
+            "index": history.index.config(),
             "files": files,
             "sha256": {key: _sha256(data) for key, data in blobs.items()},
         },
@@ -105,6 +104,35 @@ def save_history(history: History, path: Path) -> None:
         if stale.name != MANIFEST and stale.name not in files.values() and not stale.name.startswith("."):
             if any(stale.name.startswith(f"{key}-") for key in blobs):
                 stale.unlink(missing_ok=True)
+
+
+_OUTCOME_KEYS = {"q", "model", "correct", "output_tokens", "input_tokens", "latency_s", "source"}
+
+
+def _add_outcome_rows(history: History, rows: list[dict[str, Any]]) -> None:
+    """Add stored outcome rows in one validated bulk call (same rules as `Outcome`)."""
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not {"q", "model", "correct"} <= row.keys() or not row.keys() <= _OUTCOME_KEYS:
+            raise HistoryStoreError(f"outcome row #{i} is malformed: {str(row)[:200]}")
+        for key in ("q", "correct", "output_tokens", "input_tokens", "latency_s"):
+            v = row.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise HistoryStoreError(f"outcome row #{i}: {key} is not a number")
+        if not isinstance(row.get("source", "benchmark"), str):
+            raise HistoryStoreError(f"outcome row #{i}: source is not a string")
+
+    def col(key: str) -> list[float]:
+        return [float("nan") if r.get(key) is None else r[key] for r in rows]
+
+    history.add_outcome_arrays(
+        col("q"),
+        [r["model"] for r in rows],
+        col("correct"),
+        col("output_tokens"),
+        input_tokens=col("input_tokens"),
+        latency_s=col("latency_s"),
+        source=[r.get("source", "benchmark") for r in rows],
+    )
 
 
 def load_history(path: Path) -> History:
@@ -133,13 +161,11 @@ def load_history(path: Path) -> History:
                 f"history store {str(path)!r} is corrupt: embeddings shape {emb.shape} "
                 f"does not match {len(questions)} questions of dimension {dim}"
             )
-        history = History(dim, manifest.get("embedder"))
+        history = History(dim, manifest.get("embedder"), index=manifest.get("index"))
         history.add_questions(
             [q["text"] for q in questions], emb, [q.get("benchmark") for q in questions]
         )
-        for row in outcomes:
-            qid = int(row.pop("q"))
-            history.add_outcomes(qid, [Outcome(**row)])
+        _add_outcome_rows(history, outcomes)
         history.cards = {c["name"]: ModelCard(**c) for c in cards}
         return history
     except HistoryStoreError:
