@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,8 @@ class Router:
             balanced setting).
         token_counter: counts a query's input tokens to price it (default: ~4 characters a token).
         default_output_tokens: output length assumed when nothing better is known.
+        feedback_log: path of an append-only feedback log (`scope_shared.feedback_log`): replayed
+            into ``history`` now, and every `record_outcome` is fsynced to it before it returns.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class Router:
         default_knob: Knob | Mapping[str, float] | None = None,
         token_counter: TokenCounter | None = None,
         default_output_tokens: float = DEFAULT_OUTPUT_TOKENS,
+        feedback_log: str | Path | None = None,
     ) -> None:
         self.cards = to_cards(cards)
         self.history = history
@@ -72,6 +76,9 @@ class Router:
         self.count_tokens: TokenCounter = token_counter or approx_token_count
         self.default_output_tokens = float(default_output_tokens)
         self.calls = CallBook()
+        attached = history.feedback_log
+        if feedback_log is not None and (attached is None or attached.path.resolve() != Path(feedback_log).resolve()):
+            history.attach_log(feedback_log)
 
     # ---------------------------------------------------------------- candidates
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from scope_shared.history.anchors import Anchors
 from scope_shared.history.columns import ModelArrays, ModelColumn
 from scope_shared.history.index import VectorIndex
 from scope_shared.history.records import OutcomeLog, OutcomeRecord, RecordsView
+
+if TYPE_CHECKING:
+    from scope_shared.feedback_log import ReplayReport
 
 #: a shared neighbour pool larger than this is not searched; sparser models get an exact search
 MAX_POOL = 2048
@@ -47,6 +50,8 @@ class History:
         self._log = OutcomeLog()
         self._lock = threading.RLock()
         self._feedback: Any = None  # a FeedbackLog once attach_log() was called
+        #: per feedback-log id, the byte offset up to which its records are in this history
+        self.feedback_applied: dict[str, int] = {}
 
     # ---------------------------------------------------------------- reading
     def __len__(self) -> int:
@@ -243,10 +248,64 @@ class History:
         outcomes: Iterable[Outcome | Mapping[str, Any]] = (),
         benchmark: str | None = None,
     ) -> int:
-        """Add one question (if new) and its outcomes; returns its id."""
-        qid = self.add_questions([text], np.asarray(embedding).reshape(1, -1), [benchmark])[0]
-        self.add_outcomes(qid, outcomes)
-        return qid
+        """Add one question (if new) and its outcomes; returns its id.
+
+        With a feedback log attached (`attach_log`), the record is written ahead to the log and
+        fsynced before the history changes, so it survives a crash once this returns.
+        """
+        outs = [o if isinstance(o, Outcome) else Outcome.create(**dict(o)) for o in outcomes]
+        if self._feedback is None:
+            return self._add_unlogged(text, embedding, outs, benchmark)
+        emb = self._check_one(text, embedding)
+        with self._lock:  # log order == apply order, so `feedback_applied` is a true prefix
+            end = self._feedback.append(text.strip(), emb, outs, benchmark)
+            qid = self._add_unlogged(text, emb, outs, benchmark)
+            self.feedback_applied[self._feedback.log_id] = end
+            return qid
+
+    def _check_one(self, text: str, embedding: np.ndarray) -> np.ndarray:
+        if not isinstance(text, str) or not text.strip():
+            raise ScopeError("history questions must be non-empty strings")
+        emb = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        if emb.shape != (self.dim,) or not np.all(np.isfinite(emb)):
+            raise ScopeError(f"embedding must be {self.dim} finite numbers, got shape {emb.shape}")
+        return emb
+
+    def _add_unlogged(self, text: str, embedding: np.ndarray, outs: list[Outcome], benchmark: str | None) -> int:
+        with self._lock:
+            qid = self.add_questions([text], np.asarray(embedding).reshape(1, -1), [benchmark])[0]
+            self.add_outcomes(qid, outs)
+            return qid
+
+    def attach_log(self, path: str | Path) -> "ReplayReport":
+        """Replay a feedback log into this history, then write every later `add` to it first.
+
+        Records this history already folded in (see ``feedback_applied``, kept by `save`) are not
+        applied twice. Torn or corrupt records are skipped with a `FeedbackLogWarning`; the report
+        counts them.
+        """
+        from scope_shared.feedback_log import FeedbackLog
+
+        with self._lock:
+            if self._feedback is not None:
+                raise ScopeError(f"a feedback log is already attached ({self._feedback.path})")
+            log = FeedbackLog(path, self.dim)
+            report, end = log.replay(self, start=self.feedback_applied.get(log.log_id, 0))
+            self.feedback_applied[log.log_id] = max(end, self.feedback_applied.get(log.log_id, 0))
+            self._feedback = log
+            return report
+
+    def detach_log(self) -> None:
+        """Stop writing to the attached feedback log (and close it)."""
+        with self._lock:
+            if self._feedback is not None:
+                self._feedback.close()
+                self._feedback = None
+
+    @property
+    def feedback_log(self) -> Any:
+        """The attached `FeedbackLog`, or None."""
+        return self._feedback
 
     # ---------------------------------------------------------------- search
     def search(self, query_embs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

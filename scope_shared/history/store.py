@@ -96,6 +96,7 @@ def save_history(history: History, path: Path) -> None:
             "n_questions": n,
             "n_outcomes": history.n_records,
             "index": history.index.config(),
+            "feedback_applied": dict(history.feedback_applied),
             "files": files,
             "sha256": {key: _sha256(data) for key, data in blobs.items()},
         },
@@ -166,6 +167,10 @@ def load_history(path: Path) -> History:
             [q["text"] for q in questions], emb, [q.get("benchmark") for q in questions]
         )
         _add_outcome_rows(history, outcomes)
+        applied = manifest.get("feedback_applied") or {}
+        if not isinstance(applied, dict) or not all(isinstance(v, int) for v in applied.values()):
+            raise HistoryStoreError(f"history store {str(path)!r} is corrupt: bad feedback_applied")
+        history.feedback_applied = {str(k): int(v) for k, v in applied.items()}
         history.cards = {c["name"]: ModelCard(**c) for c in cards}
         return history
     except HistoryStoreError:
