@@ -47,6 +47,10 @@ class History:
         self._n = 0
         self._index = VectorIndex.from_config(dim, dict(index) if isinstance(index, Mapping) else index)
         self._columns: dict[str, ModelColumn] = {}
+        # which models answered each question: bit (slot % 64) of word (slot // 64), slot = the
+        # model's position in _columns. 16 bytes a question for up to 128 models; lets anchors test
+        # membership of a neighbour pool for every model in one gather instead of a search per model.
+        self._bits = np.zeros((0, 1), dtype=np.uint64)
         self._log = OutcomeLog()
         self._lock = threading.RLock()
         self._feedback: Any = None  # a FeedbackLog once attach_log() was called
@@ -163,6 +167,10 @@ class History:
                 vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
                 self._index.add(vecs)
                 self._n += len(new_rows)
+                if self._n > len(self._bits):
+                    grown = np.zeros((max(self._n, 2 * len(self._bits), 1024), self._bits.shape[1]), np.uint64)
+                    grown[: len(self._bits)] = self._bits
+                    self._bits = grown
             return ids
 
     def add_outcomes(self, question_id: int, outcomes: Iterable[Outcome | Mapping[str, Any]]) -> None:
@@ -172,9 +180,8 @@ class History:
             if not 0 <= question_id < self._n:
                 raise ScopeError(f"no question with id {question_id} (history has {self._n})")
             for o in outs:
-                self._columns.setdefault(o.model, ModelColumn()).add(
-                    question_id, o.correct, o.output_tokens
-                )
+                self._column_for_write(o.model).add(question_id, o.correct, o.output_tokens)
+                self._set_bits(np.array([question_id]), o.model)
                 self._log.append(question_id, o)
 
     def add_outcome_arrays(
@@ -233,13 +240,29 @@ class History:
                 raise ScopeError(f"question ids out of range (history has {self._n})")
             for i, m in enumerate(models):
                 rows = np.flatnonzero(m_idx == i) if len(models) > 1 else slice(None)
-                self._columns.setdefault(m, ModelColumn()).add_many(qids[rows], corr[rows], out_t[rows])
+                self._column_for_write(m).add_many(qids[rows], corr[rows], out_t[rows])
+                self._set_bits(qids[rows], m)
             m_codes = np.array([self._log.model_code(m) for m in models], dtype=np.int64)
             s_codes = np.array([self._log.source_code(x) for x in sources], dtype=np.int64)
             self._log.append_columns(
                 qid=qids, model=m_codes[m_idx], correct=corr, output_tokens=out_t,
                 source=s_codes[s_idx], input_tokens=in_t, latency_s=lat,
             )
+
+    def _column_for_write(self, model: str) -> ModelColumn:
+        col = self._columns.get(model)
+        if col is None:
+            col = self._columns[model] = ModelColumn()
+            words = (len(self._columns) + 63) // 64
+            if words > self._bits.shape[1]:
+                grown = np.zeros((len(self._bits), words), np.uint64)
+                grown[:, : self._bits.shape[1]] = self._bits
+                self._bits = grown
+        return col
+
+    def _set_bits(self, qids: np.ndarray, model: str) -> None:
+        slot = list(self._columns).index(model)
+        self._bits[np.unique(qids), slot // 64] |= np.uint64(1 << (slot % 64))
 
     def add(
         self,
@@ -344,6 +367,7 @@ class History:
             return Anchors(tuple(models), ids, sims, scores, tokens, mask)
         with self._lock:
             arrays = [self._column(m).arrays() for m in models]
+            slot_of = {m: i for i, m in enumerate(self._columns)}
             excl = None if exclude_ids is None else np.asarray(exclude_ids, dtype=np.int64).reshape(n_q)
             extra = 0 if excl is None else 1
             sizes = np.array([len(a.ids) for a in arrays], dtype=np.int64)
@@ -358,7 +382,7 @@ class History:
                 g_sims, g_ids = self._index.search(q, pool)
                 if excl is not None:
                     g_ids = np.where(g_ids == excl[:, None], -1, g_ids)
-                self._fill_from_pool(g_sims, g_ids, arrays, shared, k, extra, ids, sims, scores, tokens, mask, short)
+                self._fill_from_pool(g_sims, g_ids, arrays, shared, [slot_of[models[j]] for j in shared], k, extra, ids, sims, scores, tokens, mask, short)
             for j in range(n_m):
                 rows = np.flatnonzero(short[:, j])
                 if len(rows) == 0 or sizes[j] == 0:
@@ -374,12 +398,13 @@ class History:
                 tokens[rows, j] = np.where(e_take, a.tokens[e_pos], np.nan)
         return Anchors(tuple(models), ids, sims, scores, tokens, mask)
 
-    @staticmethod
     def _fill_from_pool(
+        self,
         g_sims: np.ndarray,
         g_ids: np.ndarray,
         arrays: list[ModelArrays],
         shared: list[int],
+        shared_slots: list[int],
         k: int,
         extra: int,
         ids: np.ndarray,
@@ -392,32 +417,35 @@ class History:
         """Anchors of the ``shared`` models from one neighbour pool, vectorised across models;
         marks in ``short`` the (query, model) pairs whose pool held fewer than k of its questions."""
         n_q, pool = g_ids.shape
-        g32 = g_ids.astype(np.int32)
-        member = np.empty((n_q, len(shared), pool), dtype=bool)
-        pos = np.empty((n_q, len(shared), pool), dtype=np.int64)
-        for jj, j in enumerate(shared):
-            a = arrays[j].ids
-            p = np.searchsorted(a, g32)
-            np.minimum(p, len(a) - 1, out=p)
-            member[:, jj] = a[p] == g32
-            pos[:, jj] = p
-        member &= (g32 >= 0)[:, None, :]
+        valid = g_ids >= 0
+        slots = np.array(shared_slots, dtype=np.int64)
+        words = self._bits[np.where(valid, g_ids, 0)][:, :, slots // 64]  # (n_q, pool, J)
+        member = ((words >> (slots % 64).astype(np.uint64)) & np.uint64(1)).astype(bool)
+        member &= valid[:, :, None]
+        member = member.transpose(0, 2, 1)  # (n_q, J, pool)
         kk = min(k, pool)
         order = np.argsort(~member, axis=-1, kind="stable")[..., :kk]
         take = np.take_along_axis(member, order, axis=-1)
         sel_ids = np.take_along_axis(np.broadcast_to(g_ids[:, None, :], member.shape), order, axis=-1)
         sel_sims = np.take_along_axis(np.broadcast_to(g_sims[:, None, :], member.shape), order, axis=-1)
-        sel_pos = np.take_along_axis(pos, order, axis=-1)
         got = take.sum(-1)
+        sh = np.asarray(shared)
+        mask[:, sh, :kk] = take
+        ids[:, sh, :kk] = np.where(take, sel_ids, -1)
+        sims[:, sh, :kk] = np.where(take, sel_sims, 0.0)
+        sid = np.where(take, sel_ids, 0).astype(np.int32)
+        sc = np.empty(take.shape, np.float32)
+        tk = np.empty(take.shape, np.float32)
         for jj, j in enumerate(shared):
             a = arrays[j]
-            t = take[:, jj]
-            mask[:, j, :kk] = t
-            ids[:, j, :kk] = np.where(t, sel_ids[:, jj], -1)
-            sims[:, j, :kk] = np.where(t, sel_sims[:, jj], 0.0)
-            scores[:, j, :kk] = np.where(t, a.scores[sel_pos[:, jj]], np.nan)
-            tokens[:, j, :kk] = np.where(t, a.tokens[sel_pos[:, jj]], np.nan)
-            short[:, j] = got[:, jj] < min(k, len(a.ids) - extra)
+            p = np.searchsorted(a.ids, sid[:, jj])
+            np.minimum(p, len(a.ids) - 1, out=p)
+            sc[:, jj] = a.scores[p]
+            tk[:, jj] = a.tokens[p]
+        scores[:, sh, :kk] = np.where(take, sc, np.nan)
+        tokens[:, sh, :kk] = np.where(take, tk, np.nan)
+        sizes = np.array([len(arrays[j].ids) for j in shared])
+        short[:, sh] = got < np.minimum(k, sizes - extra)[None, :]
 
     def _exact_model_search(
         self, q: np.ndarray, arrays: ModelArrays, k: int, exclude: np.ndarray | None
