@@ -88,6 +88,8 @@ class Router:
     def _candidates(self, candidates: Sequence[str] | None) -> list[str]:
         if candidates is None:
             return self.models
+        if isinstance(candidates, str) or not all(isinstance(m, str) for m in candidates):
+            raise ScopeError("candidates must be a sequence of model names")
         out = list(dict.fromkeys(candidates))
         unknown = [m for m in out if m not in self.cards]
         if unknown:
@@ -280,7 +282,7 @@ class Router:
     ) -> int:
         """Feed a real outcome back into the history, so later estimates use it; returns the question id."""
         query = validate_query(query)
-        if model not in self.cards:
+        if not isinstance(model, str) or model not in self.cards:
             raise UnknownModelError(f"unknown model {model!r}; candidates are {', '.join(self.models)}")
         outcome = Outcome.create(
             model=model, correct=correct, output_tokens=output_tokens, input_tokens=input_tokens, source=source
