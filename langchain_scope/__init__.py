@@ -1,0 +1,33 @@
+"""LangChain integration of the SCOPE router.
+
+- `SCOPERouter`: a chat model over candidate chat models (LCEL chains, agents, LangGraph).
+- `SCOPEMiddleware`: an ``AgentMiddleware`` for ``langchain.agents.create_agent`` that routes
+  every model call (needs the ``langchain`` package; imported on first use).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_scope.chat_model import SCOPERouter
+from langchain_scope.config import LEDGER_KEY
+from langchain_scope.messages import query_text
+from langchain_scope.tools import NoToolCapableCandidate
+from langchain_scope.validation import NoCandidatesError
+
+__all__ = [
+    "LEDGER_KEY",
+    "NoCandidatesError",
+    "NoToolCapableCandidate",
+    "SCOPEMiddleware",
+    "SCOPERouter",
+    "query_text",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SCOPEMiddleware":
+        from langchain_scope.middleware import SCOPEMiddleware
+
+        return SCOPEMiddleware
+    raise AttributeError(name)

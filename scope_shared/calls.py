@@ -185,6 +185,29 @@ class RoutedCall:
         self.router.calls.remember(self.record)
         return self.record
 
+    def succeeded_unseen(self, model: str) -> CallRecord:
+        """The candidate was handed the work, but its call happens out of sight (a selector picks a
+        query engine; the engine calls its own LLM): charge the *expected* cost, flagged
+        ``estimated`` in the ledger entry, and remember the call for feedback without token counts
+        (``record.usage`` stays None, so feedback stores no made-up lengths)."""
+        est = self.decision.estimates[model]
+        self.record.model = model
+        self.record.cost = est.expected_cost
+        self.record.attempts.append(Attempt(model))
+        entry = {
+            "model": model,
+            "input_tokens": est.input_tokens,
+            "output_tokens": est.expected_output_tokens,
+            "info": {"call_id": self.record.call_id, "estimated": True},
+        }
+        if self._hold is not None:
+            self._hold.settle(est.expected_cost, expected_cost=est.expected_cost, **entry)
+            self._hold = None
+        elif self.ledger is not None:
+            self.ledger.charge(est.expected_cost, expected_cost=est.expected_cost, **entry)
+        self.router.calls.remember(self.record)
+        return self.record
+
     def all_failed(self) -> ScopeError:
         """The error to raise when no candidate answered."""
         if not self.record.attempts:

@@ -21,8 +21,8 @@ from scope_shared.router import Router
 
 SETTINGS: list[tuple[str, Knob]] = [
     ("most accurate (tradeoff=0)", make_knob("tradeoff", 0.0)),
-    ("balanced (min_accuracy=0.6)", make_knob("min_accuracy", 0.6)),
-    ("thrifty (tradeoff=2000 per $)", make_knob("tradeoff", 2000.0)),
+    ("balanced (min_accuracy=0.8)", make_knob("min_accuracy", 0.8)),
+    ("thrifty (tradeoff=1000 per $)", make_knob("tradeoff", 1000.0)),
 ]
 SWEEP = [0.0, 100, 200, 500, 1000, 2000, 3000, 5000, 10000, 20000, 50000, 1e5, 1e6]
 
@@ -40,7 +40,7 @@ class DemoResult:
 
 def _table_row(label: str, pt: Point, share: dict[str, float] | str) -> str:
     if isinstance(share, dict):
-        share = ", ".join(f"{m} {s:.0%}" for m, s in sorted(share.items(), key=lambda x: -x[1]) if s > 0)
+        share = ", ".join(f"{m} {s:.0%}" for m, s in sorted(share.items(), key=lambda x: -x[1]) if s >= 0.005)
     return f"  {label:<34} acc {pt.accuracy:6.1%}   ${pt.cost * 1000:8.4f} per 1k queries   {share}"
 
 

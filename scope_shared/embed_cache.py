@@ -35,7 +35,9 @@ def embed_with_cache(
         try:
             arr = np.load(path, allow_pickle=False)
             if arr.shape == (len(texts), embedder.dim):
-                return arr.astype(np.float32, copy=False)
+                arr = arr.astype(np.float32, copy=False)
+                embedder.prime(texts, arr)
+                return arr
         except (ValueError, OSError):
             pass  # a bad cache file is simply recomputed
     arr = embedder.embed(list(texts), show_progress=show_progress)

@@ -70,6 +70,15 @@ class Embedder(ABC):
                     self._cache.popitem(last=False)
         return np.stack([cached[t] for t in texts]).astype(np.float32, copy=False)
 
+    def prime(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Put known vectors (e.g. from a disk cache) into the per-text cache."""
+        vectors = _normalise(vectors)
+        with self._lock:
+            for t, v in zip(texts, vectors):
+                self._cache[t] = v
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
     def embed_one(self, text: str) -> np.ndarray:
         """Embed a single text into a (dim,) vector."""
         return self.embed([text])[0]

@@ -36,8 +36,8 @@ class Router:
         estimator: how estimates are made (default: training-free `KNNEstimator`).
         embedder: an `Embedder`, a LangChain ``Embeddings``, a sentence-transformers path, or
             ``None`` for the bundled all-MiniLM-L6-v2.
-        default_knob: the knob used when a call sets none (default ``alpha=0.6``, the paper's
-            balanced setting).
+        default_knob: the knob used when a call sets none (default ``min_accuracy=0.8``: the
+            cheapest candidate predicted to be right 80% of the time, else the most accurate).
         token_counter: counts a query's input tokens to price it (default: ~4 characters a token).
         default_output_tokens: output length assumed when nothing better is known.
         feedback_log: path of an append-only feedback log (`scope_shared.feedback_log`): replayed
@@ -72,7 +72,7 @@ class Router:
             )
         if isinstance(default_knob, Mapping):
             default_knob = resolve_knob(None, **default_knob)
-        self.default_knob = default_knob or make_knob("alpha", 0.6)
+        self.default_knob = default_knob or make_knob("min_accuracy", 0.8)
         self.count_tokens: TokenCounter = token_counter or approx_token_count
         self.default_output_tokens = float(default_output_tokens)
         self.calls = CallBook()

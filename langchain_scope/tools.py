@@ -1,0 +1,53 @@
+"""Tool binding that is applied to whichever candidate the router picks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
+
+from scope_shared.errors import ScopeError
+
+#: the bound keyword argument that carries a `ToolBinding` from `bind_tools` to the call
+TOOLS_KEY = "scope_tools"
+CANNOT_BIND_TOOLS = "cannot bind tools"
+
+
+class NoToolCapableCandidate(ScopeError):
+    """Tools are bound, but no candidate (left) can bind tools."""
+
+
+@dataclass(frozen=True)
+class ToolBinding:
+    """What `bind_tools` was given, kept as is so each candidate formats the tools its own way."""
+
+    tools: tuple[Any, ...]
+    tool_choice: Any = None
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def apply(self, model: BaseChatModel) -> Runnable:
+        extra = dict(self.kwargs)
+        if self.tool_choice is not None:
+            extra["tool_choice"] = self.tool_choice
+        return model.bind_tools(list(self.tools), **extra)
+
+
+def can_bind_tools(model: BaseChatModel) -> bool:
+    """Whether a chat model implements `bind_tools` (the base class only raises)."""
+    return type(model).bind_tools is not BaseChatModel.bind_tools
+
+
+def tool_capable(
+    names: Sequence[str], candidates: Mapping[str, BaseChatModel]
+) -> tuple[list[str], dict[str, str]]:
+    """Split candidate names into those that can bind tools and those skipped (with why)."""
+    skipped = {n: CANNOT_BIND_TOOLS for n in names if not can_bind_tools(candidates[n])}
+    keep = [n for n in names if n not in skipped]
+    if not keep:
+        raise NoToolCapableCandidate(
+            f"tools are bound but no candidate can bind tools ({', '.join(names)} cannot)"
+        )
+    return keep, skipped

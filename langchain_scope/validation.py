@@ -1,0 +1,37 @@
+"""Checks that the candidates and the router's cards describe the same models."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from scope_shared.errors import InvalidCardError, ScopeError
+from scope_shared.router import Router
+
+
+class NoCandidatesError(ScopeError):
+    """A router was given no candidate chat models."""
+
+
+def check_pairing(candidates: Mapping[str, Any] | None, router: Router | None) -> None:
+    """Raise a clear `ScopeError` unless every candidate has a card and every card a candidate."""
+    if not candidates:
+        raise NoCandidatesError("candidates is empty: give at least one chat model, by card name")
+    if not isinstance(candidates, Mapping):
+        raise ScopeError(f"candidates must be a dict of name -> chat model, got {type(candidates).__name__}")
+    if router is None:
+        raise ScopeError("no router: pass router=Router(...) or cards= and history=")
+    if not isinstance(router, Router):
+        raise ScopeError(f"router must be a scope_shared.Router, got {type(router).__name__}")
+    no_card = [n for n in candidates if n not in router.cards]
+    if no_card:
+        raise InvalidCardError(
+            f"candidate(s) {', '.join(map(repr, no_card))} have no model card; cards exist for "
+            f"{', '.join(router.cards)} (add the model with Router.add_model)"
+        )
+    no_model = [n for n in router.cards if n not in candidates]
+    if no_model:
+        raise InvalidCardError(
+            f"card(s) {', '.join(map(repr, no_model))} have no candidate chat model; the router "
+            "could pick a model it cannot call (add it to candidates or drop its card)"
+        )

@@ -1,0 +1,151 @@
+"""Trying a routed call's candidates in order, for plain, async and streamed LlamaIndex calls.
+
+The core's `RoutedCall` holds the budget and knows the order; this module only wraps the four
+shapes a LlamaIndex call takes (value, awaitable, iterator, async iterator). A stream falls back to
+the next candidate only if it fails before its first chunk; once chunks flow it settles when it
+ends, or, if the consumer stops early, with what was produced so far. One chunk is held back so
+that the last one can carry the settled cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+from scope_shared.calls import RoutedCall
+
+T = TypeVar("T")
+C = TypeVar("C")  # a candidate (a LlamaIndex LLM)
+Settle = Callable[[str, Any], None]  # (model, final response or None) -> None
+_END = object()
+
+
+def _tag(chunk: Any, early: dict[str, Any]) -> Any:
+    """Mark a chunk with the call id and model before its cost is known."""
+    kwargs = getattr(chunk, "additional_kwargs", None)
+    if isinstance(kwargs, dict):
+        kwargs["scope"] = early
+    return chunk
+
+
+def _early(call: RoutedCall, model: str) -> dict[str, Any]:
+    return {"call_id": call.record.call_id, "model": model, "chosen": call.decision.model}
+
+
+def run(call: RoutedCall, children: Mapping[str, C], invoke: Callable[[C], T], settle: Settle) -> T:
+    """Call candidates in ranked order until one answers; settle it."""
+    for model in call.models_to_try():
+        try:
+            response = invoke(children[model])
+        except Exception as exc:
+            call.failed(model, exc)
+            continue
+        except BaseException as exc:
+            call.failed(model, exc)
+            raise
+        settle(model, response)
+        return response
+    raise call.all_failed()
+
+
+async def arun(call: RoutedCall, children: Mapping[str, C], invoke: Callable[[C], Awaitable[T]], settle: Settle) -> T:
+    """`run` for awaitable calls."""
+    for model in call.models_to_try():
+        try:
+            response = await invoke(children[model])
+        except Exception as exc:
+            call.failed(model, exc)
+            continue
+        except BaseException as exc:  # cancelled: release the hold, then let it through
+            call.failed(model, exc)
+            raise
+        settle(model, response)
+        return response
+    raise call.all_failed()
+
+
+def run_stream(
+    call: RoutedCall, children: Mapping[str, C], start: Callable[[C], Iterator[T]], settle: Settle
+) -> Iterator[T]:
+    """Start candidates in order until one yields a first chunk (or ends empty); stream the rest."""
+    for model in call.models_to_try():
+        try:
+            it = iter(start(children[model]))
+            first: Any = next(it, _END)
+        except Exception as exc:
+            call.failed(model, exc)
+            continue
+        except BaseException as exc:
+            call.failed(model, exc)
+            raise
+        return _stream_tail(call, model, first, it, settle)
+    raise call.all_failed()
+
+
+def _stream_tail(call: RoutedCall, model: str, first: Any, it: Iterator[T], settle: Settle) -> Iterator[T]:
+    early = _early(call, model)
+    last: Any = first
+    done = False
+    try:
+        if first is _END:
+            return
+        for chunk in it:
+            yield _tag(last, early)
+            last = chunk
+        done = True
+        settle(model, last)
+        yield last
+    except Exception as exc:
+        if not done:
+            done = True
+            call.failed(model, exc)
+        raise
+    finally:
+        if not done:  # ended empty, or the consumer stopped early: charge what was produced
+            settle(model, None if last is _END else last)
+
+
+async def arun_stream(
+    call: RoutedCall, children: Mapping[str, C], start: Callable[[C], Awaitable[AsyncIterator[T]]], settle: Settle
+) -> AsyncIterator[T]:
+    """`run_stream` for async streams."""
+    for model in call.models_to_try():
+        try:
+            it = (await start(children[model])).__aiter__()
+            try:
+                first: Any = await it.__anext__()
+            except StopAsyncIteration:
+                first = _END
+        except Exception as exc:
+            call.failed(model, exc)
+            continue
+        except BaseException as exc:
+            call.failed(model, exc)
+            raise
+        return _astream_tail(call, model, first, it, settle)
+    raise call.all_failed()
+
+
+async def _astream_tail(
+    call: RoutedCall, model: str, first: Any, it: AsyncIterator[T], settle: Settle
+) -> AsyncIterator[T]:
+    early = _early(call, model)
+    last: Any = first
+    done = False
+    try:
+        if first is _END:
+            return
+        async for chunk in it:
+            yield _tag(last, early)
+            last = chunk
+        done = True
+        settle(model, last)
+        yield last
+    except Exception as exc:
+        if not done:
+            done = True
+            call.failed(model, exc)
+        raise
+    finally:
+        if not done:
+            settle(model, None if last is _END else last)

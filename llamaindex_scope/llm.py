@@ -1,0 +1,371 @@
+"""`SCOPELLM`: a LlamaIndex `FunctionCallingLLM` that routes each call to one of several LlamaIndex LLMs.
+
+Each call (chat, complete, their stream and async forms, and the ``*_with_tools`` forms an agent
+uses) is planned with the core's `RoutedCall`: the router picks a child under the knob and ledger in
+force, the child's expected cost is held in the ledger, the child answers (the next in the ranking
+does if it raises before answering), and the real cost is settled from the child's reported token
+usage, or from the router's token counter when the child reports none (then marked counted).
+
+The account of the call (`CallRecord.metadata()`: call id, choice, knob, estimates, expected and
+real cost) is in ``response.additional_kwargs["scope"]`` and ``response.raw["scope"]`` (when the
+child's raw is empty or a dict), and is dispatched as `SCOPERoutingEvent` / `SCOPECostEvent`.
+Give feedback with ``router.record_feedback(response.additional_kwargs["scope"]["call_id"], correct)``.
+
+Async calls plan in a worker thread (``asyncio.to_thread``, which carries the ``scope_budget`` block
+and the instrumentation span along), so embedding the query does not block the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+)
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import LLM, ToolSelection
+
+from llamaindex_scope import attempts
+from llamaindex_scope.events import emit_routed, emit_settled
+from llamaindex_scope.texts import (
+    messages_text,
+    query_from_prompt,
+    reported_usage,
+    response_text,
+    routing_text_of_messages,
+)
+from scope_shared.budget_scope import pick_knob, settings_in_force
+from scope_shared.calls import RoutedCall, Usage
+from scope_shared.errors import InvalidCardError, ScopeError
+from scope_shared.knobs import Knob
+from scope_shared.ledger import Ledger
+from scope_shared.router import Router
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
+
+#: per-call keyword arguments SCOPELLM reads (and does not pass on to the child)
+ROUTING_KWARGS = ("knob", "max_cost", "tradeoff", "min_accuracy", "alpha", "ledger")
+_TOOL_KWARGS = ("tools", "allow_parallel_tool_calls", "tool_required", "verbose")
+
+
+class SCOPELLM(FunctionCallingLLM):
+    """Route every LLM call to the candidate SCOPE predicts is best under the knob in force.
+
+    Args:
+        router: the SCOPE `Router` (cards and history of the candidates).
+        llms: the candidate LlamaIndex LLMs by model name; every name needs a card in the router.
+        knob / max_cost / tradeoff / min_accuracy / alpha: the pipeline's knob (at most one;
+            default: the router's). Overridden by a ``scope_budget`` block, and per call by the
+            same keyword arguments (``llm.chat(messages, min_accuracy=0.9)``).
+        ledger: the pipeline's budget (optional); overridden the same way (``ledger=``).
+        routing_text: what to route a prompt on (default: the query inside LlamaIndex's QA and
+            refine prompts, else the whole prompt; for chats, the last user message).
+
+    Usable as ``Settings.llm``, as any engine's ``llm=``, and by ``FunctionAgent`` (tool calls go
+    only to children that are function-calling LLMs).
+    """
+
+    llms: Dict[str, Any] = Field(exclude=True, description="candidate LlamaIndex LLMs by model name")
+    candidates: List[str] = Field(default_factory=list, description="the candidate model names")
+
+    _router: Router = PrivateAttr()
+    _knob: Optional[Knob] = PrivateAttr(default=None)
+    _ledger: Optional[Ledger] = PrivateAttr(default=None)
+    _routing_text: Optional[Callable[[str], str]] = PrivateAttr(default=None)
+    _last_model: Optional[str] = PrivateAttr(default=None)
+
+    def __init__(
+        self,
+        router: Router,
+        llms: Mapping[str, LLM],
+        *,
+        knob: Knob | None = None,
+        max_cost: float | None = None,
+        tradeoff: float | None = None,
+        min_accuracy: float | None = None,
+        alpha: float | None = None,
+        ledger: Ledger | None = None,
+        routing_text: Callable[[str], str] | None = None,
+        callback_manager: CallbackManager | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(router, Router):
+            raise ScopeError(f"router must be a scope_shared.Router, got {type(router).__name__}")
+        if not isinstance(llms, Mapping) or not llms:
+            raise ScopeError("SCOPELLM needs at least one candidate LLM: llms={model name: LLM}")
+        for name, llm in llms.items():
+            if name not in router.cards:
+                raise InvalidCardError(
+                    f"LLM {name!r} has no model card in the router; cards are {', '.join(router.models)}"
+                )
+            if not isinstance(llm, LLM):
+                raise ScopeError(f"candidate {name!r} is a {type(llm).__name__}, not a LlamaIndex LLM")
+        if ledger is not None and not isinstance(ledger, Ledger):
+            raise ScopeError(f"ledger must be a scope_shared.Ledger, got {type(ledger).__name__}")
+        super().__init__(
+            llms=dict(llms),
+            candidates=list(llms),
+            callback_manager=callback_manager or CallbackManager([]),
+            **kwargs,
+        )
+        self._router = router
+        self._knob = pick_knob(
+            knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
+        )
+        self._ledger = ledger
+        self._routing_text = routing_text
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "SCOPELLM"
+
+    @property
+    def router(self) -> Router:
+        return self._router
+
+    @property
+    def ledger(self) -> Ledger | None:
+        """The ledger set at construction (a ``scope_budget`` block or a call may use another)."""
+        return self._ledger
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        metas = [llm.metadata for llm in self.llms.values()]
+        return LLMMetadata(
+            context_window=min(m.context_window for m in metas),
+            num_output=min(m.num_output for m in metas if m.num_output > 0)
+            if any(m.num_output > 0 for m in metas)
+            else metas[0].num_output,
+            is_chat_model=any(m.is_chat_model for m in metas),
+            is_function_calling_model=bool(self._tool_models()),
+            model_name=f"scope[{','.join(self.llms)}]",
+        )
+
+    def _tool_models(self) -> list[str]:
+        return [
+            n for n, llm in self.llms.items()
+            if isinstance(llm, FunctionCallingLLM) and llm.metadata.is_function_calling_model
+        ]
+
+    # ---------------------------------------------------------------- planning and settling
+    def _query(self, text: str) -> str:
+        return (self._routing_text or query_from_prompt)(text)
+
+    def _plan(self, text: str, kwargs: dict[str, Any], tools: bool) -> tuple[RoutedCall, dict[str, Any]]:
+        """Pop the routing kwargs, decide, dispatch the routing event; returns the child's kwargs."""
+        routing = {k: kwargs.pop(k) for k in ROUTING_KWARGS if k in kwargs}
+        knob, ledger = settings_in_force(self._knob, self._ledger, **routing)
+        candidates = list(self.llms)
+        if tools:
+            candidates = self._tool_models()
+            if not candidates:
+                raise ScopeError("tools were given, but no candidate LLM is a function-calling LLM")
+        call = RoutedCall.plan(self._router, text, knob=knob, ledger=ledger, candidates=candidates)
+        emit_routed(call.record, "llm")
+        return call, kwargs
+
+    def _usage(
+        self, response: ChatResponse | CompletionResponse | None, input_text: str, output_text: str
+    ) -> Usage:
+        reported = None if response is None else reported_usage(response)
+        if reported is not None:
+            return reported
+        count = self._router.count_tokens
+        return Usage(
+            input_tokens=float(count(input_text)) if input_text else 0.0,
+            output_tokens=float(count(output_text)) if output_text else 0.0,
+            counted=True,
+        )
+
+    def _settler(self, call: RoutedCall, input_text: str) -> Callable[[str, Any], None]:
+        """How a call settles once ``model`` answered: real cost, response metadata, cost event."""
+
+        def settle(model: str, response: ChatResponse | CompletionResponse | None) -> None:
+            out = "" if response is None else response_text(response)
+            record = call.succeeded(model, self._usage(response, input_text, out))
+            self._last_model = model
+            if response is not None:
+                self._annotate(response, record.metadata())
+            emit_settled(record, "llm", ledger=call.ledger)
+
+        return settle
+
+    @staticmethod
+    def _annotate(response: ChatResponse | CompletionResponse, meta: dict[str, Any]) -> None:
+        response.additional_kwargs["scope"] = meta
+        if response.raw is None:
+            response.raw = {"scope": meta}
+        elif isinstance(response.raw, Mapping):
+            response.raw = {**response.raw, "scope": meta}
+
+    # ---------------------------------------------------------------- chat
+    def _chat_plan(
+        self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
+    ) -> tuple[RoutedCall, dict[str, Any], dict[str, Any]]:
+        tool_args = {k: kwargs.pop(k) for k in _TOOL_KWARGS if k in kwargs}
+        query = self._query(routing_text_of_messages(messages))
+        call, rest = self._plan(query, kwargs, tools=bool(tool_args.get("tools")))
+        return call, rest, tool_args
+
+    @staticmethod
+    def _child_chat_kwargs(
+        llm: LLM, messages: Sequence[ChatMessage], rest: dict[str, Any], tool_args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The child's own chat arguments: with tools, prepared by the child in its own format."""
+        if not tool_args.get("tools"):
+            return {"messages": messages, **rest}
+        assert isinstance(llm, FunctionCallingLLM)
+        return llm._prepare_chat_with_tools_compat(
+            tool_args["tools"],
+            chat_history=list(messages),
+            verbose=tool_args.get("verbose", False),
+            allow_parallel_tool_calls=tool_args.get("allow_parallel_tool_calls", False),
+            tool_required=tool_args.get("tool_required", False),
+            **rest,
+        )
+
+    @staticmethod
+    def _validated(llm: LLM, response: ChatResponse, tool_args: dict[str, Any]) -> ChatResponse:
+        if not tool_args.get("tools"):
+            return response
+        assert isinstance(llm, FunctionCallingLLM)
+        return llm._validate_chat_with_tools_response(
+            response,
+            tool_args["tools"],
+            allow_parallel_tool_calls=tool_args.get("allow_parallel_tool_calls", False),
+        )
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        call, rest, tool_args = self._chat_plan(messages, kwargs)
+
+        def invoke(llm: LLM) -> ChatResponse:
+            response = llm.chat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
+            return self._validated(llm, response, tool_args)
+
+        return attempts.run(call, self.llms, invoke, self._settler(call, messages_text(messages)))
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        call, rest, tool_args = await asyncio.to_thread(self._chat_plan, messages, kwargs)
+
+        async def invoke(llm: LLM) -> ChatResponse:
+            response = await llm.achat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
+            return self._validated(llm, response, tool_args)
+
+        return await attempts.arun(call, self.llms, invoke, self._settler(call, messages_text(messages)))
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        call, rest, tool_args = self._chat_plan(messages, kwargs)
+
+        def start(llm: LLM) -> ChatResponseGen:
+            return llm.stream_chat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
+
+        return attempts.run_stream(call, self.llms, start, self._settler(call, messages_text(messages)))
+
+    @llm_chat_callback()
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        call, rest, tool_args = await asyncio.to_thread(self._chat_plan, messages, kwargs)
+
+        def start(llm: LLM) -> Awaitable[ChatResponseAsyncGen]:
+            return llm.astream_chat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
+
+        return await attempts.arun_stream(call, self.llms, start, self._settler(call, messages_text(messages)))
+
+    # ---------------------------------------------------------------- completion
+    def _complete_plan(self, prompt: str, kwargs: dict[str, Any]) -> tuple[RoutedCall, dict[str, Any]]:
+        return self._plan(self._query(prompt), kwargs, tools=False)
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        call, rest = self._complete_plan(prompt, kwargs)
+        return attempts.run(
+            call, self.llms, lambda llm: llm.complete(prompt, formatted=formatted, **rest), self._settler(call, prompt)
+        )
+
+    @llm_completion_callback()
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        call, rest = await asyncio.to_thread(self._complete_plan, prompt, kwargs)
+        return await attempts.arun(
+            call, self.llms, lambda llm: llm.acomplete(prompt, formatted=formatted, **rest), self._settler(call, prompt)
+        )
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        call, rest = self._complete_plan(prompt, kwargs)
+        return attempts.run_stream(
+            call,
+            self.llms,
+            lambda llm: llm.stream_complete(prompt, formatted=formatted, **rest),
+            self._settler(call, prompt),
+        )
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        call, rest = await asyncio.to_thread(self._complete_plan, prompt, kwargs)
+        return await attempts.arun_stream(
+            call,
+            self.llms,
+            lambda llm: llm.astream_complete(prompt, formatted=formatted, **rest),
+            self._settler(call, prompt),
+        )
+
+    # ---------------------------------------------------------------- tools
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence["BaseTool"],
+        user_msg: Optional[Union[str, ChatMessage]] = None,
+        chat_history: Optional[List[ChatMessage]] = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> Dict[str, Any]:
+        """Neutral arguments for `chat`: the chosen child prepares the tools in its own format later."""
+        messages = list(chat_history or [])
+        if isinstance(user_msg, str):
+            messages.append(ChatMessage(role=MessageRole.USER, content=user_msg))
+        elif user_msg is not None:
+            messages.append(user_msg)
+        return {
+            "messages": messages,
+            "tools": list(tools),
+            "verbose": verbose,
+            "allow_parallel_tool_calls": allow_parallel_tool_calls,
+            "tool_required": tool_required,
+            **kwargs,
+        }
+
+    def answering_model(self, response: ChatResponse | CompletionResponse) -> str:
+        """The candidate that produced ``response`` (from its SCOPE metadata, else the last answer)."""
+        scope = response.additional_kwargs.get("scope") or {}
+        model = scope.get("model") or self._last_model
+        if model is None or model not in self.llms:
+            raise ScopeError("cannot tell which candidate produced this response (no SCOPE metadata)")
+        return model
+
+    def get_tool_calls_from_response(
+        self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
+    ) -> List[ToolSelection]:
+        """Read tool calls the way the child that answered writes them."""
+        child = self.llms[self.answering_model(response)]
+        return child.get_tool_calls_from_response(
+            response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
+        )

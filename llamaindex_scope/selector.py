@@ -1,0 +1,174 @@
+"""`SCOPESelector`: a LlamaIndex selector that picks, among choices tied to models, the one SCOPE routes to.
+
+Each choice (a query engine or retriever wrapped as a tool, e.g. one engine per LLM tier) is tied
+to a model card, so to that model's history of outcomes. For a query, the router estimates every
+tied model's chance of success and cost, applies the knob in force (and what is left of the
+ledger), and the selector returns the choice of the chosen model, with the reason.
+
+The selector itself makes no LLM call: it charges the ledger the chosen model's *expected* cost
+(flagged ``estimated``) unless ``charge_ledger=False`` (use that when the engines' LLMs are
+`SCOPELLM`s charging the same ledger with their real cost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from llama_index.core.base.base_selector import BaseSelector, MultiSelection, SingleSelection
+from llama_index.core.prompts.mixin import PromptDictType
+from llama_index.core.schema import QueryBundle
+from llama_index.core.tools.types import ToolMetadata
+
+from llamaindex_scope.events import emit_routed, emit_settled
+from scope_shared.budget_scope import pick_knob, settings_in_force
+from scope_shared.calls import RoutedCall
+from scope_shared.errors import InvalidCardError, ScopeError, UnknownModelError
+from scope_shared.knobs import Knob
+from scope_shared.ledger import Ledger
+from scope_shared.router import Router
+
+ChoiceModels = Sequence[str] | Mapping[str | int, str] | None
+
+
+class SCOPESelection(MultiSelection):
+    """A single selection, plus SCOPE's account of the call in ``scope`` (call id, estimates, cost).
+
+    `RouterQueryEngine` stores it in ``response.metadata["selector_result"]``.
+    """
+
+    scope: dict[str, Any] = {}
+
+    @property
+    def call_id(self) -> str:
+        return str(self.scope["call_id"])
+
+
+class SCOPESelector(BaseSelector):
+    """Select the choice whose model SCOPE routes to, under the knob and ledger in force.
+
+    Args:
+        router: the SCOPE `Router` (its cards and history).
+        choice_models: how choices map to models: a list aligned with the choices, or a mapping
+            from choice name (``ToolMetadata.name``) or index to model name. ``None``: each
+            choice's name is its model's name.
+        knob / max_cost / tradeoff / min_accuracy / alpha: the knob for this pipeline (at most
+            one; default: the router's). A ``scope_budget`` block overrides it.
+        ledger: the pipeline's budget (optional); a ``scope_budget`` block overrides it.
+        charge_ledger: charge the ledger the chosen model's expected cost (default True).
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        choice_models: ChoiceModels = None,
+        *,
+        knob: Knob | None = None,
+        max_cost: float | None = None,
+        tradeoff: float | None = None,
+        min_accuracy: float | None = None,
+        alpha: float | None = None,
+        ledger: Ledger | None = None,
+        charge_ledger: bool = True,
+    ) -> None:
+        if not isinstance(router, Router):
+            raise ScopeError(f"router must be a scope_shared.Router, got {type(router).__name__}")
+        self._router = router
+        self._choice_models = choice_models
+        self._knob = pick_knob(
+            knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
+        )
+        if ledger is not None and not isinstance(ledger, Ledger):
+            raise ScopeError(f"ledger must be a scope_shared.Ledger, got {type(ledger).__name__}")
+        self._ledger = ledger
+        self._charge_ledger = charge_ledger
+        if isinstance(choice_models, Mapping):
+            self._check_models(choice_models.values())
+        elif choice_models is not None:
+            self._check_models(list(choice_models))
+
+    @classmethod
+    def from_defaults(
+        cls,
+        router: Router,
+        choice_models: ChoiceModels = None,
+        **kwargs: Any,
+    ) -> "SCOPESelector":
+        """Build a selector (LlamaIndex's usual constructor name); same arguments as the class."""
+        return cls(router, choice_models, **kwargs)
+
+    @property
+    def router(self) -> Router:
+        return self._router
+
+    # ---------------------------------------------------------------- prompts (none)
+    def _get_prompts(self) -> dict[str, Any]:
+        return {}
+
+    def _update_prompts(self, prompts: PromptDictType) -> None:
+        """No prompts: the selector asks no LLM."""
+
+    # ---------------------------------------------------------------- mapping choices to models
+    def _check_models(self, models: Any) -> None:
+        for m in models:
+            if m not in self._router.cards:
+                raise UnknownModelError(
+                    f"model {m!r} has no card in the router; cards are {', '.join(self._router.models)}"
+                )
+
+    def models_for(self, choices: Sequence[ToolMetadata]) -> list[str]:
+        """The model tied to each choice; raise `InvalidCardError` for a choice without one."""
+        if not choices:
+            raise ScopeError("no choices to select from")
+        cm = self._choice_models
+        out = []
+        for i, choice in enumerate(choices):
+            label = choice.name or f"#{i}"
+            if cm is None:
+                model = choice.name
+            elif isinstance(cm, Mapping):
+                model = cm.get(choice.name, cm.get(i)) if choice.name is not None else cm.get(i)
+            else:
+                if len(cm) != len(choices):
+                    raise InvalidCardError(
+                        f"{len(cm)} models given for {len(choices)} choices; give one model per choice"
+                    )
+                model = cm[i]
+            if model is None or model not in self._router.cards:
+                raise InvalidCardError(
+                    f"choice {label!r} has no model card"
+                    + ("" if model is None else f" ({model!r} is not among {', '.join(self._router.models)})")
+                    + ": tie each choice to a model (choice_models=, or name the choice after its model)"
+                )
+            out.append(model)
+        return out
+
+    # ---------------------------------------------------------------- selecting
+    def _select(self, choices: Sequence[ToolMetadata], query: QueryBundle) -> SCOPESelection:
+        models = self.models_for(choices)
+        knob, ledger = settings_in_force(self._knob, self._ledger)
+        call = RoutedCall.plan(
+            self._router, query.query_str, knob=knob, ledger=ledger, candidates=list(dict.fromkeys(models))
+        )
+        emit_routed(call.record, "selector")
+        if not self._charge_ledger:
+            call.ledger = None  # the decision saw the ledger; the engines' own LLMs will charge it
+        for model in call.models_to_try():
+            record = call.succeeded_unseen(model)
+            break
+        else:
+            raise call.all_failed()
+        emit_settled(record, "selector", ledger=ledger, cost_is_estimate=True)
+        index = models.index(model)
+        reason = (
+            f"choice {choices[index].name or index!r} -> model {call.decision.explanation} "
+            f"[scope call {record.call_id}]"
+        )
+        meta = {**record.metadata(), "cost_is_estimate": True, "choice_index": index}
+        return SCOPESelection(selections=[SingleSelection(index=index, reason=reason)], scope=meta)
+
+    async def _aselect(self, choices: Sequence[ToolMetadata], query: QueryBundle) -> SCOPESelection:
+        # routing is CPU work (embed, nearest neighbours, policy): off the event loop; to_thread
+        # copies the context, so the scope_budget block and the span stay in force
+        return await asyncio.to_thread(self._select, choices, query)

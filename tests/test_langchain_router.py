@@ -1,0 +1,272 @@
+"""SCOPERouter as a LangChain chat model: routing, metadata, streaming, batching, tracing."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+
+from conftest import CARDS, toy_embedder
+from fixtures_langchain import RunLog, ScriptedChat, make_candidates, make_router
+from langchain_scope import SCOPERouter, query_text
+from scope_shared import FunctionEmbedder
+
+CARD = {c.name: c for c in CARDS}
+
+
+@pytest.fixture
+def cands():
+    return make_candidates()
+
+
+@pytest.fixture
+def lc_router(cands):
+    return SCOPERouter(candidates=cands, router=make_router(), min_accuracy=0.9)
+
+
+QUESTIONS = {"trivia question number 3": "cheap", "code question number 3": "mid", "math question number 3": "strong"}
+
+
+@pytest.mark.parametrize("question,expected", QUESTIONS.items())
+def test_invoke_routes_to_the_cheapest_model_that_can_answer(lc_router, cands, question, expected):
+    out = lc_router.invoke(question)
+    assert isinstance(out, AIMessage)
+    assert out.content == f"{expected} says the answer is 42"
+    assert out.response_metadata["model_name"] == expected
+    scope = out.response_metadata["scope"]
+    assert scope["model"] == scope["chosen"] == expected
+    assert set(scope["estimates"]) == {"cheap", "mid", "strong"}
+    assert scope["knob"] == {"min_accuracy": 0.9}
+    assert scope["expected_cost"] == pytest.approx(scope["estimates"][expected]["expected_cost"])
+    # real cost from the candidate's usage_metadata (12 in, 34 out)
+    assert scope["input_tokens"] == 12 and scope["output_tokens"] == 34
+    assert scope["tokens_counted_locally"] is False
+    assert scope["cost"] == pytest.approx(CARD[expected].cost(12, 34))
+    assert scope["failed"] == [] and scope["skipped"] == {}
+    # only the chosen candidate was called
+    assert [len(cands[n].calls) for n in ("cheap", "mid", "strong")] == [int(n == expected) for n in ("cheap", "mid", "strong")]
+
+
+async def test_ainvoke_routes_the_same(lc_router):
+    for question, expected in QUESTIONS.items():
+        out = await lc_router.ainvoke(question)
+        assert out.response_metadata["model_name"] == expected
+        assert out.response_metadata["scope"]["cost"] == pytest.approx(CARD[expected].cost(12, 34))
+
+
+def test_tokens_counted_locally_when_the_candidate_reports_no_usage():
+    cands = make_candidates(cheap=ScriptedChat(label="cheap", usage=False, provider_model_name="gpt-tiny"))
+    router = make_router()
+    m = SCOPERouter(candidates=cands, router=router, min_accuracy=0.9)
+    q = "trivia question number 7"
+    out = m.invoke(q)
+    scope = out.response_metadata["scope"]
+    assert scope["tokens_counted_locally"] is True
+    assert scope["input_tokens"] == router.count_tokens(q)
+    assert scope["output_tokens"] == router.count_tokens("cheap says the answer is 42")
+    assert scope["cost"] == pytest.approx(CARD["cheap"].cost(scope["input_tokens"], scope["output_tokens"]))
+    # the routed name wins in model_name; the provider's own name is kept
+    assert out.response_metadata["model_name"] == "cheap"
+    assert scope["candidate_model_name"] == "gpt-tiny"
+
+
+def test_stream_yields_the_chosen_candidates_chunks_then_the_record(lc_router, cands):
+    chunks = list(lc_router.stream("code question number 1"))
+    assert len(chunks) > 2
+    merged = chunks[0]
+    for c in chunks[1:]:
+        merged = merged + c
+    assert merged.content == "mid says the answer is 42"
+    assert merged.response_metadata["model_name"] == "mid"
+    assert merged.response_metadata["scope"]["model"] == "mid"
+    assert merged.response_metadata["scope"]["cost"] == pytest.approx(CARD["mid"].cost(12, 34))
+    assert len(cands["mid"].calls) == 1 and not cands["strong"].calls
+
+
+async def test_astream_yields_the_chosen_candidates_chunks_then_the_record(lc_router):
+    chunks = [c async for c in lc_router.astream("math question number 1")]
+    merged = chunks[0]
+    for c in chunks[1:]:
+        merged = merged + c
+    assert merged.content == "strong says the answer is 42"
+    assert merged.response_metadata["scope"]["model"] == "strong"
+
+
+def _counting_embedder():
+    base = toy_embedder()
+    batches: list[list[str]] = []
+
+    def fn(texts):
+        batches.append(list(texts))
+        return np.stack([base.embed_one(t) for t in texts])
+
+    return FunctionEmbedder(fn, base.dim, name="toy"), batches
+
+
+def test_batch_embeds_all_queries_in_one_pass(cands):
+    emb, batches = _counting_embedder()
+    m = SCOPERouter(candidates=cands, router=make_router(emb), min_accuracy=0.9)
+    batches.clear()
+    outs = m.batch(["math q one", "code q two", "trivia q three"])
+    assert [o.response_metadata["model_name"] for o in outs] == ["strong", "mid", "cheap"]
+    assert batches == [["math q one", "code q two", "trivia q three"]]
+
+
+async def test_abatch_embeds_all_queries_in_one_pass(cands):
+    emb, batches = _counting_embedder()
+    m = SCOPERouter(candidates=cands, router=make_router(emb), min_accuracy=0.9)
+    batches.clear()
+    outs = await m.abatch(["math q one", "code q two", "trivia q three"])
+    assert [o.response_metadata["model_name"] for o in outs] == ["strong", "mid", "cheap"]
+    assert len(batches) == 1 and len(batches[0]) == 3
+
+
+def test_lcel_chain_prompt_router_parser(lc_router):
+    prompt = ChatPromptTemplate.from_messages([("system", "Be brief."), ("human", "{q}")])
+    chain = prompt | lc_router | StrOutputParser()
+    assert chain.invoke({"q": "a math question"}) == "strong says the answer is 42"
+    assert chain.invoke({"q": "a trivia question"}) == "cheap says the answer is 42"
+
+
+def _check_trace(log: RunLog, out: AIMessage) -> None:
+    (routing,) = log.routing_runs()
+    assert routing["name"] == "SCOPERouter"
+    md = routing["metadata"]
+    assert md["scope_model"] == out.response_metadata["model_name"]
+    assert md["scope_knob"] == {"min_accuracy": 0.9}
+    assert md["scope_ranking"][0] == md["scope_model"]
+    assert "expected" in md["scope_explanation"]
+    assert str(routing["run_id"]) == out.response_metadata["scope"]["call_id"]
+    # the chosen candidate's chat-model run nests under the routing run
+    (chat,) = log.chat
+    assert chat["parent"] == routing["run_id"]
+
+
+def test_tracing_nests_the_candidate_run_under_a_routing_run(lc_router):
+    log = RunLog()
+    out = lc_router.invoke("code question 5", config={"callbacks": [log]})
+    _check_trace(log, out)
+
+
+async def test_tracing_async(lc_router):
+    log = RunLog()
+    out = await lc_router.ainvoke("code question 5", config={"callbacks": [log]})
+    _check_trace(log, out)
+
+
+def test_tracing_in_a_chain_parents_the_routing_run_under_the_chain(lc_router):
+    log = RunLog()
+    chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | lc_router
+    chain.invoke({"q": "trivia"}, config={"callbacks": [log]})
+    (routing,) = log.routing_runs()
+    sequence = next(c for c in log.chains if c["parent"] is None)
+    assert routing["parent"] == sequence["run_id"]
+
+
+def test_model_override_forces_a_candidate_and_shows_in_ls_params(lc_router):
+    out = lc_router.invoke("trivia question", model="strong")
+    assert out.response_metadata["model_name"] == "strong"
+    assert lc_router._get_ls_params(model="strong")["ls_model_name"] == "strong"
+    assert lc_router._get_ls_params()["ls_model_name"] == "scope-router"
+
+
+def test_legacy_generate_path_routes_too(lc_router):
+    res = lc_router.generate([[HumanMessage("math question 9")]])
+    assert res.generations[0][0].message.response_metadata["model_name"] == "strong"
+
+
+def test_with_retry_and_with_fallbacks(cands):
+    flaky = {n: ScriptedChat(label=n, fail=1) for n in ("cheap", "mid", "strong")}
+    m = SCOPERouter(candidates=flaky, router=make_router(), min_accuracy=0.9)
+    # first call: every candidate fails once -> AllCandidatesFailed; with_retry tries again
+    out = m.with_retry(stop_after_attempt=2, wait_exponential_jitter=False).invoke("trivia question")
+    assert out.response_metadata["model_name"] == "cheap"
+    dead = SCOPERouter(
+        candidates={n: ScriptedChat(label=n, fail=-1) for n in ("cheap", "mid", "strong")},
+        router=make_router(),
+    )
+    backup = ScriptedChat(label="backup")
+    out = dead.with_fallbacks([backup]).invoke("trivia question")
+    assert out.content == "backup says the answer is 42"
+
+
+# ---------------------------------------------------------------- query-text rule
+def test_query_text_single_turn_is_exactly_the_text():
+    assert query_text([HumanMessage("What is 2+2?")]) == "What is 2+2?"
+
+
+def test_query_text_keeps_context_around_the_last_human_turn():
+    msgs = [
+        SystemMessage("You are terse."),
+        HumanMessage("first question " + "x" * 50),
+        AIMessage("first answer"),
+        HumanMessage("and the second one?"),
+        AIMessage("", tool_calls=[{"name": "lookup", "args": {"q": 1}, "id": "c1"}]),
+        ToolMessage("looked up: 7", tool_call_id="c1"),
+    ]
+    q = query_text(msgs, context_chars=1000)
+    lines = q.split("\n")
+    assert lines[0] == "system: You are terse."
+    assert "and the second one?" in lines
+    assert lines[-2].startswith("ai: lookup(") and lines[-1] == "tool: looked up: 7"
+    short = query_text(msgs, context_chars=20)
+    assert short.split("\n") == ["ai: first answer", "and the second one?", "tool: looked up: 7"]
+    assert query_text(msgs, context_chars=5).split("\n") == ["nswer", "and the second one?", "up: 7"]
+
+
+def test_query_text_routes_on_the_last_human_turn():
+    msgs = [HumanMessage("a math question"), AIMessage("ok"), HumanMessage("now a trivia question")]
+    assert query_text(msgs, context_chars=0) == "now a trivia question"
+
+
+def test_run_id_is_the_call_id(lc_router):
+    rid = uuid.uuid4()
+    out = lc_router.invoke("trivia", config={"run_id": rid})
+    assert out.response_metadata["scope"]["call_id"] == str(rid)
+
+
+async def test_astream_events_show_the_routing_run_around_the_candidate(lc_router):
+    events = [e async for e in lc_router.astream_events("code question 2", version="v2")]
+    names = [(e["event"], e["name"]) for e in events]
+    assert names[0] == ("on_chain_start", "SCOPERouter")
+    assert names[-1] == ("on_chain_end", "SCOPERouter")
+    assert ("on_chat_model_start", "ScriptedChat") in names
+    assert events[0]["metadata"]["scope_model"] == "mid"
+    streamed = "".join(e["data"]["chunk"].content for e in events if e["event"] == "on_chat_model_stream")
+    assert streamed == "mid says the answer is 42"
+
+
+class _BreaksMidStream(ScriptedChat):
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        it = super()._stream(messages, stop, run_manager, **kwargs)
+        yield next(it)
+        raise RuntimeError("connection reset")
+
+
+def test_no_silent_switch_after_a_stream_has_started():
+    from scope_shared import Ledger
+
+    cands = make_candidates(strong=_BreaksMidStream(label="strong"))
+    m = SCOPERouter(candidates=cands, router=make_router(), alpha=1.0)
+    ledger = Ledger(1.0)
+    got = []
+    with pytest.raises(RuntimeError, match="connection reset"):
+        for c in m.stream("math question", config={"configurable": {"scope_ledger": ledger}}):
+            got.append(c)
+    assert len(got) == 1 and not cands["mid"].calls
+    assert ledger.reserved == 0
+
+
+def test_stopping_a_stream_early_releases_the_budget_hold(lc_router):
+    from scope_shared import Ledger
+
+    ledger = Ledger(1.0)
+    it = lc_router.stream("math question", config={"configurable": {"scope_ledger": ledger}})
+    next(it)
+    assert ledger.reserved > 0
+    it.close()
+    assert ledger.reserved == 0
