@@ -174,3 +174,11 @@ def test_hundred_thousand_questions_hundred_models_memory_and_anchors():
     assert not h.index.exact and h.index.nbytes() / n < d * 4
     a = h.anchors(rng.standard_normal((3, d)).astype(np.float32), [f"m{j}" for j in range(m)], k=40)
     assert a.mask.sum(-1).min() == 40  # every model got its k anchors
+
+
+def test_counts_widen_past_uint16():
+    col = ModelColumn()
+    col.add_many(np.zeros(70_000, dtype=np.int64), np.r_[np.ones(35_000), np.zeros(35_000)], np.full(70_000, 9.0))
+    col.add(0, 1.0, 9.0)
+    a = col.arrays()
+    assert a.ids.tolist() == [0] and a.scores[0] == pytest.approx(35_001 / 70_001) and a.tokens[0] == pytest.approx(9.0)

@@ -1,6 +1,7 @@
 """Per-model outcome columns: sparse over questions, aggregated when a question is seen twice.
 
-A column is five parallel numpy arrays sorted by question id (20 bytes per (question, model) pair):
+A column is five parallel numpy arrays sorted by question id (16 bytes per (question, model) pair;
+the two counts are uint16, widened to int32 if a pair is ever seen 65,535 times):
 id (int32), outcome count, mean score, typical output tokens and the count of outcomes with a token
 figure. Repeated outcomes for the same question are averaged; token counts are averaged in log space
 (``expm1(mean(log1p(tokens)))``), so one very long answer does not dominate.
@@ -33,10 +34,10 @@ class ModelColumn:
 
     def __init__(self) -> None:
         self._ids = np.zeros(0, np.int32)
-        self._n = np.zeros(0, np.int32)
+        self._n = np.zeros(0, np.uint16)
         self._score = np.zeros(0, np.float32)
         self._tokens = np.zeros(0, np.float32)  # NaN where no outcome had a token count
-        self._ntok = np.zeros(0, np.int32)
+        self._ntok = np.zeros(0, np.uint16)
         self._pending: dict[int, list[float]] = {}  # qid -> [score_sum, n, logtok_sum, n_tok]
         self._stats: dict[str, float] | None = None
 
@@ -92,17 +93,23 @@ class ModelColumn:
             old_log = np.where(nt0 > 0, np.log1p(np.nan_to_num(self._tokens[p].astype(np.float64))) * nt0, 0.0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 self._tokens[p] = np.where(nt1 > 0, np.expm1((old_log + lsum[hit]) / nt1), np.nan)
+            self._widen(max(int(n1.max()), int(nt1.max())))
             self._n[p], self._ntok[p] = n1, nt1
         new = ~hit
         if new.any():
             at = pos[new]
             with np.errstate(invalid="ignore", divide="ignore"):
                 tok = np.where(ntok[new] > 0, np.expm1(lsum[new] / np.maximum(ntok[new], 1)), np.nan)
+            self._widen(int(n[new].max()))
             self._ids = np.insert(self._ids, at, u[new].astype(np.int32))
-            self._n = np.insert(self._n, at, n[new].astype(np.int32))
+            self._n = np.insert(self._n, at, n[new].astype(self._n.dtype))
             self._score = np.insert(self._score, at, (ssum[new] / n[new]).astype(np.float32))
             self._tokens = np.insert(self._tokens, at, tok.astype(np.float32))
-            self._ntok = np.insert(self._ntok, at, ntok[new].astype(np.int32))
+            self._ntok = np.insert(self._ntok, at, ntok[new].astype(self._ntok.dtype))
+
+    def _widen(self, top: int) -> None:
+        if top > np.iinfo(self._n.dtype).max:
+            self._n, self._ntok = self._n.astype(np.int64), self._ntok.astype(np.int64)
 
     # ---------------------------------------------------------------- reading
     def __len__(self) -> int:

@@ -1,6 +1,6 @@
 """Every outcome ever added, stored as growable numpy columns (what is persisted).
 
-A list of pydantic objects costs ~1 KB per outcome; this costs 16 bytes (question id, model, score,
+A list of pydantic objects costs ~1 KB per outcome; this costs 20 bytes (question id, model, score,
 output tokens, source), plus 8 more once any outcome carries input tokens or latency. Reading
 `History.records` builds `OutcomeRecord` objects on demand, so the public API is unchanged.
 """
@@ -24,7 +24,8 @@ class OutcomeRecord:
     outcome: Outcome
 
 
-_REQUIRED = {"qid": np.int32, "model": np.int32, "correct": np.float64, "output_tokens": np.float32, "source": np.int32}
+# model and source are codes into name tables: int16, widened on demand past 32,767 names
+_REQUIRED = {"qid": np.int32, "model": np.int16, "correct": np.float64, "output_tokens": np.float32, "source": np.int16}
 _OPTIONAL = {"input_tokens": np.float32, "latency_s": np.float32}
 
 
@@ -76,6 +77,10 @@ class OutcomeLog:
             v = cols.get(k)
             if v is not None and k not in self._cols and np.isfinite(np.asarray(v, np.float64)).any():
                 self._cols[k] = np.full(len(self._cols["qid"]), np.nan, _OPTIONAL[k])
+        for k in ("model", "source"):
+            top = int(np.max(cols[k])) if len(cols[k]) else 0
+            if top > np.iinfo(self._cols[k].dtype).max:
+                self._cols[k] = self._cols[k].astype(np.int32)
         self._reserve(m)
         sl = slice(self._n, self._n + m)
         for k, a in self._cols.items():
