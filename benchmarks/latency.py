@@ -157,6 +157,9 @@ def main() -> None:
     ap.add_argument("--overhead-reps", type=int, default=60, help="single queries, vectors precomputed")
     ap.add_argument("--batches", type=int, default=2, help="batches of 64")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--torch-threads", type=int, default=1,
+                    help="torch intra-op threads for the embedder (0 = torch's default). On 2 shared cores "
+                         "torch's default 2 threads measured ~10x slower (OpenMP workers spinning)")
     ap.add_argument("--out", default=str(RESULTS / "latency.json"))
     args = ap.parse_args()
     if args.quick:
@@ -164,6 +167,10 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     cands = [int(c) for c in args.candidates.split(",")]
 
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     embedder = SentenceTransformerEmbedder(cache_size=0)  # every call pays for its embedding
     table = load_llmrouter9(dataset_path("llmrouter-9"))
     texts = list(dict.fromkeys(table.questions))
@@ -177,7 +184,7 @@ def main() -> None:
     cards = [ModelCard(name=f"model-{j:03d}", input_price=0.1 + j / 10, output_price=0.2 + j / 5) for j in range(N_MODELS)]
 
     out: dict[str, object] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg_start": os.getloadavg()},
+        "machine": {"cpus": os.cpu_count(), "torch_threads": args.torch_threads, "python": platform.python_version(), "load_avg_start": os.getloadavg()},
         "synthetic": "random unit vectors, 100 models, 10 random outcomes per question; real queries and embedder",
         "runs": [],
         "memory": [],

@@ -383,10 +383,8 @@ class History:
                 if excl is not None:
                     g_ids = np.where(g_ids == excl[:, None], -1, g_ids)
                 self._fill_from_pool(g_sims, g_ids, arrays, shared, [slot_of[models[j]] for j in shared], k, extra, ids, sims, scores, tokens, mask, short)
-            for j in range(n_m):
+            for j in np.flatnonzero(short.any(axis=0) & (sizes > 0)).tolist():
                 rows = np.flatnonzero(short[:, j])
-                if len(rows) == 0 or sizes[j] == 0:
-                    continue
                 e_sims, e_ids, e_pos, e_take = self._exact_model_search(
                     q[rows], arrays[j], k, None if excl is None else excl[rows]
                 )
