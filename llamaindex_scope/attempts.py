@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from scope_shared.attempts import afirst_answer, first_answer
 from scope_shared.calls import RoutedCall
 
 T = TypeVar("T")
@@ -34,34 +35,16 @@ def _early(call: RoutedCall, model: str) -> dict[str, Any]:
 
 def run(call: RoutedCall, children: Mapping[str, C], invoke: Callable[[C], T], settle: Settle) -> T:
     """Call candidates in ranked order until one answers; settle it."""
-    for model in call.models_to_try():
-        try:
-            response = invoke(children[model])
-        except Exception as exc:
-            call.failed(model, exc)
-            continue
-        except BaseException as exc:
-            call.failed(model, exc)
-            raise
-        settle(model, response)
-        return response
-    raise call.all_failed()
+    model, response = first_answer(call, lambda m: invoke(children[m]))
+    settle(model, response)
+    return response
 
 
 async def arun(call: RoutedCall, children: Mapping[str, C], invoke: Callable[[C], Awaitable[T]], settle: Settle) -> T:
     """`run` for awaitable calls."""
-    for model in call.models_to_try():
-        try:
-            response = await invoke(children[model])
-        except Exception as exc:
-            call.failed(model, exc)
-            continue
-        except BaseException as exc:  # cancelled: release the hold, then let it through
-            call.failed(model, exc)
-            raise
-        settle(model, response)
-        return response
-    raise call.all_failed()
+    model, response = await afirst_answer(call, lambda m: invoke(children[m]))
+    settle(model, response)
+    return response
 
 
 def run_stream(

@@ -1,8 +1,9 @@
 """Drive a `RoutedCall` through its candidates: try each in ranked order until one answers.
 
 The loop every integration needs around `RoutedCall` (reserve -> call -> settle, or release and
-try the next), written once. The framework supplies two functions: ``attempt(model)`` makes the
-real call, ``usage_of(model, answer)`` reads (or counts) the tokens it used.
+try the next), written once. The framework supplies ``attempt(model)``, the real call, and either
+``usage_of(model, answer)`` (`try_in_order` settles for it) or its own settling after
+`first_answer`.
 
     model, answer, record = try_in_order(call, attempt, usage_of)
 """
@@ -17,28 +18,56 @@ from scope_shared.calls import CallRecord, RoutedCall, Usage
 T = TypeVar("T")
 
 
+def first_answer(
+    call: RoutedCall, attempt: Callable[[str], T], reraise: tuple[type[BaseException], ...] = ()
+) -> tuple[str, T]:
+    """Call candidates best-first until one answers; raise `call.all_failed()` if none does.
+
+    Any ``Exception`` means "try the next one". Exceptions listed in ``reraise`` (a framework's
+    control-flow signals) and non-``Exception`` ones (cancellation, interrupts) release the
+    candidate's budget hold and propagate at once. The caller settles the answer.
+    """
+    for model in call.models_to_try():
+        try:
+            return model, attempt(model)
+        except reraise as exc:
+            call.failed(model, exc)
+            raise
+        except Exception as exc:  # noqa: BLE001 - any provider error means "try the next one"
+            call.failed(model, exc)
+        except BaseException as exc:
+            call.failed(model, exc)
+            raise
+    raise call.all_failed()
+
+
+async def afirst_answer(
+    call: RoutedCall, attempt: Callable[[str], Awaitable[T]], reraise: tuple[type[BaseException], ...] = ()
+) -> tuple[str, T]:
+    """Async `first_answer`: ``attempt`` returns an awaitable."""
+    for model in call.models_to_try():
+        try:
+            return model, await attempt(model)
+        except reraise as exc:
+            call.failed(model, exc)
+            raise
+        except Exception as exc:  # noqa: BLE001
+            call.failed(model, exc)
+        except BaseException as exc:  # cancelled: release the hold, then let it through
+            call.failed(model, exc)
+            raise
+    raise call.all_failed()
+
+
 def try_in_order(
     call: RoutedCall,
     attempt: Callable[[str], T],
     usage_of: Callable[[str, T], Usage],
     reraise: tuple[type[BaseException], ...] = (),
 ) -> tuple[str, T, CallRecord]:
-    """Call candidates best-first until one answers; raise `call.all_failed()` if none does.
-
-    Exceptions listed in ``reraise`` (e.g. a framework's control-flow signals) are not treated as
-    a candidate failure: the hold is released and they propagate at once.
-    """
-    for model in call.models_to_try():
-        try:
-            answer = attempt(model)
-        except reraise as exc:
-            call.failed(model, exc)
-            raise
-        except Exception as exc:  # noqa: BLE001 - any provider error means "try the next one"
-            call.failed(model, exc)
-            continue
-        return model, answer, call.succeeded(model, usage_of(model, answer))
-    raise call.all_failed()
+    """`first_answer`, then settle the real cost from ``usage_of(model, answer)``."""
+    model, answer = first_answer(call, attempt, reraise)
+    return model, answer, call.succeeded(model, usage_of(model, answer))
 
 
 async def atry_in_order(
@@ -47,15 +76,6 @@ async def atry_in_order(
     usage_of: Callable[[str, T], Usage],
     reraise: tuple[type[BaseException], ...] = (),
 ) -> tuple[str, T, CallRecord]:
-    """Async `try_in_order`: ``attempt`` returns an awaitable."""
-    for model in call.models_to_try():
-        try:
-            answer = await attempt(model)
-        except reraise as exc:
-            call.failed(model, exc)
-            raise
-        except Exception as exc:  # noqa: BLE001
-            call.failed(model, exc)
-            continue
-        return model, answer, call.succeeded(model, usage_of(model, answer))
-    raise call.all_failed()
+    """Async `try_in_order`."""
+    model, answer = await afirst_answer(call, attempt, reraise)
+    return model, answer, call.succeeded(model, usage_of(model, answer))

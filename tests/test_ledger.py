@@ -126,3 +126,25 @@ def test_routed_call_skips_models_that_no_longer_fit(router):
         call.failed(m, RuntimeError("x"))
     assert "strong" not in models and "mid" not in models
     assert isinstance(call.all_failed(), Exception)
+
+
+def test_cancelled_attempt_releases_its_hold(router):
+    from scope_shared.attempts import afirst_answer
+
+    ledger = Ledger(budget=1.0)
+    call = RoutedCall.plan(router, "a math problem", ledger=ledger)
+
+    async def attempt(model):
+        await asyncio.sleep(10)
+
+    async def main():
+        task = asyncio.create_task(afirst_answer(call, attempt))
+        await asyncio.sleep(0.01)
+        assert ledger.reserved > 0
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert ledger.reserved == pytest.approx(0.0) and ledger.spent == 0.0
+    assert "CancelledError" in call.record.attempts[0].error
