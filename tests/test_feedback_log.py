@@ -141,7 +141,10 @@ def test_sigkill_mid_write_loses_at_most_that_record(tmp_path, delay):
         assert report.skipped == 1 and any(issubclass(w.category, FeedbackLogWarning) for w in caught)
     for rec in h.records:
         assert rec.outcome.output_tokens == int(h.text(rec.question_id).split()[1])
-    h.add("after the crash", np.ones(8), [Outcome(model="m", correct=1.0)])
+    with warnings.catch_warnings(record=True) as cut:
+        warnings.simplefilter("always")
+        h.add("after the crash", np.ones(8), [Outcome(model="m", correct=1.0)])
+    assert bool(cut) == (report.skipped == 1)  # a torn tail is cut (and said so) before appending
     h2 = History(8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the store is clean again: no warning

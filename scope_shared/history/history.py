@@ -333,7 +333,9 @@ class History:
     # ---------------------------------------------------------------- search
     def search(self, query_embs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Plain nearest questions, ignoring outcomes: (similarities, ids), each (n, k)."""
-        return self._index.search(self._as_queries(query_embs), k)
+        q = self._as_queries(query_embs)
+        with self._lock:  # faiss indexes are not safe to search while another thread adds
+            return self._index.search(q, k)
 
     def _as_queries(self, query_embs: np.ndarray) -> np.ndarray:
         q = np.asarray(query_embs, dtype=np.float32)
