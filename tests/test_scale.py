@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import CARDS, DIM, toy_embedder, toy_history
-from scope_shared import History, Outcome, Router
+from scope_shared import History, Outcome, Router, ScopeError
 from scope_shared.history.columns import ModelColumn
 from scope_shared.history.index import VectorIndex
 
@@ -182,3 +182,24 @@ def test_counts_widen_past_uint16():
     col.add(0, 1.0, 9.0)
     a = col.arrays()
     assert a.ids.tolist() == [0] and a.scores[0] == pytest.approx(35_001 / 70_001) and a.tokens[0] == pytest.approx(9.0)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [{"spec": "ivf-sq8", "nlist": 0}, {"spec": "ivf-sq8", "nprobe": -1}, {"spec": "ivf-pq", "pq_m": 7},
+     {"spec": "ivf-sq8", "nlist": 64, "train_size": 10}, "IVF0,Flat", "HNSW0", "NoSuch", {"spec": 5},
+     {"spec": "auto", "auto_threshold": 0}, {"spec": "ivf-sq8", "nlist": True}],
+)
+def test_bad_index_configs_raise_scope_error_not_a_faiss_crash(index):
+    with pytest.raises(ScopeError):  # faiss itself segfaults on some of these (e.g. IVF0)
+        History(32, index=index)
+
+
+def test_failed_index_training_leaves_the_history_unchanged():
+    h = History(32, index={"spec": "IVF16,PQ4x12", "nlist": 16, "train_size": 16})  # 2^12 centroids, 20 points
+    x, _ = _clustered(20)
+    with pytest.raises(ScopeError, match="could not be trained"):
+        h.add_questions([f"q{i}" for i in range(20)], x)
+    assert len(h) == 0 and "q0" not in h and len(h.index) == 0
+    h2 = History(32, index="flat")
+    assert h2.add_questions(["q0"], x[:1]) == [0]

@@ -152,6 +152,7 @@ class History:
         with self._lock:
             ids: list[int] = []
             new_rows: list[int] = []
+            n_texts = len(self._texts)
             for i, t in enumerate(texts):
                 key = t.strip()
                 qid = self._text_ids.get(key)
@@ -165,7 +166,13 @@ class History:
             if new_rows:
                 vecs = embeddings[new_rows]
                 vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-                self._index.add(vecs)
+                try:
+                    self._index.add(vecs)
+                except BaseException:  # e.g. index training failed: forget the new texts again
+                    for t in self._texts[n_texts:]:
+                        del self._text_ids[t]
+                    del self._texts[n_texts:], self._benchmarks[n_texts:]
+                    raise
                 self._n += len(new_rows)
                 if self._n > len(self._bits):
                     grown = np.zeros((max(self._n, 2 * len(self._bits), 1024), self._bits.shape[1]), np.uint64)

@@ -20,6 +20,7 @@ until ``train_size`` of them have arrived; then they train on that buffer and mo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -65,6 +66,7 @@ class VectorIndex:
         train_size: int | None = None,
         auto_threshold: int = 50_000,
     ) -> None:
+        _check_config(dim, spec, nlist, nprobe, pq_m, ef_search, train_size, auto_threshold)
         self.dim = dim
         self.spec = spec
         self.nlist, self.nprobe, self.pq_m, self.ef_search = nlist, nprobe, pq_m, ef_search
@@ -149,7 +151,12 @@ class VectorIndex:
         if self.spec == "flat":
             return
         if (self.spec == "auto" and need >= self.auto_threshold) or (self.spec != "auto" and need >= self.train_size):
-            self._train_and_move()
+            try:
+                self._train_and_move()
+            except RuntimeError as exc:  # faiss refused (e.g. too few points for the codebook)
+                self._n_flat -= len(vectors)
+                raise ScopeError(f"vector index {self._factory_string()!r} could not be trained: "
+                                 f"{str(exc).splitlines()[-1][:200]}") from None
 
     def _train_and_move(self) -> None:
         index = self._factory()
@@ -197,6 +204,34 @@ class VectorIndex:
             if self._faiss is not None:
                 return self._faiss.search(queries, k)
             return faiss.knn(queries, self._vecs[: self._n_flat], k, metric=faiss.METRIC_INNER_PRODUCT)
+
+
+def _check_config(
+    dim: int, spec: object, nlist: object, nprobe: object, pq_m: object, ef_search: object,
+    train_size: object, auto_threshold: object,
+) -> None:
+    """Reject what faiss would crash on (it can segfault on e.g. ``IVF0``) with a `ScopeError`."""
+
+    def positive(name: str, v: object) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ScopeError(f"vector index {name} must be a positive integer, got {v!r}")
+        return v
+
+    if not isinstance(spec, str) or not spec.strip():
+        raise ScopeError(f"vector index spec must be a non-empty string, got {spec!r}")
+    positive("dim", dim)
+    n = positive("nlist", nlist)
+    positive("nprobe", nprobe)
+    m = positive("pq_m", pq_m)
+    positive("ef_search", ef_search)
+    positive("auto_threshold", auto_threshold)
+    if train_size is not None and positive("train_size", train_size) < n and ("ivf" in spec.lower()):
+        raise ScopeError(f"vector index train_size ({train_size}) must be at least nlist ({n})")
+    if spec == "ivf-pq" and dim % m:
+        raise ScopeError(f"ivf-pq needs pq_m ({m}) to divide the dimension ({dim})")
+    for num in re.findall(r"(?:IVF|HNSW|PQ|SQ|Flat|,)(\d+)", spec if spec not in ALIASES else ""):
+        if int(num) < 1:
+            raise ScopeError(f"bad vector index spec {spec!r}: sizes must be positive")
 
 
 @contextmanager
