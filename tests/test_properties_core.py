@@ -206,7 +206,7 @@ def test_corrupted_store_files_raise_history_store_error(pristine, tmp_path_fact
 
 @SETTINGS
 @given(st.dictionaries(st.sampled_from(["format", "version", "dim", "files", "sha256", "index", "embedder",
-                                        "feedback_applied"]), json_values, max_size=4))
+                                        "feedback_applied", "outcome_models", "outcome_sources"]), json_values, max_size=4))
 def test_manifest_fields_of_any_type_raise_history_store_error(pristine, tmp_path_factory, patch):
     d = tmp_path_factory.mktemp("m") / "h"
     shutil.copytree(pristine, d)

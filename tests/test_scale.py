@@ -203,3 +203,25 @@ def test_failed_index_training_leaves_the_history_unchanged():
     assert len(h) == 0 and "q0" not in h and len(h.index) == 0
     h2 = History(32, index="flat")
     assert h2.add_questions(["q0"], x[:1]) == [0]
+
+
+def test_version_1_stores_are_still_read(tmp_path):
+    """A store written by the first format (outcomes as JSON lines) loads the same."""
+    import hashlib
+    import json
+
+    h = toy_history(per_topic=3)
+    h.add_outcomes(0, [Outcome(model="cheap", correct=0.5, output_tokens=3, input_tokens=2, latency_s=0.1, source="judge")])
+    h.save(tmp_path / "h")
+    d = tmp_path / "h"
+    manifest = json.loads((d / "manifest.json").read_text())
+    rows = "".join(json.dumps(r) + "\n" for r in h.outcome_log.rows()).encode()
+    (d / manifest["files"]["outcomes"]).unlink()
+    (d / "outcomes-1.jsonl").write_bytes(rows)
+    manifest.update(version=1, files={**manifest["files"], "outcomes": "outcomes-1.jsonl"},
+                    sha256={**manifest["sha256"], "outcomes": hashlib.sha256(rows).hexdigest()})
+    for k in ("outcome_models", "outcome_sources", "index", "feedback_applied"):
+        manifest.pop(k)
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    g = History.load(d)
+    assert [(r.question_id, r.outcome) for r in g.records] == [(r.question_id, r.outcome) for r in h.records]

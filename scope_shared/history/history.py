@@ -201,11 +201,14 @@ class History:
         input_tokens: np.ndarray | Sequence[float] | None = None,
         latency_s: np.ndarray | Sequence[float] | None = None,
         source: str | Sequence[str] = "benchmark",
+        model_codes: np.ndarray | None = None,
+        source_codes: np.ndarray | None = None,
     ) -> None:
         """Bulk form of `add_outcomes`: one row per outcome, as arrays (NaN = unknown number).
 
-        ``model`` and ``source`` are one name for all rows or one per row. Validated as a whole
-        (same rules as `Outcome`); nothing is added if any row is bad.
+        ``model`` and ``source`` are one name for all rows or one per row; or, with
+        ``model_codes`` / ``source_codes`` (integer arrays), tables of names those codes index.
+        Validated as a whole (same rules as `Outcome`); nothing is added if any row is bad.
         """
         qids = np.asarray(question_ids, dtype=np.float64).ravel()
         n = len(qids)
@@ -223,9 +226,17 @@ class History:
                                  f"{', <= 1' if name == 'correct' else ''})")
             return arr
 
-        def names(name: str, v: str | Sequence[str]) -> tuple[list[str], np.ndarray]:
+        def names(name: str, v: str | Sequence[str], codes: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
             if isinstance(v, str):
                 v = [v]
+            if codes is not None:
+                table = list(v)
+                if any(not isinstance(u, str) or not u.strip() for u in table) or len(set(table)) != len(table):
+                    raise ScopeError(f"{name} names must be distinct non-empty strings")
+                c = np.asarray(codes).ravel()
+                if len(c) != n or c.dtype.kind not in "iu" or (n and (c.min() < 0 or c.max() >= len(table))):
+                    raise ScopeError(f"{name} codes must be {n} integers indexing {len(table)} names")
+                return table, c.astype(np.int64)
             uniq = list(dict.fromkeys(v))
             if any(not isinstance(u, str) or not u.strip() for u in uniq):
                 raise ScopeError(f"every {name} must be a non-empty string")
@@ -237,8 +248,8 @@ class History:
 
         corr = num("correct", correct, required=True)
         out_t, in_t, lat = num("output_tokens", output_tokens), num("input_tokens", input_tokens), num("latency_s", latency_s)
-        models, m_idx = names("model", model)
-        sources, s_idx = names("source", source)
+        models, m_idx = names("model", model, model_codes)
+        sources, s_idx = names("source", source, source_codes)
         if n and (np.isnan(qids).any() or np.any(qids != np.round(qids))):
             raise ScopeError("question ids must be integers")
         qids = qids.astype(np.int64)
@@ -247,6 +258,8 @@ class History:
                 raise ScopeError(f"question ids out of range (history has {self._n})")
             for i, m in enumerate(models):
                 rows = np.flatnonzero(m_idx == i) if len(models) > 1 else slice(None)
+                if len(models) > 1 and len(rows) == 0:
+                    continue
                 self._column_for_write(m).add_many(qids[rows], corr[rows], out_t[rows])
                 self._set_bits(qids[rows], m)
             m_codes = np.array([self._log.model_code(m) for m in models], dtype=np.int64)
