@@ -55,6 +55,18 @@ def _cmd_route(args: argparse.Namespace) -> None:
     print(f"decision: {decision.explanation}")
 
 
+def _cmd_train_reasoner(args: argparse.Namespace) -> None:
+    from scope_shared.reasoning.training import train_reasoner
+
+    try:
+        config = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ScopeError(f"cannot read config {args.config}: {exc}") from None
+    if not isinstance(config, dict):
+        raise ScopeError(f"config {args.config} must hold a JSON object")
+    print(json.dumps(train_reasoner(config), indent=2, default=str))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scope", description="SCOPE router: pre-hoc model routing")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     info = hsub.add_parser("info", help="describe a history directory")
     info.add_argument("path")
     info.set_defaults(func=_cmd_info)
+
+    train = sub.add_parser("train-reasoner", help="fine-tune the reasoning predictor (SFT, then GRPO; needs [train])")
+    train.add_argument("--config", required=True, help="JSON config (see scope_shared.reasoning.training.train_reasoner)")
+    train.set_defaults(func=_cmd_train_reasoner)
     return parser
 
 

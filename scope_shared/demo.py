@@ -15,7 +15,7 @@ import numpy as np
 from scope_shared.data import RoutingTable, dataset_path, load_llmrouter9
 from scope_shared.embed_cache import embed_with_cache
 from scope_shared.embedder import default_embedder
-from scope_shared.evaluation import Point, choice_point, model_points
+from scope_shared.evaluation import Point, choice_point, cost_saving_at, model_points
 from scope_shared.knobs import Knob, make_knob
 from scope_shared.router import Router
 
@@ -73,8 +73,7 @@ def run_demo(seed: int = 0, test_size: float = 0.2, table: RoutingTable | None =
     results = {label: run(knob) for label, knob in SETTINGS}
     sweep = [run(make_knob("tradeoff", lam))[0] for lam in SWEEP]
     bsm = per_model[bsm_j]
-    reaching = [p.cost for p in sweep if p.accuracy >= bsm.accuracy]
-    saving = (1 - min(reaching) / bsm.cost) if reaching else None
+    saving = cost_saving_at(sweep, bsm.accuracy, bsm.cost)
 
     say("")
     say(f"Routing {len(test)} held-out questions (kNN estimator, bundled all-MiniLM-L6-v2):")

@@ -19,6 +19,7 @@ from scope_shared.estimators import Estimator, KNNEstimator
 from scope_shared.history import History
 from scope_shared.knobs import Knob, make_knob, resolve_knob
 from scope_shared.ledger import Ledger
+from scope_shared.paper_policy import cap_first
 from scope_shared.policies import explain, rank
 from scope_shared.query import validate_queries, validate_query
 from scope_shared.tokens import TokenCounter, approx_token_count
@@ -40,6 +41,9 @@ class Router:
             cheapest candidate predicted to be right 80% of the time, else the most accurate).
         token_counter: counts a query's input tokens to price it (default: ~4 characters a token).
         default_output_tokens: output length assumed when nothing better is known.
+        batch_scorer: optional batch-level scorer for the ``alpha`` knob, e.g. the paper's
+            two-stage scorer (`scope_shared.paper_policy.TwoStageScorer`); ``None`` keeps the
+            per-query `alpha_score`.
         feedback_log: path of an append-only feedback log (`scope_shared.feedback_log`): replayed
             into ``history`` now, and every `record_outcome` is fsynced to it before it returns.
     """
@@ -53,6 +57,7 @@ class Router:
         default_knob: Knob | Mapping[str, float] | None = None,
         token_counter: TokenCounter | None = None,
         default_output_tokens: float = DEFAULT_OUTPUT_TOKENS,
+        batch_scorer: Any = None,
         feedback_log: str | Path | None = None,
     ) -> None:
         self.cards = to_cards(cards)
@@ -75,6 +80,7 @@ class Router:
         self.default_knob = default_knob or make_knob("min_accuracy", 0.8)
         self.count_tokens: TokenCounter = token_counter or approx_token_count
         self.default_output_tokens = float(default_output_tokens)
+        self.batch_scorer = batch_scorer
         self.calls = CallBook()
         attached = history.feedback_log
         if feedback_log is not None and (attached is None or attached.path.resolve() != Path(feedback_log).resolve()):
@@ -207,18 +213,34 @@ class Router:
         models = self._candidates(candidates)
         embs = self.embedder.embed(qs, show_progress)
         estimates, p, cost = self._estimate_arrays(qs, embs, models)
+        orders = None
+        if self.batch_scorer is not None and k.kind == "alpha":
+            orders = self.batch_scorer.rank_batch(self, embs, models, p, cost, k.value)
         it = range(len(qs))
         if show_progress:
             it = tqdm(it, desc="routing", total=len(qs))
-        return [self.decide(estimates[i], k, ledger) for i in it]
+        return [self.decide(estimates[i], k, ledger, None if orders is None else orders[i]) for i in it]
 
-    def decide(self, estimates: Mapping[str, Estimate], knob: Knob, ledger: Ledger | None = None) -> Decision:
-        """Apply the policy (and the ledger's remaining budget) to one query's estimates."""
+    def decide(
+        self,
+        estimates: Mapping[str, Estimate],
+        knob: Knob,
+        ledger: Ledger | None = None,
+        order: Sequence[int] | np.ndarray | None = None,
+    ) -> Decision:
+        """Apply the policy (and the ledger's remaining budget) to one query's estimates.
+
+        ``order`` is a ranking already made by a batch scorer (indices into ``estimates``); the
+        budget cap still applies to it.
+        """
         models = list(estimates)
         p = np.array([estimates[m].p_correct for m in models])
         cost = np.array([estimates[m].expected_cost for m in models])
         cap = ledger.remaining if ledger is not None else math.inf
-        order = rank(knob, p, cost, cap)
+        if order is None:
+            order = rank(knob, p, cost, cap)
+        else:
+            order = cap_first(np.asarray(order), cost, cap)
         cheapest_fallback = False
         if ledger is not None and cost.min() > cap + 1e-15:
             if ledger.on_exhausted == "raise":

@@ -1,0 +1,193 @@
+"""The common interface every router is evaluated through, and the simple baselines.
+
+A router sees an `EvalSplit`: the history part (questions, embeddings, outcomes with NaN where an
+outcome is hidden from routers, e.g. unseen models outside their N anchors) and the test questions
+with their embeddings, never the test outcomes or costs. It returns, for each value of its knob, the
+model index it picks for every test question (`RouterOutput`). Routers that score models turn their
+scores into choices with the same tradeoff sweep, ``argmax_j p_ij - lam * cost_ij`` over the split's
+``lambdas`` (cheaper model on ties), exactly what `scope_shared.policies.rank` does for a
+``tradeoff`` knob.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scope_shared.cards import ModelCard
+from scope_shared.errors import ScopeError
+from scope_shared.evaluation.metrics import lagrangian_choice
+from scope_shared.tokens import approx_token_count
+
+DEFAULT_OUTPUT_TOKENS = 256.0
+
+
+@dataclass
+class EvalSplit:
+    """What a router may see: the history part, and the test questions (no test outcomes)."""
+
+    dataset: str
+    seed: int
+    models: list[str]
+    cards: dict[str, ModelCard]
+    hist_questions: list[str]
+    hist_benchmarks: list[str]
+    hist_emb: np.ndarray
+    hist_scores: np.ndarray
+    hist_tokens: np.ndarray | None
+    test_questions: list[str]
+    test_emb: np.ndarray
+    embedder_name: str = "embedder"
+    unseen: list[str] = field(default_factory=list)
+    lambdas: np.ndarray = field(default_factory=lambda: np.array([0.0]))
+
+    def __post_init__(self) -> None:
+        n_h, n_t, m = len(self.hist_questions), len(self.test_questions), len(self.models)
+        if self.hist_scores.shape != (n_h, m) or self.hist_emb.shape[0] != n_h or self.test_emb.shape[0] != n_t:
+            raise ScopeError("EvalSplit arrays do not match its questions and models")
+        if set(self.hist_questions) & set(self.test_questions):
+            raise ScopeError("a test question is also in the history part")
+
+    @property
+    def known(self) -> np.ndarray:
+        """(n_hist, n_models) mask of outcomes routers may learn from."""
+        return np.isfinite(self.hist_scores)
+
+    def median_output_tokens(self) -> np.ndarray:
+        """Per model: median output tokens over its known history outcomes, else the card default."""
+        out = np.empty(len(self.models))
+        for j, m in enumerate(self.models):
+            default = self.cards[m].default_output_tokens or DEFAULT_OUTPUT_TOKENS
+            if self.hist_tokens is None:
+                out[j] = default
+                continue
+            t = self.hist_tokens[self.known[:, j], j]
+            t = t[np.isfinite(t)]
+            out[j] = float(np.median(t)) if len(t) else default
+        return out
+
+    def expected_costs(self, output_tokens: np.ndarray | None = None) -> np.ndarray:
+        """Expected USD per (test question, model): price x (input tokens ~ chars/4 + output tokens).
+
+        Output tokens default to each model's history median: the same accounting for every
+        baseline; SCOPE estimators pass their own per-query predictions.
+        """
+        in_tok = np.array([approx_token_count(q) for q in self.test_questions], dtype=np.float64)
+        out_tok = self.median_output_tokens()[None, :] if output_tokens is None else output_tokens
+        ip = np.array([self.cards[m].input_price for m in self.models])
+        op = np.array([self.cards[m].output_price for m in self.models])
+        return (in_tok[:, None] * ip[None, :] + np.broadcast_to(out_tok, (len(in_tok), len(ip))) * op[None, :]) / 1e6
+
+    def history_accuracy(self) -> np.ndarray:
+        """Per model: mean known history score (NaN-free; 0 for a model with no known outcome)."""
+        k = self.known
+        s = np.where(k, self.hist_scores, 0.0).sum(0)
+        return np.where(k.sum(0) > 0, s / np.maximum(k.sum(0), 1), 0.0)
+
+
+def lambda_grid(mean_model_costs: np.ndarray, n: int = 40) -> np.ndarray:
+    """The tradeoff grid shared by all routers: 0, a geometric sweep scaled to the data's cost level
+    (from the history part only), and inf (always the cheapest predicted)."""
+    scale = float(np.median(mean_model_costs))
+    if not scale > 0:
+        raise ScopeError("model costs must be positive to build a tradeoff grid")
+    return np.concatenate([[0.0], np.geomspace(1e-3, 1e3, n) / scale, [np.inf]])
+
+
+@dataclass
+class RouterOutput:
+    """A router's choices per knob value, and (for scoring routers) its predictions on the test part."""
+
+    choices: list[np.ndarray]
+    p_correct: np.ndarray | None = None
+    output_tokens: np.ndarray | None = None
+    expected_cost: np.ndarray | None = None
+    #: per-query USD the router itself spends beyond CPU time (e.g. an LLM predictor's calls)
+    overhead_usd: float = 0.0
+
+
+class EvalRouter(ABC):
+    """A router under evaluation: ``fit`` on the history part, then ``route`` the test part."""
+
+    name: str = "router"
+    kind: str = "baseline"
+    #: whether it embeds queries at routing time (its net cost then includes embedding)
+    uses_embeddings: bool = False
+
+    def fit(self, split: EvalSplit) -> None:  # noqa: B027 - optional
+        """Learn from the history part (default: nothing to learn)."""
+
+    @abstractmethod
+    def route(self, split: EvalSplit) -> RouterOutput:
+        """Choices for the test questions, one vector per knob value."""
+
+
+def sweep(p: np.ndarray, cost: np.ndarray, lambdas: np.ndarray) -> list[np.ndarray]:
+    """The shared tradeoff sweep: for each lam, ``argmax p - lam * cost`` (cheaper on ties)."""
+    return [lagrangian_choice(p, cost, float(lam)) for lam in lambdas]
+
+
+class ScoringRouter(EvalRouter):
+    """A router that predicts p_correct per (query, model); the sweep turns it into a curve."""
+
+    uses_embeddings = True
+
+    @abstractmethod
+    def predict(self, split: EvalSplit) -> np.ndarray:
+        """p_correct, shape (n_test, n_models)."""
+
+    def route(self, split: EvalSplit) -> RouterOutput:
+        p = self.predict(split)
+        cost = split.expected_costs()
+        return RouterOutput(sweep(p, cost, split.lambdas), p_correct=p, expected_cost=cost)
+
+
+class AlwaysRouter(EvalRouter):
+    """Always the same model, picked on the history part: ``"cheapest"`` (by expected cost) or
+    ``"bsm"`` (by history accuracy)."""
+
+    def __init__(self, which: str) -> None:
+        if which not in ("cheapest", "bsm"):
+            raise ScopeError(f"AlwaysRouter picks 'cheapest' or 'bsm', not {which!r}")
+        self.which = which
+        self.name = f"always-{which}"
+
+    def pick(self, split: EvalSplit) -> int:
+        if self.which == "bsm":
+            acc = split.history_accuracy()
+            return int(np.argmax(acc))
+        return int(np.argmin(split.expected_costs().mean(0)))
+
+    def route(self, split: EvalSplit) -> RouterOutput:
+        return RouterOutput([np.full(len(split.test_questions), self.pick(split), dtype=np.int64)])
+
+
+class RandomMixRouter(EvalRouter):
+    """Each query goes to BSM with probability r, else to the cheapest model; r swept over [0, 1]."""
+
+    name = "random-mix"
+
+    def __init__(self, ratios: int = 11, seed: int = 0) -> None:
+        self.ratios = np.linspace(0.0, 1.0, ratios)
+        self.seed = seed
+
+    def route(self, split: EvalSplit) -> RouterOutput:
+        strong, weak = AlwaysRouter("bsm").pick(split), AlwaysRouter("cheapest").pick(split)
+        u = np.random.default_rng([self.seed, split.seed]).random(len(split.test_questions))
+        return RouterOutput([np.where(u < r, strong, weak).astype(np.int64) for r in self.ratios])
+
+
+class OracleRouter(EvalRouter):
+    """Knows the test outcomes and costs (an upper bound, not a router): the per-question
+    Lagrangian oracle over the same lambda grid; at lam=0 it is the cheapest correct model."""
+
+    name = "oracle"
+
+    def __init__(self, test_scores: np.ndarray, test_costs: np.ndarray) -> None:
+        self.scores, self.costs = test_scores, test_costs
+
+    def route(self, split: EvalSplit) -> RouterOutput:
+        lambdas = np.concatenate([[0.0], np.geomspace(1e-2, 1e6, 60) / float(np.median(self.costs)), [np.inf]])
+        return RouterOutput(sweep(np.nan_to_num(self.scores, nan=0.0), self.costs, lambdas))
