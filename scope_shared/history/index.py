@@ -29,8 +29,8 @@ import numpy as np
 
 from scope_shared.errors import ScopeError
 
-#: query batches smaller than this are searched single-threaded. Measured on 2 shared cores
-#: (20k questions, 100 candidates, batch of 64): 675 ms multi-threaded vs 302 ms single-threaded.
+#: query batches smaller than this are searched single-threaded (routing batches are small; a
+#: single query was 2-4x slower with faiss's default threads on 2 shared cores)
 SMALL_BATCH = 256
 
 ALIASES = {
