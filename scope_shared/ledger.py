@@ -66,6 +66,7 @@ class Ledger:
         self.on_exhausted: OnExhausted = on_exhausted
         self._spent = 0.0
         self._reserved = 0.0
+        self._open_holds = 0  # when none is open, _reserved is exactly 0 (no float residue)
         self._entries: list[LedgerEntry] = []
         self._lock = threading.Lock()
 
@@ -122,6 +123,7 @@ class Ledger:
                     f"${self._remaining_locked():.6f} left of ${self.budget:.6f}"
                 )
             self._reserved += amount
+            self._open_holds += 1
             return Reservation(self, amount)
 
     def _settle(self, r: Reservation, cost: float, entry: dict[str, Any]) -> LedgerEntry:
@@ -130,7 +132,7 @@ class Ledger:
             if not r.open:
                 raise BudgetExceeded("this reservation was already settled or cancelled")
             r.open = False
-            self._reserved -= r.amount
+            self._drop_hold(r.amount)
             e = LedgerEntry(cost=cost, expected_cost=entry.pop("expected_cost", r.amount), **entry)
             self._spent += cost
             self._entries.append(e)
@@ -140,7 +142,13 @@ class Ledger:
         with self._lock:
             if r.open:
                 r.open = False
-                self._reserved -= r.amount
+                self._drop_hold(r.amount)
+
+    def _drop_hold(self, amount: float) -> None:
+        """Release a hold (lock held). Adding and subtracting many floats leaves residue like
+        -1e-16; with no hold open the true value is 0, so it is reset."""
+        self._open_holds -= 1
+        self._reserved = 0.0 if self._open_holds == 0 else max(self._reserved - amount, 0.0)
 
     @staticmethod
     def _check_cost(cost: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,8 @@ class Router:
         batch_scorer: optional batch-level scorer for the ``alpha`` knob, e.g. the paper's
             two-stage scorer (`scope_shared.paper_policy.TwoStageScorer`); ``None`` keeps the
             per-query `alpha_score`.
+        feedback_log: path of an append-only feedback log (`scope_shared.feedback_log`): replayed
+            into ``history`` now, and every `record_outcome` is fsynced to it before it returns.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class Router:
         token_counter: TokenCounter | None = None,
         default_output_tokens: float = DEFAULT_OUTPUT_TOKENS,
         batch_scorer: Any = None,
+        feedback_log: str | Path | None = None,
     ) -> None:
         self.cards = to_cards(cards)
         self.history = history
@@ -78,6 +82,9 @@ class Router:
         self.default_output_tokens = float(default_output_tokens)
         self.batch_scorer = batch_scorer
         self.calls = CallBook()
+        attached = history.feedback_log
+        if feedback_log is not None and (attached is None or attached.path.resolve() != Path(feedback_log).resolve()):
+            history.attach_log(feedback_log)
 
     # ---------------------------------------------------------------- candidates
     @property
@@ -87,6 +94,8 @@ class Router:
     def _candidates(self, candidates: Sequence[str] | None) -> list[str]:
         if candidates is None:
             return self.models
+        if isinstance(candidates, str) or not all(isinstance(m, str) for m in candidates):
+            raise ScopeError("candidates must be a sequence of model names")
         out = list(dict.fromkeys(candidates))
         unknown = [m for m in out if m not in self.cards]
         if unknown:
@@ -110,19 +119,29 @@ class Router:
         in_price = np.array([self.cards[m].input_price for m in models])
         out_price = np.array([self.cards[m].output_price for m in models])
         cost = (in_tok[:, None] * in_price[None, :] + tokens * out_price[None, :]) / 1e6
+        # Estimates are built without re-validation when the arrays are already in range (checked
+        # here, vectorised): pydantic validation of 100 candidates x 64 queries dominated routing.
+        p_arr = raw.p_correct
+        trusted = bool(
+            np.all((p_arr >= 0) & (p_arr <= 1)) and np.all(tokens >= 0) and np.all(np.isfinite(cost)) and np.all(cost >= 0)
+        )
+        make = Estimate.model_construct if trusted else Estimate
+        p_l, t_l, c_l, n_l = p_arr.tolist(), tokens.tolist(), cost.tolist(), np.asarray(raw.n_anchors).tolist()
+        in_l = in_tok.tolist()
+        name = self.estimator.name
         out = []
         for i in range(len(queries)):
             row = {}
             for j, m in enumerate(models):
-                row[m] = Estimate(
+                row[m] = make(
                     model=m,
-                    p_correct=float(raw.p_correct[i, j]),
-                    expected_output_tokens=float(tokens[i, j]),
-                    input_tokens=float(in_tok[i]),
-                    expected_cost=float(cost[i, j]),
-                    estimator=self.estimator.name,
+                    p_correct=float(p_l[i][j]),
+                    expected_output_tokens=float(t_l[i][j]),
+                    input_tokens=float(in_l[i]),
+                    expected_cost=float(c_l[i][j]),
+                    estimator=name,
                     rationale=raw.rationales[i][j] if raw.rationales else None,
-                    n_anchors=int(raw.n_anchors[i, j]),
+                    n_anchors=int(n_l[i][j]),
                 )
             out.append(row)
         return out, raw.p_correct, cost
@@ -236,7 +255,7 @@ class Router:
         text = explain(knob, models[best], p[best], cost[best], cap, n_affordable)
         if cheapest_fallback:
             text = f"{models[best]}: budget nearly spent (${max(cap, 0):.6f} left), cheapest candidate"
-        return Decision(
+        return Decision.model_construct(  # every field is built right here, no re-validation needed
             model=models[best],
             ranking=tuple(models[i] for i in order),
             estimates=dict(estimates),
@@ -285,7 +304,7 @@ class Router:
     ) -> int:
         """Feed a real outcome back into the history, so later estimates use it; returns the question id."""
         query = validate_query(query)
-        if model not in self.cards:
+        if not isinstance(model, str) or model not in self.cards:
             raise UnknownModelError(f"unknown model {model!r}; candidates are {', '.join(self.models)}")
         outcome = Outcome.create(
             model=model, correct=correct, output_tokens=output_tokens, input_tokens=input_tokens, source=source

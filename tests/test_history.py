@@ -89,7 +89,7 @@ def test_save_load_round_trip(tmp_path, history, embedder):
     again = History.load(tmp_path / "h")
     assert len(again) == len(history) + 1
     files = sorted(p.name for p in (tmp_path / "h").iterdir())
-    assert files == ["cards-2.json", "embeddings-2.npy", "manifest.json", "outcomes-2.jsonl", "questions-2.jsonl"]
+    assert files == ["cards-2.json", "embeddings-2.npy", "manifest.json", "outcomes-2.npz", "questions-2.jsonl"]
 
 
 def test_load_errors_name_the_problem(tmp_path, history):

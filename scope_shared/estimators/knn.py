@@ -75,7 +75,7 @@ def loo_log_loss(
     estimator: KNNEstimator, history: History, models: Sequence[str], sample: np.ndarray, anchors: Anchors
 ) -> float:
     """Mean binary log-loss of leave-one-out predictions on history questions ``sample``."""
-    raw = estimator.predict([""] * len(sample), history.embeddings[sample], anchors, history)
+    raw = estimator.predict([""] * len(sample), history.vectors(sample), anchors, history)
     truth = np.full(raw.p_correct.shape, np.nan)
     for j, m in enumerate(models):
         arr = history.model_arrays(m)
@@ -104,7 +104,7 @@ def tune_knn(
     models = history.models
     sample = np.sort(rng.choice(len(history), size=min(sample_size, len(history)), replace=False))
     anchors_by_k = {
-        k: history.anchors(history.embeddings[sample], models, k, exclude_ids=sample) for k in ks
+        k: history.anchors(history.vectors(sample), models, k, exclude_ids=sample) for k in ks
     }
     results: dict[str, float] = {}
     best: tuple[float, KNNEstimator] | None = None

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,20 +18,23 @@ from scope_shared.errors import ScopeError, UnknownModelError
 from scope_shared.history.anchors import Anchors
 from scope_shared.history.columns import ModelArrays, ModelColumn
 from scope_shared.history.index import VectorIndex
+from scope_shared.history.records import OutcomeLog, OutcomeRecord, RecordsView
+from scope_shared.history.search import anchors as search_anchors
 
+if TYPE_CHECKING:
+    from scope_shared.feedback_log import ReplayReport
 
-@dataclass(frozen=True)
-class OutcomeRecord:
-    """One stored outcome: which question (by id) and what the model did."""
-
-    question_id: int
-    outcome: Outcome
 
 
 class History:
     """Questions, embeddings and outcomes; thread-safe for concurrent readers and writers."""
 
-    def __init__(self, dim: int, embedder_name: str | None = None) -> None:
+    def __init__(
+        self, dim: int, embedder_name: str | None = None, index: str | Mapping[str, Any] | None = None
+    ) -> None:
+        """``index``: the vector index kind: ``None``/``"auto"`` (exact float32 search up to 50,000
+        questions, then 8-bit IVF), ``"flat"`` (always exact), ``"ivf-sq8"``, ``"ivf-pq"``, ... or a
+        mapping of `VectorIndex` arguments (see `scope_shared.history.index`)."""
         if dim <= 0:
             raise ScopeError(f"embedding dimension must be positive, got {dim}")
         self.dim = dim
@@ -41,12 +43,18 @@ class History:
         self._texts: list[str] = []
         self._benchmarks: list[str | None] = []
         self._text_ids: dict[str, int] = {}
-        self._emb = np.zeros((0, dim), dtype=np.float32)
         self._n = 0
-        self._index = VectorIndex(dim)
+        self._index = VectorIndex.from_config(dim, dict(index) if isinstance(index, Mapping) else index)
         self._columns: dict[str, ModelColumn] = {}
-        self._records: list[OutcomeRecord] = []
+        # which models answered each question: bit (slot % 64) of word (slot // 64), slot = the
+        # model's position in _columns. 16 bytes a question for up to 128 models; lets anchors test
+        # membership of a neighbour pool for every model in one gather instead of a search per model.
+        self._bits = np.zeros((0, 1), dtype=np.uint64)
+        self._log = OutcomeLog()
         self._lock = threading.RLock()
+        self._feedback: Any = None  # a FeedbackLog once attach_log() was called
+        #: per feedback-log id, the byte offset up to which its records are in this history
+        self.feedback_applied: dict[str, int] = {}
 
     # ---------------------------------------------------------------- reading
     def __len__(self) -> int:
@@ -60,14 +68,33 @@ class History:
     @property
     def records(self) -> Sequence[OutcomeRecord]:
         """Every outcome ever added, in order (what is persisted)."""
-        return tuple(self._records)
+        return RecordsView(self._log)
+
+    @property
+    def n_records(self) -> int:
+        """How many outcomes were ever added (``len(records)`` without building them)."""
+        return len(self._log)
+
+    @property
+    def outcome_log(self) -> OutcomeLog:
+        """The columnar outcome log (read it; write through `add_outcomes` / `add_outcome_arrays`)."""
+        return self._log
+
+    @property
+    def index(self) -> VectorIndex:
+        """The vector index (holds the question embeddings)."""
+        return self._index
 
     @property
     def embeddings(self) -> np.ndarray:
-        """(n_questions, dim) unit vectors (a read-only view)."""
-        view = self._emb[: self._n]
+        """(n_questions, dim) unit vectors, read-only (a decoded copy for quantised indexes)."""
+        view = self._index.all_vectors()
         view.flags.writeable = False
         return view
+
+    def vectors(self, ids: np.ndarray | Sequence[int]) -> np.ndarray:
+        """Embeddings of some questions, without materialising all of them."""
+        return self._index.vectors(np.asarray(ids, dtype=np.int64))
 
     def text(self, qid: int) -> str:
         return self._texts[qid]
@@ -124,6 +151,7 @@ class History:
         with self._lock:
             ids: list[int] = []
             new_rows: list[int] = []
+            n_texts = len(self._texts)
             for i, t in enumerate(texts):
                 key = t.strip()
                 qid = self._text_ids.get(key)
@@ -137,19 +165,19 @@ class History:
             if new_rows:
                 vecs = embeddings[new_rows]
                 vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-                self._grow(len(new_rows))
-                self._emb[self._n : self._n + len(new_rows)] = vecs
+                try:
+                    self._index.add(vecs)
+                except BaseException:  # e.g. index training failed: forget the new texts again
+                    for t in self._texts[n_texts:]:
+                        del self._text_ids[t]
+                    del self._texts[n_texts:], self._benchmarks[n_texts:]
+                    raise
                 self._n += len(new_rows)
-                self._index.add(vecs)
+                if self._n > len(self._bits):
+                    grown = np.zeros((max(self._n, 2 * len(self._bits), 1024), self._bits.shape[1]), np.uint64)
+                    grown[: len(self._bits)] = self._bits
+                    self._bits = grown
             return ids
-
-    def _grow(self, extra: int) -> None:
-        need = self._n + extra
-        if need > len(self._emb):
-            cap = max(need, 2 * len(self._emb), 1024)
-            grown = np.zeros((cap, self.dim), dtype=np.float32)
-            grown[: self._n] = self._emb[: self._n]
-            self._emb = grown
 
     def add_outcomes(self, question_id: int, outcomes: Iterable[Outcome | Mapping[str, Any]]) -> None:
         """Record outcomes for a question already in the history."""
@@ -158,10 +186,102 @@ class History:
             if not 0 <= question_id < self._n:
                 raise ScopeError(f"no question with id {question_id} (history has {self._n})")
             for o in outs:
-                self._columns.setdefault(o.model, ModelColumn()).add(
-                    question_id, o.correct, o.output_tokens
-                )
-                self._records.append(OutcomeRecord(question_id, o))
+                self._column_for_write(o.model).add(question_id, o.correct, o.output_tokens)
+                self._set_bits(np.array([question_id]), o.model)
+                self._log.append(question_id, o)
+
+    def add_outcome_arrays(
+        self,
+        question_ids: np.ndarray | Sequence[int],
+        model: str | Sequence[str],
+        correct: np.ndarray | Sequence[float],
+        output_tokens: np.ndarray | Sequence[float] | None = None,
+        *,
+        input_tokens: np.ndarray | Sequence[float] | None = None,
+        latency_s: np.ndarray | Sequence[float] | None = None,
+        source: str | Sequence[str] = "benchmark",
+        model_codes: np.ndarray | None = None,
+        source_codes: np.ndarray | None = None,
+    ) -> None:
+        """Bulk form of `add_outcomes`: one row per outcome, as arrays (NaN = unknown number).
+
+        ``model`` and ``source`` are one name for all rows or one per row; or, with
+        ``model_codes`` / ``source_codes`` (integer arrays), tables of names those codes index.
+        Validated as a whole (same rules as `Outcome`); nothing is added if any row is bad.
+        """
+        qids = np.asarray(question_ids, dtype=np.float64).ravel()
+        n = len(qids)
+
+        def num(name: str, v: Any, required: bool = False) -> np.ndarray:
+            arr = np.full(n, np.nan) if v is None else np.asarray(v, dtype=np.float64).ravel()
+            if len(arr) != n:
+                raise ScopeError(f"{name} has {len(arr)} rows, question_ids has {n}")
+            bad = (np.isnan(arr) if required else np.zeros(n, bool)) | np.isinf(arr) | (arr < 0)
+            if name == "correct":
+                bad |= arr > 1
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ScopeError(f"invalid outcome #{i}: {name}={arr[i]!r} (must be finite and >= 0"
+                                 f"{', <= 1' if name == 'correct' else ''})")
+            return arr
+
+        def names(name: str, v: str | Sequence[str], codes: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
+            if isinstance(v, str):
+                v = [v]
+            if codes is not None:
+                table = list(v)
+                if any(not isinstance(u, str) or not u.strip() for u in table) or len(set(table)) != len(table):
+                    raise ScopeError(f"{name} names must be distinct non-empty strings")
+                c = np.asarray(codes).ravel()
+                if len(c) != n or c.dtype.kind not in "iu" or (n and (c.min() < 0 or c.max() >= len(table))):
+                    raise ScopeError(f"{name} codes must be {n} integers indexing {len(table)} names")
+                return table, c.astype(np.int64)
+            uniq = list(dict.fromkeys(v))
+            if any(not isinstance(u, str) or not u.strip() for u in uniq):
+                raise ScopeError(f"every {name} must be a non-empty string")
+            if len(v) not in (1, n):
+                raise ScopeError(f"{name} must be one name or one per row")
+            code = {u: i for i, u in enumerate(uniq)}
+            idx = np.array([code[x] for x in v], dtype=np.int64)
+            return uniq, np.broadcast_to(idx, (n,)) if len(v) == 1 else idx
+
+        corr = num("correct", correct, required=True)
+        out_t, in_t, lat = num("output_tokens", output_tokens), num("input_tokens", input_tokens), num("latency_s", latency_s)
+        models, m_idx = names("model", model, model_codes)
+        sources, s_idx = names("source", source, source_codes)
+        if n and (np.isnan(qids).any() or np.any(qids != np.round(qids))):
+            raise ScopeError("question ids must be integers")
+        qids = qids.astype(np.int64)
+        with self._lock:
+            if n and (qids.min() < 0 or qids.max() >= self._n):
+                raise ScopeError(f"question ids out of range (history has {self._n})")
+            for i, m in enumerate(models):
+                rows = np.flatnonzero(m_idx == i) if len(models) > 1 else slice(None)
+                if len(models) > 1 and len(rows) == 0:
+                    continue
+                self._column_for_write(m).add_many(qids[rows], corr[rows], out_t[rows])
+                self._set_bits(qids[rows], m)
+            m_codes = np.array([self._log.model_code(m) for m in models], dtype=np.int64)
+            s_codes = np.array([self._log.source_code(x) for x in sources], dtype=np.int64)
+            self._log.append_columns(
+                qid=qids, model=m_codes[m_idx], correct=corr, output_tokens=out_t,
+                source=s_codes[s_idx], input_tokens=in_t, latency_s=lat,
+            )
+
+    def _column_for_write(self, model: str) -> ModelColumn:
+        col = self._columns.get(model)
+        if col is None:
+            col = self._columns[model] = ModelColumn()
+            words = (len(self._columns) + 63) // 64
+            if words > self._bits.shape[1]:
+                grown = np.zeros((len(self._bits), words), np.uint64)
+                grown[:, : self._bits.shape[1]] = self._bits
+                self._bits = grown
+        return col
+
+    def _set_bits(self, qids: np.ndarray, model: str) -> None:
+        slot = list(self._columns).index(model)
+        self._bits[np.unique(qids), slot // 64] |= np.uint64(1 << (slot % 64))
 
     def add(
         self,
@@ -170,15 +290,71 @@ class History:
         outcomes: Iterable[Outcome | Mapping[str, Any]] = (),
         benchmark: str | None = None,
     ) -> int:
-        """Add one question (if new) and its outcomes; returns its id."""
-        qid = self.add_questions([text], np.asarray(embedding).reshape(1, -1), [benchmark])[0]
-        self.add_outcomes(qid, outcomes)
-        return qid
+        """Add one question (if new) and its outcomes; returns its id.
+
+        With a feedback log attached (`attach_log`), the record is written ahead to the log and
+        fsynced before the history changes, so it survives a crash once this returns.
+        """
+        outs = [o if isinstance(o, Outcome) else Outcome.create(**dict(o)) for o in outcomes]
+        if self._feedback is None:
+            return self._add_unlogged(text, embedding, outs, benchmark)
+        emb = self._check_one(text, embedding)
+        with self._lock:  # log order == apply order, so `feedback_applied` is a true prefix
+            end = self._feedback.append(text.strip(), emb, outs, benchmark)
+            qid = self._add_unlogged(text, emb, outs, benchmark)
+            self.feedback_applied[self._feedback.log_id] = end
+            return qid
+
+    def _check_one(self, text: str, embedding: np.ndarray) -> np.ndarray:
+        if not isinstance(text, str) or not text.strip():
+            raise ScopeError("history questions must be non-empty strings")
+        emb = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        if emb.shape != (self.dim,) or not np.all(np.isfinite(emb)):
+            raise ScopeError(f"embedding must be {self.dim} finite numbers, got shape {emb.shape}")
+        return emb
+
+    def _add_unlogged(self, text: str, embedding: np.ndarray, outs: list[Outcome], benchmark: str | None) -> int:
+        with self._lock:
+            qid = self.add_questions([text], np.asarray(embedding).reshape(1, -1), [benchmark])[0]
+            self.add_outcomes(qid, outs)
+            return qid
+
+    def attach_log(self, path: str | Path) -> "ReplayReport":
+        """Replay a feedback log into this history, then write every later `add` to it first.
+
+        Records this history already folded in (see ``feedback_applied``, kept by `save`) are not
+        applied twice. Torn or corrupt records are skipped with a `FeedbackLogWarning`; the report
+        counts them.
+        """
+        from scope_shared.feedback_log import FeedbackLog
+
+        with self._lock:
+            if self._feedback is not None:
+                raise ScopeError(f"a feedback log is already attached ({self._feedback.path})")
+            log = FeedbackLog(path, self.dim)
+            report, end = log.replay(self, start=self.feedback_applied.get(log.log_id, 0))
+            self.feedback_applied[log.log_id] = max(end, self.feedback_applied.get(log.log_id, 0))
+            self._feedback = log
+            return report
+
+    def detach_log(self) -> None:
+        """Stop writing to the attached feedback log (and close it)."""
+        with self._lock:
+            if self._feedback is not None:
+                self._feedback.close()
+                self._feedback = None
+
+    @property
+    def feedback_log(self) -> Any:
+        """The attached `FeedbackLog`, or None."""
+        return self._feedback
 
     # ---------------------------------------------------------------- search
     def search(self, query_embs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Plain nearest questions, ignoring outcomes: (similarities, ids), each (n, k)."""
-        return self._index.search(self._as_queries(query_embs), k)
+        q = self._as_queries(query_embs)
+        with self._lock:  # faiss indexes are not safe to search while another thread adds
+            return self._index.search(q, k)
 
     def _as_queries(self, query_embs: np.ndarray) -> np.ndarray:
         q = np.asarray(query_embs, dtype=np.float32)
@@ -193,98 +369,16 @@ class History:
     ) -> Anchors:
         """For each query and model, the k most similar questions that model has outcomes for.
 
-        One shared index search serves all models; a model whose outcomes cover too few of the
-        shared neighbours (e.g. 1% of the questions) gets an exact search over its own questions.
         ``exclude_ids`` (n_queries,) drops one question per query (leave-one-out evaluation).
+        See `scope_shared.history.search.anchors` for how.
         """
-        if k <= 0:
-            raise ScopeError(f"k must be positive, got {k}")
-        q = self._as_queries(query_embs)
-        n_q, n_m = len(q), len(models)
-        ids = np.full((n_q, n_m, k), -1, dtype=np.int64)
-        sims = np.zeros((n_q, n_m, k), dtype=np.float32)
-        scores = np.full((n_q, n_m, k), np.nan, dtype=np.float32)
-        tokens = np.full((n_q, n_m, k), np.nan, dtype=np.float32)
-        mask = np.zeros((n_q, n_m, k), dtype=bool)
-        if self._n == 0 or n_q == 0:
-            return Anchors(tuple(models), ids, sims, scores, tokens, mask)
-        with self._lock:
-            columns = [self._column(m) for m in models]
-            extra = 0 if exclude_ids is None else 1
-            pool = min(self._n, max(4 * k, 64) + extra)
-            g_sims, g_ids = self._index.search(q, pool)
-            if exclude_ids is not None:
-                g_ids = np.where(g_ids == np.asarray(exclude_ids)[:, None], -1, g_ids)
-            for j, col in enumerate(columns):
-                arrays = col.arrays()
-                coverage = len(arrays.ids) / self._n
-                if pool >= k and coverage * pool >= 2 * k:
-                    member, pos = col.member(g_ids)
-                    order = np.argsort(~member, axis=1, kind="stable")[:, :k]
-                    take = np.take_along_axis(member, order, axis=1)
-                    sel_ids = np.take_along_axis(g_ids, order, axis=1)
-                    sel_sims = np.take_along_axis(g_sims, order, axis=1)
-                    sel_pos = np.take_along_axis(pos, order, axis=1)
-                    short = take.sum(axis=1) < min(k, len(arrays.ids) - extra)
-                else:
-                    take = sel_ids = sel_sims = sel_pos = None
-                    short = np.ones(n_q, dtype=bool)
-                if short.any():
-                    e_sims, e_ids, e_pos, e_take = self._exact_model_search(
-                        q[short], arrays, k, None if exclude_ids is None else np.asarray(exclude_ids)[short]
-                    )
-                    if take is None:
-                        take, sel_ids, sel_sims, sel_pos = e_take, e_ids, e_sims, e_pos
-                    else:
-                        take[short], sel_ids[short], sel_sims[short], sel_pos[short] = e_take, e_ids, e_sims, e_pos
-                kk = take.shape[1]
-                mask[:, j, :kk] = take
-                ids[:, j, :kk] = np.where(take, sel_ids, -1)
-                sims[:, j, :kk] = np.where(take, sel_sims, 0.0)
-                scores[:, j, :kk] = np.where(take, arrays.scores[sel_pos] if len(arrays.ids) else np.nan, np.nan)
-                tokens[:, j, :kk] = np.where(take, arrays.tokens[sel_pos] if len(arrays.ids) else np.nan, np.nan)
-        return Anchors(tuple(models), ids, sims, scores, tokens, mask)
-
-    def _exact_model_search(
-        self, q: np.ndarray, arrays: ModelArrays, k: int, exclude: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Brute force over one model's questions: (sims, ids, positions, valid), each (n, k)."""
-        n = len(q)
-        m = len(arrays.ids)
-        out = (
-            np.zeros((n, k), np.float32),
-            np.full((n, k), -1, np.int64),
-            np.zeros((n, k), np.int64),
-            np.zeros((n, k), bool),
-        )
-        if m == 0:
-            return out
-        s = q @ self._emb[arrays.ids].T  # (n, m)
-        if exclude is not None:
-            s = np.where(arrays.ids[None, :] == exclude[:, None], -np.inf, s)
-        kk = min(k, m)
-        top = np.argpartition(-s, kk - 1, axis=1)[:, :kk] if kk < m else np.tile(np.arange(m), (n, 1))
-        top_s = np.take_along_axis(s, top, axis=1)
-        order = np.argsort(-top_s, axis=1, kind="stable")
-        pos = np.take_along_axis(top, order, axis=1)
-        sv = np.take_along_axis(top_s, order, axis=1)
-        valid = np.isfinite(sv)
-        out[0][:, :kk] = np.where(valid, sv, 0.0)
-        out[1][:, :kk] = np.where(valid, arrays.ids[pos], -1)
-        out[2][:, :kk] = pos
-        out[3][:, :kk] = valid
-        return out
+        return search_anchors(self, query_embs, models, k, exclude_ids)
 
     # ---------------------------------------------------------------- summaries
     def model_stats(self, model: str) -> dict[str, float]:
         """Overall accuracy, outcome count and median output tokens (NaN if unknown) of a model."""
-        a = self.model_arrays(model)
-        toks = a.tokens[np.isfinite(a.tokens)]
-        return {
-            "accuracy": float(a.scores.mean()) if len(a.scores) else float("nan"),
-            "n_outcomes": float(len(a.ids)),
-            "median_output_tokens": float(np.median(toks)) if len(toks) else float("nan"),
-        }
+        with self._lock:
+            return self._column(model).stats()
 
     def info(self) -> dict[str, Any]:
         """A JSON-friendly description (what ``scope history info`` prints)."""
@@ -292,7 +386,8 @@ class History:
             "questions": self._n,
             "dim": self.dim,
             "embedder": self.embedder_name,
-            "outcomes": len(self._records),
+            "outcomes": len(self._log),
+            "index": self._index.spec,
             "models": {m: self.model_stats(m) for m in self.models},
             "cards": sorted(self.cards),
         }
