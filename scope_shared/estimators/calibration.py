@@ -30,24 +30,17 @@ _EPS = 1e-6
 METHODS = ("platt", "isotonic")
 
 
-def expected_calibration_error(p: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
-    """ECE with equal-width bins: sum over bins of (share of pairs) * |mean outcome - mean p|.
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
+    """ECE with equal-width bins (the benchmark's own `scope_shared.evaluation.ece`), NaN pairs ignored.
 
-    ``y`` may hold partial-credit scores in [0, 1]; NaN entries (no outcome) are ignored.
+    Raises `EstimatorError` when there is nothing to measure.
     """
-    p = np.asarray(p, dtype=np.float64).ravel()
-    y = np.asarray(y, dtype=np.float64).ravel()
-    ok = np.isfinite(p) & np.isfinite(y)
-    p, y = p[ok], y[ok]
-    if len(p) == 0:
+    from scope_shared.evaluation.prediction import ece
+
+    value = ece(p, y, bins=n_bins)
+    if value is None:
         raise EstimatorError("no finite (prediction, outcome) pairs to measure calibration on")
-    bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
-    total = 0.0
-    for b in range(n_bins):
-        sel = bins == b
-        if sel.any():
-            total += sel.mean() * abs(y[sel].mean() - p[sel].mean())
-    return float(total)
+    return value
 
 
 def reliability_curve(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> dict[str, list[float]]:
