@@ -191,7 +191,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--length", action="store_true", help="add the length section (routerarena-2, alpacaeval)")
     ap.add_argument("--quick", action="store_true", help="one seed (a smoke run)")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/routing_quality[_DATASET].json)")
+    ap.add_argument(
+        "--reasoner-dir", default=None,
+        help="local reasoning-predictor checkpoint: adds scope-reasoning (also $SCOPE_REASONER_DIR; GPU advised)",
+    )
     args = ap.parse_args(argv)
+    from scope_shared.reasoning.registry import register_reasoning_estimator
+
+    register_reasoning_estimator(args.reasoner_dir)
     seeds = args.seeds[:1] if args.quick else args.seeds
     results_dir = Path(__file__).resolve().parent / "results"
     suffix = "" if args.dataset == "llmrouter-9" else f"_{args.dataset}"
