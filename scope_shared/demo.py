@@ -16,6 +16,7 @@ from scope_shared.data import RoutingTable, dataset_path, load_llmrouter9
 from scope_shared.embed_cache import embed_with_cache
 from scope_shared.embedder import default_embedder
 from scope_shared.evaluation import Point, choice_point, cost_saving_at, model_points
+from scope_shared.evaluation.routers import lambda_grid
 from scope_shared.knobs import Knob, make_knob
 from scope_shared.router import Router
 
@@ -24,7 +25,6 @@ SETTINGS: list[tuple[str, Knob]] = [
     ("balanced (min_accuracy=0.8)", make_knob("min_accuracy", 0.8)),
     ("thrifty (tradeoff=1000 per $)", make_knob("tradeoff", 1000.0)),
 ]
-SWEEP = [0.0, 100, 200, 500, 1000, 2000, 3000, 5000, 10000, 20000, 50000, 1e5, 1e6]
 
 
 @dataclass
@@ -71,7 +71,8 @@ def run_demo(seed: int = 0, test_size: float = 0.2, table: RoutingTable | None =
         return choice_point(scores, costs, choice), {m: counts[m] / len(choice) for m in test.models}
 
     results = {label: run(knob) for label, knob in SETTINGS}
-    sweep = [run(make_knob("tradeoff", lam))[0] for lam in SWEEP]
+    grid = lambda_grid(np.nanmean(train.call_costs(), axis=0))  # the benchmark's λ grid, from the history part
+    sweep = [run(make_knob("tradeoff", lam))[0] for lam in grid if np.isfinite(lam)]
     bsm = per_model[bsm_j]
     saving = cost_saving_at(sweep, bsm.accuracy, bsm.cost)
 
