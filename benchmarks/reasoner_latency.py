@@ -35,8 +35,8 @@ from scope_shared.data import dataset_path, load_llmrouter9, stratified_split  #
 from scope_shared.embed_cache import embed_with_cache  # noqa: E402
 from scope_shared.embedder import default_embedder  # noqa: E402
 from scope_shared.estimators import KNNEstimator  # noqa: E402
-from scope_shared.reasoning import ReasoningEstimator, TransformersBackend  # noqa: E402
-from scope_shared.reasoning.evaluation import evaluate_on_table  # noqa: E402
+from scope_shared.estimators.reasoning import ReasoningEstimator, TransformersBackend  # noqa: E402
+from scope_shared.estimators.reasoning.evaluation import evaluate_on_table  # noqa: E402
 
 
 def main() -> None:

@@ -6,7 +6,7 @@
 
 Per call: build the query text (`messages.query_text`), read the knob/ledger (`config`), ask the
 core for a ranked decision, open a routing run (`tracing`), call the best candidate that fits the
-budget, fall back down the ranking when one raises (`scope_shared.attempts`), and return the
+budget, fall back down the ranking when one raises (`scope_shared.calls.attempts`), and return the
 candidate's own message with ``response_metadata["scope"]`` (the call's record) and
 ``response_metadata["model_name"]`` (the routed candidate's name).
 
@@ -36,11 +36,11 @@ from langchain_scope import tracing
 from langchain_scope.messages import DEFAULT_CONTEXT_CHARS, query_text, usage_of
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
-from scope_shared.attempts import atry_in_order, try_in_order
+from scope_shared.budget.ledger import Ledger
 from scope_shared.calls import CallRecord, RoutedCall
+from scope_shared.calls.attempts import atry_in_order, try_in_order
 from scope_shared.errors import ScopeError, UnknownModelError
-from scope_shared.ledger import Ledger
-from scope_shared.router import Router
+from scope_shared.routing.router import Router
 
 
 @dataclass

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from scope_shared.budget.ledger import Ledger
 from scope_shared.errors import InvalidKnobError
-from scope_shared.knobs import KNOB_KINDS, Knob, knob_from_mapping, resolve_knob
-from scope_shared.ledger import Ledger
+from scope_shared.routing.knobs import KNOB_KINDS, Knob, knob_from_mapping, resolve_knob
 
 LEDGER_KEY = "scope_ledger"
 KEYS: tuple[str, ...] = (*KNOB_KINDS, LEDGER_KEY)

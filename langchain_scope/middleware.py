@@ -34,10 +34,10 @@ from langchain_scope import config as cfg
 from langchain_scope.messages import DEFAULT_CONTEXT_CHARS, query_text, usage_of
 from langchain_scope.tools import tool_capable
 from langchain_scope.validation import check_pairing
-from scope_shared.attempts import atry_in_order, try_in_order
+from scope_shared.budget.ledger import Ledger
 from scope_shared.calls import CallRecord, RoutedCall, Usage
-from scope_shared.ledger import Ledger
-from scope_shared.router import Router
+from scope_shared.calls.attempts import atry_in_order, try_in_order
+from scope_shared.routing.router import Router
 
 
 def _run_configurable() -> Mapping[str, Any] | None:

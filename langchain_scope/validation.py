@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from scope_shared.errors import InvalidCardError, ScopeError
-from scope_shared.router import Router
+from scope_shared.routing.router import Router
 
 
 class NoCandidatesError(ScopeError):

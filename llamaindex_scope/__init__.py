@@ -11,7 +11,7 @@ from llamaindex_scope.events import SCOPECostEvent, SCOPERoutingEvent
 from llamaindex_scope.llm import SCOPELLM
 from llamaindex_scope.selector import SCOPESelection, SCOPESelector
 from llamaindex_scope.texts import query_from_prompt
-from scope_shared.ledger import Ledger
+from scope_shared.budget.ledger import Ledger
 
 __all__ = [
     "Ledger",

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from scope_shared.attempts import afirst_answer, first_answer
 from scope_shared.calls import RoutedCall
+from scope_shared.calls.attempts import afirst_answer, first_answer
 
 T = TypeVar("T")
 C = TypeVar("C")  # a candidate (a LlamaIndex LLM)

@@ -47,12 +47,12 @@ from llamaindex_scope.texts import (
     response_text,
     routing_text_of_messages,
 )
-from scope_shared.budget_scope import pick_knob, settings_in_force
+from scope_shared.budget.ledger import Ledger
+from scope_shared.budget.scopes import pick_knob, settings_in_force
 from scope_shared.calls import RoutedCall, Usage
 from scope_shared.errors import InvalidCardError, ScopeError
-from scope_shared.knobs import Knob
-from scope_shared.ledger import Ledger
-from scope_shared.router import Router
+from scope_shared.routing.knobs import Knob
+from scope_shared.routing.router import Router
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool

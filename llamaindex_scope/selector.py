@@ -22,12 +22,12 @@ from llama_index.core.schema import QueryBundle
 from llama_index.core.tools.types import ToolMetadata
 
 from llamaindex_scope.events import emit_routed, emit_settled
-from scope_shared.budget_scope import pick_knob, settings_in_force
+from scope_shared.budget.ledger import Ledger
+from scope_shared.budget.scopes import pick_knob, settings_in_force
 from scope_shared.calls import RoutedCall
 from scope_shared.errors import InvalidCardError, ScopeError, UnknownModelError
-from scope_shared.knobs import Knob
-from scope_shared.ledger import Ledger
-from scope_shared.router import Router
+from scope_shared.routing.knobs import Knob
+from scope_shared.routing.router import Router
 
 ChoiceModels = Sequence[str] | Mapping[str | int, str] | None
 

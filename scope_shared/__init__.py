@@ -1,8 +1,9 @@
 """SCOPE router core: pre-hoc estimates of each model's accuracy and cost, from anchors, and routing
 policies over them. Integrations (``langchain_scope``, ``llamaindex_scope``) are thin layers on this."""
 
+from scope_shared.budget import Ledger, LedgerEntry, Reservation, scope_budget
+from scope_shared.calls import AllCandidatesFailed
 from scope_shared.cards import ModelCard, Outcome
-from scope_shared.decision import Decision, Estimate
 from scope_shared.embedder import (
     Embedder,
     FunctionEmbedder,
@@ -22,13 +23,12 @@ from scope_shared.errors import (
 )
 from scope_shared.estimators import Estimator, KNNEstimator, RawEstimates
 from scope_shared.history import Anchors, History
-from scope_shared.knobs import Knob, make_knob
-from scope_shared.ledger import Ledger, LedgerEntry, Reservation
-from scope_shared.router import Router
+from scope_shared.routing import Decision, Estimate, Knob, Router, make_knob
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AllCandidatesFailed",
     "Anchors",
     "BudgetExceeded",
     "Decision",
@@ -57,4 +57,5 @@ __all__ = [
     "UnknownModelError",
     "default_embedder",
     "make_knob",
+    "scope_budget",
 ]

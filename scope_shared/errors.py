@@ -30,6 +30,10 @@ class BudgetExceeded(ScopeError):
     """What is left of a budget cannot pay for any candidate, and the router is set to raise."""
 
 
+class AllCandidatesFailed(ScopeError):
+    """Every candidate that fits the budget raised; the attempts say why."""
+
+
 class HistoryStoreError(ScopeError):
     """A history directory is missing, of another format version, or corrupt."""
 

@@ -28,10 +28,10 @@ def make_tiny_lm(
     the real questions, with a larger vocabulary, to get realistic prompt lengths).
     """
     import torch
-
-    from scope_shared.reasoning.prompt import DEFAULT_TEMPLATE
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    from scope_shared.estimators.reasoning.prompt import DEFAULT_TEMPLATE
 
     specials = ["<pad>", "<|im_start|>", "<|im_end|>"]
     tok = Tokenizer(models.BPE())

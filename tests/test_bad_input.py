@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from conftest import CARDS, toy_embedder, toy_history
+
 from scope_shared import (
     InvalidCardError,
     InvalidKnobError,

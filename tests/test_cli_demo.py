@@ -58,7 +58,7 @@ def test_cli_errors_are_clear(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_demo_on_a_subset_prints_tables(capsys):
-    from scope_shared.demo import run_demo
+    from scope_shared.cli.demo import run_demo
 
     table = load_llmrouter9(dataset_path("llmrouter-9"))
     sub = table.subset(np.arange(0, len(table), 12))  # ~500 questions keep it quick

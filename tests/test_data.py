@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import toy_embedder
+
 from scope_shared import ScopeError
 from scope_shared.data import dataset_path, load_llmrouter9, load_routing_table, stratified_split
 

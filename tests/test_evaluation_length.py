@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from fixtures_evaluation import synthetic
 
 from scope_shared.evaluation.length import length_run
-from fixtures_evaluation import synthetic
 
 
 def test_length_run_beats_the_median_when_length_depends_on_topic():

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fixtures_evaluation import synthetic
 
 from scope_shared.errors import ScopeError
+from scope_shared.estimators import KNNEstimator
 from scope_shared.evaluation import model_points, oracle_upper_bound, reference
 from scope_shared.evaluation.closed_set import EmbeddingKNNRouter, LogisticRouter, MatrixFactorizationRouter, MLPRouter
 from scope_shared.evaluation.harness import evaluate, make_split
 from scope_shared.evaluation.routers import AlwaysRouter, OracleRouter, RandomMixRouter, lambda_grid
 from scope_shared.evaluation.scope_routers import SCOPE_ESTIMATORS, ScopeRouter, register_estimator
-from scope_shared.estimators import KNNEstimator
-
-from fixtures_evaluation import synthetic
 
 ALL = [RandomMixRouter(), AlwaysRouter("cheapest"), AlwaysRouter("bsm"), LogisticRouter(), MLPRouter(),
        EmbeddingKNNRouter(), MatrixFactorizationRouter(), ScopeRouter("scope-knn")]

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import CARDS, DIM, toy_embedder, toy_history
+
 from scope_shared import History, HistoryStoreError, Outcome, Router, ScopeError
-from scope_shared.feedback_log import FeedbackLog, FeedbackLogWarning
+from scope_shared.history.feedback_log import FeedbackLog, FeedbackLogWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,7 +90,7 @@ def test_threads_and_asyncio_tasks_recording_at_once_lose_nothing(tmp_path):
 
 CHILD = r"""
 import sys, numpy as np
-import scope_shared.feedback_log as fl
+import scope_shared.history.feedback_log as fl
 from scope_shared import History, Outcome
 fl._SPLIT_WRITE_DELAY = float(sys.argv[2])
 h = History(8)

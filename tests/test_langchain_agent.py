@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from fixtures_langchain import ScriptedChat, make_candidates, make_router, no_tools_chat
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 
-from fixtures_langchain import ScriptedChat, make_candidates, make_router, no_tools_chat
 from langchain_scope import SCOPEMiddleware, SCOPERouter
 from scope_shared import InvalidCardError, Ledger
 

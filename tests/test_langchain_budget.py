@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from conftest import CARDS, toy_history
+from fixtures_langchain import ScriptedChat, make_candidates, make_router, no_tools_chat
 from langchain_core.messages import HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import ConfigurableField
 from pydantic import BaseModel
 
-from conftest import CARDS, toy_history
-from fixtures_langchain import ScriptedChat, make_candidates, make_router, no_tools_chat
 from langchain_scope import NoCandidatesError, NoToolCapableCandidate, SCOPERouter
 from scope_shared import (
     BudgetExceeded,

@@ -6,12 +6,12 @@ import uuid
 
 import numpy as np
 import pytest
+from conftest import CARDS, toy_embedder
+from fixtures_langchain import RunLog, ScriptedChat, make_candidates, make_router
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from conftest import CARDS, toy_embedder
-from fixtures_langchain import RunLog, ScriptedChat, make_candidates, make_router
 from langchain_scope import SCOPERouter, query_text
 from scope_shared import FunctionEmbedder
 

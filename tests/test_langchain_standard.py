@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from fixtures_langchain import make_candidates, make_router
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from fixtures_langchain import make_candidates, make_router
 from langchain_scope import SCOPERouter
 
 

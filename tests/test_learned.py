@@ -21,7 +21,7 @@ from scope_shared.estimators.calibration import (
 from scope_shared.estimators.learned import LearnedConfig, LearnedEstimator, auroc
 from scope_shared.history import History
 from scope_shared.onboarding import suggest_questions
-from scope_shared.router import Router
+from scope_shared.routing.router import Router
 
 DIM = 16
 N_CLUSTERS = 4
@@ -231,7 +231,7 @@ def test_onboarding_picks_a_diverse_set() -> None:
 
 def test_cli_train_and_suggest(tmp_path, capsys) -> None:
     from scope_shared.cli import main
-    from scope_shared.learned_cli import load_estimator
+    from scope_shared.cli.learned import load_estimator
 
     history = toy_history(n=160)
     history.save(tmp_path / "hist")

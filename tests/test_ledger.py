@@ -129,7 +129,7 @@ def test_routed_call_skips_models_that_no_longer_fit(router):
 
 
 def test_cancelled_attempt_releases_its_hold(router):
-    from scope_shared.attempts import afirst_answer
+    from scope_shared.calls.attempts import afirst_answer
 
     ledger = Ledger(budget=1.0)
     call = RoutedCall.plan(router, "a math problem", ledger=ledger)

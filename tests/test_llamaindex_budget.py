@@ -1,4 +1,4 @@
-"""scope_budget (core, scope_shared.budget_scope): a knob and ledger in force for a block of code."""
+"""scope_budget (core, scope_shared.budget.scopes): a knob and ledger in force for a block of code."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from llamaindex_scope import current_budget, scope_budget
 from scope_shared import InvalidKnobError, Ledger, make_knob
-from scope_shared.budget_scope import pick_knob, settings_in_force
+from scope_shared.budget.scopes import pick_knob, settings_in_force
 
 
 def test_block_sets_and_restores():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from fixtures_llamaindex import MODELS, NamedLLM, collector, named_llms  # noqa: F401  (fixture)
 from llama_index.core import Document, Settings, VectorStoreIndex
 from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ChatMessage, CompletionResponse, ToolCallBlock
@@ -14,7 +15,6 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import FunctionTool
 
-from fixtures_llamaindex import MODELS, NamedLLM, collector, named_llms  # noqa: F401  (fixture)
 from llamaindex_scope import SCOPELLM, scope_budget
 from scope_shared import BudgetExceeded, InvalidCardError, InvalidQueryError, Ledger, ScopeError
 from scope_shared.calls import AllCandidatesFailed

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
 from setuptools import find_namespace_packages
 
 ROOT = Path(__file__).resolve().parents[1]

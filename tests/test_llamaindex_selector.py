@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fixtures_llamaindex import MODELS, NamedLLM, collector  # noqa: F401  (fixture)
 from llama_index.core import Document, SummaryIndex, VectorStoreIndex
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.query_engine import RouterQueryEngine
@@ -10,7 +11,6 @@ from llama_index.core.retrievers import RouterRetriever
 from llama_index.core.schema import QueryBundle
 from llama_index.core.tools import QueryEngineTool, RetrieverTool, ToolMetadata
 
-from fixtures_llamaindex import MODELS, NamedLLM, collector  # noqa: F401  (fixture)
 from llamaindex_scope import SCOPESelection, SCOPESelector, scope_budget
 from scope_shared import BudgetExceeded, InvalidCardError, InvalidQueryError, Ledger, ScopeError, UnknownModelError
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CARDS, DIM, toy_embedder, toy_history
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CARDS, DIM, toy_embedder, toy_history
 from scope_shared import (
     Decision,
     History,

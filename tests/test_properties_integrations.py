@@ -7,13 +7,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import CARDS, toy_embedder, toy_history
+from fixtures_langchain import ScriptedChat, make_candidates
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage
 from llama_index.core.tools import ToolMetadata
 
-from conftest import CARDS, toy_embedder, toy_history
-from fixtures_langchain import ScriptedChat, make_candidates
 from langchain_scope import SCOPERouter
 from llamaindex_scope import SCOPESelector
 from scope_shared import Ledger, Router, ScopeError

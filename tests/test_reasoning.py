@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage
 
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators import KNNEstimator
-from scope_shared.reasoning import (
+from scope_shared.estimators.reasoning import (
     AnchorExample,
     LangChainBackend,
     PredictionParseError,
@@ -21,9 +21,9 @@ from scope_shared.reasoning import (
     parse_prediction,
     parse_prompt,
 )
-from scope_shared.reasoning.backends import ReasoningBackend, Sample, p_yes_from_logprobs
-from scope_shared.reasoning.prompt import check_template
-from scope_shared.router import Router
+from scope_shared.estimators.reasoning.backends import ReasoningBackend, Sample, p_yes_from_logprobs
+from scope_shared.estimators.reasoning.prompt import check_template
+from scope_shared.routing.router import Router
 
 LONG_Q = "Explain, step by step, " + "why the sky appears blue at noon and red at sunset; " * 12
 
@@ -204,7 +204,7 @@ def test_bad_arguments():
 
 
 def test_chat_message_text_extraction():
-    from scope_shared.reasoning.backends import _text
+    from scope_shared.estimators.reasoning.backends import _text
 
     assert _text(AIMessage(content=answer(1, "no"))) == answer(1, "no")
 

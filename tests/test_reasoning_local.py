@@ -10,8 +10,8 @@ import torch
 from fixtures_reasoning import make_history, make_tiny_lm, memorise, single_thread
 
 from scope_shared.errors import EstimatorError
-from scope_shared.reasoning import ReasoningEstimator, TransformersBackend, parse_prediction
-from scope_shared.router import Router
+from scope_shared.estimators.reasoning import ReasoningEstimator, TransformersBackend, parse_prediction
+from scope_shared.routing.router import Router
 
 ANSWER = "Analysis: ok.\nPredicted Performance: {len: 120, correct: yes}"
 QUERY = "Question: arithmetic sum of numbers 5 and 7?"

@@ -8,26 +8,26 @@ import numpy as np
 import pytest
 from fixtures_reasoning import make_history
 
+from scope_shared.budget.ledger import Ledger
 from scope_shared.errors import ScopeError
-from scope_shared.history import Anchors
-from scope_shared.ledger import Ledger
-from scope_shared.paper_policy import (
-    AnchorStats,
-    TwoStageScorer,
-    anchor_stats,
-    budget_alpha,
-    cap_first,
-    minmax,
-    stage_two,
-    two_stage_scores,
-)
-from scope_shared.reasoning.rewards import (
+from scope_shared.estimators.reasoning.rewards import (
     correctness_reward,
     format_reward,
     length_reward,
     trapezoid_length_reward,
 )
-from scope_shared.router import Router
+from scope_shared.history import Anchors
+from scope_shared.routing.paper_scorer import (
+    AnchorStats,
+    TwoStageScorer,
+    anchor_stats,
+    budget_alpha,
+    minmax,
+    stage_two,
+    two_stage_scores,
+)
+from scope_shared.routing.policies import cap_first
+from scope_shared.routing.router import Router
 
 
 @pytest.mark.parametrize(
@@ -135,8 +135,8 @@ def test_router_with_two_stage_scorer():
 def test_auroc_and_evaluation_hook():
     from langchain_core.language_models import FakeListChatModel
 
-    from scope_shared.reasoning import LangChainBackend, ReasoningEstimator
-    from scope_shared.reasoning.evaluation import auroc, evaluate_estimator
+    from scope_shared.estimators.reasoning import LangChainBackend, ReasoningEstimator
+    from scope_shared.estimators.reasoning.evaluation import auroc, evaluate_estimator
 
     assert auroc(np.array([0.1, 0.9, 0.5, 0.5]), np.array([0, 1, 1, 0])) == 0.875
     assert math.isnan(auroc(np.array([0.2, 0.3]), np.array([1, 1])))

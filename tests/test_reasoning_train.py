@@ -11,9 +11,9 @@ from fixtures_reasoning import make_history, make_tiny_lm, single_thread
 
 from scope_shared.cli import main
 from scope_shared.errors import ScopeError
-from scope_shared.reasoning import parse_prediction, parse_prompt
-from scope_shared.reasoning.estimator import anchor_examples
-from scope_shared.reasoning.training import build_sft_examples, run_grpo, run_sft, train_reasoner
+from scope_shared.estimators.reasoning import parse_prediction, parse_prompt
+from scope_shared.estimators.reasoning.estimator import anchor_examples
+from scope_shared.estimators.reasoning.training import build_sft_examples, run_grpo, run_sft, train_reasoner
 
 pytest.importorskip("trl")  # the optional [train] extra
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import CARDS, toy_embedder, toy_history
+
 from scope_shared import (
     BudgetExceeded,
     InvalidCardError,
@@ -15,7 +15,7 @@ from scope_shared import (
     Router,
     make_knob,
 )
-from scope_shared.policies import rank
+from scope_shared.routing.policies import rank
 
 MATH, CODE, TRIVIA = "a math problem to solve", "write code for a parser", "trivia about rivers"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import CARDS, DIM, toy_embedder, toy_history
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import CARDS, DIM, toy_embedder, toy_history
 from scope_shared import History, Outcome, Router, ScopeError
 from scope_shared.history.columns import ModelColumn
 from scope_shared.history.index import VectorIndex

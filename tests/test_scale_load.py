@@ -8,9 +8,9 @@ import asyncio
 import time
 
 import pytest
-
 from conftest import CARDS, toy_embedder, toy_history
 from fixtures_langchain import make_candidates
+
 from langchain_scope import SCOPERouter
 from scope_shared import BudgetExceeded, Ledger, Router
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from scope_shared.atomic import atomic_write, atomic_write_json
 from scope_shared.errors import EstimatorError
@@ -40,6 +39,7 @@ from scope_shared.estimators.features import (
     summarize_model,
 )
 from scope_shared.estimators.learned_net import PairNet, torch_threads
+from scope_shared.estimators.learned_train import TrainReport, auroc, build_training_set, train_net
 from scope_shared.history import Anchors, History
 
 FORMAT = "scope-learned-estimator"
@@ -67,36 +67,6 @@ class LearnedConfig:
     length_weight: float = 0.5
     seed: int = 0
     threads: int = 1  # torch threads for training and inference (0: leave torch's setting)
-
-
-@dataclass
-class TrainReport:
-    """Per-epoch losses, the epoch kept (early stopping) and its validation figures."""
-
-    train_loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    best_epoch: int = -1
-    val_auroc: float = float("nan")
-    n_train_pairs: int = 0
-    n_val_pairs: int = 0
-    has_length: bool = False
-    val_question_ids: list[int] = field(default_factory=list)
-
-
-def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (ties averaged), numpy only; NaN if one class is missing."""
-    y = np.asarray(labels, dtype=bool).ravel()
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    sorted_s = s[order]
-    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 class LearnedEstimator(Estimator):
@@ -187,8 +157,6 @@ class LearnedEstimator(Estimator):
     # ---------------------------------------------------------------- training
     def fit(self, history: History, models: Sequence[str] | None = None, show_progress: bool = True) -> TrainReport:
         """Train on ``history`` (see the module doc); returns the `TrainReport` (also ``self.report``)."""
-        from scope_shared.estimators.learned_train import build_training_set, train_net
-
         cfg = self.config
         models = list(models or history.models)
         if len(history) < 10 or not models:

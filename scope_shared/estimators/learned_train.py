@@ -9,7 +9,8 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,7 +22,40 @@ from scope_shared.estimators.features import N_ANCHOR, N_HAND, pair_features, su
 from scope_shared.estimators.learned_net import PairNet
 from scope_shared.history import History
 
+if TYPE_CHECKING:
+    from scope_shared.estimators.learned import LearnedConfig
+
 _CHUNK = 512
+
+
+@dataclass
+class TrainReport:
+    """Per-epoch losses, the epoch kept (early stopping) and its validation figures."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    val_auroc: float = float("nan")
+    n_train_pairs: int = 0
+    n_val_pairs: int = 0
+    has_length: bool = False
+    val_question_ids: list[int] = field(default_factory=list)
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (ties averaged), numpy only; NaN if one class is missing."""
+    y = np.asarray(labels, dtype=bool).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 @dataclass
@@ -75,7 +109,7 @@ def view_history(
 def build_training_set(
     history: History,
     models: Sequence[str],
-    cfg: "LearnedConfig",  # noqa: F821  (imported lazily to avoid a cycle)
+    cfg: LearnedConfig,
     summaries: Callable[[History, Sequence[str]], list] | None = None,
     show_progress: bool = True,
 ) -> TrainingSet:
@@ -129,10 +163,8 @@ def _losses(net: PairNet, data: TrainingSet, qi: np.ndarray, pj: np.ndarray, len
     return loss, logit
 
 
-def train_net(data: TrainingSet, dim: int, cfg: "LearnedConfig", show_progress: bool = True) -> tuple[PairNet, "TrainReport"]:  # noqa: F821
+def train_net(data: TrainingSet, dim: int, cfg: LearnedConfig, show_progress: bool = True) -> tuple[PairNet, TrainReport]:
     """Fit a `PairNet` with AdamW, early stopping on the validation questions' loss."""
-    from scope_shared.estimators.learned import TrainReport, auroc
-
     torch.manual_seed(cfg.seed)
     gen = np.random.default_rng(cfg.seed + 1)
     qi, pj = np.nonzero(np.isfinite(data.y))

@@ -5,7 +5,7 @@ outcome is hidden from routers, e.g. unseen models outside their N anchors) and 
 with their embeddings, never the test outcomes or costs. It returns, for each value of its knob, the
 model index it picks for every test question (`RouterOutput`). Routers that score models turn their
 scores into choices with the same tradeoff sweep, ``argmax_j p_ij - lam * cost_ij`` over the split's
-``lambdas`` (cheaper model on ties), exactly what `scope_shared.policies.rank` does for a
+``lambdas`` (cheaper model on ties), exactly what `scope_shared.routing.policies.rank` does for a
 ``tradeoff`` knob.
 """
 

@@ -24,7 +24,7 @@ from scope_shared.errors import ScopeError
 from scope_shared.estimators import Estimator, KNNEstimator
 from scope_shared.evaluation.routers import EvalRouter, EvalSplit, RouterOutput, sweep
 from scope_shared.history import History
-from scope_shared.router import Router
+from scope_shared.routing.router import Router
 
 EstimatorFactory = Callable[[History, EvalSplit], Estimator]
 

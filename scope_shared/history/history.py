@@ -22,7 +22,7 @@ from scope_shared.history.records import OutcomeLog, OutcomeRecord, RecordsView
 from scope_shared.history.search import anchors as search_anchors
 
 if TYPE_CHECKING:
-    from scope_shared.feedback_log import ReplayReport
+    from scope_shared.history.feedback_log import ReplayReport
 
 
 
@@ -326,7 +326,7 @@ class History:
         applied twice. Torn or corrupt records are skipped with a `FeedbackLogWarning`; the report
         counts them.
         """
-        from scope_shared.feedback_log import FeedbackLog
+        from scope_shared.history.feedback_log import FeedbackLog
 
         with self._lock:
             if self._feedback is not None:

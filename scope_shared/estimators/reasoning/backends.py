@@ -8,7 +8,6 @@ share of ``yes`` over several samples (``n_samples``).
 
 from __future__ import annotations
 
-import copy
 import inspect
 import math
 from abc import ABC, abstractmethod
@@ -20,7 +19,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from scope_shared.errors import EstimatorError
-from scope_shared.reasoning.parser import PredictionParseError, parse_prediction
+from scope_shared.estimators.reasoning.parser import PredictionParseError, parse_prediction
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from scope_shared.reasoning.backends import TransformersBackend
-from scope_shared.reasoning.estimator import ReasoningEstimator
+from scope_shared.estimators.reasoning.backends import TransformersBackend
+from scope_shared.estimators.reasoning.estimator import ReasoningEstimator
 
 ENV_DIR = "SCOPE_REASONER_DIR"
 

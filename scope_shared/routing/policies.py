@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scope_shared.knobs import Knob
+from scope_shared.routing.knobs import Knob
 
 
 def _lex(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
@@ -36,10 +36,15 @@ def rank(knob: Knob, p: np.ndarray, cost: np.ndarray, cap: float = np.inf) -> np
         order = _lex(-alpha_score(knob.value, p, cost), cost)
     else:  # pragma: no cover - Knob validates kind
         raise ValueError(knob.kind)
+    return cap_first(order, cost, cap)
+
+
+def cap_first(order: np.ndarray, cost: np.ndarray, cap: float) -> np.ndarray:
+    """Keep ``order`` among candidates costing at most ``cap``; the rest after, cheapest first."""
+    order = np.asarray(order)
     fits = cost[order] <= cap + 1e-15
-    affordable = order[fits]
     rest = order[~fits]
-    return np.concatenate([affordable, rest[np.argsort(cost[rest], kind="stable")]])
+    return np.concatenate([order[fits], rest[np.argsort(cost[rest], kind="stable")]])
 
 
 def alpha_score(alpha: float, p: np.ndarray, cost: np.ndarray) -> np.ndarray:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from scope_shared.calls import CallRecord, RoutedCall, Usage
+from scope_shared.calls.routed_call import RoutedCall
+from scope_shared.routing.records import CallRecord, Usage
 
 T = TypeVar("T")
 

@@ -39,7 +39,12 @@ def train_estimator(
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Train a `LearnedEstimator` on a saved history, calibrate it on its validation part, save it."""
-    from scope_shared.estimators.calibration import calibrate, expected_calibration_error, history_outcomes, loo_predictions
+    from scope_shared.estimators.calibration import (
+        calibrate,
+        expected_calibration_error,
+        history_outcomes,
+        loo_predictions,
+    )
     from scope_shared.estimators.learned import LearnedConfig, LearnedEstimator
     from scope_shared.history import History
 
@@ -79,7 +84,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_add_model(args: argparse.Namespace) -> None:
     from scope_shared.cards import ModelCard
     from scope_shared.history import History
-    from scope_shared.router import Router
+    from scope_shared.routing.router import Router
 
     history = History.load(args.history)
     if not history.cards:

@@ -16,10 +16,10 @@ import numpy as np
 
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators import Estimator, KNNEstimator, RawEstimates
+from scope_shared.estimators.reasoning.backends import ReasoningBackend, Sample
+from scope_shared.estimators.reasoning.parser import ParsedPrediction, PredictionParseError, parse_prediction
+from scope_shared.estimators.reasoning.prompt import DEFAULT_TEMPLATE, AnchorExample, build_prompt, check_template
 from scope_shared.history import Anchors, History
-from scope_shared.reasoning.backends import ReasoningBackend, Sample
-from scope_shared.reasoning.parser import ParsedPrediction, PredictionParseError, parse_prediction
-from scope_shared.reasoning.prompt import DEFAULT_TEMPLATE, AnchorExample, build_prompt, check_template
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from scope_shared.errors import ScopeError
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from scope_shared.demo import run_demo
+    from scope_shared.cli.demo import run_demo
 
     run_demo(seed=args.seed, test_size=args.test_size)
 
@@ -40,14 +40,14 @@ def _cmd_info(args: argparse.Namespace) -> None:
 
 def _cmd_route(args: argparse.Namespace) -> None:
     from scope_shared.history import History
-    from scope_shared.router import Router
+    from scope_shared.routing.router import Router
 
     history = History.load(args.history)
     if not history.cards:
         raise ScopeError(f"history {args.history} holds no model cards; build it with 'scope history build'")
     estimator = None
     if args.estimator:
-        from scope_shared.learned_cli import load_estimator
+        from scope_shared.cli.learned import load_estimator
 
         estimator = load_estimator(args.estimator)
     router = Router(history.cards.values(), history, estimator=estimator, embedder=args.embedder)
@@ -61,7 +61,7 @@ def _cmd_route(args: argparse.Namespace) -> None:
 
 
 def _cmd_train_reasoner(args: argparse.Namespace) -> None:
-    from scope_shared.reasoning.training import train_reasoner
+    from scope_shared.estimators.reasoning.training import train_reasoner
 
     try:
         config = json.loads(Path(args.config).read_text(encoding="utf-8"))
@@ -106,9 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_cmd_info)
 
     train = sub.add_parser("train-reasoner", help="fine-tune the reasoning predictor (SFT, then GRPO; needs [train])")
-    train.add_argument("--config", required=True, help="JSON config (see scope_shared.reasoning.training.train_reasoner)")
+    train.add_argument("--config", required=True, help="JSON config (see scope_shared.estimators.reasoning.training.train_reasoner)")
     train.set_defaults(func=_cmd_train_reasoner)
-    from scope_shared.learned_cli import add_commands
+    from scope_shared.cli.learned import add_commands
 
     add_commands(sub, hsub)  # scope train, scope history add-model | suggest
     return parser

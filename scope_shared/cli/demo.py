@@ -17,8 +17,8 @@ from scope_shared.embed_cache import embed_with_cache
 from scope_shared.embedder import default_embedder
 from scope_shared.evaluation import Point, choice_point, cost_saving_at, model_points
 from scope_shared.evaluation.routers import lambda_grid
-from scope_shared.knobs import Knob, make_knob
-from scope_shared.router import Router
+from scope_shared.routing.knobs import Knob, make_knob
+from scope_shared.routing.router import Router
 
 SETTINGS: list[tuple[str, Knob]] = [
     ("most accurate (tradeoff=0)", make_knob("tradeoff", 0.0)),

@@ -20,11 +20,10 @@ the evaluated set, an oracle; we never look at outcomes). Works with any estimat
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import warnings
 
 import numpy as np
 
@@ -32,7 +31,7 @@ from scope_shared.errors import ScopeError
 from scope_shared.history import Anchors
 
 if TYPE_CHECKING:  # pragma: no cover
-    from scope_shared.router import Router
+    from scope_shared.routing.router import Router
 
 _EPS = 1e-9
 
@@ -129,14 +128,6 @@ def two_stage_scores(
         return s2
     w = stage_one_weight(alpha, stage1_weight)
     return w * stage_one(alpha, stats, base_gamma) + (1.0 - w) * s2
-
-
-def cap_first(order: np.ndarray, cost: np.ndarray, cap: float) -> np.ndarray:
-    """Keep ``order`` among candidates costing at most ``cap``; the rest after, cheapest first."""
-    order = np.asarray(order)
-    fits = cost[order] <= cap + 1e-15
-    rest = order[~fits]
-    return np.concatenate([order[fits], rest[np.argsort(cost[rest], kind="stable")]])
 
 
 @dataclass(frozen=True)

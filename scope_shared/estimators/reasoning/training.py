@@ -18,10 +18,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from scope_shared.errors import ScopeError
+from scope_shared.estimators.reasoning.estimator import anchor_examples
+from scope_shared.estimators.reasoning.prompt import DEFAULT_TEMPLATE, AnchorExample, build_prompt, check_template
+from scope_shared.estimators.reasoning.rewards import PAPER_REWARDS
 from scope_shared.history import History
-from scope_shared.reasoning.estimator import anchor_examples
-from scope_shared.reasoning.prompt import DEFAULT_TEMPLATE, AnchorExample, build_prompt, check_template
-from scope_shared.reasoning.rewards import PAPER_REWARDS
 
 #: (question_id, model, anchors shown) -> analysis text
 TraceFn = Callable[[int, str, Sequence[AnchorExample]], str]

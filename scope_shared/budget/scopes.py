@@ -17,9 +17,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from scope_shared.budget.ledger import Ledger
 from scope_shared.errors import InvalidKnobError
-from scope_shared.knobs import Knob, resolve_knob
-from scope_shared.ledger import Ledger
+from scope_shared.routing.knobs import Knob, resolve_knob
 
 
 @dataclass(frozen=True)

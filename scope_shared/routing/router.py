@@ -5,24 +5,25 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from scope_shared.calls import CallBook, CallRecord
 from scope_shared.cards import ModelCard, Outcome, to_cards
-from scope_shared.decision import Decision, Estimate
 from scope_shared.embedder import Embedder, as_embedder
 from scope_shared.errors import BudgetExceeded, InvalidCardError, ScopeError, UnknownModelError
 from scope_shared.estimators import Estimator, KNNEstimator
 from scope_shared.history import History
-from scope_shared.knobs import Knob, make_knob, resolve_knob
-from scope_shared.ledger import Ledger
-from scope_shared.paper_policy import cap_first
-from scope_shared.policies import explain, rank
 from scope_shared.query import validate_queries, validate_query
+from scope_shared.routing.decision import Decision, Estimate
+from scope_shared.routing.knobs import Knob, make_knob, resolve_knob
+from scope_shared.routing.policies import cap_first, explain, rank
+from scope_shared.routing.records import CallBook, CallRecord
 from scope_shared.tokens import TokenCounter, approx_token_count
+
+if TYPE_CHECKING:  # the ledger sits a floor above routing; the router only reads it
+    from scope_shared.budget.ledger import Ledger
 
 #: output tokens assumed when neither the history nor the card says (stated in every figure using it)
 DEFAULT_OUTPUT_TOKENS = 256.0
@@ -42,9 +43,9 @@ class Router:
         token_counter: counts a query's input tokens to price it (default: ~4 characters a token).
         default_output_tokens: output length assumed when nothing better is known.
         batch_scorer: optional batch-level scorer for the ``alpha`` knob, e.g. the paper's
-            two-stage scorer (`scope_shared.paper_policy.TwoStageScorer`); ``None`` keeps the
+            two-stage scorer (`scope_shared.routing.paper_scorer.TwoStageScorer`); ``None`` keeps the
             per-query `alpha_score`.
-        feedback_log: path of an append-only feedback log (`scope_shared.feedback_log`): replayed
+        feedback_log: path of an append-only feedback log (`scope_shared.history.feedback_log`): replayed
             into ``history`` now, and every `record_outcome` is fsynced to it before it returns.
     """
 

@@ -19,83 +19,18 @@ Nothing here awaits, so the same object serves sync and async code.
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from scope_shared.decision import Decision
-from scope_shared.errors import BudgetExceeded, ScopeError
-from scope_shared.knobs import Knob
-from scope_shared.ledger import Ledger, Reservation
+from scope_shared.budget.ledger import Ledger, Reservation
+from scope_shared.errors import AllCandidatesFailed, BudgetExceeded, ScopeError
+from scope_shared.routing.decision import Decision
+from scope_shared.routing.knobs import Knob
+from scope_shared.routing.records import Attempt, CallRecord, Usage
 
 if TYPE_CHECKING:
-    from scope_shared.router import Router
-
-
-class AllCandidatesFailed(ScopeError):
-    """Every candidate that fits the budget raised; the attempts say why."""
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Tokens a call really used; ``counted`` is True when we counted them (the provider reported none)."""
-
-    input_tokens: float
-    output_tokens: float
-    counted: bool = False
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One candidate tried: the error it raised, or None on success."""
-
-    model: str
-    error: str | None = None
-
-
-@dataclass
-class CallRecord:
-    """Everything known about one routed call (what the integrations put in response metadata)."""
-
-    call_id: str
-    query: str
-    decision: Decision
-    ledger_name: str | None = None
-    attempts: list[Attempt] = field(default_factory=list)
-    model: str | None = None
-    usage: Usage | None = None
-    cost: float | None = None
-
-    @property
-    def failed(self) -> list[Attempt]:
-        return [a for a in self.attempts if a.error is not None]
-
-    def metadata(self) -> dict[str, Any]:
-        """JSON-friendly account of the call: decision, estimates, knob, expected and real cost."""
-        d = self.decision.summary()
-        return {
-            "call_id": self.call_id,
-            "model": self.model or self.decision.model,
-            "chosen": self.decision.model,
-            "knob": d["knob"],
-            "explanation": d["explanation"],
-            "expected_cost": self.decision.estimates[self.model].expected_cost
-            if self.model in self.decision.estimates
-            else d["expected_cost"],
-            "cost": self.cost,
-            "input_tokens": None if self.usage is None else self.usage.input_tokens,
-            "output_tokens": None if self.usage is None else self.usage.output_tokens,
-            "tokens_counted_locally": None if self.usage is None else self.usage.counted,
-            "failed": [{"model": a.model, "error": a.error} for a in self.failed],
-            "ranking": d["ranking"],
-            "estimates": d["estimates"],
-            "budget_left": d["budget_left"],
-            "fallback_to_cheapest": d["fallback_to_cheapest"],
-            "ledger": self.ledger_name,
-        }
+    from scope_shared.routing.router import Router
 
 
 class RoutedCall:
@@ -218,29 +153,3 @@ class RoutedCall:
             )
         tried = "; ".join(f"{a.model}: {a.error}" for a in self.record.attempts)
         return AllCandidatesFailed(f"every candidate failed ({tried})")
-
-
-class CallBook:
-    """The most recent routed calls by id, so feedback can name a call (bounded, thread-safe)."""
-
-    def __init__(self, maxlen: int = 10_000) -> None:
-        self._calls: OrderedDict[str, CallRecord] = OrderedDict()
-        self._maxlen = maxlen
-        self._lock = threading.Lock()
-
-    def remember(self, record: CallRecord) -> None:
-        with self._lock:
-            self._calls[record.call_id] = record
-            self._calls.move_to_end(record.call_id)
-            while len(self._calls) > self._maxlen:
-                self._calls.popitem(last=False)
-
-    def get(self, call_id: str) -> CallRecord:
-        with self._lock:
-            try:
-                return self._calls[call_id]
-            except KeyError:
-                raise ScopeError(f"no recent routed call with id {call_id!r}") from None
-
-    def __len__(self) -> int:
-        return len(self._calls)

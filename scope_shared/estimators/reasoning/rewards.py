@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from scope_shared.reasoning.parser import PredictionParseError, parse_prediction
+from scope_shared.estimators.reasoning.parser import PredictionParseError, parse_prediction
 
 
 def trapezoid_length_reward(predicted: float, true: float) -> float:
