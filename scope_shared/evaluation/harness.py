@@ -20,7 +20,7 @@ from scope_shared.data import RoutingTable, stratified_split
 from scope_shared.errors import ScopeError
 from scope_shared.evaluation.metrics import Reference, reference, summarize
 from scope_shared.evaluation.points import Point, curve
-from scope_shared.evaluation.prediction import auroc, brier, ece, length_errors, median_abs_rel_error
+from scope_shared.evaluation.prediction import auroc, brier, ece, length_errors, median_abs_rel_error, per_model_quality
 from scope_shared.evaluation.routers import EvalRouter, EvalSplit, lambda_grid
 
 #: price of CPU time for a router's own work (roughly an on-demand cloud vCPU-hour), stated in outputs
@@ -49,21 +49,45 @@ def make_split(
 
     Models in ``unseen`` keep only ``n_anchors`` outcomes in the history part, on the same random
     history questions for all of them (the "onboarding" anchors); the rest are hidden from routers.
+    Other settings (anchors the library suggests, benchmarks held out) are in
+    `scope_shared.evaluation.settings`.
+    """
+    if unseen and not n_anchors:
+        raise ScopeError("held-out models need n_anchors > 0")
+    tr, te = stratified_split(table.benchmarks, test_size, seed)
+    anchors = None
+    if unseen:
+        anchors = np.random.default_rng([seed, 11]).choice(len(tr), size=min(n_anchors, len(tr)), replace=False)
+    return build_split(table, embeddings, tr, te, seed, unseen, anchors, embedder_name)
+
+
+def build_split(
+    table: RoutingTable,
+    embeddings: np.ndarray,
+    hist_idx: np.ndarray,
+    test_idx: np.ndarray,
+    seed: int,
+    unseen: Sequence[str] = (),
+    anchors: np.ndarray | None = None,
+    embedder_name: str = "embedder",
+) -> tuple[EvalSplit, Truth]:
+    """The split with table rows ``hist_idx`` as history and ``test_idx`` as test part.
+
+    Models in ``unseen`` keep their outcomes only on ``anchors`` (positions in the history part, the
+    same for all of them); their other history outcomes and lengths are hidden from routers.
     """
     if embeddings.shape[0] != len(table):
         raise ScopeError("one embedding per table question is needed")
     unknown = [m for m in unseen if m not in table.models]
     if unknown:
         raise ScopeError(f"held-out model(s) not in {table.name}: {', '.join(unknown)}")
-    if unseen and not n_anchors:
-        raise ScopeError("held-out models need n_anchors > 0")
-    tr, te = stratified_split(table.benchmarks, test_size, seed)
-    hist, test = table.subset(tr), table.subset(te)
+    if unseen and (anchors is None or len(anchors) == 0):
+        raise ScopeError("held-out models need anchor questions")
+    hist, test = table.subset(hist_idx), table.subset(test_idx)
     scores = hist.scores.copy()
     if unseen:
-        anchors = np.random.default_rng([seed, 11]).choice(len(hist), size=min(n_anchors, len(hist)), replace=False)
         hide = np.ones(len(hist), bool)
-        hide[anchors] = False
+        hide[np.asarray(anchors, dtype=np.int64)] = False
         for m in unseen:
             scores[hide, table.models.index(m)] = np.nan
     hist_costs = hist.call_costs()
@@ -76,11 +100,11 @@ def make_split(
         cards=dict(table.cards),
         hist_questions=hist.questions,
         hist_benchmarks=hist.benchmarks,
-        hist_emb=embeddings[tr],
+        hist_emb=embeddings[hist_idx],
         hist_scores=scores,
         hist_tokens=None if hist.output_tokens is None else np.where(known, hist.output_tokens, np.nan),
         test_questions=test.questions,
-        test_emb=embeddings[te],
+        test_emb=embeddings[test_idx],
         embedder_name=embedder_name,
         unseen=list(unseen),
         lambdas=lambda_grid(mean_costs) if np.median(mean_costs) > 0 else np.array([0.0]),  # price-less tables
@@ -100,6 +124,8 @@ class RouterResult:
     fit_s: float
     predict_s: float
     chosen: dict[str, float] = field(default_factory=dict)
+    #: per model of the prediction figures: ``bias`` (mean p_correct - accuracy) and ``auroc``
+    per_model: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
 
 def evaluate(
@@ -112,7 +138,8 @@ def evaluate(
     models: Sequence[str] | None = None,
 ) -> RouterResult:
     """Fit, route and measure one router. ``models``: the columns its prediction figures cover
-    (default all; the unseen setting reports them on the held-out models)."""
+    (default all; the unseen settings report them on the held-out models, also one by one in
+    ``per_model``, with their means as ``bias_mean``, ``abs_bias_mean`` and ``auroc_per_model``)."""
     ref = ref or reference(split.models, truth.scores, truth.costs)
     t0 = time.perf_counter()
     router.fit(split)
@@ -132,6 +159,15 @@ def evaluate(
         brier=None if p is None else brier(p, y),
         ece=None if p is None else ece(p, y),
     )
+    per_model = {} if p is None else per_model_quality(p, y, [split.models[c] for c in cols])
+    if per_model:
+        biases = [q["bias"] for q in per_model.values() if q["bias"] is not None]
+        aurocs = [q["auroc"] for q in per_model.values() if q["auroc"] is not None]
+        figures.update(
+            bias_mean=float(np.mean(biases)) if biases else None,
+            abs_bias_mean=float(np.mean(np.abs(biases))) if biases else None,
+            auroc_per_model=float(np.mean(aurocs)) if aurocs else None,
+        )
     if out.output_tokens is not None and truth.tokens is not None:
         le = length_errors(out.output_tokens[:, cols], truth.tokens[:, cols])
         figures.update(length_mare=le["median_abs_rel_error"], length_within_band=le["within_band"])
@@ -146,4 +182,5 @@ def evaluate(
         t1 - t0,
         t2 - t1,
         dict(getattr(router, "chosen", {}) or {}),
+        per_model,
     )

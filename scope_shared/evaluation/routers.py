@@ -191,3 +191,30 @@ class OracleRouter(EvalRouter):
     def route(self, split: EvalSplit) -> RouterOutput:
         lambdas = np.concatenate([[0.0], np.geomspace(1e-2, 1e6, 60) / float(np.median(self.costs)), [np.inf]])
         return RouterOutput(sweep(np.nan_to_num(self.scores, nan=0.0), self.costs, lambdas))
+
+
+class PriorRouter(EvalRouter):
+    """The prior: ignores the question. At each price it sends every query to the model with the best
+    overall history accuracy among those whose mean expected cost fits (the accuracy-cost frontier of
+    the per-model history points), so its curve has one point per frontier model.
+
+    Its ``p_correct`` is each model's history accuracy (the same for every query): the figures of a
+    router that knows each model's level and nothing about the questions.
+    """
+
+    name = "prior"
+
+    def frontier_models(self, split: EvalSplit) -> list[int]:
+        """Model indices on the history frontier, cheapest first (accuracy strictly rising)."""
+        acc, cost = split.history_accuracy(), split.expected_costs().mean(0)
+        out: list[int] = []
+        for j in np.lexsort((-acc, cost)):
+            if not out or acc[j] > acc[out[-1]]:
+                out.append(int(j))
+        return out
+
+    def route(self, split: EvalSplit) -> RouterOutput:
+        n = len(split.test_questions)
+        p = np.broadcast_to(split.history_accuracy(), (n, len(split.models))).copy()
+        choices = [np.full(n, j, dtype=np.int64) for j in self.frontier_models(split)]
+        return RouterOutput(choices, p_correct=p, expected_cost=split.expected_costs())
