@@ -3,12 +3,17 @@
     PYTHONPATH=. HF_HUB_OFFLINE=1 SCOPE_DATA_DIR=../shared/data nice -n 10 \
         python benchmarks/routing_quality.py --dataset llmrouter-9 --length
 
-For each split seed (default five) the unique questions are split 80/20 (stratified by benchmark)
-into history and test parts; every router learns from the history part only (hyperparameters on a
-validation part of it) and routes the test part under the same tradeoff sweep. ``seen``: all models
-in the history; ``unseen``: the held-out models keep only N anchor outcomes (closed-set routers are
-retrained with them). Prints one table per setting, writes ``benchmarks/results/routing_quality*.json``
-(means over seeds, spreads under ``*_std``) and a PNG of all curves (seed 0).
+For each split seed (default five) every router learns from the history part only (hyperparameters
+on a validation part of it) and routes the test part under the same tradeoff sweep. Settings
+(`scope_shared.evaluation.settings`): ``seen`` (unique questions split 80/20, stratified by
+benchmark, all models in the history); ``unseen`` (the held-out models keep only N anchor outcomes,
+on random history questions; closed-set routers are retrained with them); ``onboarding`` (as unseen,
+but the anchors are those `suggest_questions` picks, N in --onboarding-n); ``ood`` (a seeded random
+third of the benchmarks left out of the history, tested on all their questions; one draw per seed).
+The prior router (each model's history accuracy, ignoring the question) runs in every setting.
+Prints one table per setting (held-out settings: per-model level error and AUROC; per-seed AUC
+against the prior), writes ``benchmarks/results/routing_quality*.json`` (means over seeds, spreads
+under ``*_std``, per-seed figures under ``per_seed``) and a PNG of all curves (first seed).
 """
 
 from __future__ import annotations
@@ -31,13 +36,15 @@ from scope_shared.data import (
 from scope_shared.embed_cache import embed_with_cache
 from scope_shared.embedder import default_embedder
 from scope_shared.evaluation.closed_set import EmbeddingKNNRouter, LogisticRouter, MatrixFactorizationRouter, MLPRouter
-from scope_shared.evaluation.harness import CPU_USD_PER_HOUR, evaluate, make_split
-from scope_shared.evaluation.metrics import reference, summarize
-from scope_shared.evaluation.routers import AlwaysRouter, OracleRouter, RandomMixRouter
+from scope_shared.evaluation.harness import CPU_USD_PER_HOUR, evaluate
+from scope_shared.evaluation.metrics import reference
+from scope_shared.evaluation.routers import AlwaysRouter, OracleRouter, PriorRouter, RandomMixRouter
 from scope_shared.evaluation.scope_routers import SCOPE_ESTIMATORS, ScopeRouter
+from scope_shared.evaluation.settings import SETTING_KINDS, Setting, n_ood_benchmarks, setting_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from length_quality import length_sections  # noqa: E402
+from routing_report import plot, print_draws, print_held_out, print_length, print_table  # noqa: E402
 
 LOADERS = {"llmrouter-9": load_llmrouter9, "routerbench-11": load_routerbench11, "routerarena-2": load_routerarena2}
 #: embed only the last characters of a prompt where few-shot examples come first (MiniLM reads ~256 tokens)
@@ -47,12 +54,13 @@ UNSEEN = {
     "llmrouter-9": ["llama-3.1-nemotron-51b-instruct", "qwen2.5-7b-instruct", "mistral-7b-instruct-v0.3"],
     "routerbench-11": ["gpt-4-1106-preview", "gpt-3.5-turbo-1106", "WizardLM/WizardLM-13B-V1.2"],
 }
-FIGS = ["max_accuracy", "gain_over_bsm", "auc", "aiq", "cost_saving_at_bsm", "pgr", "apgr", "cpt50", "cpt80",
-        "auroc", "ece", "brier", "length_mare", "length_within_band", "cost_mare"]
+#: figures kept per seed (per draw, for ood) in the JSON beside the means
+PER_SEED = ["auc", "aiq", "max_accuracy", "gain_over_bsm", "cost_saving_at_bsm", "auroc", "bias_mean", "abs_bias_mean",
+            "auroc_per_model"]
 
 
 def make_routers(names: list[str] | None) -> list:
-    routers = [RandomMixRouter(), AlwaysRouter("cheapest"), AlwaysRouter("bsm"), LogisticRouter(), MLPRouter(),
+    routers = [RandomMixRouter(), AlwaysRouter("cheapest"), AlwaysRouter("bsm"), PriorRouter(), LogisticRouter(), MLPRouter(),
                EmbeddingKNNRouter(), MatrixFactorizationRouter()] + [ScopeRouter(n) for n in SCOPE_ESTIMATORS]
     return [r for r in routers if not names or r.name in names]
 
@@ -87,105 +95,88 @@ def aggregate(per_seed: list[dict]) -> dict:
     return out
 
 
-def run_setting(table, embs, seeds, args, embed_s, unseen, curves) -> dict:
+def run_setting(table, embs, seeds, args, embed_s, setting: Setting, curves) -> dict:
+    """Every router on ``setting``'s split for each seed: means over seeds, per-seed figures kept."""
     rows: dict[str, list[dict]] = {}
     kinds: dict[str, str] = {}
-    bsm_rows, oracle_rows = [], []
+    per_model: dict[str, list[dict]] = {}
+    bsm_rows, oracle_rows, draws = [], [], []
     for seed in seeds:
-        split, truth = make_split(table, embs, seed, args.test_size, unseen, args.n_anchors if unseen else None,
-                                  embedder_name="all-MiniLM-L6-v2")
+        drawn = setting_split(table, embs, setting, seed, args.test_size, embedder_name="all-MiniLM-L6-v2")
+        split, truth = drawn.split, drawn.truth
         ref = reference(split.models, truth.scores, truth.costs)
         bsm_rows.append({"model": ref.models[ref.bsm_index], "accuracy": ref.bsm.accuracy, "cost": ref.bsm.cost,
                          "cheapest_model": ref.models[ref.cheapest_index], "cheapest_accuracy": ref.cheapest.accuracy,
                          "cheapest_cost": ref.cheapest.cost})
+        draws.append({"seed": seed, "n_history": len(split.hist_questions), "n_test": len(split.test_questions),
+                      "bsm_model": ref.models[ref.bsm_index], "bsm_accuracy": ref.bsm.accuracy,
+                      **({"held_out_benchmarks": drawn.held_out_benchmarks} if drawn.held_out_benchmarks else {})})
         orc = evaluate(OracleRouter(truth.scores, truth.costs), split, truth, ref)
         oracle_rows.append({"accuracy": ref.oracle.accuracy, "cost": ref.oracle.cost, "auc": orc.figures["auc"],
                             "aiq": orc.figures["aiq"]})
         if seed == seeds[0]:
+            curves["_seed"] = seed
+            curves["_held_out_benchmarks"] = drawn.held_out_benchmarks
             curves["oracle"] = [(p.cost, p.accuracy) for p in orc.points]
             curves["_models"] = [(m, p.cost, p.accuracy) for m, p in zip(ref.models, ref.model_points)]
             curves["_bsm"] = (ref.bsm.cost, ref.bsm.accuracy)
             curves["_oracle"] = (ref.oracle.cost, ref.oracle.accuracy)
         for router in make_routers(args.routers):
-            res = evaluate(router, split, truth, ref, embed_s, models=unseen or None)
+            res = evaluate(router, split, truth, ref, embed_s, models=setting.held_out_models or None)
             kinds[res.name] = router.kind
             rows.setdefault(res.name, []).append(
                 {**res.figures, "overhead_usd_per_query": res.overhead_usd, "fit_s": res.fit_s,
                  "predict_s": res.predict_s, **{f"chosen_{k}": v for k, v in res.chosen.items()}})
+            if setting.held_out_models and res.per_model:
+                per_model.setdefault(res.name, []).append(res.per_model)
             if seed == seeds[0]:
                 curves[res.name] = [(p.cost, p.accuracy) for p in res.points]
-            print(f"  seed {seed} {res.name:<16} auc {res.figures['auc']:.4f} max {res.figures['max_accuracy']:.4f} "
-                  f"fit {res.fit_s:.1f}s", file=sys.stderr, flush=True)
-    routers = {name: {"kind": kinds[name], **aggregate(r)} for name, r in rows.items()}
+            print(f"  {setting.name} seed {seed} {res.name:<16} auc {res.figures['auc']:.4f} "
+                  f"max {res.figures['max_accuracy']:.4f} fit {res.fit_s:.1f}s", file=sys.stderr, flush=True)
+    routers = {}
+    for name, r in rows.items():
+        routers[name] = {"kind": kinds[name], **aggregate(r),
+                         "per_seed": [{"seed": s, **{k: row.get(k) for k in PER_SEED}} for s, row in zip(seeds, r)]}
+        if name in per_model:
+            routers[name]["per_model"] = {m: aggregate([pm[m] for pm in per_model[name]])
+                                          for m in per_model[name][0]}
     bsm = aggregate(bsm_rows)
     bsm["models_per_seed"] = [r["model"] for r in bsm_rows]
-    return {"bsm": bsm, "oracle": aggregate(oracle_rows), "routers": routers,
-            **({"unseen_models": unseen, "n_anchors": args.n_anchors} if unseen else {})}
+    return {"bsm": bsm, "oracle": aggregate(oracle_rows), "routers": routers, "draws": draws,
+            **({"unseen_models": setting.held_out_models, "n_anchors": setting.n_anchors,
+                "anchors": "suggested" if setting.kind == "onboarding" else "random"}
+               if setting.held_out_models else {})}
 
 
-def _fmt(x, pct=False, digits=3) -> str:
-    if x is None:
-        return "-"
-    return f"{x:.1%}" if pct else f"{x:.{digits}f}"
+def ood_note(n_benchmarks: int) -> str:
+    """How many benchmarks the ood setting leaves out (routerbench-11 has 3: a third is one)."""
+    return f"{n_ood_benchmarks(n_benchmarks)} of {n_benchmarks} benchmarks (a third, at least one)"
 
 
-def print_table(title: str, setting: dict) -> None:
-    b, o = setting["bsm"], setting["oracle"]
-    print(f"\n{title}")
-    print(f"  BSM {b['model']}: acc {b['accuracy']:.3f}, ${b['cost'] * 1000:.4f}/1k q;  oracle: acc {o['accuracy']:.3f} "
-          f"${o['cost'] * 1000:.4f}/1k q, AUC {o['auc']:.3f}")
-    head = (f"  {'router':<16}{'kind':<9}{'max acc':>13}{'AUC':>13}{'AIQ':>7}{'save@BSM':>10}{'PGR':>7}{'APGR':>7}"
-            f"{'CPT50':>7}{'CPT80':>7}{'AUROC':>7}{'ECE':>7}{'Brier':>7}{'ovh $/1k':>10}")
-    print(head)
-    for name, r in setting["routers"].items():
-        save = _fmt(r["cost_saving_at_bsm"], pct=True)
-        if r.get("cost_saving_at_bsm_seeds") is not None and r["cost_saving_at_bsm"] is not None:
-            save += f"({r['cost_saving_at_bsm_seeds']})"
-        print(f"  {name:<16}{r['kind']:<9}{_fmt(r['max_accuracy'])}±{_fmt(r['max_accuracy_std'])}"
-              f" {_fmt(r['auc'])}±{_fmt(r['auc_std'])}{_fmt(r['aiq']):>7}{save:>10}{_fmt(r['pgr']):>7}"
-              f"{_fmt(r['apgr']):>7}{_fmt(r['cpt50']):>7}{_fmt(r['cpt80']):>7}{_fmt(r['auroc']):>7}{_fmt(r['ece']):>7}"
-              f"{_fmt(r['brier']):>7}{r['overhead_usd_per_query'] * 1000:>10.2e}")
-
-
-def plot(curves_by_setting: dict, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(curves_by_setting), figsize=(7 * len(curves_by_setting), 5.5), squeeze=False)
-    for ax, (setting, curves) in zip(axes[0], curves_by_setting.items()):
-        for name, pts in curves.items():
-            if name.startswith("_"):
-                continue
-            pts = sorted(pts)
-            style = "-" if name.startswith("scope") else "--" if name != "oracle" else ":"
-            color = "black" if name == "oracle" else "darkcyan" if name.startswith("scope") else None
-            ax.plot([c for c, _ in pts], [a for _, a in pts], style, marker=".", ms=4, label=name,
-                    lw=2.5 if name.startswith("scope") else 1.2, color=color, zorder=3 if color else 2)
-        for m, c, a in curves["_models"]:
-            ax.plot(c, a, "o", color="grey", ms=5)
-            ax.annotate(m, (c, a), fontsize=6, color="grey")
-        ax.plot(*curves["_bsm"], "*", ms=16, color="red", label="BSM")
-        ax.plot(*curves["_oracle"], "P", ms=12, color="black", label="oracle (cheapest correct)")
-        ax.set_xscale("log")
-        ax.set_xlabel("mean USD per query (incl. router overhead), log scale")
-        ax.set_ylabel("accuracy")
-        ax.set_title(f"{title}: {setting} (seed 0)")
-        ax.legend(fontsize=7, loc="lower right")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+def make_settings(args, unseen: list[str], n_benchmarks: int) -> list[Setting]:
+    """The settings asked for; those the data set cannot have (no held-out models) are left out."""
+    out = []
+    for kind in args.settings:
+        if kind == "seen":
+            out.append(Setting("seen"))
+        elif kind == "ood" and n_benchmarks >= 2:
+            out.append(Setting("ood"))
+        elif kind == "unseen" and unseen:
+            out.append(Setting("unseen", tuple(unseen), args.n_anchors))
+        elif kind == "onboarding" and unseen:
+            out.extend(Setting("onboarding", tuple(unseen), n) for n in args.onboarding_n)
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", default="llmrouter-9", choices=sorted(LOADERS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--settings", nargs="+", default=["seen", "unseen"], choices=["seen", "unseen"])
+    ap.add_argument("--settings", nargs="+", default=list(SETTING_KINDS), choices=list(SETTING_KINDS))
     ap.add_argument("--unseen", nargs="+", default=None, help="held-out models (default: strong, mid, weak)")
-    ap.add_argument("--n-anchors", type=int, default=50, help="anchor outcomes of each held-out model (20/50/200)")
+    ap.add_argument("--n-anchors", type=int, default=50, help="random anchor outcomes of each held-out model (unseen)")
+    ap.add_argument("--onboarding-n", type=int, nargs="+", default=[20, 50, 250],
+                    help="suggested anchors of each held-out model (onboarding; one setting per N)")
     ap.add_argument("--routers", nargs="+", default=None, help="only these routers")
     ap.add_argument("--test-size", type=float, default=0.2)
     ap.add_argument("--length", action="store_true", help="add the length section (routerarena-2, alpacaeval)")
@@ -214,13 +205,11 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {"dataset": args.dataset, "seeds": seeds, "settings": {}}
     curves: dict = {}
     t0 = time.time()
-    for setting in args.settings:
-        if setting == "unseen" and not unseen:
-            continue
-        curves[setting] = {}
-        print(f"{setting}: {len(seeds)} seed(s)", file=sys.stderr)
-        result["settings"][setting] = run_setting(table, embs, seeds, args, embed_s,
-                                                  unseen if setting == "unseen" else [], curves[setting])
+    n_benchmarks = len(set(table.benchmarks))
+    for setting in make_settings(args, unseen, n_benchmarks):
+        curves[setting.name] = {}
+        print(f"{setting.name}: {len(seeds)} seed(s)", file=sys.stderr)
+        result["settings"][setting.name] = run_setting(table, embs, seeds, args, embed_s, setting, curves[setting.name])
     result["assumptions"] = {
         "notes": table.notes,
         "cost": "mean USD per test query: real cost where the data has it, else card price x (input tokens ~ "
@@ -230,7 +219,15 @@ def main(argv: list[str] | None = None) -> dict:
         "split": f"unique questions, stratified by benchmark, test_size={args.test_size}; hyperparameters on a "
                  "seeded 20% validation part of the history",
         "unseen": f"held-out models keep {args.n_anchors} outcomes on the same random history questions; "
-                  "closed-set routers are retrained with them; AUROC/ECE/Brier are over the held-out models only",
+                  "closed-set routers are retrained with them; AUROC/ECE/Brier are over the held-out models only; "
+                  "per_model: bias = mean p_correct - accuracy on the test part, and AUROC, per held-out model",
+        "onboarding": "as unseen, but the N anchors are the questions suggest_questions picks from the known models' "
+                      f"history outcomes, N in {args.onboarding_n}",
+        "ood": f"{ood_note(n_benchmarks)} left out of the history, drawn per seed (draws[].held_out_benchmarks); "
+               "history = every question of the other benchmarks, test = every question of the left-out ones",
+        "prior": "PriorRouter: at each price, the model with the best overall history accuracy among those whose "
+                 "mean expected cost fits (one point per model on the history accuracy-cost frontier); "
+                 "p_correct = the model's history accuracy",
         "lambda_grid": "0, 40 geometric values from 1e-3 to 1e3 divided by the median model cost in the history, inf",
         "figures": "AUC/AIQ: step frontier / convex hull, cost normalised between cheapest and most expensive model "
                    "(0 below a router's cheapest point); APGR/CPT: weak = cheapest model, strong = BSM, cost "
@@ -242,26 +239,21 @@ def main(argv: list[str] | None = None) -> dict:
     result["elapsed_s"] = round(time.time() - t0, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=float))
-    for setting, res in result["settings"].items():
-        extra = f" (held out: {', '.join(unseen)}; N = {args.n_anchors})" if setting == "unseen" else ""
-        print_table(f"{args.dataset} / {setting}{extra} / seeds {seeds}", res)
+    for name, res in result["settings"].items():
+        extra = f" (held out: {', '.join(unseen)}; N = {res['n_anchors']}, {res['anchors']})" if "n_anchors" in res else ""
+        if name == "ood":
+            extra = f" ({ood_note(n_benchmarks)} left out per seed)"
+        print_table(f"{args.dataset} / {name}{extra} / seeds {seeds}", res)
+        print_held_out(res)
+        print_draws(res)
     for note in table.notes:
         print(f"  note: {note}")
     print(f"  router overhead: {result['assumptions']['router_overhead']}")
     if "length" in result:
         print_length(result["length"])
-    plot(curves, out.with_suffix(".png"), args.dataset)
+    plot(curves, out.with_suffix(".png"), args.dataset, list(SCOPE_ESTIMATORS))
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return result
-
-
-def print_length(length: dict) -> None:
-    for ds, sec in length.items():
-        print(f"\nlength / {ds}: {sec.get('setting', '')}")
-        for name, r in sec["estimators"].items():
-            cost = f"  cost MARE {_fmt(r.get('cost_mare'))}" if r.get("cost_mare") is not None else ""
-            print(f"  {name:<22} token MARE {_fmt(r['median_abs_rel_error'])}±{_fmt(r['median_abs_rel_error_std'])}"
-                  f"  within band {_fmt(r['within_band'], pct=True)}{cost}")
 
 
 if __name__ == "__main__":
