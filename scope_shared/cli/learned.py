@@ -84,6 +84,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_add_model(args: argparse.Namespace) -> None:
     from scope_shared.cards import ModelCard
     from scope_shared.history import History
+    from scope_shared.onboarding import accuracy_report
     from scope_shared.routing.router import Router
 
     history = History.load(args.history)
@@ -94,23 +95,32 @@ def _cmd_add_model(args: argparse.Namespace) -> None:
         rows = [json.loads(line) for line in Path(args.outcomes).read_text().splitlines() if line.strip()]
     except (OSError, ValueError) as exc:
         raise ScopeError(f"cannot read the card or outcomes: {exc}") from None
-    outcomes = {}
+    outcomes, weights = {}, {}
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or "question" not in row or "correct" not in row:
             raise ScopeError(f"outcomes line {i + 1}: needs 'question' and 'correct'")
-        outcomes[row.pop("question")] = row
+        question = row.pop("question")
+        if "weight" in row:  # as `scope history suggest` printed it: the inverse inclusion probability
+            weights[question] = row.pop("weight")
+        outcomes[question] = row
+    if weights and len(weights) != len(outcomes):
+        raise ScopeError("give a weight on every outcomes line or on none")
     router = Router(history.cards.values(), history, embedder=args.embedder)
     router.add_model(card, outcomes)
     history.save(args.out or args.history)
     print(f"added {card.name} with {len(outcomes)} outcomes -> {args.out or args.history}")
+    report = accuracy_report(history, {q: float(o["correct"]) for q, o in outcomes.items()},
+                             weights=weights or None, name=card.name)
+    print("\n".join(report.lines()))
 
 
 def _cmd_suggest(args: argparse.Namespace) -> None:
     from scope_shared.history import History
     from scope_shared.onboarding import suggest_questions
 
-    for s in suggest_questions(History.load(args.history), args.n):
-        print(json.dumps({"question": s.text, "benchmark": s.benchmark, "difficulty": round(s.difficulty, 3)}))
+    for s in suggest_questions(History.load(args.history), args.n, seed=args.seed):
+        print(json.dumps({"question": s.text, "benchmark": s.benchmark, "difficulty": round(s.difficulty, 3),
+                          "weight": round(s.weight, 4)}))
 
 
 def add_commands(sub: Any, hsub: Any) -> None:
@@ -126,7 +136,9 @@ def add_commands(sub: Any, hsub: Any) -> None:
     add = hsub.add_parser("add-model", help="add a new model from its outcomes (no retraining)")
     add.add_argument("--history", required=True)
     add.add_argument("--card", required=True, help="JSON model card: name, input_price, output_price, ...")
-    add.add_argument("--outcomes", required=True, help='JSONL: {"question": ..., "correct": ..., "output_tokens": ...}')
+    add.add_argument("--outcomes", required=True,
+                     help='JSONL: {"question": ..., "correct": ..., "output_tokens": ..., "weight": ...} '
+                          "(weight: optional, as 'scope history suggest' prints it); prints the estimated accuracy")
     add.add_argument("--out", default=None, help="write the grown history here (default: in place)")
     add.add_argument("--embedder", default=None)
     add.set_defaults(func=_cmd_add_model)
@@ -134,4 +146,5 @@ def add_commands(sub: Any, hsub: Any) -> None:
     sug = hsub.add_parser("suggest", help="which history questions a new model should answer first")
     sug.add_argument("--history", required=True)
     sug.add_argument("-n", type=int, default=20)
+    sug.add_argument("--seed", type=int, default=0, help="the sample's random draw")
     sug.set_defaults(func=_cmd_suggest)
