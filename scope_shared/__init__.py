@@ -23,7 +23,7 @@ from scope_shared.errors import (
 )
 from scope_shared.estimators import Estimator, KNNEstimator, RawEstimates
 from scope_shared.history import Anchors, History
-from scope_shared.routing import Decision, Estimate, Knob, Router, make_knob
+from scope_shared.routing import Decision, Estimate, Explorer, Knob, Router, make_knob
 
 __version__ = "0.1.0"
 
@@ -36,6 +36,7 @@ __all__ = [
     "Estimate",
     "Estimator",
     "EstimatorError",
+    "Explorer",
     "FunctionEmbedder",
     "History",
     "HistoryStoreError",

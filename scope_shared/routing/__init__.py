@@ -5,6 +5,7 @@ remaining budget but never imports the budget floor.
 """
 
 from scope_shared.routing.decision import Decision, Estimate
+from scope_shared.routing.exploration import Explorer
 from scope_shared.routing.knobs import KNOB_KINDS, Knob, make_knob, resolve_knob
 from scope_shared.routing.records import Attempt, CallBook, CallRecord, Usage
 from scope_shared.routing.router import DEFAULT_OUTPUT_TOKENS, Router
@@ -17,6 +18,7 @@ __all__ = [
     "CallRecord",
     "Decision",
     "Estimate",
+    "Explorer",
     "Knob",
     "Router",
     "Usage",

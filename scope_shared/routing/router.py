@@ -24,6 +24,7 @@ from scope_shared.tokens import TokenCounter, approx_token_count
 
 if TYPE_CHECKING:  # the ledger sits a floor above routing; the router only reads it
     from scope_shared.budget.ledger import Ledger
+    from scope_shared.routing.exploration import Explorer
 
 #: output tokens assumed when neither the history nor the card says (stated in every figure using it)
 DEFAULT_OUTPUT_TOKENS = 256.0
@@ -47,6 +48,9 @@ class Router:
             per-query `alpha_score`.
         feedback_log: path of an append-only feedback log (`scope_shared.history.feedback_log`): replayed
             into ``history`` now, and every `record_outcome` is fsynced to it before it returns.
+        exploration: an `scope_shared.routing.exploration.Explorer` (off by default): a budgeted
+            share of decisions tries models by Thompson sampling, and optionally feedback re-levels
+            models that drift.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class Router:
         default_output_tokens: float = DEFAULT_OUTPUT_TOKENS,
         batch_scorer: Any = None,
         feedback_log: str | Path | None = None,
+        exploration: Explorer | None = None,
     ) -> None:
         self.cards = to_cards(cards)
         self.history = history
@@ -82,6 +87,7 @@ class Router:
         self.count_tokens: TokenCounter = token_counter or approx_token_count
         self.default_output_tokens = float(default_output_tokens)
         self.batch_scorer = batch_scorer
+        self.exploration = exploration
         self.calls = CallBook()
         attached = history.feedback_log
         if feedback_log is not None and (attached is None or attached.path.resolve() != Path(feedback_log).resolve()):
@@ -220,6 +226,9 @@ class Router:
         it = range(len(qs))
         if show_progress:
             it = tqdm(it, desc="routing", total=len(qs))
+        if self.exploration is not None:
+            return [self.exploration.decide(self.decide, estimates[i], embs[i], k, ledger,
+                                            None if orders is None else orders[i]) for i in it]
         return [self.decide(estimates[i], k, ledger, None if orders is None else orders[i]) for i in it]
 
     def decide(
@@ -310,7 +319,11 @@ class Router:
         outcome = Outcome.create(
             model=model, correct=correct, output_tokens=output_tokens, input_tokens=input_tokens, source=source
         )
-        return self.history.add(query, self.embedder.embed_one(query), [outcome])
+        emb = self.embedder.embed_one(query)
+        if self.exploration is not None:
+            p_raw = self.estimate(query, [model])[model].p_correct if self.exploration.tracks_drift else None
+            self.exploration.observe(model, correct, p_raw, emb)
+        return self.history.add(query, emb, [outcome])
 
     def record_feedback(self, call: str | CallRecord, correct: float) -> int:
         """Store the real outcome of a routed call (by id or record) with its real token counts."""
