@@ -8,7 +8,7 @@ from pathlib import Path
 #: one colour per SCOPE estimator, in registration order (scope-knn, scope-learned, ...); baselines
 #: take the colours of matplotlib's cycle that these do not use
 SCOPE_COLOURS = ["darkcyan", "darkviolet", "orangered", "forestgreen", "saddlebrown", "deeppink"]
-BASELINE_COLOURS = ["tab:blue", "tab:olive", "tab:gray", "tab:brown", "tab:pink", "goldenrod", "steelblue",
+BASELINE_COLOURS = ["tab:blue", "tab:olive", "tab:gray", "tab:brown", "tab:pink", "goldenrod", "lightcoral",
                     "rosybrown"]
 
 
