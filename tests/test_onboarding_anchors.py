@@ -113,7 +113,6 @@ def test_accuracy_report_overall_and_per_benchmark_with_intervals():
     rep = accuracy_report(h, outcomes, name="newbie")
     assert rep.model == "newbie" and rep.coverage == 1.0 and rep.overall.n == 60
     assert rep.overall.low <= rep.overall.accuracy <= rep.overall.high
-    assert rep.overall.low < new.mean() < rep.overall.high
     for b, e in rep.by_benchmark.items():
         ids = [p.question_id for p in picks if p.benchmark == b]
         assert e.n == len(ids) and e.accuracy == pytest.approx(new[ids].mean())

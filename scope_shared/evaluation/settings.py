@@ -87,9 +87,9 @@ def ood_benchmarks(benchmarks: list[str], seed: int, fraction: float = 1 / 3) ->
 
 
 def suggested_anchors(table: RoutingTable, embeddings: np.ndarray, hist_idx: np.ndarray,
-                      known: list[str], n: int) -> np.ndarray:
-    """Positions in the history part of the ``n`` questions `suggest_questions` picks, seeing only the
-    ``known`` models' outcomes there (the held-out models have none yet)."""
+                      known: list[str], n: int, seed: int = 0) -> np.ndarray:
+    """Positions in the history part of the ``n`` questions `suggest_questions` picks (its draw
+    ``seed``), seeing only the ``known`` models' outcomes there (the held-out models have none yet)."""
     hist = table.subset(hist_idx).select_models(known)
     vecs = embeddings[hist_idx]
 
@@ -98,7 +98,7 @@ def suggested_anchors(table: RoutingTable, embeddings: np.ndarray, hist_idx: np.
 
     history = hist.to_history(FunctionEmbedder(no_embedding, vecs.shape[1], name="precomputed"),
                               show_progress=False, embeddings=vecs)
-    return np.array([s.question_id for s in suggest_questions(history, n)], dtype=np.int64)
+    return np.array([s.question_id for s in suggest_questions(history, n, seed=seed)], dtype=np.int64)
 
 
 def setting_split(
@@ -120,7 +120,8 @@ def setting_split(
             raise ScopeError(f"held-out model(s) not in {table.name}: {', '.join(unknown)}")
         tr, te = stratified_split(table.benchmarks, test_size, seed)
         known = [m for m in table.models if m not in setting.unseen]
-        anchors = suggested_anchors(table, embeddings, tr, known, int(setting.n_anchors or 0))
+        # a fresh draw per split seed, so that means over seeds average over draws too
+        anchors = suggested_anchors(table, embeddings, tr, known, int(setting.n_anchors or 0), seed)
         split, truth = build_split(table, embeddings, tr, te, seed, setting.unseen, anchors, embedder_name)
         return SettingSplit(split, truth, anchors=anchors)
     out = ood_benchmarks(table.benchmarks, seed, setting.ood_fraction)

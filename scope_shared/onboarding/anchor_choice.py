@@ -12,7 +12,8 @@ hard questions, or flattens the benchmarks' mix, under-rates every new model.
   (the known models' mean score, in tenths), then *which* known models solve the question
   (strong-but-not-weak first: the questions that separate them), then position in embedding space;
 - the sorted pool is cut into ``n`` consecutive segments of equal size (give or take one) and one
-  question is drawn at random (seeded) from each: every question's chance of being picked is
+  question is drawn at random (seeded) from each, mirrored in every second segment so that a pair
+  of picks sits about its middle: every question's chance of being picked is
   ``1 / its segment's size``, about ``n / pool size`` for all, so the plain mean of the new model's
   outcomes estimates its accuracy on the history without bias (`Suggestion.weight` makes it exact),
   overall and per benchmark; and each benchmark is taken in its share of the history, every
@@ -127,7 +128,7 @@ def choose_anchors(
         benchmarks: per question, its benchmark (None allowed).
         n: how many to pick (at most the pool size).
         embeddings: (n_questions, dim) unit vectors, the last sort key (optional).
-        seed: the systematic sample's random start.
+        seed: of the draw within each segment (and of the embedding direction's power iteration).
 
     Returns:
         (question indices in suggestion order, each one's inclusion probability).
@@ -151,7 +152,13 @@ def choose_anchors(
     order = np.lexsort((emb_key, -separation_key(s), level, bench_code))
     bounds = (np.arange(n + 1) * len(pool)) // n  # n consecutive segments of the order, sizes differ by <= 1
     sizes = np.diff(bounds)
-    pick = bounds[:-1] + np.floor(np.random.default_rng([seed, 19]).random(n) * sizes).astype(np.int64)
+    # one draw serves a pair of neighbouring segments, mirrored in the second (balanced systematic
+    # sampling): the pair's picks sit symmetrically about its middle, so a draw that happens to land
+    # early in every segment does not tilt the sample toward one end of the difficulty order
+    u = np.repeat(np.random.default_rng([seed, 19]).random((n + 1) // 2), 2)[:n]
+    offset = np.floor(u * sizes).astype(np.int64)
+    mirrored = np.arange(n) % 2 == 1
+    pick = bounds[:-1] + np.where(mirrored, sizes - 1 - offset, offset)
     spread = bit_reversed(n)
     return pool[order[pick]][spread], 1.0 / sizes[spread]
 

@@ -20,7 +20,8 @@ after its history was recorded is never tried again. An `Explorer` given to the 
   weighted mean residual, shrunk by ``prior_weight``: a model that drifts is re-levelled near the
   questions its feedback came from within a few outcomes, before its anchors outnumber the old ones.
 
-Decisions that explore say so in their explanation (``"exploring ..."``).
+Decisions that explore say so in their explanation (``"exploring ..."``); decisions carry the
+drift-corrected estimates, while `Router.estimate` still returns the estimator's own.
 """
 
 from __future__ import annotations
