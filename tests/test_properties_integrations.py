@@ -17,6 +17,7 @@ from llama_index.core.tools import ToolMetadata
 from langchain_scope import SCOPERouter
 from llamaindex_scope import SCOPESelector
 from scope_shared import Ledger, Router, ScopeError
+from scope_shared.query import is_blank
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 ROUTER = Router(CARDS, toy_history(), embedder=toy_embedder())
@@ -39,7 +40,7 @@ def test_langchain_any_unicode_message(text):
     try:
         out = lc.invoke([HumanMessage(content=text)])
     except ScopeError:
-        assert not text.strip() and ledger.spent == 0 and ledger.reserved == 0 and _calls(cands) == 0
+        assert is_blank(text) and ledger.spent == 0 and ledger.reserved == 0 and _calls(cands) == 0
         return
     assert isinstance(out, AIMessage) and out.response_metadata["scope"]["model"] in MODELS
     assert ledger.spent == pytest.approx(out.response_metadata["scope"]["cost"]) and ledger.reserved == 0
@@ -94,7 +95,7 @@ def test_llamaindex_any_unicode_query(text):
     try:
         res = sel.select(choices, text)
     except ScopeError:
-        assert not text.strip() and ledger.spent == 0 and ledger.reserved == 0
+        assert is_blank(text) and ledger.spent == 0 and ledger.reserved == 0
         return
     assert MODELS[res.ind] in MODELS and ledger.reserved == 0
     assert math.isfinite(ledger.spent) and ledger.spent >= 0

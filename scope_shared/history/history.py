@@ -20,6 +20,16 @@ from scope_shared.history.columns import ModelArrays, ModelColumn
 from scope_shared.history.index import VectorIndex
 from scope_shared.history.records import OutcomeLog, OutcomeRecord, RecordsView
 from scope_shared.history.search import anchors as search_anchors
+from scope_shared.query import check_text
+from scope_shared.history.validation import (
+    check_benchmarks,
+    check_dim,
+    check_ids,
+    check_k,
+    check_question_id,
+    check_texts,
+    query_array,
+)
 
 if TYPE_CHECKING:
     from scope_shared.history.feedback_log import ReplayReport
@@ -35,9 +45,7 @@ class History:
         """``index``: the vector index kind: ``None``/``"auto"`` (exact float32 search up to 50,000
         questions, then 8-bit IVF), ``"flat"`` (always exact), ``"ivf-sq8"``, ``"ivf-pq"``, ... or a
         mapping of `VectorIndex` arguments (see `scope_shared.history.index`)."""
-        if dim <= 0:
-            raise ScopeError(f"embedding dimension must be positive, got {dim}")
-        self.dim = dim
+        self.dim = dim = check_dim(dim)
         self.embedder_name = embedder_name
         self.cards: dict[str, ModelCard] = {}
         self._texts: list[str] = []
@@ -53,8 +61,10 @@ class History:
         self._log = OutcomeLog()
         self._lock = threading.RLock()
         self._feedback: Any = None  # a FeedbackLog once attach_log() was called
-        #: per feedback-log id, the byte offset up to which its records are in this history
+        #: per feedback-log segment, the last record sequence number folded into this history
+        #: (see `scope_shared.history.feedback_log`)
         self.feedback_applied: dict[str, int] = {}
+        self._saved_as: dict[str, str] = {}  # store directory -> save id it holds (store.py)
 
     # ---------------------------------------------------------------- reading
     def __len__(self) -> int:
@@ -94,13 +104,13 @@ class History:
 
     def vectors(self, ids: np.ndarray | Sequence[int]) -> np.ndarray:
         """Embeddings of some questions, without materialising all of them."""
-        return self._index.vectors(np.asarray(ids, dtype=np.int64))
+        return self._index.vectors(check_ids(ids, self._n))
 
     def text(self, qid: int) -> str:
-        return self._texts[qid]
+        return self._texts[check_question_id(qid, self._n)]
 
     def benchmark(self, qid: int) -> str | None:
-        return self._benchmarks[qid]
+        return self._benchmarks[check_question_id(qid, self._n)]
 
     @property
     def benchmarks(self) -> list[str | None]:
@@ -108,6 +118,8 @@ class History:
 
     def question_id(self, text: str) -> int | None:
         """Id of a question already in the history, by exact text (stripped)."""
+        if not isinstance(text, str):
+            raise ScopeError(f"question text must be a string, got {type(text).__name__}")
         return self._text_ids.get(text.strip())
 
     def __contains__(self, text: object) -> bool:
@@ -123,7 +135,7 @@ class History:
     def _column(self, model: str) -> ModelColumn:
         try:
             return self._columns[model]
-        except KeyError:
+        except (KeyError, TypeError):
             raise UnknownModelError(
                 f"model {model!r} has no outcomes in the history (known: {', '.join(self.models) or 'none'})"
             ) from None
@@ -136,18 +148,18 @@ class History:
         benchmarks: Sequence[str | None] | None = None,
     ) -> list[int]:
         """Add questions (texts already present keep their id); returns each text's id."""
-        embeddings = np.asarray(embeddings, dtype=np.float32)
+        texts = check_texts(texts)
+        try:
+            embeddings = np.asarray(embeddings, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise ScopeError(f"embeddings must be numbers: {exc}") from None
         if embeddings.ndim != 2 or embeddings.shape != (len(texts), self.dim):
             raise ScopeError(
                 f"embeddings have shape {embeddings.shape}, expected ({len(texts)}, {self.dim})"
             )
         if not np.all(np.isfinite(embeddings)):
             raise ScopeError("embeddings contain NaN or infinite values")
-        if benchmarks is not None and len(benchmarks) != len(texts):
-            raise ScopeError("benchmarks must have one entry per text")
-        for t in texts:
-            if not isinstance(t, str) or not t.strip():
-                raise ScopeError("history questions must be non-empty strings")
+        benchmarks = check_benchmarks(benchmarks, len(texts))
         with self._lock:
             ids: list[int] = []
             new_rows: list[int] = []
@@ -181,10 +193,9 @@ class History:
 
     def add_outcomes(self, question_id: int, outcomes: Iterable[Outcome | Mapping[str, Any]]) -> None:
         """Record outcomes for a question already in the history."""
-        outs = [o if isinstance(o, Outcome) else Outcome.create(**dict(o)) for o in outcomes]
+        outs = _outcomes(outcomes)
         with self._lock:
-            if not 0 <= question_id < self._n:
-                raise ScopeError(f"no question with id {question_id} (history has {self._n})")
+            question_id = check_question_id(question_id, self._n)
             for o in outs:
                 self._column_for_write(o.model).add(question_id, o.correct, o.output_tokens)
                 self._set_bits(np.array([question_id]), o.model)
@@ -209,11 +220,20 @@ class History:
         ``model_codes`` / ``source_codes`` (integer arrays), tables of names those codes index.
         Validated as a whole (same rules as `Outcome`); nothing is added if any row is bad.
         """
-        qids = np.asarray(question_ids, dtype=np.float64).ravel()
+        try:
+            raw_ids = np.asarray(question_ids)
+            if raw_ids.dtype.kind not in "iuf" and raw_ids.size:
+                raise TypeError(f"dtype {raw_ids.dtype}")
+            qids = raw_ids.astype(np.float64).ravel()
+        except (TypeError, ValueError) as exc:
+            raise ScopeError(f"question ids must be integers ({exc})") from None
         n = len(qids)
 
         def num(name: str, v: Any, required: bool = False) -> np.ndarray:
-            arr = np.full(n, np.nan) if v is None else np.asarray(v, dtype=np.float64).ravel()
+            try:
+                arr = np.full(n, np.nan) if v is None else np.asarray(v, dtype=np.float64).ravel()
+            except (TypeError, ValueError) as exc:
+                raise ScopeError(f"{name} must be numbers ({exc})") from None
             if len(arr) != n:
                 raise ScopeError(f"{name} has {len(arr)} rows, question_ids has {n}")
             bad = (np.isnan(arr) if required else np.zeros(n, bool)) | np.isinf(arr) | (arr < 0)
@@ -228,21 +248,24 @@ class History:
         def names(name: str, v: str | Sequence[str], codes: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
             if isinstance(v, str):
                 v = [v]
+            if not isinstance(v, Sequence):
+                raise ScopeError(f"{name} must be a name or a sequence of names")
             if codes is not None:
-                table = list(v)
-                if any(not isinstance(u, str) or not u.strip() for u in table) or len(set(table)) != len(table):
+                table = [_name(u, name) for u in v]
+                if len(set(table)) != len(table):
                     raise ScopeError(f"{name} names must be distinct non-empty strings")
                 c = np.asarray(codes).ravel()
                 if len(c) != n or c.dtype.kind not in "iu" or (n and (c.min() < 0 or c.max() >= len(table))):
                     raise ScopeError(f"{name} codes must be {n} integers indexing {len(table)} names")
                 return table, c.astype(np.int64)
-            uniq = list(dict.fromkeys(v))
-            if any(not isinstance(u, str) or not u.strip() for u in uniq):
+            clean = {u: _name(u, name) for u in dict.fromkeys(v)} if all(isinstance(u, str) for u in v) else None
+            if clean is None:
                 raise ScopeError(f"every {name} must be a non-empty string")
             if len(v) not in (1, n):
                 raise ScopeError(f"{name} must be one name or one per row")
+            uniq = list(dict.fromkeys(clean.values()))
             code = {u: i for i, u in enumerate(uniq)}
-            idx = np.array([code[x] for x in v], dtype=np.int64)
+            idx = np.array([code[clean[x]] for x in v], dtype=np.int64)
             return uniq, np.broadcast_to(idx, (n,)) if len(v) == 1 else idx
 
         corr = num("correct", correct, required=True)
@@ -295,20 +318,23 @@ class History:
         With a feedback log attached (`attach_log`), the record is written ahead to the log and
         fsynced before the history changes, so it survives a crash once this returns.
         """
-        outs = [o if isinstance(o, Outcome) else Outcome.create(**dict(o)) for o in outcomes]
+        outs = _outcomes(outcomes)
         if self._feedback is None:
             return self._add_unlogged(text, embedding, outs, benchmark)
         emb = self._check_one(text, embedding)
-        with self._lock:  # log order == apply order, so `feedback_applied` is a true prefix
-            end = self._feedback.append(text.strip(), emb, outs, benchmark)
+        check_benchmarks([benchmark], 1)
+        with self._lock:  # log order == apply order, so each segment's mark is a true prefix
+            segment, seq = self._feedback.append(text.strip(), emb, outs, benchmark)
             qid = self._add_unlogged(text, emb, outs, benchmark)
-            self.feedback_applied[self._feedback.log_id] = end
+            self.feedback_applied[segment] = seq
             return qid
 
     def _check_one(self, text: str, embedding: np.ndarray) -> np.ndarray:
-        if not isinstance(text, str) or not text.strip():
-            raise ScopeError("history questions must be non-empty strings")
-        emb = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        check_texts([text])
+        try:
+            emb = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ScopeError(f"embedding must be numbers: {exc}") from None
         if emb.shape != (self.dim,) or not np.all(np.isfinite(emb)):
             raise ScopeError(f"embedding must be {self.dim} finite numbers, got shape {emb.shape}")
         return emb
@@ -332,8 +358,8 @@ class History:
             if self._feedback is not None:
                 raise ScopeError(f"a feedback log is already attached ({self._feedback.path})")
             log = FeedbackLog(path, self.dim)
-            report, end = log.replay(self, start=self.feedback_applied.get(log.log_id, 0))
-            self.feedback_applied[log.log_id] = max(end, self.feedback_applied.get(log.log_id, 0))
+            report, marks = log.replay(self, self.feedback_applied)
+            self.feedback_applied.update(marks)
             self._feedback = log
             return report
 
@@ -352,17 +378,12 @@ class History:
     # ---------------------------------------------------------------- search
     def search(self, query_embs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Plain nearest questions, ignoring outcomes: (similarities, ids), each (n, k)."""
-        q = self._as_queries(query_embs)
+        q, k = self._as_queries(query_embs), check_k(k)
         with self._lock:  # faiss indexes are not safe to search while another thread adds
             return self._index.search(q, k)
 
     def _as_queries(self, query_embs: np.ndarray) -> np.ndarray:
-        q = np.asarray(query_embs, dtype=np.float32)
-        if q.ndim == 1:
-            q = q[None, :]
-        if q.shape[1] != self.dim:
-            raise ScopeError(f"query embedding has dimension {q.shape[1]}, the history uses {self.dim}")
-        return q
+        return query_array(query_embs, self.dim)
 
     def anchors(
         self, query_embs: np.ndarray, models: Sequence[str], k: int, exclude_ids: np.ndarray | None = None
@@ -398,11 +419,30 @@ class History:
         from scope_shared.history.store import save_history
 
         with self._lock:
-            save_history(self, Path(path))
+            save_history(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "History":
         """Load a directory written by ``save``; raises `HistoryStoreError` if missing or corrupt."""
         from scope_shared.history.store import load_history
 
-        return load_history(Path(path))
+        return load_history(path)
+
+
+def _outcomes(outcomes: Iterable[Outcome | Mapping[str, Any]]) -> list[Outcome]:
+    """Validate outcomes (objects or dicts) before anything is changed."""
+    if isinstance(outcomes, (str, bytes, Mapping)) or not isinstance(outcomes, Iterable):
+        raise ScopeError(f"outcomes must be a list of Outcome objects or dicts, got {type(outcomes).__name__}")
+    out = []
+    for o in outcomes:
+        if not isinstance(o, (Outcome, Mapping)):
+            raise ScopeError(f"an outcome must be an Outcome or a dict, got {type(o).__name__}")
+        out.append(o if isinstance(o, Outcome) else Outcome.create(**{str(k): v for k, v in o.items()}))
+    return out
+
+
+def _name(name: Any, what: str) -> str:
+    """A model or source name, stripped like `Outcome`'s."""
+    if not isinstance(name, str):
+        raise ScopeError(f"every {what} must be a non-empty string, got {type(name).__name__}")
+    return check_text(name, f"{what} name").strip()

@@ -12,14 +12,16 @@ from tqdm.auto import tqdm
 
 from scope_shared.cards import ModelCard, Outcome, to_cards
 from scope_shared.embedder import Embedder, as_embedder
-from scope_shared.errors import BudgetExceeded, InvalidCardError, ScopeError, UnknownModelError
+from scope_shared.errors import BudgetExceeded, InvalidCardError, InvalidKnobError, ScopeError, UnknownModelError
 from scope_shared.estimators import Estimator, KNNEstimator
+from scope_shared.estimators.guard import checked_predict
 from scope_shared.history import History
 from scope_shared.query import validate_queries, validate_query
 from scope_shared.routing.decision import Decision, Estimate
 from scope_shared.routing.knobs import Knob, make_knob, resolve_knob
 from scope_shared.routing.policies import cap_first, explain, rank
 from scope_shared.routing.records import CallBook, CallRecord
+from scope_shared.routing.validation import check_ledger, check_router_args, counted_tokens
 from scope_shared.tokens import TokenCounter, approx_token_count
 
 if TYPE_CHECKING:  # the ledger sits a floor above routing; the router only reads it
@@ -61,6 +63,7 @@ class Router:
         batch_scorer: Any = None,
         feedback_log: str | Path | None = None,
     ) -> None:
+        check_router_args(history, estimator, token_counter, default_output_tokens, default_knob)
         self.cards = to_cards(cards)
         self.history = history
         self.estimator = estimator or KNNEstimator()
@@ -95,7 +98,7 @@ class Router:
     def _candidates(self, candidates: Sequence[str] | None) -> list[str]:
         if candidates is None:
             return self.models
-        if isinstance(candidates, str) or not all(isinstance(m, str) for m in candidates):
+        if isinstance(candidates, str) or not isinstance(candidates, Sequence) or not all(isinstance(m, str) for m in candidates):
             raise ScopeError("candidates must be a sequence of model names")
         out = list(dict.fromkeys(candidates))
         unknown = [m for m in out if m not in self.cards]
@@ -111,12 +114,13 @@ class Router:
     def _estimate_arrays(
         self, queries: list[str], embs: np.ndarray, models: list[str]
     ) -> tuple[list[dict[str, Estimate]], np.ndarray, np.ndarray]:
-        raw = self.estimator.predict(queries, embs, self.history.anchors(embs, models, self.estimator.k), self.history)
+        anchors = self.history.anchors(embs, models, self.estimator.k)
+        raw = checked_predict(self.estimator, queries, embs, anchors, self.history)
         defaults = np.array(
             [self.cards[m].default_output_tokens or self.default_output_tokens for m in models]
         )
         tokens = np.where(np.isfinite(raw.output_tokens), raw.output_tokens, defaults[None, :])
-        in_tok = np.array([self.count_tokens(q) for q in queries], dtype=np.float64)
+        in_tok = counted_tokens(self.count_tokens, queries)
         in_price = np.array([self.cards[m].input_price for m in models])
         out_price = np.array([self.cards[m].output_price for m in models])
         cost = (in_tok[:, None] * in_price[None, :] + tokens * out_price[None, :]) / 1e6
@@ -149,7 +153,7 @@ class Router:
 
     def embed(self, queries: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Embed validated queries (cached per text)."""
-        return self.embedder.embed(validate_queries(list(queries)), show_progress=show_progress)
+        return self.embedder.embed(validate_queries(queries), show_progress=show_progress)
 
     def estimate(self, query: str, candidates: Sequence[str] | None = None) -> dict[str, Estimate]:
         """Every candidate's estimate for one query."""
@@ -159,7 +163,7 @@ class Router:
         self, queries: Sequence[str], candidates: Sequence[str] | None = None, show_progress: bool = False
     ) -> list[dict[str, Estimate]]:
         """Estimates for many queries, embedded in one pass."""
-        qs = validate_queries(list(queries))
+        qs = validate_queries(queries)
         models = self._candidates(candidates)
         return self._estimate_arrays(qs, self.embedder.embed(qs, show_progress), models)[0]
 
@@ -206,11 +210,14 @@ class Router:
         With a ledger, each decision sees what is left of it (the decisions themselves charge
         nothing: the caller reserves and settles around the real call).
         """
+        if knob is not None and not isinstance(knob, Knob):
+            raise InvalidKnobError(f"knob must be a Knob (make_knob), got {type(knob).__name__}")
         k = knob or resolve_knob(
             self.default_knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
         )
         assert k is not None
-        qs = validate_queries(list(queries))
+        check_ledger(ledger)
+        qs = validate_queries(queries)
         models = self._candidates(candidates)
         embs = self.embedder.embed(qs, show_progress)
         estimates, p, cost = self._estimate_arrays(qs, embs, models)
@@ -234,6 +241,7 @@ class Router:
         ``order`` is a ranking already made by a batch scorer (indices into ``estimates``); the
         budget cap still applies to it.
         """
+        check_ledger(ledger)
         models = list(estimates)
         p = np.array([estimates[m].p_correct for m in models])
         cost = np.array([estimates[m].expected_cost for m in models])
@@ -273,11 +281,13 @@ class Router:
         Outcomes may be full `Outcome`s, dicts, or bare scores; questions new to the history are
         embedded and added. No retraining: estimators read the model's behaviour from its anchors.
         """
-        card = card if isinstance(card, ModelCard) else ModelCard.create(**dict(card))
+        if not isinstance(card, (ModelCard, Mapping)):
+            raise InvalidCardError(f"a model card must be a ModelCard or a dict, got {type(card).__name__}")
+        card = card if isinstance(card, ModelCard) else ModelCard.create(**{str(k): v for k, v in card.items()})
         if card.name in self.cards:
             raise InvalidCardError(f"model {card.name!r} is already a candidate")
-        if not outcomes:
-            raise ScopeError(f"model {card.name!r} needs at least one outcome to join")
+        if not isinstance(outcomes, Mapping) or not outcomes:
+            raise ScopeError(f"model {card.name!r} needs a mapping of question text -> outcome (at least one) to join")
         texts = validate_queries(list(outcomes))
         outs = []
         for t in texts:
@@ -286,6 +296,8 @@ class Router:
                 o = {"correct": float(o)}
             if isinstance(o, Outcome):
                 o = o.model_dump()
+            if not isinstance(o, Mapping):
+                raise ScopeError(f"outcome for {t[:60]!r} must be an Outcome, a dict or a score, got {type(o).__name__}")
             outs.append(Outcome.create(**{**dict(o), "model": card.name}))
         embs = self.embedder.embed(texts, show_progress=len(texts) > 256)
         ids = self.history.add_questions(texts, embs)
@@ -314,6 +326,8 @@ class Router:
 
     def record_feedback(self, call: str | CallRecord, correct: float) -> int:
         """Store the real outcome of a routed call (by id or record) with its real token counts."""
+        if not isinstance(call, (str, CallRecord)):
+            raise ScopeError(f"call must be a call id or a CallRecord, got {type(call).__name__}")
         record = self.calls.get(call) if isinstance(call, str) else call
         if record.model is None:
             raise ScopeError(f"call {record.call_id!r} has no answering model to give feedback on")
