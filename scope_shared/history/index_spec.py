@@ -120,4 +120,4 @@ def check_index_config(
         raise ScopeError(f"ivf-pq needs pq_m ({m}) to divide the dimension ({d})")
     if spec in ("auto", "flat"):
         return
-    check_factory_string(d, ALIASES.get(spec, spec).format(nlist=n, pq_m=m))
+    check_factory_string(d, ALIASES[spec].format(nlist=n, pq_m=m) if spec in ALIASES else spec)

@@ -5,8 +5,9 @@ to ``timeout`` seconds; it raises `HistoryStoreError` when the wait runs out. ``
 to an open file description, so two handles in one process exclude each other too, and the kernel
 drops a lock when its holder dies (a killed saver never leaves a store locked).
 
-Where ``fcntl`` is missing (Windows) locks are no-ops: stores stay crash-safe (`scope_shared.atomic`)
-and loads still retry across a concurrent save, but concurrent savers are not serialised.
+Where ``fcntl`` is missing (Windows) or the file system cannot lock, locks are no-ops: stores stay
+crash-safe (`scope_shared.atomic`) and loads still retry across a concurrent save, but concurrent
+savers are not serialised.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ except ImportError:  # pragma: no cover - not on POSIX
 #: how long a save or a load waits for another process's lock by default
 DEFAULT_TIMEOUT_S = 120.0
 _POLL_S = 0.01
+_UNSUPPORTED = {getattr(errno, n) for n in ("ENOLCK", "EOPNOTSUPP", "ENOTSUP", "ENOSYS", "EINVAL") if hasattr(errno, n)}
 
 
 def _acquire(fd: int, exclusive: bool, timeout: float, what: str) -> None:
@@ -41,6 +43,8 @@ def _acquire(fd: int, exclusive: bool, timeout: float, what: str) -> None:
             fcntl.flock(fd, mode)
             return
         except OSError as exc:
+            if exc.errno in _UNSUPPORTED:  # e.g. some network file systems: go on unlocked
+                return
             if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise HistoryStoreError(f"cannot lock {what}: {exc.strerror}") from None
         if time.monotonic() >= deadline:
@@ -78,4 +82,7 @@ def fd_lock(fd: int, *, exclusive: bool, timeout: float = DEFAULT_TIMEOUT_S, wha
         yield
     finally:
         if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            except OSError:  # pragma: no cover - a file system that could not lock in the first place
+                pass

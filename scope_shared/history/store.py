@@ -16,14 +16,13 @@ A save writes the data files of a new generation first, then replaces ``manifest
 rename, then deletes the previous generation: a crash at any point leaves either the old or the
 new store complete. Loading verifies every checksum.
 
-Many processes: a save holds an exclusive ``flock`` on the directory, a load a shared one, so
-saves are serialised and a load never sees a half-replaced store. A history loaded from (or saved
-to) a directory remembers which save it holds (``save_id``); if another writer saved there since,
-its save fails with `HistoryStoreError` instead of silently dropping that writer's outcomes
-(reload, attach the feedback log, save again). A history that never came from the directory
-replaces what is there. Loads also retry when the manifest changes under them (a writer that does
-not lock, e.g. on a file system without ``flock``). A save sweeps the temporary files that killed
-saves left behind.
+Many processes: a save holds an exclusive ``flock`` on the directory, so saves are serialised; a
+load that finds the store replaced under it (a file of the generation it read is gone) reads it
+again under a shared lock, which no save can interleave, so loads never fail spuriously. A history
+loaded from (or saved to) a directory remembers which save it holds (``save_id``); if another
+writer saved there since, its save fails with `HistoryStoreError` instead of silently dropping that
+writer's outcomes (load again with the feedback log attached, then save). A history that never came
+from the directory replaces what is there. A save sweeps the temporary files killed saves left.
 
 Loading treats the directory as untrusted (`scope_shared.history.store_files`): plain file names
 only, index specs from the allow-list, every size checked against the real file before anything is
@@ -39,6 +38,7 @@ import os
 import re
 import time
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +205,7 @@ def _write_generation(history: History, path: Path, gen: int, save_id: str) -> N
         },
     )
     for stale in path.iterdir():
-        if stale.name != MANIFEST and stale.name not in files.values() and _DATA_RE.match(stale.name):
+        if stale.name not in files.values() and _DATA_RE.match(stale.name) and stale.is_file():
             stale.unlink(missing_ok=True)
 
 
@@ -301,12 +301,17 @@ def _load_once(path: Path) -> History:
 
 
 def load_history(path: Any, timeout: float = DEFAULT_TIMEOUT_S) -> History:
-    """Read a store written by `save_history`, verifying version, names, sizes and checksums."""
+    """Read a store written by `save_history`, verifying version, names, sizes and checksums.
+
+    The first attempt takes no lock (loads never hold up a saver); if it fails while another
+    writer replaced the store, it is read again under a shared lock, which no save can interleave.
+    """
     path = _as_dir(path)
     if not path.is_dir():
         raise HistoryStoreError(f"history directory {str(path)!r} does not exist")
     for attempt in range(LOAD_ATTEMPTS):
-        with file_lock(path, exclusive=False, timeout=timeout, what=f"history store {str(path)!r}"):
+        lock = file_lock(path, exclusive=False, timeout=timeout, what=f"history store {str(path)!r}") if attempt else nullcontext()
+        with lock:
             before = _current(path)
             try:
                 return _load_once(path)
@@ -315,5 +320,5 @@ def load_history(path: Any, timeout: float = DEFAULT_TIMEOUT_S) -> History:
                     if str(exc).startswith(("history ", f"{str(path)!r}")):
                         raise
                     raise HistoryStoreError(f"history store {str(path)!r} is corrupt: {exc}") from None
-        time.sleep(0.05 * (attempt + 1))  # another writer replaced the store meanwhile: read it again
+        time.sleep(0.01 * attempt)  # another writer replaced the store meanwhile: read it again
     raise AssertionError("unreachable")  # pragma: no cover

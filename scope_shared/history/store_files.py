@@ -111,8 +111,8 @@ def parse_npy(data: bytes, what: str, kinds: str, shape: tuple[int | None, ...])
             declared, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
         else:
             raise ValueError(f"npy format version {major}")
-    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
-        raise HistoryStoreError(f"{what}: unreadable npy header ({str(exc)[:120]})") from None
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser raises many kinds (tokenize, syntax, ...)
+        raise HistoryStoreError(f"{what}: unreadable npy header ({type(exc).__name__}: {str(exc)[:120]})") from None
     if dtype.hasobject or dtype.kind not in kinds or dtype.subdtype is not None or fortran:
         raise HistoryStoreError(f"{what}: dtype {dtype} is not allowed here")
     if len(declared) != len(shape) or any(w is not None and w != d for w, d in zip(shape, declared)):
