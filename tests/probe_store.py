@@ -191,6 +191,35 @@ def _data_file_is_a_directory(tmp: Path) -> Verdict:
     return judge_load(d)
 
 
+def _poisoned_log(tmp: Path) -> Verdict:
+    """A feedback log holding a record with a lone surrogate (what older versions let in): the
+    record is skipped on replay, the rest applies, and the history still saves."""
+    import base64
+    import warnings
+    import zlib
+
+    from conftest import DIM
+
+    log = tmp / "feedback.log"
+    h = History(DIM)
+    h.attach_log(log)
+    h.add("math question fine", np.eye(DIM, dtype=np.float32)[0], [])
+    h.detach_log()
+    payload = json.dumps({"text": "math \ud800", "emb": base64.b64encode(np.eye(DIM, dtype="<f4")[1].tobytes()).decode(),
+                          "benchmark": None, "outcomes": [{"model": "m", "correct": 1.0}]}).encode()
+    with open(log, "ab") as f:
+        f.write(b"%08x %08x " % (len(payload), zlib.crc32(payload)) + payload + b"\n")
+    fresh = History(DIM)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fresh.attach_log(log)
+        fresh.save(tmp / "store")
+    except Exception as exc:  # noqa: BLE001
+        return fail(f"replaying the log poisons the history: {raised(exc)}")
+    return ok() if "math question fine" in fresh else fail("the intact record was not applied")
+
+
 def _cases() -> list[tuple[str, Callable[[Path], Verdict]]]:
     rows: list[tuple[str, Callable[[Path], Verdict]]] = []
     for spec in (*CRASHING_SPECS, *OTHER_BAD_SPECS):
@@ -237,6 +266,7 @@ def _cases() -> list[tuple[str, Callable[[Path], Verdict]]]:
         ("sha256 missing", _manifest_case(lambda m, d: m.pop("sha256"))),
         ("embedder not a string", _manifest_case(lambda m, d: m.__setitem__("embedder", {"x": 1}))),
         ("data file is a directory", _data_file_is_a_directory),
+        ("feedback log record with a lone surrogate", _poisoned_log),
     ]
     return rows
 

@@ -35,10 +35,8 @@ def valid_pairs(raw: RawEstimates, shape: tuple[int, int]) -> np.ndarray:
         return np.zeros(shape, bool)
     if p.shape != shape or t.shape != shape:
         return np.zeros(shape, bool)
-    with np.errstate(invalid="ignore"):
-        ok_p = np.isfinite(p) & (p >= 0.0) & (p <= 1.0)
-        ok_t = np.isnan(t) | (np.isfinite(t) & (t >= 0.0) & (t <= MAX_OUTPUT_TOKENS))
-    return ok_p & ok_t
+    # comparisons are False for NaN: a NaN p fails, a NaN length (unknown) passes, +-inf fail
+    return (p >= 0.0) & (p <= 1.0) & ~(t < 0.0) & ~(t > MAX_OUTPUT_TOKENS)
 
 
 def checked_predict(

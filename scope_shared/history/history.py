@@ -20,14 +20,16 @@ from scope_shared.history.columns import ModelArrays, ModelColumn
 from scope_shared.history.index import VectorIndex
 from scope_shared.history.records import OutcomeLog, OutcomeRecord, RecordsView
 from scope_shared.history.search import anchors as search_anchors
-from scope_shared.query import check_text
 from scope_shared.history.validation import (
     check_benchmarks,
     check_dim,
     check_ids,
     check_k,
+    check_name,
+    check_outcomes,
     check_question_id,
     check_texts,
+    numbers,
     query_array,
 )
 
@@ -193,7 +195,7 @@ class History:
 
     def add_outcomes(self, question_id: int, outcomes: Iterable[Outcome | Mapping[str, Any]]) -> None:
         """Record outcomes for a question already in the history."""
-        outs = _outcomes(outcomes)
+        outs = check_outcomes(outcomes)
         with self._lock:
             question_id = check_question_id(question_id, self._n)
             for o in outs:
@@ -220,20 +222,11 @@ class History:
         ``model_codes`` / ``source_codes`` (integer arrays), tables of names those codes index.
         Validated as a whole (same rules as `Outcome`); nothing is added if any row is bad.
         """
-        try:
-            raw_ids = np.asarray(question_ids)
-            if raw_ids.dtype.kind not in "iuf" and raw_ids.size:
-                raise TypeError(f"dtype {raw_ids.dtype}")
-            qids = raw_ids.astype(np.float64).ravel()
-        except (TypeError, ValueError) as exc:
-            raise ScopeError(f"question ids must be integers ({exc})") from None
+        qids = numbers(question_ids, "question ids")
         n = len(qids)
 
         def num(name: str, v: Any, required: bool = False) -> np.ndarray:
-            try:
-                arr = np.full(n, np.nan) if v is None else np.asarray(v, dtype=np.float64).ravel()
-            except (TypeError, ValueError) as exc:
-                raise ScopeError(f"{name} must be numbers ({exc})") from None
+            arr = np.full(n, np.nan) if v is None else numbers(v, name, "biuf")
             if len(arr) != n:
                 raise ScopeError(f"{name} has {len(arr)} rows, question_ids has {n}")
             bad = (np.isnan(arr) if required else np.zeros(n, bool)) | np.isinf(arr) | (arr < 0)
@@ -251,14 +244,14 @@ class History:
             if not isinstance(v, Sequence):
                 raise ScopeError(f"{name} must be a name or a sequence of names")
             if codes is not None:
-                table = [_name(u, name) for u in v]
+                table = [check_name(u, name) for u in v]
                 if len(set(table)) != len(table):
                     raise ScopeError(f"{name} names must be distinct non-empty strings")
                 c = np.asarray(codes).ravel()
                 if len(c) != n or c.dtype.kind not in "iu" or (n and (c.min() < 0 or c.max() >= len(table))):
                     raise ScopeError(f"{name} codes must be {n} integers indexing {len(table)} names")
                 return table, c.astype(np.int64)
-            clean = {u: _name(u, name) for u in dict.fromkeys(v)} if all(isinstance(u, str) for u in v) else None
+            clean = {u: check_name(u, name) for u in dict.fromkeys(v)} if all(isinstance(u, str) for u in v) else None
             if clean is None:
                 raise ScopeError(f"every {name} must be a non-empty string")
             if len(v) not in (1, n):
@@ -318,7 +311,7 @@ class History:
         With a feedback log attached (`attach_log`), the record is written ahead to the log and
         fsynced before the history changes, so it survives a crash once this returns.
         """
-        outs = _outcomes(outcomes)
+        outs = check_outcomes(outcomes)
         if self._feedback is None:
             return self._add_unlogged(text, embedding, outs, benchmark)
         emb = self._check_one(text, embedding)
@@ -428,21 +421,3 @@ class History:
 
         return load_history(path)
 
-
-def _outcomes(outcomes: Iterable[Outcome | Mapping[str, Any]]) -> list[Outcome]:
-    """Validate outcomes (objects or dicts) before anything is changed."""
-    if isinstance(outcomes, (str, bytes, Mapping)) or not isinstance(outcomes, Iterable):
-        raise ScopeError(f"outcomes must be a list of Outcome objects or dicts, got {type(outcomes).__name__}")
-    out = []
-    for o in outcomes:
-        if not isinstance(o, (Outcome, Mapping)):
-            raise ScopeError(f"an outcome must be an Outcome or a dict, got {type(o).__name__}")
-        out.append(o if isinstance(o, Outcome) else Outcome.create(**{str(k): v for k, v in o.items()}))
-    return out
-
-
-def _name(name: Any, what: str) -> str:
-    """A model or source name, stripped like `Outcome`'s."""
-    if not isinstance(name, str):
-        raise ScopeError(f"every {what} must be a non-empty string, got {type(name).__name__}")
-    return check_text(name, f"{what} name").strip()

@@ -6,12 +6,13 @@ it was: no model created in memory that is missing on disk, no question half-add
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral
 from typing import Any
 
 import numpy as np
 
+from scope_shared.cards import Outcome
 from scope_shared.errors import ScopeError
 from scope_shared.history.index_spec import MAX_DIM
 from scope_shared.query import check_text
@@ -44,6 +45,17 @@ def check_ids(ids: Any, n: int) -> np.ndarray:
     if arr.size and (arr.min() < 0 or arr.max() >= n):
         raise ScopeError(f"question ids out of range (history has {n})")
     return arr
+
+
+def numbers(values: Any, what: str, kinds: str = "iuf") -> np.ndarray:
+    """A flat float64 array from numbers of the given dtype kinds (strings, objects refused)."""
+    try:
+        arr = np.asarray(values)
+        if arr.size and arr.dtype.kind not in kinds:
+            raise TypeError(f"dtype {arr.dtype}")
+        return arr.astype(np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise ScopeError(f"{what} must be numbers ({exc})") from None
 
 
 def check_k(k: Any) -> int:
@@ -85,3 +97,22 @@ def check_benchmarks(benchmarks: Any, n: int) -> list[str | None] | None:
     if isinstance(benchmarks, (str, bytes)) or not isinstance(benchmarks, Sequence) or len(benchmarks) != n:
         raise ScopeError("benchmarks must have one entry per text")
     return [None if b is None else check_text(b, f"benchmark #{i}") for i, b in enumerate(benchmarks)]
+
+
+def check_outcomes(outcomes: Any) -> list[Outcome]:
+    """Outcomes (objects or dicts), all validated before anything is changed."""
+    if isinstance(outcomes, (str, bytes, Mapping)) or not isinstance(outcomes, Iterable):
+        raise ScopeError(f"outcomes must be a list of Outcome objects or dicts, got {type(outcomes).__name__}")
+    out = []
+    for o in outcomes:
+        if not isinstance(o, (Outcome, Mapping)):
+            raise ScopeError(f"an outcome must be an Outcome or a dict, got {type(o).__name__}")
+        out.append(o if isinstance(o, Outcome) else Outcome.create(**{str(k): v for k, v in o.items()}))
+    return out
+
+
+def check_name(name: Any, what: str) -> str:
+    """A model or source name, stripped like `Outcome`'s."""
+    if not isinstance(name, str):
+        raise ScopeError(f"every {what} must be a non-empty string, got {type(name).__name__}")
+    return check_text(name, f"{what} name").strip()
