@@ -33,7 +33,8 @@ from pydantic import Field, SecretStr
 
 from langchain_scope import config as cfg
 from langchain_scope import tracing
-from langchain_scope.messages import DEFAULT_CONTEXT_CHARS, query_text, usage_of
+from langchain_scope.messages import usage_of
+from langchain_scope.routing_text import RoutingTextFn, langchain_rule, routing_text_of, without_markers
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
 from scope_shared.budget.ledger import Ledger
@@ -41,6 +42,7 @@ from scope_shared.calls import CallRecord, RoutedCall
 from scope_shared.calls.attempts import atry_in_order, try_in_order
 from scope_shared.errors import ScopeError, UnknownModelError
 from scope_shared.routing.router import Router
+from scope_shared.routing.routing_text import DEFAULT_TOOL_CHARS, RoutingTextRule
 
 
 @dataclass
@@ -58,28 +60,40 @@ class SCOPERouter(BaseChatModel):
     """A chat model over candidate chat models; each call goes to the one SCOPE picks.
 
     Args:
-        candidates: name -> chat model; every name needs a card in the router (and vice versa).
+        candidates: name -> chat model (or a chat model wrapped by ``bind``/``with_config``/
+            ``with_retry``/``with_fallbacks``, or a configurable ``init_chat_model`` model); every
+            name needs a card in the router (and vice versa).
         router: the core `scope_shared.Router` (cards, history, estimator, embedder). Or pass
             ``cards=`` and ``history=`` (and optionally ``embedder=``, ``estimator=``) instead.
         max_cost / tradeoff / min_accuracy / alpha: this router's knob (at most one); a call's
             ``configurable`` overrides it; unset, the core router's default knob applies.
         ledger: a budget every call of this router draws from unless a call brings its own
             (``configurable["scope_ledger"]``).
-        context_chars: conversation kept around the last human turn in the query text.
+        routing_text: what to route a call on, given its messages (``None`` from it: the default
+            rule, `langchain_scope.routing_text`); a call's ``configurable["scope_routing_text"]``
+            or a marked message wins over it.
+        templates: your own prompt templates (LangChain prompts or template strings) to recognise
+            beside LangChain's: a call made from one is routed on its question variable.
+        context_chars: characters of earlier user/assistant turns kept before the question
+            (default 0: the question alone).
+        tool_chars: characters of an agent step's latest tool results kept after its task.
 
     The router, ledger and candidates are ordinary (excluded) model fields, not private
     attributes, so ``configurable_fields``/``configurable_alternatives`` keep them when they rebuild
     the model.
     """
 
-    candidates: dict[str, BaseChatModel]
+    candidates: dict[str, Any]  # chat models, or Runnables around one (bind/with_retry/configurable)
     router: Router = Field(exclude=True)
     max_cost: float | None = None
     tradeoff: float | None = None
     min_accuracy: float | None = None
     alpha: float | None = None
     ledger: Ledger | None = Field(default=None, exclude=True)
-    context_chars: int = DEFAULT_CONTEXT_CHARS
+    routing_text: RoutingTextFn | None = Field(default=None, exclude=True)
+    templates: list[Any] = Field(default_factory=list, exclude=True)
+    context_chars: int = 0
+    tool_chars: int = DEFAULT_TOOL_CHARS
     model_name: str = "scope-router"
     temperature: float | None = None
     max_tokens: int | None = None
@@ -146,7 +160,7 @@ class SCOPERouter(BaseChatModel):
         self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Bind tools; each call binds them to the chosen candidate (tool-less ones are skipped)."""
-        tool_capable(list(self.candidates), self.candidates)  # fail now if none can
+        tool_capable(list(self.candidates), self.candidates, self.router.cards)  # fail now if none can
         return self.bind(**{TOOLS_KEY: ToolBinding(tuple(tools), tool_choice, dict(kwargs))})
 
     # ------------------------------------------------------------------ one call
@@ -160,6 +174,7 @@ class SCOPERouter(BaseChatModel):
         kwargs = dict(kwargs)
         binding = kwargs.pop(TOOLS_KEY, None)
         forced = kwargs.pop("model", None)
+        cfg.warn_unknown(config.get("configurable"))
         settings = cfg.resolve(config.get("configurable"), self._field_layer(), default_ledger=self.ledger)
         names = list(self.candidates)
         if forced is not None:
@@ -168,14 +183,18 @@ class SCOPERouter(BaseChatModel):
             names = [forced]
         skipped: dict[str, str] = {}
         if binding is not None:
-            names, skipped = tool_capable(names, self.candidates)
-        query = query_text(messages, self.context_chars)
+            names, skipped = tool_capable(names, self.candidates, self.router.cards)
+        routed = routing_text_of(messages, self._rule(), config.get("configurable"), self.routing_text)
         run_id = config.get("run_id")
         call = RoutedCall.plan(
-            self.router, query, knob=settings.knob, ledger=settings.ledger, candidates=names,
+            self.router, routed.text, knob=settings.knob, ledger=settings.ledger, candidates=names,
             call_id=None if run_id is None else str(run_id),
         )
-        return _Plan(messages, call, binding, kwargs, skipped)
+        call.record.query_source = routed.source
+        return _Plan(without_markers(messages), call, binding, kwargs, skipped)
+
+    def _rule(self) -> RoutingTextRule:
+        return langchain_rule(self.context_chars, self.tool_chars, self.templates)
 
     def _prepare(self, input: LanguageModelInput, config: RunnableConfig | None, kwargs: dict[str, Any]) -> tuple[_Plan, RunnableConfig]:
         config = ensure_config(config)
@@ -317,7 +336,8 @@ class SCOPERouter(BaseChatModel):
         queries = []
         for item in inputs:
             try:
-                queries.append(query_text(self._convert_input(item).to_messages(), self.context_chars))
+                messages = self._convert_input(item).to_messages()
+                queries.append(routing_text_of(messages, self._rule(), None, self.routing_text).text)
             except (ScopeError, ValueError, TypeError, NotImplementedError):
                 continue  # that item fails on its own, with its own error
         if queries:

@@ -31,13 +31,15 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.errors import GraphBubbleUp
 
 from langchain_scope import config as cfg
-from langchain_scope.messages import DEFAULT_CONTEXT_CHARS, query_text, usage_of
+from langchain_scope.messages import usage_of
+from langchain_scope.routing_text import RoutingTextFn, langchain_rule, routing_text_of, without_markers
 from langchain_scope.tools import tool_capable
 from langchain_scope.validation import check_pairing
 from scope_shared.budget.ledger import Ledger
 from scope_shared.calls import CallRecord, RoutedCall, Usage
 from scope_shared.calls.attempts import atry_in_order, try_in_order
 from scope_shared.routing.router import Router
+from scope_shared.routing.routing_text import DEFAULT_TOOL_CHARS
 
 
 def _run_configurable() -> Mapping[str, Any] | None:
@@ -89,7 +91,8 @@ class SCOPEMiddleware(AgentMiddleware):
         candidates: card name -> chat model (every card needs one, and every model a card).
         max_cost / tradeoff / min_accuracy / alpha: default knob (at most one).
         ledger: default budget for runs that bring none.
-        context_chars: conversation kept around the last human turn in the query text.
+        routing_text / templates / context_chars / tool_chars: what each step is routed on, as for
+            `SCOPERouter` (default: the task, plus the latest tool results on a tool step).
     """
 
     def __init__(
@@ -102,7 +105,10 @@ class SCOPEMiddleware(AgentMiddleware):
         min_accuracy: float | None = None,
         alpha: float | None = None,
         ledger: Ledger | None = None,
-        context_chars: int = DEFAULT_CONTEXT_CHARS,
+        routing_text: RoutingTextFn | None = None,
+        templates: Sequence[Any] = (),
+        context_chars: int = 0,
+        tool_chars: int = DEFAULT_TOOL_CHARS,
     ) -> None:
         super().__init__()
         check_pairing(candidates, router)
@@ -111,37 +117,37 @@ class SCOPEMiddleware(AgentMiddleware):
         self.defaults = {"max_cost": max_cost, "tradeoff": tradeoff, "min_accuracy": min_accuracy, "alpha": alpha}
         cfg.field_knob(**self.defaults)
         self.ledger = ledger
-        self.context_chars = context_chars
+        self.routing_text = routing_text
+        self.rule = langchain_rule(context_chars, tool_chars, templates)
 
     def _messages(self, request: ModelRequest) -> list[BaseMessage]:
         system = [request.system_message] if request.system_message is not None else []
         return [*system, *request.messages]
 
-    def _plan(self, request: ModelRequest) -> tuple[RoutedCall, dict[str, str], list[BaseMessage]]:
+    def _plan(self, request: ModelRequest) -> tuple[RoutedCall, dict[str, str], list[BaseMessage], ModelRequest]:
         runtime = getattr(request, "runtime", None)
-        settings = cfg.resolve(
-            cfg.as_mapping(getattr(runtime, "context", None)),
-            _run_configurable(),
-            self.defaults,
-            default_ledger=self.ledger,
-        )
+        context, configurable = cfg.as_mapping(getattr(runtime, "context", None)), _run_configurable()
+        cfg.warn_unknown(configurable)
+        settings = cfg.resolve(context, configurable, self.defaults, default_ledger=self.ledger)
         names = list(self.candidates)
         skipped: dict[str, str] = {}
         if request.tools:
-            names, skipped = tool_capable(names, self.candidates)
+            names, skipped = tool_capable(names, self.candidates, self.router.cards)
         messages = self._messages(request)
-        call = RoutedCall.plan(
-            self.router, query_text(messages, self.context_chars), knob=settings.knob,
-            ledger=settings.ledger, candidates=names,
-        )
-        return call, skipped, messages
+        routed = routing_text_of(messages, self.rule, {**(configurable or {}), **context}, self.routing_text)
+        call = RoutedCall.plan(self.router, routed.text, knob=settings.knob, ledger=settings.ledger, candidates=names)
+        call.record.query_source = routed.source
+        clean = without_markers(request.messages)
+        if any(a is not b for a, b in zip(clean, request.messages)):
+            request = request.override(messages=clean)
+        return call, skipped, messages, request
 
     def _usage(self, messages: list[BaseMessage]) -> Callable[[str, Any], Usage]:
         return lambda _m, response: usage_of(_ai_message(response), messages, self.router.count_tokens)
 
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], Any]) -> Any:
         """Decide for this step, then call the chosen candidate (falling back down the ranking)."""
-        call, skipped, messages = self._plan(request)
+        call, skipped, messages, request = self._plan(request)
         model, response, record = try_in_order(
             call,
             lambda m: handler(request.override(model=self.candidates[m])),
@@ -154,7 +160,7 @@ class SCOPEMiddleware(AgentMiddleware):
         self, request: ModelRequest, handler: Callable[[ModelRequest], Awaitable[Any]]
     ) -> Any:
         """Async `wrap_model_call`."""
-        call, skipped, messages = self._plan(request)
+        call, skipped, messages, request = self._plan(request)
         model, response, record = await atry_in_order(
             call,
             lambda m: handler(request.override(model=self.candidates[m])),
