@@ -10,10 +10,12 @@ from llamaindex_scope.embeddings import ScopeEmbedding
 from llamaindex_scope.events import SCOPECostEvent, SCOPERoutingEvent
 from llamaindex_scope.llm import SCOPELLM
 from llamaindex_scope.selector import SCOPESelection, SCOPESelector
-from llamaindex_scope.texts import query_from_prompt
+from llamaindex_scope.texts import mark_routing_text, query_from_prompt
 from scope_shared.budget.ledger import Ledger
+from scope_shared.routing.routing_text import ROUTING_TEXT_KEY, route_on
 
 __all__ = [
+    "ROUTING_TEXT_KEY",
     "Ledger",
     "SCOPECostEvent",
     "SCOPELLM",
@@ -22,6 +24,8 @@ __all__ = [
     "SCOPESelector",
     "ScopeEmbedding",
     "current_budget",
+    "mark_routing_text",
     "query_from_prompt",
+    "route_on",
     "scope_budget",
 ]

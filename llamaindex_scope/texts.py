@@ -7,6 +7,7 @@ templates (`llamaindex_scope.templates`); a message can be marked with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional, Union
 
@@ -32,6 +33,8 @@ _ROLES = {
     MessageRole.TOOL: "tool", MessageRole.FUNCTION: "tool",
 }
 _OBSERVATION = "Observation:"  # a ReAct agent's tool result, sent as a user turn
+# a chat flattened into one prompt by LlamaIndex's `messages_to_prompt` ("role: content" turns, then "assistant: ")
+_TRANSCRIPT_TURN = re.compile(r"^(%s): " % "|".join(r.value for r in MessageRole), re.MULTILINE)
 
 
 def default_rule(templates: Sequence[Any] = ()) -> RoutingTextRule:
@@ -48,9 +51,9 @@ def routing_text_for(
 ) -> RoutingText:
     """The routing text of one call (a prompt or a chat), with the overrides in precedence order."""
     fn = None if custom is None else (lambda: custom(source))
-    if isinstance(source, str):
-        return choose(lambda: rule.of_prompt(source), explicit=explicit, custom=fn)
-    turns = turns_of(source)
+    turns = transcript_turns(source) if isinstance(source, str) else turns_of(source)
+    if turns is None:
+        return choose(lambda: rule.of_prompt(str(source)), explicit=explicit, custom=fn)
     return choose(lambda: rule.of_turns(turns), explicit=explicit, marked=marked_in(turns), custom=fn)
 
 
@@ -69,6 +72,19 @@ def turns_of(messages: Sequence[ChatMessage]) -> list[Turn]:
             role = "tool"
         turns.append(Turn(role, text, marked_text((m.additional_kwargs or {}).get(ROUTING_TEXT_KEY), text)))  # type: ignore[arg-type]
     return turns
+
+
+def transcript_turns(prompt: str) -> list[Turn] | None:
+    """The turns of a chat that LlamaIndex flattened into a prompt (a completion-only LLM asked to
+    chat, e.g. by a structured-output program), or None if ``prompt`` is not such a transcript."""
+    if not prompt.startswith(tuple(f"{r.value}: " for r in MessageRole)) or not prompt.rstrip().endswith("assistant:"):
+        return None
+    starts = [m for m in _TRANSCRIPT_TURN.finditer(prompt)]
+    messages = [
+        ChatMessage(role=m.group(1), content=prompt[m.end() : nxt.start() if nxt else len(prompt)].strip())
+        for m, nxt in zip(starts, [*starts[1:], None])
+    ]
+    return turns_of(messages[:-1] if not messages[-1].content else messages)
 
 
 def without_markers(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
