@@ -302,18 +302,25 @@ class Router:
         output_tokens: float | None = None,
         input_tokens: float | None = None,
         source: str = "feedback",
+        call_id: str | None = None,
     ) -> int:
-        """Feed a real outcome back into the history, so later estimates use it; returns the question id."""
+        """Feed a real outcome back into the history, so later estimates use it; returns the question id.
+
+        With ``call_id``, this outcome is the feedback on that routed call and replaces any earlier
+        feedback on it."""
         query = validate_query(query)
         if not isinstance(model, str) or model not in self.cards:
             raise UnknownModelError(f"unknown model {model!r}; candidates are {', '.join(self.models)}")
         outcome = Outcome.create(
             model=model, correct=correct, output_tokens=output_tokens, input_tokens=input_tokens, source=source
         )
-        return self.history.add(query, self.embedder.embed_one(query), [outcome])
+        return self.history.add(query, self.embedder.embed_one(query), [outcome], call_id=call_id)
 
     def record_feedback(self, call: str | CallRecord, correct: float) -> int:
-        """Store the real outcome of a routed call (by id or record) with its real token counts."""
+        """Store the real outcome of a routed call (by id or record) with its real token counts.
+
+        The question stored is the call's routing text. Feedback on the same call again replaces
+        the earlier feedback (the history counts each call once)."""
         record = self.calls.get(call) if isinstance(call, str) else call
         if record.model is None:
             raise ScopeError(f"call {record.call_id!r} has no answering model to give feedback on")
@@ -324,4 +331,5 @@ class Router:
             correct,
             output_tokens=None if usage is None else usage.output_tokens,
             input_tokens=None if usage is None else usage.input_tokens,
+            call_id=record.call_id,
         )
