@@ -27,13 +27,14 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from pydantic import Field, SecretStr
 
 from langchain_scope import config as cfg
 from langchain_scope import tracing
 from langchain_scope.messages import usage_of
+from langchain_scope.streaming import add_chunks, astream_in_order, stream_in_order
 from langchain_scope.routing_text import RoutingTextFn, langchain_rule, routing_text_of, without_markers
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
@@ -210,13 +211,15 @@ class SCOPERouter(BaseChatModel):
     def _usage(self, plan: _Plan):  # type: ignore[no-untyped-def]
         return lambda _model, message: usage_of(message, plan.messages, self.router.count_tokens)
 
+    @staticmethod
+    def _scope_meta(record: CallRecord, plan: _Plan) -> dict[str, Any]:
+        return {**record.metadata(), "skipped": dict(plan.skipped)}
+
     def _finish(self, message: BaseMessage, model: str, record: CallRecord, plan: _Plan) -> AIMessage:
-        meta = record.metadata()
-        meta["skipped"] = dict(plan.skipped)
-        meta["candidate_model_name"] = message.response_metadata.get("model_name")
-        return message.model_copy(  # type: ignore[return-value]
-            update={"response_metadata": {**message.response_metadata, "model_name": model, "scope": meta}}
-        )
+        """The candidate's reply with the call's record under ``response_metadata["scope"]``; the
+        provider's ``model_name`` is kept (the card name fills it only when the provider gave none)."""
+        meta = {"model_name": model, **message.response_metadata, "scope": self._scope_meta(record, plan)}
+        return message.model_copy(update={"response_metadata": meta})  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ invoke
     def invoke(
@@ -235,7 +238,7 @@ class SCOPERouter(BaseChatModel):
         except BaseException as exc:
             run.on_chain_error(exc)
             raise
-        run.on_chain_end(tracing.outputs(out, record))
+        tracing.end_run(run, record, out)
         return out
 
     async def ainvoke(
@@ -254,21 +257,21 @@ class SCOPERouter(BaseChatModel):
         except BaseException as exc:
             await run.on_chain_error(exc)
             raise
-        await run.on_chain_end(tracing.outputs(out, record))
+        await tracing.aend_run(run, record, out)
         return out
 
     # ------------------------------------------------------------------ stream
-    def _strip(self, chunk: AIMessageChunk) -> AIMessageChunk:
-        """The candidate's chunk without its ``model_name`` (the last chunk names the routed model)."""
-        if "model_name" not in chunk.response_metadata:
-            return chunk
-        meta = {k: v for k, v in chunk.response_metadata.items() if k != "model_name"}
-        return chunk.model_copy(update={"response_metadata": meta})
-
-    def _last_chunk(self, acc: AIMessageChunk | None, model: str, record: CallRecord, plan: _Plan) -> AIMessageChunk:
-        final = self._finish(acc or AIMessageChunk(content=""), model, record, plan)
-        meta = {"model_name": model, "scope": final.response_metadata["scope"]}
-        return AIMessageChunk(content="", id=acc.id if acc is not None else None, response_metadata=meta)
+    def _final_chunk(self, plan: _Plan, model: str, last: AIMessageChunk | None, acc: AIMessageChunk | None) -> AIMessageChunk:
+        """The candidate's last chunk, carrying the settled call's record and ``chunk_position="last"``."""
+        record = plan.call.succeeded(model, self._usage(plan)(model, acc))
+        last = last if last is not None else AIMessageChunk(content="")
+        seen_name = acc is not None and "model_name" in acc.response_metadata
+        meta = {"scope": self._scope_meta(record, plan)}
+        if not seen_name:
+            meta["model_name"] = model
+        return last.model_copy(
+            update={"response_metadata": {**last.response_metadata, **meta}, "chunk_position": "last"}
+        )
 
     def stream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
@@ -276,29 +279,20 @@ class SCOPERouter(BaseChatModel):
     ) -> Iterator[AIMessageChunk]:
         plan, config = self._prepare(input, config, kwargs)
         run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
+        final: AIMessageChunk | None = None
         try:
-            for model in plan.call.models_to_try():
-                acc: AIMessageChunk | None = None
-                try:
-                    for chunk in self._target(model, plan.binding).stream(
-                        plan.messages, child, stop=self._stop(stop), **plan.kwargs
-                    ):
-                        acc = chunk if acc is None else acc + chunk
-                        yield self._strip(chunk)
-                except BaseException as exc:  # also GeneratorExit: release the hold
-                    plan.call.failed(model, exc)
-                    if acc is not None or not isinstance(exc, Exception):
-                        raise  # part of an answer is already out: no silent switch mid-stream
-                    continue
-                record = plan.call.succeeded(model, self._usage(plan)(model, acc))
-                last = self._last_chunk(acc, model, record, plan)
-                yield last
-                run.on_chain_end(tracing.outputs(acc + last if acc is not None else last, record))
-                return
-            raise plan.call.all_failed()
+            for chunk in stream_in_order(
+                plan.call,
+                lambda m: self._target(m, plan.binding).stream(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
+                add_chunks,
+                lambda m, last, acc: self._final_chunk(plan, m, last, acc),
+            ):
+                final = chunk if chunk.chunk_position == "last" and "scope" in chunk.response_metadata else None
+                yield chunk
         except BaseException as exc:
             run.on_chain_error(exc)
             raise
+        tracing.end_run(run, plan.call.record, final)
 
     async def astream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
@@ -306,29 +300,35 @@ class SCOPERouter(BaseChatModel):
     ) -> AsyncIterator[AIMessageChunk]:
         plan, config = self._prepare(input, config, kwargs)
         run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
+        final: AIMessageChunk | None = None
         try:
-            for model in plan.call.models_to_try():
-                acc: AIMessageChunk | None = None
-                try:
-                    async for chunk in self._target(model, plan.binding).astream(
-                        plan.messages, child, stop=self._stop(stop), **plan.kwargs
-                    ):
-                        acc = chunk if acc is None else acc + chunk
-                        yield self._strip(chunk)
-                except BaseException as exc:  # also GeneratorExit: release the hold
-                    plan.call.failed(model, exc)
-                    if acc is not None or not isinstance(exc, Exception):
-                        raise
-                    continue
-                record = plan.call.succeeded(model, self._usage(plan)(model, acc))
-                last = self._last_chunk(acc, model, record, plan)
-                yield last
-                await run.on_chain_end(tracing.outputs(acc + last if acc is not None else last, record))
-                return
-            raise plan.call.all_failed()
+            async for chunk in astream_in_order(
+                plan.call,
+                lambda m: self._target(m, plan.binding).astream(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
+                add_chunks,
+                lambda m, last, acc: self._final_chunk(plan, m, last, acc),
+            ):
+                final = chunk if chunk.chunk_position == "last" and "scope" in chunk.response_metadata else None
+                yield chunk
         except BaseException as exc:
             await run.on_chain_error(exc)
             raise
+        await tracing.aend_run(run, plan.call.record, final)
+
+    def _stream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """For LangChain's own streaming paths (``stream_events(version="v3")``): `stream`, as generation chunks."""
+        for chunk in self.stream(messages, stop=stop, **kwargs):
+            yield ChatGenerationChunk(message=chunk)
+
+    async def _astream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        async for chunk in self.astream(messages, stop=stop, **kwargs):
+            yield ChatGenerationChunk(message=chunk)
 
     # ------------------------------------------------------------------ batch
     def _warm(self, inputs: Sequence[LanguageModelInput]) -> None:

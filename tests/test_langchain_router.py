@@ -69,9 +69,9 @@ def test_tokens_counted_locally_when_the_candidate_reports_no_usage():
     assert scope["input_tokens"] == router.count_tokens(q)
     assert scope["output_tokens"] == router.count_tokens("cheap says the answer is 42")
     assert scope["cost"] == pytest.approx(CARD["cheap"].cost(scope["input_tokens"], scope["output_tokens"]))
-    # the routed name wins in model_name; the provider's own name is kept
-    assert out.response_metadata["model_name"] == "cheap"
-    assert scope["candidate_model_name"] == "gpt-tiny"
+    # the provider's model id stays in model_name (LangChain's convention); the card name is under scope
+    assert out.response_metadata["model_name"] == "gpt-tiny"
+    assert scope["model"] == "cheap"
 
 
 def test_stream_yields_the_chosen_candidates_chunks_then_the_record(lc_router, cands):
