@@ -45,7 +45,7 @@ def check_candidate(name: str, candidate: Any) -> None:
         )
 
 
-def call_through(candidate: Runnable, method: str, *args: Any, **kwargs: Any) -> Runnable:
+def call_through(candidate: Runnable, method: str, /, *args: Any, **kwargs: Any) -> Runnable:
     """``candidate.<method>(...)`` (``bind_tools``, ``with_structured_output``), reaching inside
     wrappers that do not forward it (``with_retry``) and wrapping the result the same way."""
     if isinstance(candidate, RunnableBindingBase) and not isinstance(candidate, RunnableBinding):

@@ -33,9 +33,11 @@ from pydantic import Field, SecretStr
 
 from langchain_scope import config as cfg
 from langchain_scope import tracing
+from langchain_scope.feedback import record_feedback
 from langchain_scope.messages import usage_of
 from langchain_scope.streaming import add_chunks, astream_in_order, stream_in_order
 from langchain_scope.routing_text import RoutingTextFn, langchain_rule, routing_text_of, without_markers
+from langchain_scope.structured import RoutedStructuredOutput, StructuredBinding
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
 from scope_shared.budget.ledger import Ledger
@@ -52,7 +54,7 @@ class _Plan:
 
     messages: list[BaseMessage]
     call: RoutedCall
-    binding: ToolBinding | None
+    binding: ToolBinding | StructuredBinding | None
     kwargs: dict[str, Any]
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -164,6 +166,15 @@ class SCOPERouter(BaseChatModel):
         tool_capable(list(self.candidates), self.candidates, self.router.cards)  # fail now if none can
         return self.bind(**{TOOLS_KEY: ToolBinding(tuple(tools), tool_choice, dict(kwargs))})
 
+    def with_structured_output(
+        self, schema: dict[str, Any] | type, *, include_raw: bool = False, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Each call is routed, then answered by the chosen candidate's own ``with_structured_output``
+        with these arguments (every ``method``; see `langchain_scope.structured`)."""
+        binding = StructuredBinding(schema, {"include_raw": include_raw, **kwargs})
+        binding.capable(list(self.candidates), self.candidates, self.router.cards)  # fail now if none can
+        return RoutedStructuredOutput(self, schema, binding.kwargs)
+
     # ------------------------------------------------------------------ one call
     def _field_layer(self) -> dict[str, Any]:
         layer = {"max_cost": self.max_cost, "tradeoff": self.tradeoff,
@@ -183,8 +194,8 @@ class SCOPERouter(BaseChatModel):
                 raise UnknownModelError(f"model={forced!r} is not a candidate; candidates are {', '.join(names)}")
             names = [forced]
         skipped: dict[str, str] = {}
-        if binding is not None:
-            names, skipped = tool_capable(names, self.candidates, self.router.cards)
+        if binding is not None:  # tools or a structured-output schema: only capable candidates compete
+            names, skipped = binding.capable(names, self.candidates, self.router.cards)
         routed = routing_text_of(messages, self._rule(), config.get("configurable"), self.routing_text)
         run_id = config.get("run_id")
         call = RoutedCall.plan(
@@ -387,12 +398,6 @@ class SCOPERouter(BaseChatModel):
 
     # ------------------------------------------------------------------ feedback
     def record_feedback(self, call: str | UUID | CallRecord | BaseMessage, correct: float) -> int:
-        """Store a routed call's real outcome in the history (by run id, call id, record or reply)."""
-        if isinstance(call, BaseMessage):
-            scope = call.response_metadata.get("scope")
-            if not scope:
-                raise ScopeError("this message was not routed by SCOPE (no response_metadata['scope'])")
-            call = scope["call_id"]
-        if isinstance(call, UUID):
-            call = str(call)
-        return self.router.record_feedback(call, correct)
+        """Store a routed call's real outcome in the history (by reply, run id, call id or record);
+        feedback on the same call again replaces the earlier one."""
+        return record_feedback(self.router, call, correct)

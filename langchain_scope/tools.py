@@ -35,6 +35,11 @@ class ToolBinding:
             extra["tool_choice"] = self.tool_choice
         return call_through(model, "bind_tools", list(self.tools), **extra)
 
+    def capable(
+        self, names: Sequence[str], candidates: Mapping[str, Runnable], cards: Mapping[str, ModelCard]
+    ) -> tuple[list[str], dict[str, str]]:
+        return tool_capable(names, candidates, cards)
+
 
 def tool_capable(
     names: Sequence[str], candidates: Mapping[str, Runnable], cards: Mapping[str, ModelCard] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -15,6 +15,7 @@ from scope_shared.embedder import Embedder, as_embedder
 from scope_shared.errors import BudgetExceeded, InvalidCardError, ScopeError, UnknownModelError
 from scope_shared.estimators import Estimator, KNNEstimator
 from scope_shared.history import History
+from scope_shared.live import LiveObject
 from scope_shared.query import validate_queries, validate_query
 from scope_shared.routing.decision import Decision, Estimate
 from scope_shared.routing.knobs import Knob, make_knob, resolve_knob
@@ -29,7 +30,7 @@ if TYPE_CHECKING:  # the ledger sits a floor above routing; the router only read
 DEFAULT_OUTPUT_TOKENS = 256.0
 
 
-class Router:
+class Router(LiveObject):
     """Chooses, for each query, which candidate model should answer it.
 
     Args:
@@ -47,7 +48,15 @@ class Router:
             per-query `alpha_score`.
         feedback_log: path of an append-only feedback log (`scope_shared.history.feedback_log`): replayed
             into ``history`` now, and every `record_outcome` is fsynced to it before it returns.
+
+    A router is live shared state (`scope_shared.live`): ``copy.deepcopy`` returns it unchanged,
+    ``pickle`` raises a `ScopeError` saying how to rebuild one elsewhere.
     """
+
+    pickle_advice: ClassVar[str] = (
+        "it holds a live history (vector index, feedback log) and an embedder. Save the history "
+        "(router.history.save(path)) and build a Router from History.load(path) in the other process"
+    )
 
     def __init__(
         self,
