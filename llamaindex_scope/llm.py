@@ -34,11 +34,13 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.callbacks import CallbackManager
+from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
 from llamaindex_scope import attempts
+from llamaindex_scope.callbacks import routing_callbacks
 from llamaindex_scope.events import emit_routed, emit_settled
 from llamaindex_scope.texts import (
     RoutingTextFn,
@@ -51,7 +53,7 @@ from llamaindex_scope.texts import (
 )
 from scope_shared.budget.ledger import Ledger
 from scope_shared.budget.scopes import pick_knob, settings_in_force
-from scope_shared.calls import RoutedCall, Usage
+from scope_shared.calls import RoutedCall, Usage, note_call
 from scope_shared.errors import InvalidCardError, ScopeError
 from scope_shared.routing.knobs import Knob
 from scope_shared.routing.router import Router
@@ -129,6 +131,7 @@ class SCOPELLM(FunctionCallingLLM):
             callback_manager=callback_manager or CallbackManager([]),
             **kwargs,
         )
+        self.callback_manager = self.callback_manager  # wrapped: SCOPELLM's own LLM events are not counted
         self._router = router
         self._knob = pick_knob(
             knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
@@ -140,6 +143,11 @@ class SCOPELLM(FunctionCallingLLM):
     @classmethod
     def class_name(cls) -> str:
         return "SCOPELLM"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "callback_manager":  # also when Settings assigns its manager
+            value = routing_callbacks(value)
+        super().__setattr__(name, value)
 
     @property
     def router(self) -> Router:
@@ -203,13 +211,16 @@ class SCOPELLM(FunctionCallingLLM):
     def _settler(self, call: RoutedCall, input_text: str) -> Callable[[str, Any], None]:
         """How a call settles once ``model`` answered: real cost, response metadata, cost event."""
 
+        span = active_span_id.get()  # a stream settles after the LLM span has closed
+
         def settle(model: str, response: ChatResponse | CompletionResponse | None) -> None:
             out = "" if response is None else response_text(response)
             record = call.succeeded(model, self._usage(response, input_text, out))
             self._last_model = model
             if response is not None:
                 self._annotate(response, record.metadata())
-            emit_settled(record, "llm", ledger=call.ledger)
+            note_call(record)
+            emit_settled(record, "llm", ledger=call.ledger, span_id=span)
 
         return settle
 
@@ -361,6 +372,12 @@ class SCOPELLM(FunctionCallingLLM):
             "tool_required": tool_required,
             **kwargs,
         }
+
+    def as_structured_llm(self, output_cls: type, **kwargs: Any) -> LLM:
+        """A structured LLM whose responses keep SCOPE's account (``additional_kwargs["scope"]``)."""
+        from llamaindex_scope.structured import SCOPEStructuredLLM
+
+        return SCOPEStructuredLLM(llm=self, output_cls=output_cls, **kwargs)
 
     def answering_model(self, response: ChatResponse | CompletionResponse) -> str:
         """The candidate that produced ``response`` (from its SCOPE metadata, else the last answer)."""
