@@ -29,8 +29,10 @@ from scope_shared.routing.routing_text import (
     RoutingTextRule,
     Turn,
     choose,
+    mark_routing_text,
     marked_in,
     marked_text,
+    without_markers,
 )
 
 RoutingTextFn = Callable[[list[BaseMessage]], "str | None"]
@@ -65,22 +67,6 @@ def turns_of(messages: Sequence[BaseMessage]) -> list[Turn]:
         text = message_text(m)
         turns.append(Turn(_role(m), text, marked_text(m.additional_kwargs.get(ROUTING_TEXT_KEY), text)))
     return turns
-
-
-def without_markers(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-    """The messages with any ``scope_routing_text`` marker removed (what the candidate is sent)."""
-    out = []
-    for m in messages:
-        if ROUTING_TEXT_KEY in m.additional_kwargs:
-            kwargs = {k: v for k, v in m.additional_kwargs.items() if k != ROUTING_TEXT_KEY}
-            m = m.model_copy(update={"additional_kwargs": kwargs})
-        out.append(m)
-    return out
-
-
-def mark_routing_text(message: BaseMessage, text: str | bool = True) -> BaseMessage:
-    """A copy of ``message`` marked as the routing text (``True``: its own text; a string: that text)."""
-    return message.model_copy(update={"additional_kwargs": {**message.additional_kwargs, ROUTING_TEXT_KEY: text}})
 
 
 def langchain_rule(

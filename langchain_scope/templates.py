@@ -17,7 +17,7 @@ from typing import Any
 from langchain_core.prompts import BasePromptTemplate, ChatPromptTemplate, PromptTemplate
 from langchain_core.prompts.chat import HumanMessagePromptTemplate
 
-from scope_shared.routing.scaffolds import QUESTION_FIELDS, Scaffold, ScaffoldSet
+from scope_shared.routing.scaffolds import QUESTION_FIELDS, Scaffold, ScaffoldSet, chat_scaffolds
 
 #: modules (under ``langchain_classic.`` or ``langchain.``) whose prompt templates are recognised
 QA_MODULES: tuple[str, ...] = (
@@ -70,16 +70,7 @@ def scaffolds_from_prompt(
         return [s for s in [Scaffold.from_template(label, prompt.template, syntax=_syntax(prompt), question_fields=fields)] if s]
     if not isinstance(prompt, ChatPromptTemplate):
         return []
-    out: list[Scaffold] = []
-    seen_question = False
-    for i, p in enumerate(_human_templates(prompt)):
-        has_question = any(f in p.input_variables for f in fields)
-        kind = None if has_question or not seen_question else "scaffold"
-        s = Scaffold.from_template(f"{label}[{i}]", p.template, kind=kind, syntax=_syntax(p), question_fields=fields)
-        if s is not None:
-            out.append(s)
-        seen_question = seen_question or has_question
-    return out
+    return chat_scaffolds(label, [(p.template, _syntax(p)) for p in _human_templates(prompt)], fields)
 
 
 def _module(path: str) -> Any:

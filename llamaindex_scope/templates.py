@@ -20,7 +20,7 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.prompts import ChatPromptTemplate, PromptTemplate, RichPromptTemplate
 from llama_index.core.prompts.base import BasePromptTemplate, SelectorPromptTemplate
 
-from scope_shared.routing.scaffolds import QUESTION_FIELDS, Scaffold, ScaffoldSet
+from scope_shared.routing.scaffolds import QUESTION_FIELDS, Scaffold, ScaffoldSet, chat_scaffolds
 
 #: modules of ``llama_index.core`` whose prompt templates (objects and ``*_TMPL`` strings) are read
 PROMPT_MODULES: tuple[str, ...] = (
@@ -41,7 +41,7 @@ BLOCKS: tuple[tuple[str, str], ...] = (
 _CHAT_BLOCK = re.compile(r"\{%\s*chat\s+role\s*=\s*[\"'](\w+)[\"']\s*%\}(.*?)\{%\s*endchat\s*%\}", re.DOTALL)
 
 
-def _user_templates(prompt: BasePromptTemplate) -> list[tuple[str, str]]:
+def _user_templates(prompt: BasePromptTemplate) -> list[tuple[str, Any]]:
     """(template text, syntax) of each user turn of a chat or rich prompt, in order."""
     if isinstance(prompt, ChatPromptTemplate):
         return [
@@ -55,11 +55,6 @@ def _user_templates(prompt: BasePromptTemplate) -> list[tuple[str, str]]:
             return [(prompt.template_str, "jinja2")]
         return [(body, "jinja2") for role, body in blocks if role == "user"]
     return []
-
-
-def _fields(template: str, syntax: str) -> set[str]:
-    pattern = r"\{\{\s*(\w+)" if syntax == "jinja2" else r"(?<!\{)\{(\w+)\}(?!\})"
-    return set(re.findall(pattern, template))
 
 
 def scaffolds_from_prompt(
@@ -79,16 +74,7 @@ def scaffolds_from_prompt(
     if isinstance(prompt, PromptTemplate):
         s = Scaffold.from_template(label, prompt.template, question_fields=fields)
         return [s] if s else []
-    out: list[Scaffold] = []
-    seen_question = False
-    for i, (text, syntax) in enumerate(_user_templates(prompt)):
-        has_question = bool(_fields(text, syntax) & set(fields))
-        kind = None if has_question or not seen_question else "scaffold"
-        s = Scaffold.from_template(f"{label}[{i}]", text, kind=kind, syntax=syntax, question_fields=fields)  # type: ignore[arg-type]
-        if s is not None:
-            out.append(s)
-        seen_question = seen_question or has_question
-    return out
+    return chat_scaffolds(label, _user_templates(prompt), fields)
 
 
 def _module(path: str) -> Any:

@@ -21,8 +21,10 @@ from scope_shared.routing.routing_text import (
     RoutingTextRule,
     Turn,
     choose,
+    mark_routing_text,
     marked_in,
     marked_text,
+    without_markers,
 )
 
 #: a component's own say in what to route on: given the prompt (completions) or the messages (chats)
@@ -85,22 +87,6 @@ def transcript_turns(prompt: str) -> list[Turn] | None:
         for m, nxt in zip(starts, [*starts[1:], None])
     ]
     return turns_of(messages[:-1] if not messages[-1].content else messages)
-
-
-def without_markers(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-    """The messages with any ``scope_routing_text`` marker removed (what the child LLM is sent)."""
-    out = []
-    for m in messages:
-        if ROUTING_TEXT_KEY in (m.additional_kwargs or {}):
-            kwargs = {k: v for k, v in m.additional_kwargs.items() if k != ROUTING_TEXT_KEY}
-            m = m.model_copy(update={"additional_kwargs": kwargs})
-        out.append(m)
-    return out
-
-
-def mark_routing_text(message: ChatMessage, text: str | bool = True) -> ChatMessage:
-    """A copy of ``message`` marked as the routing text (``True``: its own text; a string: that text)."""
-    return message.model_copy(update={"additional_kwargs": {**(message.additional_kwargs or {}), ROUTING_TEXT_KEY: text}})
 
 
 def message_text(message: ChatMessage) -> str:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from scope_shared.errors import InvalidQueryError
 from scope_shared.query import validate_query
@@ -40,6 +40,7 @@ DEFAULT_TOOL_CHARS = 1000
 
 Role = Literal["system", "user", "assistant", "tool"]
 _override: ContextVar[str | None] = ContextVar("scope_routing_text", default=None)
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,24 @@ def marked_text(value: object, own_text: str) -> str | None:
     if value in (None, False):
         return None
     raise InvalidQueryError(f"{ROUTING_TEXT_KEY!r} must be True or a non-empty string, got {value!r}")
+
+
+def without_markers(messages: Sequence[M]) -> list[M]:
+    """Messages (pydantic, with ``additional_kwargs``: LangChain's or LlamaIndex's) with any
+    ``scope_routing_text`` marker removed: what the candidate model is sent."""
+    out = []
+    for m in messages:
+        kwargs = getattr(m, "additional_kwargs", None) or {}
+        if ROUTING_TEXT_KEY in kwargs:
+            m = m.model_copy(update={"additional_kwargs": {k: v for k, v in kwargs.items() if k != ROUTING_TEXT_KEY}})  # type: ignore[attr-defined]
+        out.append(m)
+    return out
+
+
+def mark_routing_text(message: M, text: str | bool = True) -> M:
+    """A copy of ``message`` marked as the routing text (``True``: its own text; a string: that text)."""
+    kwargs = getattr(message, "additional_kwargs", None) or {}
+    return message.model_copy(update={"additional_kwargs": {**kwargs, ROUTING_TEXT_KEY: text}})  # type: ignore[attr-defined]
 
 
 def marked_in(turns: Sequence[Turn]) -> str | None:

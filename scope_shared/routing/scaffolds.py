@@ -140,6 +140,31 @@ def _needles(literals: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def template_fields(template: str, syntax: Syntax = "f-string") -> set[str]:
+    """The field names of a template."""
+    return {v for k, v in _segments(template, syntax) if k == "field"}
+
+
+def chat_scaffolds(
+    label: str, user_turns: Sequence[tuple[str, Syntax]], question_fields: Sequence[str] = QUESTION_FIELDS
+) -> list[Scaffold]:
+    """Scaffolds for the user turns of a chat template, in order, as ``(template, syntax)``.
+
+    A turn with a question field is a ``message``; a later turn without one (a refine step's "here
+    is new context" turn) is ``scaffold``: the question is in the earlier turn.
+    """
+    out: list[Scaffold] = []
+    seen_question = False
+    for i, (text, syntax) in enumerate(user_turns):
+        has_question = bool(template_fields(text, syntax) & set(question_fields))
+        kind: Kind | None = None if has_question or not seen_question else "scaffold"
+        s = Scaffold.from_template(f"{label}[{i}]", text, kind=kind, syntax=syntax, question_fields=question_fields)
+        if s is not None:
+            out.append(s)
+        seen_question = seen_question or has_question
+    return out
+
+
 @dataclass(frozen=True)
 class Extraction:
     """What a text holds: ``text`` is the question (``None``: pure scaffolding); ``template`` names the match."""
