@@ -11,9 +11,10 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from scope_shared.errors import BudgetExceeded, InvalidKnobError
+from scope_shared.live import LiveObject
 
 OnExhausted = Literal["cheapest", "raise"]
 
@@ -48,8 +49,13 @@ class Reservation:
         self.ledger._release(self)
 
 
-class Ledger:
+class Ledger(LiveObject):
     """A USD budget (``None`` = unlimited, only accounting) with reservations and an entry log."""
+
+    pickle_advice: ClassVar[str] = (
+        "a copy in another process would be a second, independent budget. Give each process its own "
+        "Ledger, or share one budget through a shared ledger store; copy.deepcopy returns this same ledger"
+    )
 
     def __init__(
         self, budget: float | None = None, name: str | None = None, on_exhausted: OnExhausted = "cheapest"

@@ -5,6 +5,7 @@ The records it fills (`CallRecord`, `Usage`, `Attempt`) live in `scope_shared.ro
 """
 
 from scope_shared.calls.attempts import afirst_answer, atry_in_order, first_answer, try_in_order
+from scope_shared.calls.collector import collect_calls, note_call
 from scope_shared.calls.routed_call import RoutedCall
 from scope_shared.errors import AllCandidatesFailed
 from scope_shared.routing.records import Attempt, CallRecord, Usage
@@ -17,6 +18,8 @@ __all__ = [
     "Usage",
     "afirst_answer",
     "atry_in_order",
+    "collect_calls",
     "first_answer",
+    "note_call",
     "try_in_order",
 ]

@@ -7,7 +7,9 @@ crash the moment `Router.record_outcome` returns. Each one is a line::
 
 written with a single ``write`` on an ``O_APPEND`` descriptor and fsynced before the call returns.
 The payload holds the question text, its embedding (base64 float32, so replay needs no embedder),
-the outcomes, optionally the routed call's id (``call_id``), and the record's key: the writer's
+the outcomes, optionally the routed call's id (``call_id``) and the score of that call's earlier
+feedback this record replaces (``replaces``, `scope_shared.history.feedback_calls`), and the
+record's key: the writer's
 *segment* (a random id per open log, ``<log id>:<16 hex>``) and its sequence number there
 (``seq``, 1, 2, ...). The first line names the format and a random log id.
 
@@ -85,6 +87,7 @@ class FeedbackRecord:
     segment: str | None
     seq: int
     call_id: str | None = None
+    replaces: float | None = None  # the score of the same call's earlier feedback it replaces
 
 
 def _frame(payload: bytes) -> bytes:
@@ -240,7 +243,7 @@ class FeedbackLog:
 
     @staticmethod
     def _apply(history: "History", rec: FeedbackRecord) -> None:
-        history._add_unlogged(rec.text, rec.embedding, rec.outcomes, rec.benchmark)
+        history._add_unlogged(rec.text, rec.embedding, rec.outcomes, rec.benchmark, rec.call_id, rec.replaces)
 
     def _decode(self, rec: dict[str, Any]) -> FeedbackRecord:
         emb = np.frombuffer(base64.b64decode(rec["emb"], validate=True), dtype="<f4")
@@ -251,13 +254,12 @@ class FeedbackLog:
             raise ValueError("empty or unencodable question text")
         outs = [Outcome.create(**o) for o in rec["outcomes"]]
         bench = rec.get("benchmark")
-        segment, seq, call_id = rec.get("seg"), rec.get("seq", 0), rec.get("call_id")
+        segment, seq = rec.get("seg"), rec.get("seq", 0)
         if segment is not None and (not isinstance(segment, str) or isinstance(seq, bool) or not isinstance(seq, int) or seq < 1):
             raise ValueError("bad record key")
-        if call_id is not None and not isinstance(call_id, str):
-            raise ValueError("bad call id")
+        call_id, replaces = _call_of(rec)
         bench = bench if isinstance(bench, str) and unencodable_at(bench) is None else None
-        return FeedbackRecord(text, emb, outs, bench, segment, seq if segment is not None else 0, call_id)
+        return FeedbackRecord(text, emb, outs, bench, segment, seq if segment is not None else 0, call_id, replaces)
 
     # ---------------------------------------------------------------- writing
     def _open_for_append(self) -> int:
@@ -295,9 +297,15 @@ class FeedbackLog:
         embedding: np.ndarray,
         outcomes: Sequence[Outcome],
         benchmark: str | None = None,
+        *,
         call_id: str | None = None,
+        replaces: float | None = None,
     ) -> tuple[str, int]:
-        """Write one record and fsync it; returns its key ``(segment, seq)``."""
+        """Write one record and fsync it; returns its key ``(segment, seq)``.
+
+        ``call_id`` names the routed call the outcome is feedback on, ``replaces`` the score of that
+        call's earlier feedback, which this record replaces on replay.
+        """
         if call_id is not None and not isinstance(call_id, str):
             raise ScopeError(f"call_id must be a string, got {type(call_id).__name__}")
         emb = np.ascontiguousarray(np.asarray(embedding, dtype="<f4").reshape(-1))
@@ -315,6 +323,8 @@ class FeedbackLog:
             }
             if call_id is not None:
                 record["call_id"] = call_id
+            if replaces is not None:
+                record["replaces"] = replaces
             line = _frame(json.dumps(record, ensure_ascii=True).encode())
             try:
                 fd = self._open_for_append()
@@ -343,6 +353,16 @@ class FeedbackLog:
             self.close()
         except Exception:
             pass
+
+
+def _call_of(rec: dict[str, Any]) -> tuple[str | None, float | None]:
+    """The call id and replaced score of a record (both optional; older records have neither)."""
+    call_id, replaces = rec.get("call_id"), rec.get("replaces")
+    if call_id is not None and not isinstance(call_id, str):
+        raise ValueError("call_id is not a string")
+    if replaces is not None and (isinstance(replaces, bool) or not isinstance(replaces, (int, float))):
+        raise ValueError("replaces is not a number")
+    return call_id, None if replaces is None else float(replaces)
 
 
 def _write_all(fd: int, data: bytes) -> None:
