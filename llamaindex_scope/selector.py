@@ -152,10 +152,8 @@ class SCOPESelector(BaseSelector):
             self._router, query.query_str, knob=knob, ledger=ledger, candidates=list(dict.fromkeys(models))
         )
         emit_routed(call.record, "selector")
-        if not self._charge_ledger:
-            call.ledger = None  # the decision saw the ledger; the engines' own LLMs will charge it
         for model in call.models_to_try():
-            record = call.succeeded_unseen(model)
+            record = call.succeeded_unseen(model, charge=self._charge_ledger)
             break
         else:
             raise call.all_failed()
