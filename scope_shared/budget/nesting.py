@@ -15,9 +15,6 @@ from scope_shared.budget.base import BaseLedger, LedgerEntry, Reservation
 from scope_shared.budget.levels import Levels
 from scope_shared.errors import InvalidKnobError
 
-LedgerLike = Union[BaseLedger, "Budgets"]
-
-
 class Budgets:
     """The budgets one call spends from, innermost first (each ledger with its parents, each once)."""
 
@@ -93,6 +90,10 @@ class Budgets:
 
     def __repr__(self) -> str:
         return "Budgets(" + " < ".join(repr(lv.name or "?") for lv in self.levels) + ")"
+
+
+#: what a call, a component or a block may be given as its budget: one ledger, or nested budgets
+LedgerLike = Union[BaseLedger, Budgets]
 
 
 def nest(inner: LedgerLike | None, outer: LedgerLike | None) -> Budgets | None:
