@@ -26,6 +26,7 @@ but not pushed into the candidates; ``stop`` is passed to the chosen candidate.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -36,18 +37,17 @@ from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
-from langchain_core.runnables.config import get_config_list, get_executor_for_config
-from langchain_core.runnables.utils import gather_with_concurrency
 from pydantic import Field, SecretStr
 
 from langchain_scope import config as cfg
-from langchain_scope import tracing
+from langchain_scope import streaming, tracing
+from langchain_scope.batching import abatch_keeping_stops, batch_keeping_stops
 from langchain_scope.budget import prompt_token_count, stop_message
 from langchain_scope.messages import DEFAULT_CONTEXT_CHARS, query_text, usage_of
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
 from scope_shared.budget.nesting import LedgerLike
-from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, RoutedCall, ends_gracefully, stop_reason
+from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, RoutedCall, ends_gracefully
 from scope_shared.calls.attempts import atry_in_order, try_in_order
 from scope_shared.errors import BudgetExceeded, ScopeError, UnknownModelError
 from scope_shared.routing.router import Router
@@ -278,10 +278,6 @@ class SCOPERouter(BaseChatModel):
         meta = {"model_name": model, "scope": final.response_metadata["scope"]}
         return AIMessageChunk(content="", id=acc.id if acc is not None else None, response_metadata=meta)
 
-    def _settle_stopped(self, plan: _Plan, model: str, acc: AIMessageChunk, why: BaseException) -> None:
-        """A stream that stopped after some chunks: charge what it produced (flagged partial)."""
-        plan.call.succeeded(model, self._usage(plan)(model, acc), stopped=stop_reason(why))
-
     def stream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
@@ -292,41 +288,7 @@ class SCOPERouter(BaseChatModel):
             yield _ended(exc, chunk=True)
             return
         run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
-        try:
-            for model in plan.call.models_to_try():
-                acc: AIMessageChunk | None = None
-                source = self._target(model, plan.binding).stream(
-                    plan.messages, child, stop=self._stop(stop), **plan.kwargs
-                )
-                try:
-                    for chunk in source:
-                        acc = chunk if acc is None else acc + chunk
-                        yield self._strip(chunk)
-                except BaseException as exc:  # also GeneratorExit: the consumer stopped
-                    source.close()  # the candidate's stream too (its connection), right now
-                    if acc is not None:  # part of an answer is out: charge it; no switch mid-stream
-                        self._settle_stopped(plan, model, acc, exc)
-                        raise
-                    plan.call.failed(model, exc)
-                    if plan.call.moves_on(exc):
-                        continue
-                    raise
-                record = plan.call.succeeded(model, self._usage(plan)(model, acc))
-                last = self._last_chunk(acc, model, record, plan)
-                yield last
-                run.on_chain_end(tracing.outputs(acc + last if acc is not None else last, record))
-                return
-            raise plan.call.all_failed()
-        except BudgetExceeded as exc:  # no candidate could be held (the budget was spent meanwhile)
-            if not ends_gracefully(exc):
-                run.on_chain_error(exc)
-                raise
-            ended = _ended(exc, chunk=True)
-            yield ended
-            run.on_chain_end(tracing.outputs(ended, plan.call.record))
-        except BaseException as exc:
-            run.on_chain_error(exc)
-            raise
+        yield from streaming.stream_routed(self, plan, run, child, self._stop(stop))
 
     async def astream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
@@ -338,41 +300,10 @@ class SCOPERouter(BaseChatModel):
             yield _ended(exc, chunk=True)
             return
         run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
-        try:
-            for model in plan.call.models_to_try():
-                acc: AIMessageChunk | None = None
-                source = self._target(model, plan.binding).astream(
-                    plan.messages, child, stop=self._stop(stop), **plan.kwargs
-                )
-                try:
-                    async for chunk in source:
-                        acc = chunk if acc is None else acc + chunk
-                        yield self._strip(chunk)
-                except BaseException as exc:  # also GeneratorExit (aclose) and CancelledError
-                    await source.aclose()  # type: ignore[attr-defined]
-                    if acc is not None:
-                        self._settle_stopped(plan, model, acc, exc)
-                        raise
-                    plan.call.failed(model, exc)
-                    if plan.call.moves_on(exc):
-                        continue
-                    raise
-                record = plan.call.succeeded(model, self._usage(plan)(model, acc))
-                last = self._last_chunk(acc, model, record, plan)
-                yield last
-                await run.on_chain_end(tracing.outputs(acc + last if acc is not None else last, record))
-                return
-            raise plan.call.all_failed()
-        except BudgetExceeded as exc:
-            if not ends_gracefully(exc):
-                await run.on_chain_error(exc)
-                raise
-            ended = _ended(exc, chunk=True)
-            yield ended
-            await run.on_chain_end(tracing.outputs(ended, plan.call.record))
-        except BaseException as exc:
-            await run.on_chain_error(exc)
-            raise
+        # aclosing: closing this stream closes (and so settles) the routed one at once
+        async with aclosing(streaming.astream_routed(self, plan, run, child, self._stop(stop))) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     # ------------------------------------------------------------------ batch
     def _warm(self, inputs: Sequence[LanguageModelInput]) -> None:
@@ -388,42 +319,20 @@ class SCOPERouter(BaseChatModel):
 
     def batch(self, inputs: list[LanguageModelInput], config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
         """Route a batch: its query texts are embedded in one pass, then each item is routed.
-
-        With ``return_exceptions``, an item stopped by its budget returns its `BudgetExceeded`
-        like any other error (it is not an ``Exception``, so the base class would let it through).
-        """
+        With ``return_exceptions``, an item stopped by its budget returns its `BudgetExceeded`."""
         self._warm(inputs)
-        if not return_exceptions or not inputs:
-            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
-        configs = get_config_list(config, len(inputs))
-
-        def one(item: LanguageModelInput, c: RunnableConfig) -> Any:
-            try:
-                return self.invoke(item, c, **kwargs)
-            except (Exception, BudgetExceeded) as exc:
-                return exc
-
-        with get_executor_for_config(configs[0]) as executor:
-            return list(executor.map(one, inputs, configs))
+        if return_exceptions and inputs:
+            return batch_keeping_stops(self.invoke, inputs, config, **kwargs)
+        return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
 
     async def abatch(self, inputs: list[LanguageModelInput], config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
         """Async `batch` (the one-pass embedding runs in a worker thread)."""
         import asyncio
 
         await asyncio.to_thread(self._warm, inputs)
-        if not return_exceptions or not inputs:
-            return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
-        configs = get_config_list(config, len(inputs))
-
-        async def one(item: LanguageModelInput, c: RunnableConfig) -> Any:
-            try:
-                return await self.ainvoke(item, c, **kwargs)
-            except (Exception, BudgetExceeded) as exc:
-                return exc
-
-        return await gather_with_concurrency(
-            configs[0].get("max_concurrency"), *(one(i, c) for i, c in zip(inputs, configs))
-        )
+        if return_exceptions and inputs:
+            return await abatch_keeping_stops(self.ainvoke, inputs, config, **kwargs)
+        return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
 
     # ------------------------------------------------------------------ generate() path
     def _generate(

@@ -402,7 +402,11 @@ class SCOPELLM(FunctionCallingLLM):
     def get_tool_calls_from_response(
         self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
     ) -> List[ToolSelection]:
-        """Read tool calls the way the child that answered writes them."""
+        """Read tool calls the way the child that answered writes them (a budget stop has none)."""
+        if (response.additional_kwargs.get("scope") or {}).get("budget_exhausted"):
+            if error_on_no_tool_call:
+                raise ScopeError("the budget is spent: this answer is a stop message, with no tool calls")
+            return []
         child = self.llms[self.answering_model(response)]
         return child.get_tool_calls_from_response(
             response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
