@@ -55,6 +55,7 @@ class SCOPECostEvent(BaseEvent):
     output_tokens: float | None = None
     tokens_counted_locally: bool | None = None
     cost_is_estimate: bool = False
+    stopped: str | None = None  # a stream that ended early (charged what it produced), and why
     failed: list[dict[str, Any]] = []
     budget_spent: float | None = None
     budget_remaining: float | None = None
@@ -101,6 +102,7 @@ def emit_settled(
         output_tokens=meta["output_tokens"],
         tokens_counted_locally=meta["tokens_counted_locally"],
         cost_is_estimate=cost_is_estimate,
+        stopped=meta["stopped"],
         failed=meta["failed"],
         budget_spent=None if ledger is None else ledger.spent,
         budget_remaining=None if ledger is None or not ledger.capped else ledger.remaining,

@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from fixtures_llamaindex import MODELS, named_llms
+from fixtures_llamaindex import MODELS, collector, named_llms  # noqa: F401  (fixture)
 from fixtures_rag import QUERIES, BillingLLM, billing_llms, llamaindex_rag_engine, rag_index
 from llama_index.core import Document, SummaryIndex
 from llama_index.core.agent.workflow import FunctionAgent
@@ -99,18 +99,21 @@ async def test_the_hold_prices_the_retrieved_context(router, asynchronous):
 
 
 # ---------------------------------------------------------------- streams stopped early
-def test_a_chat_stream_stopped_after_two_chunks_is_charged_those_tokens(router):
+def test_a_chat_stream_stopped_after_two_chunks_is_charged_those_tokens(router, collector):
     ledger = Ledger(1.0)
     llm = SCOPELLM(router, billing_llms(), min_accuracy=0.9, ledger=ledger)
     stream = llm.stream_chat(user("trivia: capital of France?"))
-    first, second = next(stream), next(stream)
-    assert ledger.reserved > 0
+    seen = [next(stream).message.content, next(stream).message.content]
+    assert seen == ["[cheap]", "[cheap] alpha"] and ledger.reserved > 0
     stream.close()
     assert ledger.reserved == 0 and ledger.calls == 1
     (entry,) = ledger.entries
-    assert entry.output_tokens == router.count_tokens(second.message.content)
+    # the two chunks handed out, and the third one, held back but already produced (and billed)
+    assert entry.output_tokens == router.count_tokens("[cheap] alpha beta") > router.count_tokens(seen[1])
     assert entry.info["partial"] is True and entry.info["stopped"] == "closed by the consumer"
     assert router.calls.get(entry.info["call_id"]).stopped == "closed by the consumer"
+    (cost,) = collector.of("SCOPECostEvent")
+    assert cost.stopped == "closed by the consumer" and cost.cost == pytest.approx(entry.cost)
 
 
 async def test_an_async_stream_is_charged_at_once_on_aclose_and_on_cancel(router):
@@ -118,9 +121,9 @@ async def test_an_async_stream_is_charged_at_once_on_aclose_and_on_cancel(router
     llm = SCOPELLM(router, billing_llms(), min_accuracy=0.9, ledger=ledger)
     stream = await llm.astream_chat(user("trivia: capital of France?"))
     await stream.__anext__()
-    second = await stream.__anext__()
+    await stream.__anext__()
     await stream.aclose()  # no event-loop turn needed
-    assert ledger.reserved == 0 and ledger.entries[0].output_tokens == router.count_tokens(second.message.content)
+    assert ledger.reserved == 0 and ledger.entries[0].output_tokens == router.count_tokens("[cheap] alpha beta")
 
     class Hanging(BillingLLM):
         async def astream_chat(self, messages: Any, **kwargs: Any) -> Any:
