@@ -47,6 +47,14 @@ def _tool_text(tool: Any) -> str:
         return repr(tool)
 
 
+def bound_tools(binding: Any) -> tuple[Any, ...]:
+    """The schemas a call sends besides its messages: bound tools, or a structured-output schema."""
+    if binding is None:
+        return ()
+    tools = getattr(binding, "tools", None)
+    return tuple(tools) if tools is not None else (binding.schema,)
+
+
 def prompt_token_count(messages: Sequence[BaseMessage], tools: Sequence[Any], counter: TokenCounter) -> int:
     """Input tokens a call sends: every message (and its tool calls) plus every tool schema."""
     return prompt_tokens([message_text(m) for m in messages] + [_tool_text(t) for t in tools], counter)

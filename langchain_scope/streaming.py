@@ -1,105 +1,103 @@
-"""`SCOPERouter.stream` / ``astream`` after planning: stream the best candidate that starts, settle.
+"""Streaming a routed call: candidates in ranked order, falling back only before the first chunk.
 
-A candidate that fails before its first chunk hands over to the next one (if the error is in
-``fallback_on``). Once chunks are out there is no switch: if the stream then stops (the consumer
-closes it or breaks out, the task is cancelled, the client disconnects, the provider fails), the
-candidate's own stream is closed at once and the call is charged what it produced (its reported
-usage, else counted locally), flagged ``partial`` with the reason, before the stop goes on.
-The last chunk carries the routed model and the call's record.
+One chunk is held back, so the final one can carry what is known only at the end (the settled
+cost, the call's record) and LangChain's ``chunk_position="last"``. Once a candidate has produced a
+chunk there is no switch: if its stream then stops (it fails, the consumer closes it or breaks
+out, the task is cancelled, the client disconnects), the candidate's own stream is closed at once
+and ``stopped`` settles the call with what was produced (the provider billed it), flagged with the
+reason; after a failure the chunk held back is still delivered before the error propagates. A
+candidate that fails before its first chunk releases its hold, and the next one is tried if the
+error is in the call's ``fallback_on``.
+
+    for chunk in stream_in_order(call, start=lambda m: candidate(m).stream(...), add=operator.add,
+                                 finish=lambda m, last, acc: annotate(last),
+                                 stopped=lambda m, acc, why: settle_partial(m, acc, why)):
+        ...
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
 
-from langchain_core.messages import AIMessageChunk
+from scope_shared.calls import RoutedCall
 
-from langchain_scope import tracing
-from langchain_scope.budget import stop_message
-from scope_shared.calls import ends_gracefully, stop_reason
-from scope_shared.errors import BudgetExceeded
+T = TypeVar("T")
+A = TypeVar("A")
+_NONE: Any = object()
 
-if TYPE_CHECKING:
-    from langchain_scope.chat_model import SCOPERouter, _Plan
-
-
-def _settle_stopped(owner: "SCOPERouter", plan: "_Plan", model: str, acc: AIMessageChunk, why: BaseException) -> None:
-    """A stream that stopped after some chunks: charge what it produced (flagged partial)."""
-    plan.call.succeeded(model, owner._usage(plan)(model, acc), stopped=stop_reason(why))
+Add = Callable[[Any, T], Any]  # (accumulated or None, chunk) -> accumulated
+Finish = Callable[[str, Any, Any], T]  # (model, last chunk or None, accumulated or None) -> final chunk
+Stopped = Callable[[str, Any, BaseException], None]  # (model, accumulated, why) -> settles the call
 
 
-def stream_routed(owner: "SCOPERouter", plan: "_Plan", run: Any, child: Any, stop: list[str] | None) -> Iterator[AIMessageChunk]:
-    """The chunks of a planned call (``run``: its routing run; ``child``: the candidate's config)."""
-    try:
-        for model in plan.call.models_to_try():
-            acc: AIMessageChunk | None = None
-            source = owner._target(model, plan.binding).stream(plan.messages, child, stop=stop, **plan.kwargs)
-            try:
-                for chunk in source:
-                    acc = chunk if acc is None else acc + chunk
-                    yield owner._strip(chunk)
-            except BaseException as exc:  # also GeneratorExit: the consumer stopped
-                source.close()  # the candidate's stream (its connection) too, right now
-                if acc is not None:  # part of an answer is out: charge it; no switch mid-stream
-                    _settle_stopped(owner, plan, model, acc, exc)
-                    raise
-                plan.call.failed(model, exc)
-                if plan.call.moves_on(exc):
+def stream_in_order(
+    call: RoutedCall, start: Callable[[str], Iterator[T]], add: Add, finish: Finish, stopped: Stopped
+) -> Iterator[T]:
+    """Stream the first candidate that starts; ``finish`` turns its last chunk into the final one."""
+    for model in call.models_to_try():
+        held: Any = _NONE
+        acc: Any = None
+        source = start(model)
+        try:
+            for chunk in source:
+                acc = add(acc, chunk)  # counted as soon as it is produced
+                if held is not _NONE:
+                    yield held
+                held = chunk
+        except BaseException as exc:  # also GeneratorExit: the consumer stopped
+            getattr(source, "close", lambda: None)()
+            if held is _NONE:  # nothing produced: release the hold, perhaps try the next one
+                call.failed(model, exc)
+                if call.moves_on(exc):
                     continue
                 raise
-            record = plan.call.succeeded(model, owner._usage(plan)(model, acc))
-            last = owner._last_chunk(acc, model, record, plan)
-            yield last
-            run.on_chain_end(tracing.outputs(acc + last if acc is not None else last, record))
-            return
-        raise plan.call.all_failed()
-    except BudgetExceeded as exc:  # no candidate could be held (the budget was spent meanwhile)
-        if not ends_gracefully(exc):
-            run.on_chain_error(exc)
+            stopped(model, acc, exc)
+            if isinstance(exc, Exception):  # deliver what was produced, then the error
+                yield held
             raise
-        ended = stop_message(exc, chunk=True)
-        yield ended
-        run.on_chain_end(tracing.outputs(ended, plan.call.record))
-    except BaseException as exc:
-        run.on_chain_error(exc)
-        raise
+        yield finish(model, None if held is _NONE else held, acc)
+        return
+    raise call.all_failed()
 
 
-async def astream_routed(
-    owner: "SCOPERouter", plan: "_Plan", run: Any, child: Any, stop: list[str] | None
-) -> AsyncIterator[AIMessageChunk]:
-    """Async `stream_routed`."""
-    try:
-        for model in plan.call.models_to_try():
-            acc: AIMessageChunk | None = None
-            source = owner._target(model, plan.binding).astream(plan.messages, child, stop=stop, **plan.kwargs)
-            try:
-                async for chunk in source:
-                    acc = chunk if acc is None else acc + chunk
-                    yield owner._strip(chunk)
-            except BaseException as exc:  # also GeneratorExit (aclose) and CancelledError
-                await source.aclose()  # type: ignore[attr-defined]
-                if acc is not None:
-                    _settle_stopped(owner, plan, model, acc, exc)
-                    raise
-                plan.call.failed(model, exc)
-                if plan.call.moves_on(exc):
+async def astream_in_order(
+    call: RoutedCall, start: Callable[[str], AsyncIterator[T]], add: Add, finish: Finish, stopped: Stopped
+) -> AsyncIterator[T]:
+    """Async `stream_in_order` (run it under ``contextlib.aclosing`` so ``aclose()`` reaches it)."""
+    for model in call.models_to_try():
+        held: Any = _NONE
+        acc: Any = None
+        source = start(model)
+        try:
+            async for chunk in source:
+                acc = add(acc, chunk)
+                if held is not _NONE:
+                    yield held
+                held = chunk
+        except BaseException as exc:  # also GeneratorExit (aclose) and CancelledError
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            if held is _NONE:
+                call.failed(model, exc)
+                if call.moves_on(exc):
                     continue
                 raise
-            record = plan.call.succeeded(model, owner._usage(plan)(model, acc))
-            last = owner._last_chunk(acc, model, record, plan)
-            yield last
-            await run.on_chain_end(tracing.outputs(acc + last if acc is not None else last, record))
-            return
-        raise plan.call.all_failed()
-    except BudgetExceeded as exc:
-        if not ends_gracefully(exc):
-            await run.on_chain_error(exc)
+            stopped(model, acc, exc)
+            if isinstance(exc, Exception):
+                yield held
             raise
-        ended = stop_message(exc, chunk=True)
-        yield ended
-        await run.on_chain_end(tracing.outputs(ended, plan.call.record))
-    except BaseException as exc:
-        await run.on_chain_error(exc)
-        raise
+        yield finish(model, None if held is _NONE else held, acc)
+        return
+    raise call.all_failed()
+
+
+def add_chunks(acc: Any, chunk: Any) -> Any:
+    """Accumulate message chunks (``acc + chunk``)."""
+    return chunk if acc is None else acc + chunk
+
+
+def keep_last(_acc: Any, chunk: Any) -> Any:
+    """Accumulate by keeping the latest chunk (structured output streams whole objects)."""
+    return chunk

@@ -87,9 +87,12 @@ def emit_routed(record: CallRecord, source: Source) -> SCOPERoutingEvent:
 
 
 def emit_settled(
-    record: CallRecord, source: Source, ledger: Budgets | None = None, cost_is_estimate: bool = False
+    record: CallRecord, source: Source, ledger: Budgets | None = None, cost_is_estimate: bool = False,
+    span_id: str | None = None,
 ) -> SCOPECostEvent:
-    """Dispatch (and return) the cost event of a call whose answering model is known."""
+    """Dispatch (and return) the cost event of a call whose answering model is known.
+
+    ``span_id``: the span the call ran in, for events sent after it closed (a consumed stream)."""
     assert record.model is not None and record.cost is not None
     meta = record.metadata()
     event = SCOPECostEvent(
@@ -106,6 +109,7 @@ def emit_settled(
         failed=meta["failed"],
         budget_spent=None if ledger is None else ledger.spent,
         budget_remaining=None if ledger is None or not ledger.capped else ledger.remaining,
+        **({"span_id": span_id} if span_id is not None else {}),
     )
     dispatcher.event(event)
     return event

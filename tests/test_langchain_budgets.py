@@ -148,7 +148,9 @@ def test_a_stream_stopped_after_two_chunks_is_charged_those_tokens():
     assert ledger.reserved == 0 and ledger.calls == 1
     (entry,) = ledger.entries
     counter = llm.router.count_tokens
-    assert entry.output_tokens == counter("cheap says ") and entry.info["partial"] is True
+    # the two chunks handed out, and the one held back behind them (produced, so billed)
+    assert entry.output_tokens == counter("cheap says the ") > counter("cheap says ")
+    assert entry.info["partial"] is True
     assert entry.info["stopped"] == "closed by the consumer" and entry.info["counted"] is True
     assert entry.cost == pytest.approx(llm.router.cards["cheap"].cost(entry.input_tokens, entry.output_tokens))
     record = llm.router.calls.get(entry.info["call_id"])
@@ -190,7 +192,7 @@ async def test_an_async_stream_closed_or_cancelled_is_charged_at_once():
             seen.append(chunk.content)
 
     task = asyncio.create_task(consume())
-    while len(seen) < 2:
+    while len(seen) < 1:  # one chunk is held back: by now both have been produced
         await asyncio.sleep(0.001)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from scope_shared.budget.records import (
     EPS,
@@ -42,6 +42,7 @@ from scope_shared.budget.records import (
 )
 from scope_shared.budget.reservation import Reservation
 from scope_shared.errors import BudgetExceeded, InvalidKnobError, InvalidUsageError
+from scope_shared.live import LiveObject
 
 if TYPE_CHECKING:
     from scope_shared.budget.levels import Levels
@@ -73,7 +74,7 @@ class BudgetView(Protocol):
     def enforce(self, reason: str, needed: float) -> None: ...
 
 
-class BaseLedger(ABC):
+class BaseLedger(LiveObject, ABC):
     """One budget. Subclasses provide the storage primitives (see the module docstring).
 
     Args:
@@ -89,7 +90,15 @@ class BaseLedger(ABC):
             this factor, so a provider that bills more than estimated soon stops overdrawing
             (1.0: never grow).
         on_exhausted: the old name of ``mode``.
+
+    A ledger is live shared state (`scope_shared.live`): ``copy.deepcopy`` returns the same ledger,
+    ``pickle`` raises, saying what to do instead.
     """
+
+    pickle_advice: ClassVar[str] = (
+        "a copy in another process would be a second, independent budget. Give each process its own "
+        "Ledger, or share one budget through a shared ledger store; copy.deepcopy returns this same ledger"
+    )
 
     def __init__(
         self,
