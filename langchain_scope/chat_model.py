@@ -42,7 +42,7 @@ from pydantic import Field, SecretStr
 from langchain_scope import config as cfg
 from langchain_scope import tracing
 from langchain_scope.batching import abatch_keeping_stops, batch_keeping_stops
-from langchain_scope.budget import bound_tools, prompt_token_count, stop_message
+from langchain_scope.budget import bound_tools, ended, ends_run, prompt_token_count
 from langchain_scope.feedback import record_feedback
 from langchain_scope.messages import usage_of
 from langchain_scope.streaming import add_chunks, astream_in_order, stream_in_order
@@ -51,7 +51,7 @@ from langchain_scope.structured import RoutedStructuredOutput, StructuredBinding
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
 from scope_shared.budget.nesting import LedgerLike
-from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, RoutedCall, ends_gracefully, stop_reason
+from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, RoutedCall, stop_reason
 from scope_shared.calls.attempts import atry_in_order, try_in_order
 from scope_shared.errors import BudgetExceeded, ScopeError, UnknownModelError
 from scope_shared.routing.router import Router
@@ -258,7 +258,7 @@ class SCOPERouter(BaseChatModel):
         try:
             plan, config = self._prepare(input, config, kwargs)
         except BudgetExceeded as exc:
-            return _ended(exc)
+            return ended(exc)
         run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
         try:
             model, message, record = try_in_order(
@@ -268,10 +268,10 @@ class SCOPERouter(BaseChatModel):
             )
             out = self._finish(message, model, record, plan)
         except BaseException as exc:
-            if not _graceful(exc):
+            if not ends_run(exc):
                 run.on_chain_error(exc)
                 raise
-            out = _ended(exc)
+            out = ended(exc)
         tracing.end_run(run, plan.call.record, out)
         return out
 
@@ -282,7 +282,7 @@ class SCOPERouter(BaseChatModel):
         try:
             plan, config = self._prepare(input, config, kwargs)
         except BudgetExceeded as exc:
-            return _ended(exc)
+            return ended(exc)
         run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
         try:
             model, message, record = await atry_in_order(
@@ -292,10 +292,10 @@ class SCOPERouter(BaseChatModel):
             )
             out = self._finish(message, model, record, plan)
         except BaseException as exc:
-            if not _graceful(exc):
+            if not ends_run(exc):
                 await run.on_chain_error(exc)
                 raise
-            out = _ended(exc)
+            out = ended(exc)
         await tracing.aend_run(run, plan.call.record, out)
         return out
 
@@ -323,7 +323,7 @@ class SCOPERouter(BaseChatModel):
         try:
             plan, config = self._prepare(input, config, kwargs)
         except BudgetExceeded as exc:
-            yield _ended(exc, chunk=True)
+            yield ended(exc, chunk=True)
             return
         run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
         final: AIMessageChunk | None = None
@@ -338,10 +338,10 @@ class SCOPERouter(BaseChatModel):
                 final = chunk if chunk.chunk_position == "last" and "scope" in chunk.response_metadata else None
                 yield chunk
         except BaseException as exc:
-            if not _graceful(exc):  # a graceful stop is only raised before any chunk is out
+            if not ends_run(exc):  # a graceful stop is only raised before any chunk is out
                 run.on_chain_error(exc)
                 raise
-            final = _ended(exc, chunk=True)
+            final = ended(exc, chunk=True)
             yield final
         tracing.end_run(run, plan.call.record, final)
 
@@ -352,7 +352,7 @@ class SCOPERouter(BaseChatModel):
         try:
             plan, config = self._prepare(input, config, kwargs)
         except BudgetExceeded as exc:
-            yield _ended(exc, chunk=True)
+            yield ended(exc, chunk=True)
             return
         run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
         final: AIMessageChunk | None = None
@@ -369,10 +369,10 @@ class SCOPERouter(BaseChatModel):
                     final = chunk if chunk.chunk_position == "last" and "scope" in chunk.response_metadata else None
                     yield chunk
         except BaseException as exc:
-            if not _graceful(exc):
+            if not ends_run(exc):
                 await run.on_chain_error(exc)
                 raise
-            final = _ended(exc, chunk=True)
+            final = ended(exc, chunk=True)
             yield final
         await tracing.aend_run(run, plan.call.record, final)
 
@@ -437,7 +437,7 @@ class SCOPERouter(BaseChatModel):
                 self._usage(plan),
             )
         except BudgetExceeded as exc:
-            return ChatResult(generations=[ChatGeneration(message=_ended(exc))])
+            return ChatResult(generations=[ChatGeneration(message=ended(exc))])
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, model, record, plan))])
 
     async def _agenerate(
@@ -454,7 +454,7 @@ class SCOPERouter(BaseChatModel):
                 self._usage(plan),
             )
         except BudgetExceeded as exc:
-            return ChatResult(generations=[ChatGeneration(message=_ended(exc))])
+            return ChatResult(generations=[ChatGeneration(message=ended(exc))])
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, model, record, plan))])
 
     # ------------------------------------------------------------------ feedback
@@ -463,14 +463,3 @@ class SCOPERouter(BaseChatModel):
         feedback on the same call again replaces the earlier one."""
         return record_feedback(self.router, call, correct)
 
-
-def _graceful(exc: BaseException) -> bool:
-    """A budget stop that asks to end the run with a final answer (mode "end")."""
-    return isinstance(exc, BudgetExceeded) and ends_gracefully(exc)
-
-
-def _ended(stop: BudgetExceeded, chunk: bool = False) -> Any:
-    """The final answer for an "end"-mode stop; any other stop is raised."""
-    if not ends_gracefully(stop):
-        raise stop
-    return stop_message(stop, chunk=chunk)

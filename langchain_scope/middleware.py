@@ -48,7 +48,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.errors import GraphBubbleUp
 
 from langchain_scope import config as cfg
-from langchain_scope.budget import prompt_token_count, stop_message
+from langchain_scope.budget import ended, prompt_token_count
 from langchain_scope.feedback import record_feedback
 from langchain_scope.messages import usage_of
 from langchain_scope.routing_text import RoutingTextFn, langchain_rule, routing_text_of, without_markers
@@ -56,7 +56,6 @@ from langchain_scope.tools import tool_capable
 from langchain_scope.validation import check_pairing
 from scope_shared.budget.nesting import LedgerLike
 from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, FallbackOn, RoutedCall, Usage, check_fallback_on
-from scope_shared.calls import ends_gracefully
 from scope_shared.calls.attempts import atry_in_order, try_in_order
 from scope_shared.errors import AllCandidatesFailed, BudgetExceeded
 from scope_shared.routing.router import Router
@@ -248,8 +247,7 @@ class SCOPEMiddleware(AgentMiddleware):
         return record_feedback(self.router, call, correct)
 
 
+
 def _end_of_run(stop: BudgetExceeded) -> ModelResponse:
     """An "end"-mode stop as the step's answer: a final message with no tool calls ends the agent."""
-    if not ends_gracefully(stop):
-        raise stop
-    return ModelResponse(result=[stop_message(stop)])
+    return ModelResponse(result=[ended(stop)])
