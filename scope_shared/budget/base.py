@@ -63,6 +63,7 @@ __all__ = [
     "overshoot_after",
 ]
 
+
 class BudgetView(Protocol):
     """What the router reads of a budget (a `BaseLedger`, or the nested `Budgets` of one call)."""
 
