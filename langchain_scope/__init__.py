@@ -1,6 +1,7 @@
 """LangChain integration of the SCOPE router.
 
 - `SCOPERouter`: a chat model over candidate chat models (LCEL chains, agents, LangGraph).
+- `with_budget`: nest a budget inside the run's (a chain's budget inside a team's).
 - `SCOPEMiddleware`: an ``AgentMiddleware`` for ``langchain.agents.create_agent`` that routes
   every model call (needs the ``langchain`` package; imported on first use).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from langchain_scope.budget import with_budget
 from langchain_scope.chat_model import SCOPERouter
 from langchain_scope.config import LEDGER_KEY
 from langchain_scope.routing_text import mark_routing_text, query_text
@@ -26,6 +28,7 @@ __all__ = [
     "mark_routing_text",
     "query_text",
     "route_on",
+    "with_budget",
 ]
 
 

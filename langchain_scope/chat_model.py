@@ -10,6 +10,13 @@ budget, fall back down the ranking when one raises (`scope_shared.calls.attempts
 candidate's own message with ``response_metadata["scope"]`` (the call's record) and
 ``response_metadata["model_name"]`` (the routed candidate's name).
 
+Budgets: a call holds the expected cost of the whole prompt it sends (every message, tool schemas)
+and settles the real cost; a stream stopped early (``break``, ``close()``, a cancelled task) or
+failing part-way is charged what it produced, flagged ``partial``. Under an ``"end"``-mode budget a
+call that cannot be paid answers with a final message instead of raising (so an agent ends).
+``fallback_on`` says which candidate errors move on to the next candidate (``with_fallbacks``'
+``exceptions_to_handle``).
+
 The router delegates rather than generating itself, so the candidates' own settings govern a call
 (their cache, rate limiter, temperature, API keys). ``temperature``/``max_tokens``/``timeout``/
 ``max_retries``/``api_key`` are accepted (LangChain's standard parameters) and reported to tracers,
@@ -19,6 +26,7 @@ but not pushed into the candidates; ``stop`` is passed to the chosen candidate.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -33,6 +41,8 @@ from pydantic import Field, SecretStr
 
 from langchain_scope import config as cfg
 from langchain_scope import tracing
+from langchain_scope.batching import abatch_keeping_stops, batch_keeping_stops
+from langchain_scope.budget import bound_tools, ended, ends_run, prompt_token_count
 from langchain_scope.feedback import record_feedback
 from langchain_scope.messages import usage_of
 from langchain_scope.streaming import add_chunks, astream_in_order, stream_in_order
@@ -40,10 +50,10 @@ from langchain_scope.routing_text import RoutingTextFn, langchain_rule, routing_
 from langchain_scope.structured import RoutedStructuredOutput, StructuredBinding
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
-from scope_shared.budget.ledger import Ledger
-from scope_shared.calls import CallRecord, RoutedCall
+from scope_shared.budget.nesting import LedgerLike
+from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, RoutedCall, stop_reason
 from scope_shared.calls.attempts import atry_in_order, try_in_order
-from scope_shared.errors import ScopeError, UnknownModelError
+from scope_shared.errors import BudgetExceeded, ScopeError, UnknownModelError
 from scope_shared.routing.router import Router
 from scope_shared.routing.routing_text import DEFAULT_TOOL_CHARS, RoutingTextRule
 
@@ -71,7 +81,7 @@ class SCOPERouter(BaseChatModel):
         max_cost / tradeoff / min_accuracy / alpha: this router's knob (at most one); a call's
             ``configurable`` overrides it; unset, the core router's default knob applies.
         ledger: a budget every call of this router draws from unless a call brings its own
-            (``configurable["scope_ledger"]``).
+            (``configurable["scope_ledger"]``, an agent run's ``context``, a ``scope_budget`` block).
         routing_text: what to route a call on, given its messages (``None`` from it: the default
             rule, `langchain_scope.routing_text`); a call's ``configurable["scope_routing_text"]``
             or a marked message wins over it.
@@ -80,6 +90,8 @@ class SCOPERouter(BaseChatModel):
         context_chars: characters of earlier user/assistant turns kept before the question
             (default 0: the question alone).
         tool_chars: characters of an agent step's latest tool results kept after its task.
+        fallback_on: candidate errors that move the call on to the next candidate (default any
+            ``Exception``); others propagate at once, as the provider raised them.
 
     The router, ledger and candidates are ordinary (excluded) model fields, not private
     attributes, so ``configurable_fields``/``configurable_alternatives`` keep them when they rebuild
@@ -92,11 +104,12 @@ class SCOPERouter(BaseChatModel):
     tradeoff: float | None = None
     min_accuracy: float | None = None
     alpha: float | None = None
-    ledger: Ledger | None = Field(default=None, exclude=True)
+    ledger: LedgerLike | None = Field(default=None, exclude=True)
     routing_text: RoutingTextFn | None = Field(default=None, exclude=True)
     templates: list[Any] = Field(default_factory=list, exclude=True)
     context_chars: int = 0
     tool_chars: int = DEFAULT_TOOL_CHARS
+    fallback_on: tuple[type[BaseException], ...] = Field(default=DEFAULT_FALLBACK_ON, exclude=True)
     model_name: str = "scope-router"
     temperature: float | None = None
     max_tokens: int | None = None
@@ -187,7 +200,9 @@ class SCOPERouter(BaseChatModel):
         binding = kwargs.pop(TOOLS_KEY, None)
         forced = kwargs.pop("model", None)
         cfg.warn_unknown(config.get("configurable"))
-        settings = cfg.resolve(config.get("configurable"), self._field_layer(), default_ledger=self.ledger)
+        settings = cfg.resolve(
+            cfg.run_context(config), config.get("configurable"), self._field_layer(), default_ledger=self.ledger
+        )
         names = list(self.candidates)
         if forced is not None:
             if forced not in self.candidates:
@@ -197,13 +212,16 @@ class SCOPERouter(BaseChatModel):
         if binding is not None:  # tools or a structured-output schema: only capable candidates compete
             names, skipped = binding.capable(names, self.candidates, self.router.cards)
         routed = routing_text_of(messages, self._rule(), config.get("configurable"), self.routing_text)
+        sent = without_markers(messages)
         run_id = config.get("run_id")
         call = RoutedCall.plan(
             self.router, routed.text, knob=settings.knob, ledger=settings.ledger, candidates=names,
             call_id=None if run_id is None else str(run_id),
+            prompt_tokens=prompt_token_count(sent, bound_tools(binding), self.router.count_tokens),
+            fallback_on=self.fallback_on,
         )
         call.record.query_source = routed.source
-        return _Plan(without_markers(messages), call, binding, kwargs, skipped)
+        return _Plan(sent, call, binding, kwargs, skipped)
 
     def _rule(self) -> RoutingTextRule:
         return langchain_rule(self.context_chars, self.tool_chars, self.templates)
@@ -237,7 +255,10 @@ class SCOPERouter(BaseChatModel):
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> AIMessage:
-        plan, config = self._prepare(input, config, kwargs)
+        try:
+            plan, config = self._prepare(input, config, kwargs)
+        except BudgetExceeded as exc:
+            return ended(exc)
         run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
         try:
             model, message, record = try_in_order(
@@ -247,16 +268,21 @@ class SCOPERouter(BaseChatModel):
             )
             out = self._finish(message, model, record, plan)
         except BaseException as exc:
-            run.on_chain_error(exc)
-            raise
-        tracing.end_run(run, record, out)
+            if not ends_run(exc):
+                run.on_chain_error(exc)
+                raise
+            out = ended(exc)
+        tracing.end_run(run, plan.call.record, out)
         return out
 
     async def ainvoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> AIMessage:
-        plan, config = self._prepare(input, config, kwargs)
+        try:
+            plan, config = self._prepare(input, config, kwargs)
+        except BudgetExceeded as exc:
+            return ended(exc)
         run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
         try:
             model, message, record = await atry_in_order(
@@ -266,9 +292,11 @@ class SCOPERouter(BaseChatModel):
             )
             out = self._finish(message, model, record, plan)
         except BaseException as exc:
-            await run.on_chain_error(exc)
-            raise
-        await tracing.aend_run(run, record, out)
+            if not ends_run(exc):
+                await run.on_chain_error(exc)
+                raise
+            out = ended(exc)
+        await tracing.aend_run(run, plan.call.record, out)
         return out
 
     # ------------------------------------------------------------------ stream
@@ -284,11 +312,19 @@ class SCOPERouter(BaseChatModel):
             update={"response_metadata": {**last.response_metadata, **meta}, "chunk_position": "last"}
         )
 
+    def _settle_stopped(self, plan: _Plan, model: str, acc: AIMessageChunk, why: BaseException) -> None:
+        """A stream that stopped after some chunks: charge what it produced (flagged partial)."""
+        plan.call.succeeded(model, self._usage(plan)(model, acc), stopped=stop_reason(why))
+
     def stream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        plan, config = self._prepare(input, config, kwargs)
+        try:
+            plan, config = self._prepare(input, config, kwargs)
+        except BudgetExceeded as exc:
+            yield ended(exc, chunk=True)
+            return
         run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
         final: AIMessageChunk | None = None
         try:
@@ -297,33 +333,47 @@ class SCOPERouter(BaseChatModel):
                 lambda m: self._target(m, plan.binding).stream(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
                 add_chunks,
                 lambda m, last, acc: self._final_chunk(plan, m, last, acc),
+                lambda m, acc, why: self._settle_stopped(plan, m, acc, why),
             ):
                 final = chunk if chunk.chunk_position == "last" and "scope" in chunk.response_metadata else None
                 yield chunk
         except BaseException as exc:
-            run.on_chain_error(exc)
-            raise
+            if not ends_run(exc):  # a graceful stop is only raised before any chunk is out
+                run.on_chain_error(exc)
+                raise
+            final = ended(exc, chunk=True)
+            yield final
         tracing.end_run(run, plan.call.record, final)
 
     async def astream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
-        plan, config = self._prepare(input, config, kwargs)
+        try:
+            plan, config = self._prepare(input, config, kwargs)
+        except BudgetExceeded as exc:
+            yield ended(exc, chunk=True)
+            return
         run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
         final: AIMessageChunk | None = None
+        chunks = astream_in_order(
+            plan.call,
+            lambda m: self._target(m, plan.binding).astream(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
+            add_chunks,
+            lambda m, last, acc: self._final_chunk(plan, m, last, acc),
+            lambda m, acc, why: self._settle_stopped(plan, m, acc, why),
+        )
         try:
-            async for chunk in astream_in_order(
-                plan.call,
-                lambda m: self._target(m, plan.binding).astream(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
-                add_chunks,
-                lambda m, last, acc: self._final_chunk(plan, m, last, acc),
-            ):
-                final = chunk if chunk.chunk_position == "last" and "scope" in chunk.response_metadata else None
-                yield chunk
+            async with aclosing(chunks):  # closing this stream closes (and settles) the routed one at once
+                async for chunk in chunks:
+                    final = chunk if chunk.chunk_position == "last" and "scope" in chunk.response_metadata else None
+                    yield chunk
         except BaseException as exc:
-            await run.on_chain_error(exc)
-            raise
+            if not ends_run(exc):
+                await run.on_chain_error(exc)
+                raise
+            final = ended(exc, chunk=True)
+            yield final
         await tracing.aend_run(run, plan.call.record, final)
 
     def _stream(
@@ -355,8 +405,11 @@ class SCOPERouter(BaseChatModel):
             self.router.embed(queries)
 
     def batch(self, inputs: list[LanguageModelInput], config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
-        """Route a batch: its query texts are embedded in one pass, then each item is routed."""
+        """Route a batch: its query texts are embedded in one pass, then each item is routed.
+        With ``return_exceptions``, an item stopped by its budget returns its `BudgetExceeded`."""
         self._warm(inputs)
+        if return_exceptions and inputs:
+            return batch_keeping_stops(self.invoke, inputs, config, **kwargs)
         return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
 
     async def abatch(self, inputs: list[LanguageModelInput], config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
@@ -364,6 +417,8 @@ class SCOPERouter(BaseChatModel):
         import asyncio
 
         await asyncio.to_thread(self._warm, inputs)
+        if return_exceptions and inputs:
+            return await abatch_keeping_stops(self.ainvoke, inputs, config, **kwargs)
         return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
 
     # ------------------------------------------------------------------ generate() path
@@ -373,13 +428,16 @@ class SCOPERouter(BaseChatModel):
     ) -> ChatResult:
         """Used only by the legacy ``generate()`` path (``invoke`` and friends are overridden)."""
         config = ensure_config()
-        plan = self._plan(list(messages), config, kwargs)
         inner: RunnableConfig = {"configurable": dict(config.get("configurable", {}))}
-        model, message, record = try_in_order(
-            plan.call,
-            lambda m: self._target(m, plan.binding).invoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
-            self._usage(plan),
-        )
+        try:
+            plan = self._plan(list(messages), config, kwargs)
+            model, message, record = try_in_order(
+                plan.call,
+                lambda m: self._target(m, plan.binding).invoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
+                self._usage(plan),
+            )
+        except BudgetExceeded as exc:
+            return ChatResult(generations=[ChatGeneration(message=ended(exc))])
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, model, record, plan))])
 
     async def _agenerate(
@@ -387,13 +445,16 @@ class SCOPERouter(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:
         config = ensure_config()
-        plan = self._plan(list(messages), config, kwargs)
         inner: RunnableConfig = {"configurable": dict(config.get("configurable", {}))}
-        model, message, record = await atry_in_order(
-            plan.call,
-            lambda m: self._target(m, plan.binding).ainvoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
-            self._usage(plan),
-        )
+        try:
+            plan = self._plan(list(messages), config, kwargs)
+            model, message, record = await atry_in_order(
+                plan.call,
+                lambda m: self._target(m, plan.binding).ainvoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
+                self._usage(plan),
+            )
+        except BudgetExceeded as exc:
+            return ChatResult(generations=[ChatGeneration(message=ended(exc))])
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, model, record, plan))])
 
     # ------------------------------------------------------------------ feedback
@@ -401,3 +462,4 @@ class SCOPERouter(BaseChatModel):
         """Store a routed call's real outcome in the history (by reply, run id, call id or record);
         feedback on the same call again replaces the earlier one."""
         return record_feedback(self.router, call, correct)
+

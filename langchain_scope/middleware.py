@@ -20,6 +20,11 @@ charged), so the answer is never labelled with a candidate that did not give it.
 order the fallback middleware would swallow a candidate's error inside SCOPE's attempt, and SCOPE
 could not tell which model answered.)
 
+Each step holds the expected cost of the whole request it sends (system prompt, messages, tool
+schemas). Under an ``"end"``-mode budget, a step the budget cannot pay for answers with a final
+message (no tool calls), so the agent run ends gracefully, like LangChain's
+``ModelCallLimitMiddleware(exit_behavior="end")``; under ``"raise"`` it stops with `BudgetExceeded`.
+
 Unlike LangChain's ``ModelRouterMiddleware`` (one classification per run, by text instructions),
 this decides per model call, from predicted accuracy and cost, under a numeric budget.
 """
@@ -43,15 +48,16 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.errors import GraphBubbleUp
 
 from langchain_scope import config as cfg
+from langchain_scope.budget import ended, prompt_token_count
 from langchain_scope.feedback import record_feedback
 from langchain_scope.messages import usage_of
 from langchain_scope.routing_text import RoutingTextFn, langchain_rule, routing_text_of, without_markers
 from langchain_scope.tools import tool_capable
 from langchain_scope.validation import check_pairing
-from scope_shared.budget.ledger import Ledger
-from scope_shared.calls import CallRecord, RoutedCall, Usage
+from scope_shared.budget.nesting import LedgerLike
+from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, FallbackOn, RoutedCall, Usage, check_fallback_on
 from scope_shared.calls.attempts import atry_in_order, try_in_order
-from scope_shared.errors import AllCandidatesFailed
+from scope_shared.errors import AllCandidatesFailed, BudgetExceeded
 from scope_shared.routing.router import Router
 from scope_shared.routing.routing_text import DEFAULT_TOOL_CHARS
 
@@ -107,6 +113,8 @@ class SCOPEMiddleware(AgentMiddleware):
         ledger: default budget for runs that bring none.
         routing_text / templates / context_chars / tool_chars: what each step is routed on, as for
             `SCOPERouter` (default: the task, plus the latest tool results on a tool step).
+        fallback_on: candidate errors that move a step on to the next candidate (default any
+            ``Exception``); others propagate at once.
     """
 
     def __init__(
@@ -118,11 +126,12 @@ class SCOPEMiddleware(AgentMiddleware):
         tradeoff: float | None = None,
         min_accuracy: float | None = None,
         alpha: float | None = None,
-        ledger: Ledger | None = None,
+        ledger: LedgerLike | None = None,
         routing_text: RoutingTextFn | None = None,
         templates: Sequence[Any] = (),
         context_chars: int = 0,
         tool_chars: int = DEFAULT_TOOL_CHARS,
+        fallback_on: FallbackOn = DEFAULT_FALLBACK_ON,
     ) -> None:
         super().__init__()
         check_pairing(candidates, router)
@@ -131,6 +140,7 @@ class SCOPEMiddleware(AgentMiddleware):
         self.defaults = {"max_cost": max_cost, "tradeoff": tradeoff, "min_accuracy": min_accuracy, "alpha": alpha}
         cfg.field_knob(**self.defaults)
         self.ledger = ledger
+        self.fallback_on = check_fallback_on(fallback_on)
         self.routing_text = routing_text
         self.rule = langchain_rule(context_chars, tool_chars, templates)
         # steps whose every candidate failed, by id of their messages (an outer fallback re-sends them)
@@ -152,9 +162,14 @@ class SCOPEMiddleware(AgentMiddleware):
             names, skipped = tool_capable(names, self.candidates, self.router.cards)
         messages = self._messages(request)
         routed = routing_text_of(messages, self.rule, {**(configurable or {}), **context}, self.routing_text)
-        call = RoutedCall.plan(self.router, routed.text, knob=settings.knob, ledger=settings.ledger, candidates=names)
-        call.record.query_source = routed.source
         clean = without_markers(request.messages)
+        system = [request.system_message] if request.system_message is not None else []
+        call = RoutedCall.plan(
+            self.router, routed.text, knob=settings.knob, ledger=settings.ledger, candidates=names,
+            prompt_tokens=prompt_token_count([*system, *clean], request.tools or (), self.router.count_tokens),
+            fallback_on=self.fallback_on,
+        )
+        call.record.query_source = routed.source
         if any(a is not b for a, b in zip(clean, request.messages)):
             request = request.override(messages=clean)
         return call, skipped, messages, request
@@ -189,8 +204,8 @@ class SCOPEMiddleware(AgentMiddleware):
         label = self._passthrough(request)
         if label is not None:
             return _annotate(handler(request), None, label)
-        call, skipped, messages, routed = self._plan(request)
         try:
+            call, skipped, messages, routed = self._plan(request)
             model, response, record = try_in_order(
                 call,
                 lambda m: handler(routed.override(model=self.candidates[m])),
@@ -200,6 +215,8 @@ class SCOPEMiddleware(AgentMiddleware):
         except AllCandidatesFailed:
             self._remember_failure(request, call)
             raise
+        except BudgetExceeded as exc:
+            return _end_of_run(exc)
         return _annotate(response, model, _routed_meta(record, skipped))
 
     async def awrap_model_call(
@@ -209,8 +226,8 @@ class SCOPEMiddleware(AgentMiddleware):
         label = self._passthrough(request)
         if label is not None:
             return _annotate(await handler(request), None, label)
-        call, skipped, messages, routed = self._plan(request)
         try:
+            call, skipped, messages, routed = self._plan(request)
             model, response, record = await atry_in_order(
                 call,
                 lambda m: handler(routed.override(model=self.candidates[m])),
@@ -220,9 +237,17 @@ class SCOPEMiddleware(AgentMiddleware):
         except AllCandidatesFailed:
             self._remember_failure(request, call)
             raise
+        except BudgetExceeded as exc:
+            return _end_of_run(exc)
         return _annotate(response, model, _routed_meta(record, skipped))
 
     def record_feedback(self, call: str | UUID | CallRecord | BaseMessage, correct: float) -> int:
         """Store a routed step's real outcome (by its AI message, call id or record); feedback on the
         same step again replaces the earlier one."""
         return record_feedback(self.router, call, correct)
+
+
+
+def _end_of_run(stop: BudgetExceeded) -> ModelResponse:
+    """An "end"-mode stop as the step's answer: a final message with no tool calls ends the agent."""
+    return ModelResponse(result=[ended(stop)])

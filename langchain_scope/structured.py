@@ -14,6 +14,7 @@ metadata has it either way.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,10 @@ from langchain_scope import tracing
 from langchain_scope.candidates import call_through, can_bind_tools, inner_chat_model
 from langchain_scope.streaming import astream_in_order, keep_last, stream_in_order
 from langchain_scope.tools import TOOLS_KEY
+from scope_shared.calls import stop_reason
 from scope_shared.calls.attempts import afirst_answer, first_answer
 from scope_shared.cards import ModelCard
-from scope_shared.errors import ScopeError
+from scope_shared.errors import ScopeInputError
 
 if TYPE_CHECKING:
     from langchain_scope.chat_model import SCOPERouter
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 CANNOT_STRUCTURE = "cannot produce structured output"
 
 
-class NoStructuredOutputCandidate(ScopeError):
+class NoStructuredOutputCandidate(ScopeInputError):
     """``with_structured_output`` was asked for, but no candidate can produce structured output."""
 
 
@@ -104,6 +106,11 @@ class RoutedStructuredOutput(Runnable[LanguageModelInput, Any]):
             output = {**output, "raw": self.router._finish(raw, model, record, plan)}
         return output
 
+    def _settle_stopped(self, plan: Any, model: str, partial: Any, catcher: _LastReply, why: BaseException) -> None:
+        """A structured stream that stopped after some output: charge what was produced (flagged)."""
+        message = catcher.message or AIMessage(content=partial if isinstance(partial, str) else repr(partial))
+        plan.call.succeeded(model, self.router._usage(plan)(model, message), stopped=stop_reason(why))
+
     def _start(self, input: LanguageModelInput, config: RunnableConfig | None) -> tuple[Any, Any, RunnableConfig, _LastReply]:
         plan, config = self.router._prepare(input, config, {TOOLS_KEY: self.binding})
         run, child = tracing.start_run(self.router, config, plan.messages, plan.call.record)
@@ -143,6 +150,7 @@ class RoutedStructuredOutput(Runnable[LanguageModelInput, Any]):
                 lambda m: self._target(plan, m).stream(plan.messages, child, **kwargs),
                 keep_last,
                 lambda m, held, _acc: self._settle(plan, m, held, catcher),
+                lambda m, acc, why: self._settle_stopped(plan, m, acc, catcher, why),
             ):
                 yield last
         except BaseException as exc:
@@ -155,14 +163,17 @@ class RoutedStructuredOutput(Runnable[LanguageModelInput, Any]):
         run, child = await tracing.astart_run(self.router, config, plan.messages, plan.call.record)
         child, catcher = _with_catcher(child)
         last: Any = None
+        chunks = astream_in_order(
+            plan.call,
+            lambda m: self._target(plan, m).astream(plan.messages, child, **kwargs),
+            keep_last,
+            lambda m, held, _acc: self._settle(plan, m, held, catcher),
+            lambda m, acc, why: self._settle_stopped(plan, m, acc, catcher, why),
+        )
         try:
-            async for last in astream_in_order(
-                plan.call,
-                lambda m: self._target(plan, m).astream(plan.messages, child, **kwargs),
-                keep_last,
-                lambda m, held, _acc: self._settle(plan, m, held, catcher),
-            ):
-                yield last
+            async with aclosing(chunks):  # closing this stream settles the routed one at once
+                async for last in chunks:
+                    yield last
         except BaseException as exc:
             await run.on_chain_error(exc)
             raise

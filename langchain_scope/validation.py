@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from langchain_scope.candidates import check_candidate
-from scope_shared.errors import InvalidCardError, ScopeError
+from scope_shared.errors import InvalidCardError, ScopeError, ScopeInputError
 from scope_shared.routing.router import Router
 
 
-class NoCandidatesError(ScopeError):
+class NoCandidatesError(ScopeInputError):
     """A router was given no candidate chat models."""
 
 

@@ -16,8 +16,8 @@ from scope_shared.routing.knobs import Knob
 
 
 def check_ledger(ledger: Any) -> None:
-    """A ledger is None or has the `Ledger` interface the router reads (``remaining``, ``on_exhausted``)."""
-    if ledger is not None and not (hasattr(type(ledger), "remaining") and hasattr(ledger, "on_exhausted")):
+    """A ledger is None or has what the router reads of a budget (`scope_shared.budget.base.BudgetView`)."""
+    if ledger is not None and not all(hasattr(type(ledger), a) for a in ("room", "check_fits", "enforce")):
         raise InvalidKnobError(f"ledger must be a scope_shared.Ledger, got {type(ledger).__name__}")
 
 
