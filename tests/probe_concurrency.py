@@ -65,23 +65,23 @@ class Worker:
                 f.close()
 
 
-def _start(workers: list[Worker], go: Path) -> None:
-    for w in workers:
-        assert w.read().get("ready")
-    go.touch()
+def _run_together(workers: list[Worker], go: Path) -> list[dict[str, Any]]:
+    """Start the workers at one moment (once all are ready) and collect their results."""
+    try:
+        for w in workers:
+            assert w.read().get("ready")
+        go.touch()
+        return [w.finish() for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
 
 
 def concurrent_saves(tmp: Path, procs: int = 3, items: int = 20) -> Verdict:
     store = tmp / "store"
     toy_history(per_topic=4).save(store)
     go = tmp / "go"
-    workers = [Worker("save", str(store), f"p{i}", str(items), str(go)) for i in range(procs)]
-    try:
-        _start(workers, go)
-        results = [w.finish() for w in workers]
-    finally:
-        for w in workers:
-            w.kill()
+    results = _run_together([Worker("save", str(store), f"p{i}", str(items), str(go)) for i in range(procs)], go)
     if any(not r["saved"] and not r["library_error"] for r in results):
         return fail("a save failed with a raw error: " + "; ".join(r["error"] for r in results if not r["saved"]))
     try:
@@ -107,12 +107,7 @@ def shared_log(tmp: Path, procs: int = 2, records: int = 150, split_s: float = 0
                str(split_s if i == 0 else 0.0))
         for i in range(procs)
     ]
-    try:
-        _start(workers, go)
-        results = [w.finish() for w in workers]
-    finally:
-        for w in workers:
-            w.kill()
+    results = _run_together(workers, go)
     errors = [e for r in results for e in r["errors"]]
     if errors:
         return fail(f"record_outcome raised: {errors[0]}")
