@@ -146,13 +146,11 @@ def compare(labels: list[str]) -> None:
             s = data[lab]["summary"].get(group, {"tried": 0, "passed": 0, "data_loss": 0})
             row += f" | {s['tried']:>16} / {s['passed']:>6} / {s['data_loss']:>9}"
         print(row)
-    before, after = data[labels[0]]["cases"], data[labels[-1]]["cases"]
-    ratio = [
-        (a["seconds"] or 0) / max(b["seconds"] or 0, 1e-6)
-        for g in ("reasoning",) for b, a in zip(before.get(g, []), after.get(g, [])) if b["id"].startswith("reasoning/parser")
-    ]
-    if ratio:
-        print(f"parser cases: median time {labels[-1]}/{labels[0]} = {sorted(ratio)[len(ratio) // 2]:.2g}")
+    for lab in labels:
+        cases = [r for rows in data[lab]["cases"].values() for r in rows]
+        parser = [r["seconds"] or 0.0 for r in cases if r["id"].startswith("reasoning/parser")]
+        crashes = sum("interpreter died" in r["detail"] for r in cases)
+        print(f"{lab}: {crashes} case(s) killed the interpreter; slowest parser case {max(parser, default=0):.3f} s")
 
 
 def main() -> None:
