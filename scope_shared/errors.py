@@ -40,3 +40,11 @@ class HistoryStoreError(ScopeError):
 
 class EstimatorError(ScopeError):
     """An estimator cannot produce an estimate (not fitted, incompatible history, bad config)."""
+
+
+class AnchorPackError(ScopeError):
+    """An anchor pack is missing, of another format version, corrupt, or its questions are malformed."""
+
+
+class OnboardingError(ScopeError):
+    """Onboarding a model cannot go on: a model that cannot be called, a grader missing, a bad setting."""
