@@ -12,12 +12,14 @@ from scope_shared.embedder import (
     default_embedder,
 )
 from scope_shared.errors import (
+    AnchorPackError,
     BudgetExceeded,
     EstimatorError,
     HistoryStoreError,
     InvalidCardError,
     InvalidKnobError,
     InvalidQueryError,
+    OnboardingError,
     ScopeError,
     UnknownModelError,
 )
@@ -27,8 +29,27 @@ from scope_shared.routing import Decision, Estimate, Knob, Router, make_knob
 
 __version__ = "0.1.0"
 
+# onboarding sits on the top floor: loaded on first use, so ``import scope_shared`` stays light
+_LAZY = {
+    "AnchorPack": "scope_shared.onboarding.pack",
+    "load_pack": "scope_shared.onboarding.pack",
+    "onboard": "scope_shared.onboarding.runner",
+    "OnboardingResult": "scope_shared.onboarding.runner",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'scope_shared' has no attribute {name!r}")
+
+
 __all__ = [
     "AllCandidatesFailed",
+    "AnchorPack",
+    "AnchorPackError",
     "Anchors",
     "BudgetExceeded",
     "Decision",
@@ -48,6 +69,8 @@ __all__ = [
     "Ledger",
     "LedgerEntry",
     "ModelCard",
+    "OnboardingError",
+    "OnboardingResult",
     "Outcome",
     "RawEstimates",
     "Reservation",
@@ -56,6 +79,8 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "UnknownModelError",
     "default_embedder",
+    "load_pack",
     "make_knob",
+    "onboard",
     "scope_budget",
 ]

@@ -56,7 +56,7 @@ def extract_choice(answer: str, choices: Choices) -> str | None:
     parenthesised = re.findall(rf"[\(\[]\s*({alt})\s*[\)\]]", answer)
     if parenthesised:
         return parenthesised[-1]
-    leading = re.match(rf"\s*\**\s*({alt})\s*(?:[\).:\]]|$|\s)", answer)
+    leading = re.match(rf"\s*\**\s*({alt})\s*(?:[\).:\]*]|$|\s)", answer)
     if leading:
         return leading.group(1)
     said = final_statement(answer)
