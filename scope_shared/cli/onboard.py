@@ -4,8 +4,10 @@
     scope route "..." --history my-history --candidates gpt-4o-mini,other-model
 
 The grown history (the pack's questions and known models plus the new one) is saved to ``--out``
-(or back to ``--history``); every graded answer is first appended to ``<out>/feedback.log``, so
-the same command after a crash or a spend cap carries on where it stopped.
+(or back to ``--history``; an ``--out`` that already holds a history is grown, so one folder
+collects every model you onboard); every graded answer is first appended to
+``<out>/feedback.log``, so the same command after a crash or a spend cap carries on where it
+stopped.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def _cmd_onboard(args: argparse.Namespace) -> None:
     if target is None and not args.dry_run:
         raise ScopeError("--out DIR is needed to keep the onboarded model (or --history DIR to grow it in place)")
     pack = load_pack(args.pack)
-    history = History.load(args.history) if args.history else pack.history()
+    source = args.history or (target if target and (Path(target) / "manifest.json").is_file() else None)
+    history = History.load(source) if source else pack.history()  # --out accumulates models run after run
     log = args.log or (str(Path(target) / LOG_NAME) if target else None)
     if log and not args.dry_run:
         Path(log).parent.mkdir(parents=True, exist_ok=True)
@@ -133,8 +136,8 @@ def add_commands(sub: Any) -> None:
     who.add_argument("--name", default=None, help="model name (default: from --model)")
     who.add_argument("--input-price", type=float, default=None, help="USD per 1M input tokens")
     who.add_argument("--output-price", type=float, default=None, help="USD per 1M output tokens")
-    p.add_argument("--history", default=None, help="a history directory to grow (default: a new one from the pack)")
-    p.add_argument("--out", default=None, help="where to save the grown history (default: --history)")
+    p.add_argument("--history", default=None, help="a history directory to grow (default: --out if it holds one, else a new one from the pack)")
+    p.add_argument("--out", default=None, help="where to save the grown history (default: --history); reruns grow it")
     p.add_argument("--pack", default=None, help="anchor pack name or directory (default: the bundled llmrouter-9)")
     p.add_argument("--anchors", type=int, default=None, help="how many anchors (default: 50)")
     p.add_argument("--max-spend", type=float, default=None, help="cap in USD on this model's onboarding, across reruns")
