@@ -1,8 +1,7 @@
 """SCOPE router core: pre-hoc estimates of each model's accuracy and cost, from anchors, and routing
 policies over them. Integrations (``langchain_scope``, ``llamaindex_scope``) are thin layers on this."""
 
-from scope_shared.budget import Ledger, LedgerEntry, Reservation, scope_budget
-from scope_shared.calls import AllCandidatesFailed
+from scope_shared.budget import BaseLedger, Budgets, Ledger, LedgerEntry, Overshoot, Reservation, scope_budget
 from scope_shared.cards import ModelCard, Outcome
 from scope_shared.embedder import (
     Embedder,
@@ -12,6 +11,7 @@ from scope_shared.embedder import (
     default_embedder,
 )
 from scope_shared.errors import (
+    AllCandidatesFailed,
     AnchorPackError,
     BudgetExceeded,
     EstimatorError,
@@ -19,8 +19,12 @@ from scope_shared.errors import (
     InvalidCardError,
     InvalidKnobError,
     InvalidQueryError,
+    InvalidUsageError,
     OnboardingError,
+    ReservationError,
     ScopeError,
+    ScopeInputError,
+    ScopeRuntimeError,
     UnknownModelError,
 )
 from scope_shared.estimators import Estimator, KNNEstimator, RawEstimates
@@ -51,7 +55,9 @@ __all__ = [
     "AnchorPack",
     "AnchorPackError",
     "Anchors",
+    "BaseLedger",
     "BudgetExceeded",
+    "Budgets",
     "Decision",
     "Embedder",
     "Estimate",
@@ -63,6 +69,7 @@ __all__ = [
     "InvalidCardError",
     "InvalidKnobError",
     "InvalidQueryError",
+    "InvalidUsageError",
     "KNNEstimator",
     "Knob",
     "LangChainEmbedder",
@@ -72,10 +79,14 @@ __all__ = [
     "OnboardingError",
     "OnboardingResult",
     "Outcome",
+    "Overshoot",
     "RawEstimates",
+    "ReservationError",
     "Reservation",
     "Router",
     "ScopeError",
+    "ScopeInputError",
+    "ScopeRuntimeError",
     "SentenceTransformerEmbedder",
     "UnknownModelError",
     "default_embedder",
