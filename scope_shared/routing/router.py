@@ -16,6 +16,7 @@ from scope_shared.errors import InvalidCardError, InvalidKnobError, InvalidQuery
 from scope_shared.estimators import Estimator, KNNEstimator
 from scope_shared.estimators.guard import checked_predict
 from scope_shared.history import History
+from scope_shared.history.subset import add_model_outcomes
 from scope_shared.live import LiveObject
 from scope_shared.query import validate_queries, validate_query
 from scope_shared.routing.decision import Decision, Estimate
@@ -86,7 +87,7 @@ class Router(LiveObject):
         if missing:
             raise InvalidCardError(
                 f"no outcomes in the history for {', '.join(map(repr, missing))}: a model joins by "
-                "answering some history questions (Router.add_model)"
+                "answering some history questions (scope_shared.onboard, or Router.add_model)"
             )
         if isinstance(default_knob, Mapping):
             default_knob = resolve_knob(None, **default_knob)
@@ -313,33 +314,16 @@ class Router(LiveObject):
     def add_model(self, card: ModelCard | Mapping[str, Any], outcomes: Mapping[str, Outcome | Mapping[str, Any] | float]) -> None:
         """Add a candidate from its outcomes on some questions (``{question text: outcome}``).
 
-        Outcomes may be full `Outcome`s, dicts, or bare scores; questions new to the history are
-        embedded and added. No retraining: estimators read the model's behaviour from its anchors.
+        Outcomes may be full `Outcome`s, dicts, or bare scores; only questions new to the history
+        are embedded. No retraining: estimators read the model's behaviour from its anchors.
         """
         if not isinstance(card, (ModelCard, Mapping)):
             raise InvalidCardError(f"a model card must be a ModelCard or a dict, got {type(card).__name__}")
         card = card if isinstance(card, ModelCard) else ModelCard.create(**{str(k): v for k, v in card.items()})
         if card.name in self.cards:
             raise InvalidCardError(f"model {card.name!r} is already a candidate")
-        if not isinstance(outcomes, Mapping) or not outcomes:
-            raise ScopeError(f"model {card.name!r} needs a mapping of question text -> outcome (at least one) to join")
-        texts = validate_queries(list(outcomes))
-        outs = []
-        for t in texts:
-            o = outcomes[t]
-            if isinstance(o, (int, float)):
-                o = {"correct": float(o)}
-            if isinstance(o, Outcome):
-                o = o.model_dump()
-            if not isinstance(o, Mapping):
-                raise ScopeError(f"outcome for {t[:60]!r} must be an Outcome, a dict or a score, got {type(o).__name__}")
-            outs.append(Outcome.create(**{**dict(o), "model": card.name}))
-        embs = self.embedder.embed(texts, show_progress=len(texts) > 256)
-        ids = self.history.add_questions(texts, embs)
-        for qid, o in zip(ids, outs):
-            self.history.add_outcomes(qid, [o])
+        add_model_outcomes(self.history, card, outcomes, self.embedder)
         self.cards[card.name] = card
-        self.history.cards[card.name] = card
 
     def record_outcome(
         self,
