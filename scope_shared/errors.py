@@ -40,3 +40,8 @@ class HistoryStoreError(ScopeError):
 
 class EstimatorError(ScopeError):
     """An estimator cannot produce an estimate (not fitted, incompatible history, bad config)."""
+
+
+class SharedStoreError(ScopeError):
+    """The shared (PostgreSQL) ledger or history cannot be used: a malformed URL, a server that does
+    not answer, a timeout, or tables of another schema version."""

@@ -70,6 +70,18 @@ class Ledger:
         self._entries: list[LedgerEntry] = []
         self._lock = threading.Lock()
 
+    @classmethod
+    def connect(cls, url: str, name: str = "default", **settings: Any) -> "Ledger":
+        """A budget shared by every process that connects to it, kept in PostgreSQL.
+
+        ``Ledger.connect("postgresql://user@host/db", "team-a", budget=50.0, period="daily")``;
+        see `scope_shared.budget.postgres_ledger.PostgresLedger` for the settings (``budget``,
+        ``on_exhausted``, ``period``, ``lease_s``, ``reconfigure``, ``timeouts``).
+        """
+        from scope_shared.budget.postgres_ledger import PostgresLedger
+
+        return PostgresLedger(url, name, **settings)
+
     def __repr__(self) -> str:
         return f"Ledger(budget={self.budget}, spent={self.spent:.6f}, name={self.name!r})"
 

@@ -56,6 +56,18 @@ class History:
         #: per feedback-log id, the byte offset up to which its records are in this history
         self.feedback_applied: dict[str, int] = {}
 
+    @classmethod
+    def connect(cls, url: str, name: str = "default", **settings: Any) -> "History":
+        """A history shared by every process that connects to it, kept in PostgreSQL.
+
+        ``History.connect("postgresql://user@host/db", dim=384, embedder_name=...)`` creates it on
+        first use; each process mirrors it in memory and follows new rows. See
+        `scope_shared.history.postgres_store.PostgresHistory` for the settings.
+        """
+        from scope_shared.history.postgres_store import PostgresHistory
+
+        return PostgresHistory(url, name, **settings)
+
     # ---------------------------------------------------------------- reading
     def __len__(self) -> int:
         return self._n
