@@ -309,11 +309,10 @@ class PostgresHistory(History):
             first = {}
             for i, t in enumerate(texts):
                 first.setdefault(t.strip(), i)
-            vecs = np.asarray(embeddings, dtype="<f4").reshape(len(texts), self.dim)
+            vecs = np.asarray(embeddings, dtype="<f4")
             with conn.cursor().copy(sql.COPY_QUESTIONS) as copy:
                 for qid in range(n_q, len(self)):
                     v = vecs[first[self.text(qid)]]
-                    v = (v / max(float(np.linalg.norm(v)), 1e-12)).astype("<f4")
                     copy.write_row((self.name, qid, self.text(qid), self.benchmark(qid), v.tobytes()))
         if self.n_records > n_o:
             with conn.cursor().copy(sql.COPY_OUTCOMES) as copy:
@@ -335,8 +334,9 @@ class PostgresHistory(History):
             log.warning("history %r: could not reload after a failed write: %s", self.name, exc)
 
     def add_questions(self, texts: Any, embeddings: np.ndarray, benchmarks: Any = None) -> list[int]:
-        return self._write("adding questions to", lambda: History.add_questions(self, texts, embeddings, benchmarks),
-                           list(texts), embeddings)
+        vecs = _unit_rows(embeddings, self.dim)
+        return self._write("adding questions to", lambda: History.add_questions(self, texts, vecs, benchmarks),
+                           list(texts), vecs)
 
     def add_outcomes(self, question_id: int, outcomes: Any) -> None:
         outs = list(outcomes)
@@ -347,14 +347,28 @@ class PostgresHistory(History):
 
     def add(self, text: str, embedding: np.ndarray, outcomes: Any = (), benchmark: str | None = None) -> int:
         outs = list(outcomes)
-        return self._write("recording an outcome in", lambda: History.add(self, text, embedding, outs, benchmark),
-                           [text] if isinstance(text, str) else [], np.asarray(embedding).reshape(1, -1))
+        vec = _unit_rows(np.asarray(embedding).reshape(1, -1), self.dim)
+        return self._write("recording an outcome in", lambda: History.add(self, text, vec, outs, benchmark),
+                           [text] if isinstance(text, str) else [], vec)
 
     def attach_log(self, path: str | Path) -> Any:
         raise ScopeError(
             f"history {self.name!r} is shared through PostgreSQL: every outcome is committed to the database, "
             "so it takes no feedback log"
         )
+
+
+def _unit_rows(embeddings: Any, dim: int) -> Any:
+    """Rows scaled to unit length as `History.add_questions` scales them, so the writer and every
+    replica (which re-scale what the database holds) index bit-identical vectors. Input that
+    `History` would reject is passed through for it to reject."""
+    try:
+        e = np.asarray(embeddings, dtype=np.float32)
+    except (TypeError, ValueError):
+        return embeddings
+    if e.ndim != 2 or e.shape[1] != dim or not np.all(np.isfinite(e)):
+        return embeddings
+    return (e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)).astype("<f4")
 
 
 def import_directory(path: str | Path, url: str, name: str = "default", **settings: Any) -> PostgresHistory:
