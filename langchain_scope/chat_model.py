@@ -37,6 +37,7 @@ from langchain_scope.messages import DEFAULT_CONTEXT_CHARS, query_text, usage_of
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
 from scope_shared.budget.ledger import Ledger
+from scope_shared.budget.shared import as_ledger
 from scope_shared.calls import CallRecord, RoutedCall
 from scope_shared.calls.attempts import atry_in_order, try_in_order
 from scope_shared.errors import ScopeError, UnknownModelError
@@ -64,7 +65,7 @@ class SCOPERouter(BaseChatModel):
         max_cost / tradeoff / min_accuracy / alpha: this router's knob (at most one); a call's
             ``configurable`` overrides it; unset, the core router's default knob applies.
         ledger: a budget every call of this router draws from unless a call brings its own
-            (``configurable["scope_ledger"]``).
+            (``configurable["scope_ledger"]``); a `Ledger`, or a ``postgresql://`` URL of a shared one.
         context_chars: conversation kept around the last human turn in the query text.
 
     The router, ledger and candidates are ordinary (excluded) model fields, not private
@@ -97,6 +98,8 @@ class SCOPERouter(BaseChatModel):
                 estimator=data.pop("estimator", None),
                 embedder=data.pop("embedder", None),
             )
+        if data.get("ledger") is not None:
+            data["ledger"] = as_ledger(data["ledger"])  # a Ledger, or a postgresql:// URL
         check_pairing(data.get("candidates"), data.get("router"))
         super().__init__(**data)
         self._field_layer()  # validates: at most one knob, in range

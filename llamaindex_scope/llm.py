@@ -48,6 +48,7 @@ from llamaindex_scope.texts import (
     routing_text_of_messages,
 )
 from scope_shared.budget.ledger import Ledger
+from scope_shared.budget.shared import as_ledger
 from scope_shared.budget.scopes import pick_knob, settings_in_force
 from scope_shared.calls import RoutedCall, Usage
 from scope_shared.errors import InvalidCardError, ScopeError
@@ -71,7 +72,8 @@ class SCOPELLM(FunctionCallingLLM):
         knob / max_cost / tradeoff / min_accuracy / alpha: the pipeline's knob (at most one;
             default: the router's). Overridden by a ``scope_budget`` block, and per call by the
             same keyword arguments (``llm.chat(messages, min_accuracy=0.9)``).
-        ledger: the pipeline's budget (optional); overridden the same way (``ledger=``).
+        ledger: the pipeline's budget (optional; a `Ledger`, or a ``postgresql://`` URL of a shared
+            one); overridden the same way (``ledger=``).
         routing_text: what to route a prompt on (default: the query inside LlamaIndex's QA and
             refine prompts, else the whole prompt; for chats, the last user message).
 
@@ -98,7 +100,7 @@ class SCOPELLM(FunctionCallingLLM):
         tradeoff: float | None = None,
         min_accuracy: float | None = None,
         alpha: float | None = None,
-        ledger: Ledger | None = None,
+        ledger: Ledger | str | None = None,
         routing_text: Callable[[str], str] | None = None,
         callback_manager: CallbackManager | None = None,
         **kwargs: Any,
@@ -114,8 +116,7 @@ class SCOPELLM(FunctionCallingLLM):
                 )
             if not isinstance(llm, LLM):
                 raise ScopeError(f"candidate {name!r} is a {type(llm).__name__}, not a LlamaIndex LLM")
-        if ledger is not None and not isinstance(ledger, Ledger):
-            raise ScopeError(f"ledger must be a scope_shared.Ledger, got {type(ledger).__name__}")
+        ledger = as_ledger(ledger)  # a Ledger, or a postgresql:// URL
         super().__init__(
             llms=dict(llms),
             candidates=list(llms),

@@ -23,6 +23,7 @@ from llama_index.core.tools.types import ToolMetadata
 
 from llamaindex_scope.events import emit_routed, emit_settled
 from scope_shared.budget.ledger import Ledger
+from scope_shared.budget.shared import as_ledger
 from scope_shared.budget.scopes import pick_knob, settings_in_force
 from scope_shared.calls import RoutedCall
 from scope_shared.errors import InvalidCardError, ScopeError, UnknownModelError
@@ -55,7 +56,8 @@ class SCOPESelector(BaseSelector):
             choice's name is its model's name.
         knob / max_cost / tradeoff / min_accuracy / alpha: the knob for this pipeline (at most
             one; default: the router's). A ``scope_budget`` block overrides it.
-        ledger: the pipeline's budget (optional); a ``scope_budget`` block overrides it.
+        ledger: the pipeline's budget (optional; a `Ledger`, or a ``postgresql://`` URL of a shared
+            one); a ``scope_budget`` block overrides it.
         charge_ledger: charge the ledger the chosen model's expected cost (default True).
     """
 
@@ -69,7 +71,7 @@ class SCOPESelector(BaseSelector):
         tradeoff: float | None = None,
         min_accuracy: float | None = None,
         alpha: float | None = None,
-        ledger: Ledger | None = None,
+        ledger: Ledger | str | None = None,
         charge_ledger: bool = True,
     ) -> None:
         if not isinstance(router, Router):
@@ -79,8 +81,7 @@ class SCOPESelector(BaseSelector):
         self._knob = pick_knob(
             knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
         )
-        if ledger is not None and not isinstance(ledger, Ledger):
-            raise ScopeError(f"ledger must be a scope_shared.Ledger, got {type(ledger).__name__}")
+        ledger = as_ledger(ledger)  # a Ledger, or a postgresql:// URL
         self._ledger = ledger
         self._charge_ledger = charge_ledger
         if isinstance(choice_models, Mapping):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scope_shared.budget.ledger import Ledger
+from scope_shared.budget.shared import as_ledger
 from scope_shared.errors import InvalidKnobError
 from scope_shared.routing.knobs import Knob, resolve_knob
 
@@ -50,9 +51,7 @@ def pick_knob(knob: Knob | None = None, **settings: Any) -> Knob | None:
 
 
 def _check_ledger(ledger: Any) -> Ledger | None:
-    if ledger is not None and not isinstance(ledger, Ledger):
-        raise InvalidKnobError(f"ledger must be a scope_shared.Ledger, got {type(ledger).__name__}")
-    return ledger
+    return as_ledger(ledger)
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""The ``scope`` command line: demo, route, train, history build|info|add-model|suggest."""
+"""The ``scope`` command line: demo, route, train, history build|info|add-model|suggest|import|export,
+budget create|show."""
 
 from __future__ import annotations
 
@@ -33,16 +34,16 @@ def _build_history(args: argparse.Namespace) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
-    from scope_shared.history import History
+    from scope_shared.history.shared import open_history
 
-    print(json.dumps(History.load(args.path).info(), indent=2))
+    print(json.dumps(open_history(args.path, args.name, follow=False).info(), indent=2))
 
 
 def _cmd_route(args: argparse.Namespace) -> None:
-    from scope_shared.history import History
+    from scope_shared.history.shared import open_history
     from scope_shared.routing.router import Router
 
-    history = History.load(args.history)
+    history = open_history(args.history, args.history_name, follow=False)
     if not history.cards:
         raise ScopeError(f"history {args.history} holds no model cards; build it with 'scope history build'")
     estimator = None
@@ -83,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     route = sub.add_parser("route", help="print every candidate's estimate and the decision")
     route.add_argument("question")
-    route.add_argument("--history", required=True, help="a history directory (scope history build)")
+    route.add_argument("--history", required=True, help="a history directory (scope history build) or a postgresql:// URL")
+    route.add_argument("--history-name", default="default", help="the shared history's name, with a URL")
     route.add_argument("--embedder", default=None, help="sentence-transformers path (default: bundled)")
     route.add_argument("--estimator", default=None, help="a trained estimator directory (scope train); default kNN")
     for knob in ("max_cost", "tradeoff", "min_accuracy", "alpha"):
@@ -101,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--test-size", type=float, default=0.2)
     build.add_argument("--embedder", default=None)
     build.set_defaults(func=_build_history)
-    info = hsub.add_parser("info", help="describe a history directory")
-    info.add_argument("path")
+    info = hsub.add_parser("info", help="describe a history directory or a shared history")
+    info.add_argument("path", help="a history directory or a postgresql:// URL")
+    info.add_argument("--name", default="default", help="the shared history's name, with a URL")
     info.set_defaults(func=_cmd_info)
 
     train = sub.add_parser("train-reasoner", help="fine-tune the reasoning predictor (SFT, then GRPO; needs [train])")
@@ -111,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     from scope_shared.cli.learned import add_commands
 
     add_commands(sub, hsub)  # scope train, scope history add-model | suggest
+    from scope_shared.cli.fleet import add_commands as add_fleet_commands
+
+    add_fleet_commands(sub, hsub)  # scope history import | export, scope budget create | show
     return parser
 
 

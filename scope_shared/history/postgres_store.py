@@ -228,7 +228,7 @@ class PostgresHistory(History):
 
     def _follow(self) -> None:
         """Background thread: wait for a notification (or ``poll_s``), then sync; survive outages."""
-        conn = None
+        conn, failing = None, False
         while not self._stop.is_set():
             try:
                 if conn is None or conn.closed or conn.broken:
@@ -239,8 +239,12 @@ class PostgresHistory(History):
                         pass
                 if not self._stop.is_set():
                     self.sync()
+                if failing:
+                    log.warning("history %r: following the database again", self.name)
+                failing = False
             except Exception as exc:  # keep following: the server may come back
-                log.warning("history %r: following the database failed: %s", self.name, exc)
+                (log.debug if failing else log.warning)("history %r: following the database failed: %s", self.name, exc)
+                failing = True
                 if conn is not None:
                     conn.close()
                 conn = None

@@ -15,6 +15,7 @@ from scope_shared.embedder import Embedder, as_embedder
 from scope_shared.errors import BudgetExceeded, InvalidCardError, ScopeError, UnknownModelError
 from scope_shared.estimators import Estimator, KNNEstimator
 from scope_shared.history import History
+from scope_shared.history.shared import as_history
 from scope_shared.query import validate_queries, validate_query
 from scope_shared.routing.decision import Decision, Estimate
 from scope_shared.routing.knobs import Knob, make_knob, resolve_knob
@@ -34,7 +35,8 @@ class Router:
 
     Args:
         cards: the candidates (``ModelCard`` objects or dicts); each needs outcomes in ``history``.
-        history: the router's memory (questions, embeddings, outcomes).
+        history: the router's memory (questions, embeddings, outcomes), or a ``postgresql://`` URL
+            of a shared one (`History.connect`).
         estimator: how estimates are made (default: training-free `KNNEstimator`).
         embedder: an `Embedder`, a LangChain ``Embeddings``, a sentence-transformers path, or
             ``None`` for the bundled all-MiniLM-L6-v2.
@@ -62,7 +64,7 @@ class Router:
         feedback_log: str | Path | None = None,
     ) -> None:
         self.cards = to_cards(cards)
-        self.history = history
+        self.history = history = as_history(history)
         self.estimator = estimator or KNNEstimator()
         self.embedder = as_embedder(embedder)
         if self.embedder.dim != history.dim:
