@@ -16,7 +16,8 @@ from conftest import CARDS, toy_embedder, toy_history
 
 from scope_shared import History, ModelCard, Outcome, Router, ScopeError
 from scope_shared.errors import SharedStoreError
-from scope_shared.history.postgres_store import PostgresHistory, export_directory, import_directory
+from scope_shared.history.postgres_store import PostgresHistory
+from scope_shared.history.postgres_transfer import export_directory, import_directory
 
 WORKER = str(Path(__file__).with_name("fleet_worker.py"))
 

@@ -19,7 +19,7 @@ from scope_shared.budget.shared import as_ledger
 from scope_shared.budget.shared import close_connected as close_connected_ledgers
 from scope_shared.history.shared import close_connected as close_connected_histories
 from scope_shared.cli import main as scope_main
-from scope_shared.history.postgres_store import import_directory
+from scope_shared.history.postgres_transfer import import_directory
 
 
 @pytest.fixture

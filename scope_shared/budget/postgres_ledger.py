@@ -269,10 +269,13 @@ class PostgresLedger(Ledger):
                 raise BudgetExceeded("this reservation was already settled or cancelled")
             r.open = False
         try:
-            return self._write(r, cost, entry)
-        finally:
-            with self._lock:
-                self._open.pop(getattr(r, "hold_id", -1), None)
+            e = self._write(r, cost, entry)
+        except BaseException:  # not charged: the hold stays open (and renewed), settle again later
+            r.open = True
+            raise
+        with self._lock:
+            self._open.pop(getattr(r, "hold_id", -1), None)
+        return e
 
     def _write(self, r: Reservation | None, cost: float, entry: dict[str, Any]) -> LedgerEntry:
         e = LedgerEntry(cost=cost, **entry)
@@ -290,6 +293,7 @@ class PostgresLedger(Ledger):
         return e
 
     def _release(self, r: Reservation) -> None:
+        """Delete the hold; if the database cannot be reached it is no longer renewed, so it lapses."""
         with self._lock:
             if not r.open:
                 return

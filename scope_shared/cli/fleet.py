@@ -8,7 +8,7 @@ from typing import Any
 
 
 def _cmd_import(args: argparse.Namespace) -> None:
-    from scope_shared.history.postgres_store import import_directory
+    from scope_shared.history.postgres_transfer import import_directory
 
     shared = import_directory(args.directory, args.url, args.name, follow=False)
     shared.close()
@@ -16,7 +16,7 @@ def _cmd_import(args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
-    from scope_shared.history.postgres_store import export_directory
+    from scope_shared.history.postgres_transfer import export_directory
 
     h = export_directory(args.url, args.directory, args.name)
     print(f"saved {len(h)} questions, {h.n_records} outcomes of {args.name!r} -> {args.directory}")

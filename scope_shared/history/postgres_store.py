@@ -14,8 +14,8 @@ validation and id assignment are exactly the embedded store's), then stores the 
 commits. If the database refuses, the local history is rebuilt from the database, so it never
 keeps rows the fleet does not have.
 
-``save(path)`` writes the local snapshot as an ordinary history directory (the export); see
-`import_directory` and `export_directory` for the other direction and the CLI.
+``save(path)`` writes the local snapshot as an ordinary history directory (the export);
+`scope_shared.history.postgres_transfer` moves directories in and out.
 """
 
 from __future__ import annotations
@@ -201,28 +201,28 @@ class PostgresHistory(History):
 
     def _apply(self, qrows: list[Any], orows: list[Any], cards: dict[str, ModelCard] | None) -> None:
         with self._lock, self._applying_here():
-                if qrows:
-                    start = len(self)
-                    embs = np.frombuffer(b"".join(bytes(r[2]) for r in qrows), dtype="<f4").reshape(len(qrows), self.dim)
-                    ids = History.add_questions(self, [r[0] for r in qrows], embs, [r[1] for r in qrows])
-                    if ids != list(range(start, start + len(qrows))):
-                        raise SharedStoreError(f"history {self.name!r}: question rows out of order; connect again")
-                if orows:
-                    col = list(zip(*orows))
-                    models, sources = sorted(set(col[1])), sorted(set(col[6]))
-                    m_code, s_code = {m: i for i, m in enumerate(models)}, {s: i for i, s in enumerate(sources)}
+            if qrows:
+                start = len(self)
+                embs = np.frombuffer(b"".join(bytes(r[2]) for r in qrows), dtype="<f4").reshape(len(qrows), self.dim)
+                ids = History.add_questions(self, [r[0] for r in qrows], embs, [r[1] for r in qrows])
+                if ids != list(range(start, start + len(qrows))):
+                    raise SharedStoreError(f"history {self.name!r}: question rows out of order; connect again")
+            if orows:
+                col = list(zip(*orows))
+                models, sources = list(dict.fromkeys(col[1])), list(dict.fromkeys(col[6]))  # first-seen order
+                m_code, s_code = {m: i for i, m in enumerate(models)}, {s: i for i, s in enumerate(sources)}
 
-                    def num(i: int) -> np.ndarray:
-                        return np.array([np.nan if v is None else v for v in col[i]], dtype=np.float64)
+                def num(i: int) -> np.ndarray:
+                    return np.array([np.nan if v is None else v for v in col[i]], dtype=np.float64)
 
-                    History.add_outcome_arrays(
-                        self, np.array(col[0], np.int64), models, num(2), num(3),
-                        input_tokens=num(4), latency_s=num(5), source=sources,
-                        model_codes=np.array([m_code[m] for m in col[1]], np.int64),
-                        source_codes=np.array([s_code[s] for s in col[6]], np.int64),
-                    )
-                if cards is not None:
-                    self.cards = cards
+                History.add_outcome_arrays(
+                    self, np.array(col[0], np.int64), models, num(2), num(3),
+                    input_tokens=num(4), latency_s=num(5), source=sources,
+                    model_codes=np.array([m_code[m] for m in col[1]], np.int64),
+                    source_codes=np.array([s_code[s] for s in col[6]], np.int64),
+                )
+            if cards is not None:
+                self.cards = cards
         with self._changed:
             self._changed.notify_all()
 
@@ -373,33 +373,3 @@ def _unit_rows(embeddings: Any, dim: int) -> Any:
     if e.ndim != 2 or e.shape[1] != dim or not np.all(np.isfinite(e)):
         return embeddings
     return (e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)).astype("<f4")
-
-
-def import_directory(path: str | Path, url: str, name: str = "default", **settings: Any) -> PostgresHistory:
-    """Copy a history directory (`History.save`) into the database, merging into ``name`` if it exists
-    (questions by text; outcomes are added). Returns the shared history, connected."""
-    local = History.load(path)
-    shared = PostgresHistory(url, name, dim=local.dim, embedder_name=local.embedder_name,
-                             index=local.index.config(), **settings)
-    texts = [local.text(i) for i in range(len(local))]
-    ids = np.asarray(shared.add_questions(texts, local.embeddings, local.benchmarks), dtype=np.int64)
-    lg = local.outcome_log
-    if len(lg):
-        shared.add_outcome_arrays(
-            ids[lg.column("qid")], lg.model_names, lg.column("correct"), lg.column("output_tokens"),
-            input_tokens=lg.column("input_tokens"), latency_s=lg.column("latency_s"), source=lg.source_names,
-            model_codes=lg.column("model").astype(np.int64), source_codes=lg.column("source").astype(np.int64),
-        )
-    if local.cards:
-        shared.cards.update(local.cards)
-    return shared
-
-
-def export_directory(url: str, path: str | Path, name: str = "default", **settings: Any) -> History:
-    """Write the shared history ``name`` to a history directory (readable by `History.load`)."""
-    shared = PostgresHistory(url, name, follow=False, **settings)
-    try:
-        shared.save(path)
-    finally:
-        shared.close()
-    return shared
