@@ -36,8 +36,8 @@ from langchain_scope import tracing
 from langchain_scope.messages import DEFAULT_CONTEXT_CHARS, query_text, usage_of
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
-from scope_shared.budget.ledger import Ledger
-from scope_shared.budget.shared import as_ledger
+from scope_shared.budget.base import BaseLedger
+from scope_shared.budget.nesting import check_ledger
 from scope_shared.calls import CallRecord, RoutedCall
 from scope_shared.calls.attempts import atry_in_order, try_in_order
 from scope_shared.errors import ScopeError, UnknownModelError
@@ -79,7 +79,7 @@ class SCOPERouter(BaseChatModel):
     tradeoff: float | None = None
     min_accuracy: float | None = None
     alpha: float | None = None
-    ledger: Ledger | None = Field(default=None, exclude=True)
+    ledger: BaseLedger | None = Field(default=None, exclude=True)
     context_chars: int = DEFAULT_CONTEXT_CHARS
     model_name: str = "scope-router"
     temperature: float | None = None
@@ -99,7 +99,7 @@ class SCOPERouter(BaseChatModel):
                 embedder=data.pop("embedder", None),
             )
         if data.get("ledger") is not None:
-            data["ledger"] = as_ledger(data["ledger"])  # a Ledger, or a postgresql:// URL
+            data["ledger"] = check_ledger(data["ledger"])  # a Ledger, or a postgresql:// URL
         check_pairing(data.get("candidates"), data.get("router"))
         super().__init__(**data)
         self._field_layer()  # validates: at most one knob, in range

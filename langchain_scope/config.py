@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scope_shared.budget.ledger import Ledger
-from scope_shared.budget.shared import as_ledger
+from scope_shared.budget.nesting import check_ledger
 from scope_shared.routing.knobs import KNOB_KINDS, Knob, knob_from_mapping, resolve_knob
 
 LEDGER_KEY = "scope_ledger"
@@ -54,7 +54,7 @@ def resolve(
         if knob is None:
             knob = knob_from_mapping(layer)
         if ledger is None and layer.get(LEDGER_KEY) is not None:
-            ledger = as_ledger(layer[LEDGER_KEY], repr(LEDGER_KEY))
+            ledger = check_ledger(layer[LEDGER_KEY], repr(LEDGER_KEY))
     return CallSettings(knob=knob or default_knob, ledger=ledger or default_ledger)
 
 

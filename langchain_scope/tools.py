@@ -9,14 +9,14 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import ScopeInputError
 
 #: the bound keyword argument that carries a `ToolBinding` from `bind_tools` to the call
 TOOLS_KEY = "scope_tools"
 CANNOT_BIND_TOOLS = "cannot bind tools"
 
 
-class NoToolCapableCandidate(ScopeError):
+class NoToolCapableCandidate(ScopeInputError):
     """Tools are bound, but no candidate (left) can bind tools."""
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scope_shared.errors import InvalidCardError, ScopeError
+from scope_shared.errors import InvalidCardError, ScopeError, ScopeInputError
 from scope_shared.routing.router import Router
 
 
-class NoCandidatesError(ScopeError):
+class NoCandidatesError(ScopeInputError):
     """A router was given no candidate chat models."""
 
 

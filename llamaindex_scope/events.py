@@ -14,6 +14,7 @@ from typing import Any, Literal
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events import BaseEvent
 
+from scope_shared.budget.nesting import Budgets
 from scope_shared.calls import CallRecord
 
 dispatcher = get_dispatcher(__name__)
@@ -85,7 +86,7 @@ def emit_routed(record: CallRecord, source: Source) -> SCOPERoutingEvent:
 
 
 def emit_settled(
-    record: CallRecord, source: Source, ledger: Any = None, cost_is_estimate: bool = False
+    record: CallRecord, source: Source, ledger: Budgets | None = None, cost_is_estimate: bool = False
 ) -> SCOPECostEvent:
     """Dispatch (and return) the cost event of a call whose answering model is known."""
     assert record.model is not None and record.cost is not None
@@ -102,7 +103,7 @@ def emit_settled(
         cost_is_estimate=cost_is_estimate,
         failed=meta["failed"],
         budget_spent=None if ledger is None else ledger.spent,
-        budget_remaining=None if ledger is None or ledger.budget is None else ledger.remaining,
+        budget_remaining=None if ledger is None or not ledger.capped else ledger.remaining,
     )
     dispatcher.event(event)
     return event

@@ -48,7 +48,7 @@ from llamaindex_scope.texts import (
     routing_text_of_messages,
 )
 from scope_shared.budget.ledger import Ledger
-from scope_shared.budget.shared import as_ledger
+from scope_shared.budget.nesting import check_ledger
 from scope_shared.budget.scopes import pick_knob, settings_in_force
 from scope_shared.calls import RoutedCall, Usage
 from scope_shared.errors import InvalidCardError, ScopeError
@@ -116,7 +116,7 @@ class SCOPELLM(FunctionCallingLLM):
                 )
             if not isinstance(llm, LLM):
                 raise ScopeError(f"candidate {name!r} is a {type(llm).__name__}, not a LlamaIndex LLM")
-        ledger = as_ledger(ledger)  # a Ledger, or a postgresql:// URL
+        ledger = check_ledger(ledger)  # a Ledger, or a postgresql:// URL
         super().__init__(
             llms=dict(llms),
             candidates=list(llms),

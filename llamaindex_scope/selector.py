@@ -23,7 +23,7 @@ from llama_index.core.tools.types import ToolMetadata
 
 from llamaindex_scope.events import emit_routed, emit_settled
 from scope_shared.budget.ledger import Ledger
-from scope_shared.budget.shared import as_ledger
+from scope_shared.budget.nesting import check_ledger
 from scope_shared.budget.scopes import pick_knob, settings_in_force
 from scope_shared.calls import RoutedCall
 from scope_shared.errors import InvalidCardError, ScopeError, UnknownModelError
@@ -81,7 +81,7 @@ class SCOPESelector(BaseSelector):
         self._knob = pick_knob(
             knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
         )
-        ledger = as_ledger(ledger)  # a Ledger, or a postgresql:// URL
+        ledger = check_ledger(ledger)  # a Ledger, or a postgresql:// URL
         self._ledger = ledger
         self._charge_ledger = charge_ledger
         if isinstance(choice_models, Mapping):
@@ -153,10 +153,8 @@ class SCOPESelector(BaseSelector):
             self._router, query.query_str, knob=knob, ledger=ledger, candidates=list(dict.fromkeys(models))
         )
         emit_routed(call.record, "selector")
-        if not self._charge_ledger:
-            call.ledger = None  # the decision saw the ledger; the engines' own LLMs will charge it
         for model in call.models_to_try():
-            record = call.succeeded_unseen(model)
+            record = call.succeeded_unseen(model, charge=self._charge_ledger)
             break
         else:
             raise call.all_failed()

@@ -15,7 +15,7 @@ from langchain_core.messages import HumanMessage
 from langchain_scope import SCOPERouter
 from llamaindex_scope import SCOPELLM, scope_budget
 from scope_shared import History, InvalidKnobError, Ledger, Router, ScopeError
-from scope_shared.budget.shared import as_ledger
+from scope_shared.budget.nesting import check_ledger
 from scope_shared.budget.shared import close_connected as close_connected_ledgers
 from scope_shared.history.shared import close_connected as close_connected_histories
 from scope_shared.cli import main as scope_main
@@ -59,9 +59,9 @@ def test_llamaindex_llm_and_budget_blocks_take_urls(fleet_url):
 
 
 def test_a_url_means_one_connection_and_other_values_are_refused(fleet_url):
-    assert as_ledger(fleet_url) is as_ledger(fleet_url)
+    assert check_ledger(fleet_url) is check_ledger(fleet_url)
     with pytest.raises(InvalidKnobError, match="Ledger or a postgresql:// URL, got str"):
-        as_ledger("sqlite:///x.db")
+        check_ledger("sqlite:///x.db")
     with pytest.raises(ScopeError, match="History or a postgresql:// URL"):
         Router(CARDS, "/some/dir", embedder=toy_embedder())
 

@@ -20,13 +20,16 @@ VERSION = 1
 DDL = """
 CREATE TABLE scope_budgets (
     name          text PRIMARY KEY,
-    budget        numeric CHECK (budget >= 0),            -- NULL: unlimited (accounting only)
-    on_exhausted  text NOT NULL,
-    period_s      double precision CHECK (period_s > 0),  -- NULL: never resets
-    period_start  timestamptz NOT NULL DEFAULT 'epoch',
-    spent         numeric NOT NULL DEFAULT 0,             -- in the current period
-    calls         bigint NOT NULL DEFAULT 0,              -- in the current period
-    created_at    timestamptz NOT NULL DEFAULT now()
+    budget            numeric CHECK (budget >= 0),            -- NULL: unlimited (accounting only)
+    mode              text NOT NULL CHECK (mode IN ('raise', 'end', 'soft')),
+    period_s          double precision CHECK (period_s > 0),  -- NULL: never resets
+    period_start      timestamptz NOT NULL DEFAULT 'epoch',
+    spent             numeric NOT NULL DEFAULT 0,             -- this and the next two: current period
+    calls             bigint NOT NULL DEFAULT 0,
+    overshoot_calls   bigint NOT NULL DEFAULT 0,              -- settled above what they held
+    overshoot_excess  numeric NOT NULL DEFAULT 0,
+    max_ratio         double precision NOT NULL DEFAULT 1,    -- largest cost / hold ever (kept across periods)
+    created_at        timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE TABLE scope_holds (
@@ -48,7 +51,9 @@ CREATE TABLE scope_ledger_entries (
     output_tokens  double precision,
     expected_cost  double precision,
     info           jsonb NOT NULL DEFAULT '{}',
-    time           double precision NOT NULL
+    time           double precision NOT NULL,
+    hold_id        bigint UNIQUE   -- the hold it settled (NULL for a charge): a settle retried after a
+                                   -- lost reply finds its entry and charges nothing twice
 );
 CREATE INDEX scope_ledger_entries_budget ON scope_ledger_entries (budget, period_start);
 
@@ -72,7 +77,8 @@ BEGIN
     END IF;
     start_ts := scope_period_start(b.period_s, clock_timestamp());
     IF start_ts > b.period_start THEN
-        UPDATE scope_budgets SET period_start = start_ts, spent = 0, calls = 0
+        UPDATE scope_budgets SET period_start = start_ts, spent = 0, calls = 0, overshoot_calls = 0,
+            overshoot_excess = 0
         WHERE name = p_name RETURNING * INTO b;
     END IF;
     DELETE FROM scope_holds WHERE budget = p_name AND expires_at < clock_timestamp();
@@ -99,31 +105,42 @@ BEGIN
     END IF;
 END $$;
 
--- release a hold (if given and not lapsed) and charge the real cost; `held` is NULL when the hold
--- had lapsed (its lease ran out) or none was given
+-- settle hold `p_hold` (which held `p_held`) at `p_cost`, or with both NULL charge without a hold.
+-- Returns false, changing nothing, when that hold was already settled (a retry).
 CREATE FUNCTION scope_settle(
-    p_name text, p_hold bigint, p_cost numeric, p_model text, p_input_tokens double precision,
+    p_name text, p_hold bigint, p_held numeric, p_cost numeric, p_model text, p_input_tokens double precision,
     p_output_tokens double precision, p_expected_cost double precision, p_info jsonb, p_time double precision,
-    OUT held numeric, OUT spent numeric
+    OUT charged boolean
 ) LANGUAGE plpgsql AS $$
 DECLARE
     b scope_budgets;
+    over boolean := p_held IS NOT NULL AND p_cost > p_held;
 BEGIN
     b := scope_lock_budget(p_name);
-    IF p_hold IS NOT NULL THEN
-        DELETE FROM scope_holds WHERE id = p_hold RETURNING amount INTO held;
+    IF p_hold IS NOT NULL AND EXISTS (SELECT 1 FROM scope_ledger_entries WHERE hold_id = p_hold) THEN
+        charged := false;
+        RETURN;
     END IF;
-    UPDATE scope_budgets SET spent = scope_budgets.spent + p_cost, calls = calls + 1
-    WHERE name = p_name RETURNING scope_budgets.spent INTO spent;
+    DELETE FROM scope_holds WHERE id = p_hold;  -- gone already if its lease lapsed: charged all the same
+    UPDATE scope_budgets SET
+        spent = spent + p_cost,
+        calls = calls + 1,
+        overshoot_calls = overshoot_calls + over::int,
+        overshoot_excess = overshoot_excess + CASE WHEN over THEN p_cost - p_held ELSE 0 END,
+        max_ratio = CASE WHEN over AND p_held > 0 THEN greatest(max_ratio, (p_cost / p_held)::float8)
+                         ELSE max_ratio END
+    WHERE name = p_name;
     INSERT INTO scope_ledger_entries
-        (budget, period_start, cost, model, input_tokens, output_tokens, expected_cost, info, time)
+        (budget, period_start, cost, model, input_tokens, output_tokens, expected_cost, info, time, hold_id)
     VALUES (p_name, b.period_start, p_cost, p_model, p_input_tokens, p_output_tokens, p_expected_cost,
-            p_info, p_time);
+            p_info, p_time, p_hold);
+    charged := true;
 END $$;
 
 -- spent, held and calls as of now, without locking (a period that has ended reads as empty)
 CREATE FUNCTION scope_budget_status(
     p_name text, OUT budget numeric, OUT spent numeric, OUT reserved numeric, OUT calls bigint,
+    OUT overshoot_calls bigint, OUT overshoot_excess numeric, OUT max_ratio double precision,
     OUT period_start timestamptz
 ) LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -135,10 +152,12 @@ BEGIN
     END IF;
     budget := b.budget;
     period_start := scope_period_start(b.period_s, clock_timestamp());
+    max_ratio := b.max_ratio;
     IF period_start > b.period_start THEN
-        spent := 0; calls := 0;
+        spent := 0; calls := 0; overshoot_calls := 0; overshoot_excess := 0;
     ELSE
         spent := b.spent; calls := b.calls; period_start := b.period_start;
+        overshoot_calls := b.overshoot_calls; overshoot_excess := b.overshoot_excess;
     END IF;
     SELECT coalesce(sum(amount), 0) INTO reserved FROM scope_holds h
     WHERE h.budget = p_name AND h.expires_at >= clock_timestamp();

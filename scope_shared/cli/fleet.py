@@ -32,7 +32,7 @@ def _period(value: str) -> Any:
 def _cmd_budget_create(args: argparse.Namespace) -> None:
     from scope_shared.budget.ledger import Ledger
 
-    ledger = Ledger.connect(args.url, args.name, budget=args.budget, on_exhausted=args.on_exhausted,
+    ledger = Ledger.connect(args.url, args.name, budget=args.budget, mode=args.mode,
                             period=args.period, reconfigure=args.reconfigure)
     print(json.dumps(ledger.summary()))
     ledger.close()
@@ -64,7 +64,8 @@ def add_commands(sub: Any, hsub: Any) -> None:
     create.add_argument("url")
     create.add_argument("name")
     create.add_argument("--budget", type=float, default=None, help="USD (omit for an unlimited, accounting-only budget)")
-    create.add_argument("--on-exhausted", choices=("raise", "cheapest"), default="raise")
+    create.add_argument("--mode", choices=("raise", "end", "soft"), default="raise",
+                        help="when spent: stop with BudgetExceeded (raise), end an agent run (end), or go on cheapest (soft)")
     create.add_argument("--period", type=_period, default=None, help="hourly, daily, weekly or seconds (default: never resets)")
     create.add_argument("--reconfigure", action="store_true", help="change an existing budget's settings")
     create.set_defaults(func=_cmd_budget_create)

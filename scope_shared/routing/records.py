@@ -44,6 +44,7 @@ class CallRecord:
     model: str | None = None
     usage: Usage | None = None
     cost: float | None = None
+    stopped: str | None = None  # why a streamed answer ended early (it was charged what it produced)
 
     @property
     def failed(self) -> list[Attempt]:
@@ -70,6 +71,9 @@ class CallRecord:
             "estimates": d["estimates"],
             "budget_left": d["budget_left"],
             "fallback_to_cheapest": d["fallback_to_cheapest"],
+            "over_max_cost": d["over_max_cost"],
+            "partial": self.stopped is not None,
+            "stopped": self.stopped,
             "ledger": self.ledger_name,
         }
 
