@@ -182,7 +182,7 @@ def main() -> None:
     rows = []
     with TempPostgres(fsync=not args.no_fsync) as server:
         url = server.new_database()
-        Ledger.connect(url, "bench", budget=1e9, on_exhausted="raise").close()
+        Ledger.connect(url, "bench", budget=1e9, mode="raise").close()
         seed = History.connect(url, "bench", dim=DIM, embedder_name="random", follow=False)
         seed.add("seed question", _vector(0), [Outcome(model="m", correct=1.0)])
         seed.close()
