@@ -10,6 +10,13 @@ budget, fall back down the ranking when one raises (`scope_shared.calls.attempts
 candidate's own message with ``response_metadata["scope"]`` (the call's record) and
 ``response_metadata["model_name"]`` (the routed candidate's name).
 
+Budgets: a call holds the expected cost of the whole prompt it sends (every message, tool schemas)
+and settles the real cost; a stream stopped early (``break``, ``close()``, a cancelled task) or
+failing part-way is charged what it produced, flagged ``partial``. Under an ``"end"``-mode budget a
+call that cannot be paid answers with a final message instead of raising (so an agent ends).
+``fallback_on`` says which candidate errors move on to the next candidate (``with_fallbacks``'
+``exceptions_to_handle``).
+
 The router delegates rather than generating itself, so the candidates' own settings govern a call
 (their cache, rate limiter, temperature, API keys). ``temperature``/``max_tokens``/``timeout``/
 ``max_retries``/``api_key`` are accepted (LangChain's standard parameters) and reported to tracers,
@@ -29,18 +36,20 @@ from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.runnables.config import get_config_list, get_executor_for_config
+from langchain_core.runnables.utils import gather_with_concurrency
 from pydantic import Field, SecretStr
 
 from langchain_scope import config as cfg
 from langchain_scope import tracing
+from langchain_scope.budget import prompt_token_count, stop_message
 from langchain_scope.messages import DEFAULT_CONTEXT_CHARS, query_text, usage_of
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
-from scope_shared.budget.base import BaseLedger
-from scope_shared.budget.nesting import check_ledger
-from scope_shared.calls import CallRecord, RoutedCall
+from scope_shared.budget.nesting import LedgerLike, check_ledger
+from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, RoutedCall, ends_gracefully, stop_reason
 from scope_shared.calls.attempts import atry_in_order, try_in_order
-from scope_shared.errors import ScopeError, UnknownModelError
+from scope_shared.errors import BudgetExceeded, ScopeError, UnknownModelError
 from scope_shared.routing.router import Router
 
 
@@ -65,8 +74,11 @@ class SCOPERouter(BaseChatModel):
         max_cost / tradeoff / min_accuracy / alpha: this router's knob (at most one); a call's
             ``configurable`` overrides it; unset, the core router's default knob applies.
         ledger: a budget every call of this router draws from unless a call brings its own
-            (``configurable["scope_ledger"]``); a `Ledger`, or a ``postgresql://`` URL of a shared one.
+            (``configurable["scope_ledger"]``, an agent run's ``context``, a ``scope_budget`` block); a
+            ledger, or a ``postgresql://`` URL of a shared one.
         context_chars: conversation kept around the last human turn in the query text.
+        fallback_on: candidate errors that move the call on to the next candidate (default any
+            ``Exception``); others propagate at once, as the provider raised them.
 
     The router, ledger and candidates are ordinary (excluded) model fields, not private
     attributes, so ``configurable_fields``/``configurable_alternatives`` keep them when they rebuild
@@ -79,8 +91,9 @@ class SCOPERouter(BaseChatModel):
     tradeoff: float | None = None
     min_accuracy: float | None = None
     alpha: float | None = None
-    ledger: BaseLedger | None = Field(default=None, exclude=True)
+    ledger: LedgerLike | None = Field(default=None, exclude=True)
     context_chars: int = DEFAULT_CONTEXT_CHARS
+    fallback_on: tuple[type[BaseException], ...] = Field(default=DEFAULT_FALLBACK_ON, exclude=True)
     model_name: str = "scope-router"
     temperature: float | None = None
     max_tokens: int | None = None
@@ -163,7 +176,9 @@ class SCOPERouter(BaseChatModel):
         kwargs = dict(kwargs)
         binding = kwargs.pop(TOOLS_KEY, None)
         forced = kwargs.pop("model", None)
-        settings = cfg.resolve(config.get("configurable"), self._field_layer(), default_ledger=self.ledger)
+        settings = cfg.resolve(
+            cfg.run_context(config), config.get("configurable"), self._field_layer(), default_ledger=self.ledger
+        )
         names = list(self.candidates)
         if forced is not None:
             if forced not in self.candidates:
@@ -177,6 +192,8 @@ class SCOPERouter(BaseChatModel):
         call = RoutedCall.plan(
             self.router, query, knob=settings.knob, ledger=settings.ledger, candidates=names,
             call_id=None if run_id is None else str(run_id),
+            prompt_tokens=prompt_token_count(messages, binding.tools if binding else (), self.router.count_tokens),
+            fallback_on=self.fallback_on,
         )
         return _Plan(messages, call, binding, kwargs, skipped)
 
@@ -207,7 +224,10 @@ class SCOPERouter(BaseChatModel):
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> AIMessage:
-        plan, config = self._prepare(input, config, kwargs)
+        try:
+            plan, config = self._prepare(input, config, kwargs)
+        except BudgetExceeded as exc:
+            return _ended(exc)
         run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
         try:
             model, message, record = try_in_order(
@@ -217,16 +237,21 @@ class SCOPERouter(BaseChatModel):
             )
             out = self._finish(message, model, record, plan)
         except BaseException as exc:
-            run.on_chain_error(exc)
-            raise
-        run.on_chain_end(tracing.outputs(out, record))
+            if not _graceful(exc):
+                run.on_chain_error(exc)
+                raise
+            out = _ended(exc)
+        run.on_chain_end(tracing.outputs(out, plan.call.record))
         return out
 
     async def ainvoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> AIMessage:
-        plan, config = self._prepare(input, config, kwargs)
+        try:
+            plan, config = self._prepare(input, config, kwargs)
+        except BudgetExceeded as exc:
+            return _ended(exc)
         run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
         try:
             model, message, record = await atry_in_order(
@@ -236,9 +261,11 @@ class SCOPERouter(BaseChatModel):
             )
             out = self._finish(message, model, record, plan)
         except BaseException as exc:
-            await run.on_chain_error(exc)
-            raise
-        await run.on_chain_end(tracing.outputs(out, record))
+            if not _graceful(exc):
+                await run.on_chain_error(exc)
+                raise
+            out = _ended(exc)
+        await run.on_chain_end(tracing.outputs(out, plan.call.record))
         return out
 
     # ------------------------------------------------------------------ stream
@@ -254,32 +281,52 @@ class SCOPERouter(BaseChatModel):
         meta = {"model_name": model, "scope": final.response_metadata["scope"]}
         return AIMessageChunk(content="", id=acc.id if acc is not None else None, response_metadata=meta)
 
+    def _settle_stopped(self, plan: _Plan, model: str, acc: AIMessageChunk, why: BaseException) -> None:
+        """A stream that stopped after some chunks: charge what it produced (flagged partial)."""
+        plan.call.succeeded(model, self._usage(plan)(model, acc), stopped=stop_reason(why))
+
     def stream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        plan, config = self._prepare(input, config, kwargs)
+        try:
+            plan, config = self._prepare(input, config, kwargs)
+        except BudgetExceeded as exc:
+            yield _ended(exc, chunk=True)
+            return
         run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
         try:
             for model in plan.call.models_to_try():
                 acc: AIMessageChunk | None = None
+                source = self._target(model, plan.binding).stream(
+                    plan.messages, child, stop=self._stop(stop), **plan.kwargs
+                )
                 try:
-                    for chunk in self._target(model, plan.binding).stream(
-                        plan.messages, child, stop=self._stop(stop), **plan.kwargs
-                    ):
+                    for chunk in source:
                         acc = chunk if acc is None else acc + chunk
                         yield self._strip(chunk)
-                except BaseException as exc:  # also GeneratorExit: release the hold
+                except BaseException as exc:  # also GeneratorExit: the consumer stopped
+                    source.close()  # the candidate's stream too (its connection), right now
+                    if acc is not None:  # part of an answer is out: charge it; no switch mid-stream
+                        self._settle_stopped(plan, model, acc, exc)
+                        raise
                     plan.call.failed(model, exc)
-                    if acc is not None or not isinstance(exc, Exception):
-                        raise  # part of an answer is already out: no silent switch mid-stream
-                    continue
+                    if plan.call.moves_on(exc):
+                        continue
+                    raise
                 record = plan.call.succeeded(model, self._usage(plan)(model, acc))
                 last = self._last_chunk(acc, model, record, plan)
                 yield last
                 run.on_chain_end(tracing.outputs(acc + last if acc is not None else last, record))
                 return
             raise plan.call.all_failed()
+        except BudgetExceeded as exc:  # no candidate could be held (the budget was spent meanwhile)
+            if not ends_gracefully(exc):
+                run.on_chain_error(exc)
+                raise
+            ended = _ended(exc, chunk=True)
+            yield ended
+            run.on_chain_end(tracing.outputs(ended, plan.call.record))
         except BaseException as exc:
             run.on_chain_error(exc)
             raise
@@ -288,28 +335,44 @@ class SCOPERouter(BaseChatModel):
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
-        plan, config = self._prepare(input, config, kwargs)
+        try:
+            plan, config = self._prepare(input, config, kwargs)
+        except BudgetExceeded as exc:
+            yield _ended(exc, chunk=True)
+            return
         run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
         try:
             for model in plan.call.models_to_try():
                 acc: AIMessageChunk | None = None
+                source = self._target(model, plan.binding).astream(
+                    plan.messages, child, stop=self._stop(stop), **plan.kwargs
+                )
                 try:
-                    async for chunk in self._target(model, plan.binding).astream(
-                        plan.messages, child, stop=self._stop(stop), **plan.kwargs
-                    ):
+                    async for chunk in source:
                         acc = chunk if acc is None else acc + chunk
                         yield self._strip(chunk)
-                except BaseException as exc:  # also GeneratorExit: release the hold
-                    plan.call.failed(model, exc)
-                    if acc is not None or not isinstance(exc, Exception):
+                except BaseException as exc:  # also GeneratorExit (aclose) and CancelledError
+                    await source.aclose()  # type: ignore[attr-defined]
+                    if acc is not None:
+                        self._settle_stopped(plan, model, acc, exc)
                         raise
-                    continue
+                    plan.call.failed(model, exc)
+                    if plan.call.moves_on(exc):
+                        continue
+                    raise
                 record = plan.call.succeeded(model, self._usage(plan)(model, acc))
                 last = self._last_chunk(acc, model, record, plan)
                 yield last
                 await run.on_chain_end(tracing.outputs(acc + last if acc is not None else last, record))
                 return
             raise plan.call.all_failed()
+        except BudgetExceeded as exc:
+            if not ends_gracefully(exc):
+                await run.on_chain_error(exc)
+                raise
+            ended = _ended(exc, chunk=True)
+            yield ended
+            await run.on_chain_end(tracing.outputs(ended, plan.call.record))
         except BaseException as exc:
             await run.on_chain_error(exc)
             raise
@@ -327,16 +390,43 @@ class SCOPERouter(BaseChatModel):
             self.router.embed(queries)
 
     def batch(self, inputs: list[LanguageModelInput], config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
-        """Route a batch: its query texts are embedded in one pass, then each item is routed."""
+        """Route a batch: its query texts are embedded in one pass, then each item is routed.
+
+        With ``return_exceptions``, an item stopped by its budget returns its `BudgetExceeded`
+        like any other error (it is not an ``Exception``, so the base class would let it through).
+        """
         self._warm(inputs)
-        return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        if not return_exceptions or not inputs:
+            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        configs = get_config_list(config, len(inputs))
+
+        def one(item: LanguageModelInput, c: RunnableConfig) -> Any:
+            try:
+                return self.invoke(item, c, **kwargs)
+            except (Exception, BudgetExceeded) as exc:
+                return exc
+
+        with get_executor_for_config(configs[0]) as executor:
+            return list(executor.map(one, inputs, configs))
 
     async def abatch(self, inputs: list[LanguageModelInput], config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
         """Async `batch` (the one-pass embedding runs in a worker thread)."""
         import asyncio
 
         await asyncio.to_thread(self._warm, inputs)
-        return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        if not return_exceptions or not inputs:
+            return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        configs = get_config_list(config, len(inputs))
+
+        async def one(item: LanguageModelInput, c: RunnableConfig) -> Any:
+            try:
+                return await self.ainvoke(item, c, **kwargs)
+            except (Exception, BudgetExceeded) as exc:
+                return exc
+
+        return await gather_with_concurrency(
+            configs[0].get("max_concurrency"), *(one(i, c) for i, c in zip(inputs, configs))
+        )
 
     # ------------------------------------------------------------------ generate() path
     def _generate(
@@ -345,13 +435,16 @@ class SCOPERouter(BaseChatModel):
     ) -> ChatResult:
         """Used only by the legacy ``generate()`` path (``invoke`` and friends are overridden)."""
         config = ensure_config()
-        plan = self._plan(list(messages), config, kwargs)
         inner: RunnableConfig = {"configurable": dict(config.get("configurable", {}))}
-        model, message, record = try_in_order(
-            plan.call,
-            lambda m: self._target(m, plan.binding).invoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
-            self._usage(plan),
-        )
+        try:
+            plan = self._plan(list(messages), config, kwargs)
+            model, message, record = try_in_order(
+                plan.call,
+                lambda m: self._target(m, plan.binding).invoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
+                self._usage(plan),
+            )
+        except BudgetExceeded as exc:
+            return ChatResult(generations=[ChatGeneration(message=_ended(exc))])
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, model, record, plan))])
 
     async def _agenerate(
@@ -359,13 +452,16 @@ class SCOPERouter(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:
         config = ensure_config()
-        plan = self._plan(list(messages), config, kwargs)
         inner: RunnableConfig = {"configurable": dict(config.get("configurable", {}))}
-        model, message, record = await atry_in_order(
-            plan.call,
-            lambda m: self._target(m, plan.binding).ainvoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
-            self._usage(plan),
-        )
+        try:
+            plan = self._plan(list(messages), config, kwargs)
+            model, message, record = await atry_in_order(
+                plan.call,
+                lambda m: self._target(m, plan.binding).ainvoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
+                self._usage(plan),
+            )
+        except BudgetExceeded as exc:
+            return ChatResult(generations=[ChatGeneration(message=_ended(exc))])
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, model, record, plan))])
 
     # ------------------------------------------------------------------ feedback
@@ -379,3 +475,15 @@ class SCOPERouter(BaseChatModel):
         if isinstance(call, UUID):
             call = str(call)
         return self.router.record_feedback(call, correct)
+
+
+def _graceful(exc: BaseException) -> bool:
+    """A budget stop that asks to end the run with a final answer (mode "end")."""
+    return isinstance(exc, BudgetExceeded) and ends_gracefully(exc)
+
+
+def _ended(stop: BudgetExceeded, chunk: bool = False) -> Any:
+    """The final answer for an "end"-mode stop; any other stop is raised."""
+    if not ends_gracefully(stop):
+        raise stop
+    return stop_message(stop, chunk=chunk)

@@ -8,6 +8,10 @@ Keys (in ``RunnableConfig["configurable"]``, or on an agent run's ``context``):
 A value set for the call wins over the router's own fields, which win over the core router's
 default knob. ``chain.with_config(configurable={...})`` therefore changes the budget of one chain
 without rebuilding anything, and two chains sharing one router keep separate ledgers.
+
+Budgets nest (`scope_shared.budget.scopes.budgets_in_force`): a call is charged to the run's ledger
+and to the ledger of every ``scope_budget`` block around it; `langchain_scope.with_budget` nests a
+budget inside the run's. The router's own ledger is a default, used when neither brings one.
 """
 
 from __future__ import annotations
@@ -16,19 +20,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scope_shared.budget.ledger import Ledger
-from scope_shared.budget.nesting import check_ledger
+from scope_shared.budget.nesting import Budgets, LedgerLike, check_ledger
+from scope_shared.budget.scopes import budgets_in_force
 from scope_shared.routing.knobs import KNOB_KINDS, Knob, knob_from_mapping, resolve_knob
 
 LEDGER_KEY = "scope_ledger"
 KEYS: tuple[str, ...] = (*KNOB_KINDS, LEDGER_KEY)
+#: where a LangGraph run keeps its `Runtime` (whose ``context`` is the run's ``context=``) in the
+#: config (``langgraph._internal._constants.CONFIG_KEY_RUNTIME``), read without importing langgraph
+LANGGRAPH_RUNTIME_KEY = "__pregel_runtime"
 
 @dataclass(frozen=True)
 class CallSettings:
-    """What governs one routed call: the knob (None = the core router's default) and the ledger."""
+    """What governs one routed call: the knob (None = the core router's default) and the budgets."""
 
     knob: Knob | None
-    ledger: Ledger | None
+    ledger: Budgets | None
 
 
 def as_mapping(obj: Any) -> dict[str, Any]:
@@ -40,14 +47,22 @@ def as_mapping(obj: Any) -> dict[str, Any]:
     return {k: getattr(obj, k) for k in KEYS if getattr(obj, k, None) is not None}
 
 
+def run_context(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The SCOPE keys of a LangGraph run's ``context=`` (``create_agent(...).invoke(..., context=)``),
+    found in the run's config; empty outside a graph run."""
+    runtime = ((config or {}).get("configurable") or {}).get(LANGGRAPH_RUNTIME_KEY)
+    return as_mapping(getattr(runtime, "context", None))
+
+
 def resolve(
     *layers: Mapping[str, Any] | None,
     default_knob: Knob | None = None,
-    default_ledger: Ledger | None = None,
+    default_ledger: LedgerLike | None = None,
 ) -> CallSettings:
-    """The settings for one call: the first layer that sets a knob (or ledger) wins."""
+    """The settings for one call: the first layer that sets a knob (or ledger) wins; the ledger's
+    budgets include every enclosing ``scope_budget`` block's."""
     knob: Knob | None = None
-    ledger: Ledger | None = None
+    ledger: LedgerLike | None = None
     for layer in layers:
         if not layer:
             continue
@@ -55,7 +70,7 @@ def resolve(
             knob = knob_from_mapping(layer)
         if ledger is None and layer.get(LEDGER_KEY) is not None:
             ledger = check_ledger(layer[LEDGER_KEY], repr(LEDGER_KEY))
-    return CallSettings(knob=knob or default_knob, ledger=ledger or default_ledger)
+    return CallSettings(knob=knob or default_knob, ledger=budgets_in_force(ledger, default_ledger))
 
 
 def field_knob(**fields: float | None) -> Knob | None:

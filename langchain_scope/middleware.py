@@ -11,6 +11,11 @@ dataclass or pydantic object with the keys of `langchain_scope.config`), else fr
 ``configurable``, else from this middleware's own settings. The AI message carries
 ``response_metadata["scope"]`` and ``["model_name"]`` as with `SCOPERouter`.
 
+Each step holds the expected cost of the whole request it sends (system prompt, messages, tool
+schemas). Under an ``"end"``-mode budget, a step the budget cannot pay for answers with a final
+message (no tool calls), so the agent run ends gracefully, like LangChain's
+``ModelCallLimitMiddleware(exit_behavior="end")``; under ``"raise"`` it stops with `BudgetExceeded`.
+
 Unlike LangChain's ``ModelRouterMiddleware`` (one classification per run, by text instructions),
 this decides per model call, from predicted accuracy and cost, under a numeric budget.
 """
@@ -31,12 +36,15 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.errors import GraphBubbleUp
 
 from langchain_scope import config as cfg
+from langchain_scope.budget import prompt_token_count, stop_message
 from langchain_scope.messages import DEFAULT_CONTEXT_CHARS, query_text, usage_of
 from langchain_scope.tools import tool_capable
 from langchain_scope.validation import check_pairing
-from scope_shared.budget.ledger import Ledger
-from scope_shared.calls import CallRecord, RoutedCall, Usage
+from scope_shared.budget.nesting import LedgerLike
+from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, FallbackOn, RoutedCall, Usage, check_fallback_on
+from scope_shared.calls import ends_gracefully
 from scope_shared.calls.attempts import atry_in_order, try_in_order
+from scope_shared.errors import BudgetExceeded
 from scope_shared.routing.router import Router
 
 
@@ -90,6 +98,8 @@ class SCOPEMiddleware(AgentMiddleware):
         max_cost / tradeoff / min_accuracy / alpha: default knob (at most one).
         ledger: default budget for runs that bring none.
         context_chars: conversation kept around the last human turn in the query text.
+        fallback_on: candidate errors that move a step on to the next candidate (default any
+            ``Exception``); others propagate at once.
     """
 
     def __init__(
@@ -101,8 +111,9 @@ class SCOPEMiddleware(AgentMiddleware):
         tradeoff: float | None = None,
         min_accuracy: float | None = None,
         alpha: float | None = None,
-        ledger: Ledger | None = None,
+        ledger: LedgerLike | None = None,
         context_chars: int = DEFAULT_CONTEXT_CHARS,
+        fallback_on: FallbackOn = DEFAULT_FALLBACK_ON,
     ) -> None:
         super().__init__()
         check_pairing(candidates, router)
@@ -112,6 +123,7 @@ class SCOPEMiddleware(AgentMiddleware):
         cfg.field_knob(**self.defaults)
         self.ledger = ledger
         self.context_chars = context_chars
+        self.fallback_on = check_fallback_on(fallback_on)
 
     def _messages(self, request: ModelRequest) -> list[BaseMessage]:
         system = [request.system_message] if request.system_message is not None else []
@@ -133,6 +145,8 @@ class SCOPEMiddleware(AgentMiddleware):
         call = RoutedCall.plan(
             self.router, query_text(messages, self.context_chars), knob=settings.knob,
             ledger=settings.ledger, candidates=names,
+            prompt_tokens=prompt_token_count(messages, request.tools or (), self.router.count_tokens),
+            fallback_on=self.fallback_on,
         )
         return call, skipped, messages
 
@@ -141,24 +155,37 @@ class SCOPEMiddleware(AgentMiddleware):
 
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], Any]) -> Any:
         """Decide for this step, then call the chosen candidate (falling back down the ranking)."""
-        call, skipped, messages = self._plan(request)
-        model, response, record = try_in_order(
-            call,
-            lambda m: handler(request.override(model=self.candidates[m])),
-            self._usage(messages),
-            reraise=(GraphBubbleUp,),
-        )
+        try:
+            call, skipped, messages = self._plan(request)
+            model, response, record = try_in_order(
+                call,
+                lambda m: handler(request.override(model=self.candidates[m])),
+                self._usage(messages),
+                reraise=(GraphBubbleUp,),
+            )
+        except BudgetExceeded as exc:
+            return _end_of_run(exc)
         return _annotate(response, model, record, skipped)
 
     async def awrap_model_call(
         self, request: ModelRequest, handler: Callable[[ModelRequest], Awaitable[Any]]
     ) -> Any:
         """Async `wrap_model_call`."""
-        call, skipped, messages = self._plan(request)
-        model, response, record = await atry_in_order(
-            call,
-            lambda m: handler(request.override(model=self.candidates[m])),
-            self._usage(messages),
-            reraise=(GraphBubbleUp,),
-        )
+        try:
+            call, skipped, messages = self._plan(request)
+            model, response, record = await atry_in_order(
+                call,
+                lambda m: handler(request.override(model=self.candidates[m])),
+                self._usage(messages),
+                reraise=(GraphBubbleUp,),
+            )
+        except BudgetExceeded as exc:
+            return _end_of_run(exc)
         return _annotate(response, model, record, skipped)
+
+
+def _end_of_run(stop: BudgetExceeded) -> ModelResponse:
+    """An "end"-mode stop as the step's answer: a final message with no tool calls ends the agent."""
+    if not ends_gracefully(stop):
+        raise stop
+    return ModelResponse(result=[stop_message(stop)])

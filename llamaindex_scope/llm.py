@@ -11,6 +11,12 @@ real cost) is in ``response.additional_kwargs["scope"]`` and ``response.raw["sco
 child's raw is empty or a dict), and is dispatched as `SCOPERoutingEvent` / `SCOPECostEvent`.
 Give feedback with ``router.record_feedback(response.additional_kwargs["scope"]["call_id"], correct)``.
 
+Budgets: a call holds the expected cost of everything it sends (every message, so the retrieved
+context of a RAG prompt, and tool schemas); a stream stopped early is charged what it produced
+(flagged ``partial``) and closing it releases its hold at once (`llamaindex_scope.streaming`); under
+an ``"end"``-mode budget a call it cannot pay for answers with a final message instead of raising.
+``fallback_on`` says which child errors move on to the next candidate.
+
 Async calls plan in a worker thread (``asyncio.to_thread``, which carries the ``scope_budget`` block
 and the instrumentation span along), so embedding the query does not block the event loop.
 """
@@ -38,7 +44,8 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
-from llamaindex_scope import attempts
+from llamaindex_scope import attempts, streaming
+from llamaindex_scope.budget import chat_prompt_tokens, ends_with, stop_chat, stop_completion
 from llamaindex_scope.events import emit_routed, emit_settled
 from llamaindex_scope.texts import (
     messages_text,
@@ -47,10 +54,9 @@ from llamaindex_scope.texts import (
     response_text,
     routing_text_of_messages,
 )
-from scope_shared.budget.ledger import Ledger
-from scope_shared.budget.nesting import check_ledger
+from scope_shared.budget.nesting import LedgerLike, check_ledger
 from scope_shared.budget.scopes import pick_knob, settings_in_force
-from scope_shared.calls import RoutedCall, Usage
+from scope_shared.calls import DEFAULT_FALLBACK_ON, FallbackOn, RoutedCall, Usage, check_fallback_on, prompt_tokens
 from scope_shared.errors import InvalidCardError, ScopeError
 from scope_shared.routing.knobs import Knob
 from scope_shared.routing.router import Router
@@ -76,6 +82,8 @@ class SCOPELLM(FunctionCallingLLM):
             one); overridden the same way (``ledger=``).
         routing_text: what to route a prompt on (default: the query inside LlamaIndex's QA and
             refine prompts, else the whole prompt; for chats, the last user message).
+        fallback_on: child errors that move the call on to the next candidate (default any
+            ``Exception``); others propagate at once, as the child raised them.
 
     Usable as ``Settings.llm``, as any engine's ``llm=``, and by ``FunctionAgent`` (tool calls go
     only to children that are function-calling LLMs).
@@ -86,7 +94,8 @@ class SCOPELLM(FunctionCallingLLM):
 
     _router: Router = PrivateAttr()
     _knob: Optional[Knob] = PrivateAttr(default=None)
-    _ledger: Optional[Ledger] = PrivateAttr(default=None)
+    _ledger: Optional[LedgerLike] = PrivateAttr(default=None)
+    _fallback_on: FallbackOn = PrivateAttr(default=DEFAULT_FALLBACK_ON)
     _routing_text: Optional[Callable[[str], str]] = PrivateAttr(default=None)
     _last_model: Optional[str] = PrivateAttr(default=None)
 
@@ -100,8 +109,9 @@ class SCOPELLM(FunctionCallingLLM):
         tradeoff: float | None = None,
         min_accuracy: float | None = None,
         alpha: float | None = None,
-        ledger: Ledger | str | None = None,
+        ledger: LedgerLike | str | None = None,
         routing_text: Callable[[str], str] | None = None,
+        fallback_on: FallbackOn = DEFAULT_FALLBACK_ON,
         callback_manager: CallbackManager | None = None,
         **kwargs: Any,
     ) -> None:
@@ -116,7 +126,8 @@ class SCOPELLM(FunctionCallingLLM):
                 )
             if not isinstance(llm, LLM):
                 raise ScopeError(f"candidate {name!r} is a {type(llm).__name__}, not a LlamaIndex LLM")
-        ledger = check_ledger(ledger)  # a Ledger, or a postgresql:// URL
+        ledger = check_ledger(ledger)  # a ledger, or a postgresql:// URL
+        fallback_on = check_fallback_on(fallback_on)
         super().__init__(
             llms=dict(llms),
             candidates=list(llms),
@@ -129,6 +140,7 @@ class SCOPELLM(FunctionCallingLLM):
         )
         self._ledger = ledger
         self._routing_text = routing_text
+        self._fallback_on = fallback_on
 
     @classmethod
     def class_name(cls) -> str:
@@ -139,7 +151,7 @@ class SCOPELLM(FunctionCallingLLM):
         return self._router
 
     @property
-    def ledger(self) -> Ledger | None:
+    def ledger(self) -> LedgerLike | None:
         """The ledger set at construction (a ``scope_budget`` block or a call may use another)."""
         return self._ledger
 
@@ -166,8 +178,11 @@ class SCOPELLM(FunctionCallingLLM):
     def _query(self, text: str) -> str:
         return (self._routing_text or query_from_prompt)(text)
 
-    def _plan(self, text: str, kwargs: dict[str, Any], tools: bool) -> tuple[RoutedCall, dict[str, Any]]:
-        """Pop the routing kwargs, decide, dispatch the routing event; returns the child's kwargs."""
+    def _plan(
+        self, text: str, kwargs: dict[str, Any], tools: bool, n_prompt: int
+    ) -> tuple[RoutedCall, dict[str, Any]]:
+        """Pop the routing kwargs, decide (pricing the ``n_prompt`` tokens sent), dispatch the
+        routing event; returns the child's kwargs."""
         routing = {k: kwargs.pop(k) for k in ROUTING_KWARGS if k in kwargs}
         knob, ledger = settings_in_force(self._knob, self._ledger, **routing)
         candidates = list(self.llms)
@@ -175,7 +190,10 @@ class SCOPELLM(FunctionCallingLLM):
             candidates = self._tool_models()
             if not candidates:
                 raise ScopeError("tools were given, but no candidate LLM is a function-calling LLM")
-        call = RoutedCall.plan(self._router, text, knob=knob, ledger=ledger, candidates=candidates)
+        call = RoutedCall.plan(
+            self._router, text, knob=knob, ledger=ledger, candidates=candidates, prompt_tokens=n_prompt,
+            fallback_on=self._fallback_on,
+        )
         emit_routed(call.record, "llm")
         return call, kwargs
 
@@ -192,12 +210,13 @@ class SCOPELLM(FunctionCallingLLM):
             counted=True,
         )
 
-    def _settler(self, call: RoutedCall, input_text: str) -> Callable[[str, Any], None]:
-        """How a call settles once ``model`` answered: real cost, response metadata, cost event."""
+    def _settler(self, call: RoutedCall, input_text: str) -> attempts.Settle:
+        """How a call settles once ``model`` answered (``stopped``: a stream that ended early, with
+        what it produced): real cost, response metadata, cost event."""
 
-        def settle(model: str, response: ChatResponse | CompletionResponse | None) -> None:
+        def settle(model: str, response: ChatResponse | CompletionResponse | None, stopped: str | None) -> None:
             out = "" if response is None else response_text(response)
-            record = call.succeeded(model, self._usage(response, input_text, out))
+            record = call.succeeded(model, self._usage(response, input_text, out), stopped=stopped)
             self._last_model = model
             if response is not None:
                 self._annotate(response, record.metadata())
@@ -219,7 +238,9 @@ class SCOPELLM(FunctionCallingLLM):
     ) -> tuple[RoutedCall, dict[str, Any], dict[str, Any]]:
         tool_args = {k: kwargs.pop(k) for k in _TOOL_KWARGS if k in kwargs}
         query = self._query(routing_text_of_messages(messages))
-        call, rest = self._plan(query, kwargs, tools=bool(tool_args.get("tools")))
+        tools = tool_args.get("tools") or ()
+        n_prompt = chat_prompt_tokens(messages, tools, self._router.count_tokens)
+        call, rest = self._plan(query, kwargs, tools=bool(tools), n_prompt=n_prompt)
         return call, rest, tool_args
 
     @staticmethod
@@ -251,6 +272,7 @@ class SCOPELLM(FunctionCallingLLM):
         )
 
     @llm_chat_callback()
+    @ends_with(stop_chat)
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         call, rest, tool_args = self._chat_plan(messages, kwargs)
 
@@ -261,6 +283,7 @@ class SCOPELLM(FunctionCallingLLM):
         return attempts.run(call, self.llms, invoke, self._settler(call, messages_text(messages)))
 
     @llm_chat_callback()
+    @ends_with(stop_chat)
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         call, rest, tool_args = await asyncio.to_thread(self._chat_plan, messages, kwargs)
 
@@ -270,29 +293,41 @@ class SCOPELLM(FunctionCallingLLM):
 
         return await attempts.arun(call, self.llms, invoke, self._settler(call, messages_text(messages)))
 
-    @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        return streaming.stream_closing_all(self._stream_chat, messages, **kwargs)
+
+    @llm_chat_callback()
+    @ends_with(stop_chat, stream=True)
+    def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         call, rest, tool_args = self._chat_plan(messages, kwargs)
 
         def start(llm: LLM) -> ChatResponseGen:
             return llm.stream_chat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
 
-        return attempts.run_stream(call, self.llms, start, self._settler(call, messages_text(messages)))
+        settle = self._settler(call, messages_text(messages))
+        return streaming.register(attempts.run_stream(call, self.llms, start, settle))
+
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        return await streaming.astream_closing_all(self._astream_chat, messages, **kwargs)
 
     @llm_chat_callback()
-    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+    @ends_with(stop_chat, stream=True)
+    async def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         call, rest, tool_args = await asyncio.to_thread(self._chat_plan, messages, kwargs)
 
         def start(llm: LLM) -> Awaitable[ChatResponseAsyncGen]:
             return llm.astream_chat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
 
-        return await attempts.arun_stream(call, self.llms, start, self._settler(call, messages_text(messages)))
+        settle = self._settler(call, messages_text(messages))
+        return streaming.register(await attempts.arun_stream(call, self.llms, start, settle))
 
     # ---------------------------------------------------------------- completion
     def _complete_plan(self, prompt: str, kwargs: dict[str, Any]) -> tuple[RoutedCall, dict[str, Any]]:
-        return self._plan(self._query(prompt), kwargs, tools=False)
+        n_prompt = prompt_tokens([prompt], self._router.count_tokens)
+        return self._plan(self._query(prompt), kwargs, tools=False, n_prompt=n_prompt)
 
     @llm_completion_callback()
+    @ends_with(stop_completion)
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         call, rest = self._complete_plan(prompt, kwargs)
         return attempts.run(
@@ -300,33 +335,36 @@ class SCOPELLM(FunctionCallingLLM):
         )
 
     @llm_completion_callback()
+    @ends_with(stop_completion)
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         call, rest = await asyncio.to_thread(self._complete_plan, prompt, kwargs)
         return await attempts.arun(
             call, self.llms, lambda llm: llm.acomplete(prompt, formatted=formatted, **rest), self._settler(call, prompt)
         )
 
-    @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        call, rest = self._complete_plan(prompt, kwargs)
-        return attempts.run_stream(
-            call,
-            self.llms,
-            lambda llm: llm.stream_complete(prompt, formatted=formatted, **rest),
-            self._settler(call, prompt),
-        )
+        return streaming.stream_closing_all(self._stream_complete, prompt, formatted=formatted, **kwargs)
 
     @llm_completion_callback()
+    @ends_with(stop_completion, stream=True)
+    def _stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        call, rest = self._complete_plan(prompt, kwargs)
+        start = lambda llm: llm.stream_complete(prompt, formatted=formatted, **rest)  # noqa: E731
+        return streaming.register(attempts.run_stream(call, self.llms, start, self._settler(call, prompt)))
+
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
+        return await streaming.astream_closing_all(self._astream_complete, prompt, formatted=formatted, **kwargs)
+
+    @llm_completion_callback()
+    @ends_with(stop_completion, stream=True)
+    async def _astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
         call, rest = await asyncio.to_thread(self._complete_plan, prompt, kwargs)
-        return await attempts.arun_stream(
-            call,
-            self.llms,
-            lambda llm: llm.astream_complete(prompt, formatted=formatted, **rest),
-            self._settler(call, prompt),
-        )
+        start = lambda llm: llm.astream_complete(prompt, formatted=formatted, **rest)  # noqa: E731
+        return streaming.register(await attempts.arun_stream(call, self.llms, start, self._settler(call, prompt)))
 
     # ---------------------------------------------------------------- tools
     def _prepare_chat_with_tools(
@@ -370,3 +408,4 @@ class SCOPELLM(FunctionCallingLLM):
         return child.get_tool_calls_from_response(
             response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
         )
+

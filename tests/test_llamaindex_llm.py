@@ -307,15 +307,14 @@ async def test_an_async_stream_stopped_early_is_still_settled(router):
     llm = SCOPELLM(router, named_llms(), min_accuracy=0.9, ledger=ledger)
     agen = await llm.astream_chat(user(QUESTIONS["code"]))
     first = await agen.__anext__()
-    await agen.aclose()
-    # LlamaIndex's callback wrapper does not close the inner stream: the event loop finalises it
-    for _ in range(5):
-        await asyncio.sleep(0)
+    assert ledger.reserved > 0
+    await agen.aclose()  # released right here, not when the event loop finalises the inner stream
     assert first.message.content == "[mid]" and first.additional_kwargs["scope"]["model"] == "mid"
     assert ledger.calls == 1 and ledger.reserved == 0 and ledger.entries[0].model == "mid"
+    assert ledger.entries[0].info["partial"] is True
 
 
-def test_a_stream_failing_midway_releases_its_hold_and_raises(router):
+def test_a_stream_failing_midway_is_charged_what_it_produced_and_raises(router):
     class Broken(NamedLLM):
         def stream_complete(self, prompt, formatted=False, **kwargs):
             def gen():
@@ -328,7 +327,12 @@ def test_a_stream_failing_midway_releases_its_hold_and_raises(router):
     llm = SCOPELLM(router, {**named_llms(), "strong": Broken(name="strong")}, min_accuracy=0.9, ledger=ledger)
     with pytest.raises(RuntimeError, match="connection lost"):
         list(llm.stream_complete(QUESTIONS["math"]))
-    assert ledger.reserved == 0 and ledger.calls == 0
+    # the provider billed the half answer: it is charged (counted locally), flagged, and recorded
+    assert ledger.reserved == 0 and ledger.calls == 1
+    (entry,) = ledger.entries
+    assert entry.output_tokens == router.count_tokens("[strong] half") and entry.info["partial"] is True
+    assert "connection lost" in entry.info["stopped"]
+    assert router.calls.get(entry.info["call_id"]).stopped.startswith("failed: RuntimeError")
 
 
 def test_routing_text_is_the_query_inside_llamaindex_prompts():

@@ -17,9 +17,6 @@ from scope_shared.budget.shared import connected_ledger
 from scope_shared.errors import InvalidKnobError
 from scope_shared.postgres import is_postgres_url
 
-LedgerLike = Union[BaseLedger, "Budgets"]
-
-
 class Budgets:
     """The budgets one call spends from, innermost first (each ledger with its parents, each once)."""
 
@@ -95,6 +92,10 @@ class Budgets:
 
     def __repr__(self) -> str:
         return "Budgets(" + " < ".join(repr(lv.name or "?") for lv in self.levels) + ")"
+
+
+#: what a call, a component or a block may be given as its budget: one ledger, or nested budgets
+LedgerLike = Union[BaseLedger, Budgets]
 
 
 def nest(inner: LedgerLike | None, outer: LedgerLike | None) -> Budgets | None:
