@@ -13,6 +13,7 @@ from fixtures_llamaindex import named_llms
 from langchain_core.messages import HumanMessage
 
 from langchain_scope import SCOPERouter
+from langchain_scope.budget import with_budget
 from llamaindex_scope import SCOPELLM, scope_budget
 from scope_shared import History, InvalidKnobError, Ledger, Router, ScopeError
 from scope_shared.budget.nesting import check_ledger
@@ -84,3 +85,15 @@ def test_cli_imports_exports_routes_and_manages_budgets(fleet_url, tmp_path, cap
     assert "no budget named 'nope'" in capsys.readouterr().err
     assert scope_main(["history", "info", "postgresql://scope@127.0.0.1:1/x"]) == 2
     assert "cannot connect" in capsys.readouterr().err
+
+
+def test_budgets_nest_across_stores_a_chain_in_memory_inside_a_shared_team(fleet_url):
+    team = Ledger.connect(fleet_url, "team", budget=0.5)
+    chain = Ledger(0.2, name="chain", parent=team)  # this process's chain budget, inside the fleet's team budget
+    router = Router(CARDS, fleet_url, embedder=toy_embedder())
+    SCOPELLM(router, named_llms(), ledger=chain).complete("trivia question number 1")
+    assert chain.calls == team.calls == 1 and chain.spent > 0
+    assert Ledger.connect(fleet_url, "team").spent == pytest.approx(chain.spent)  # as every replica sees it
+    llm = SCOPERouter(candidates=make_candidates(), router=router)
+    with_budget(llm, fleet_url).invoke([HumanMessage("code question number 2")])  # nested by URL
+    assert Ledger.connect(fleet_url).calls == 1
