@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pytest
 from conftest import CARDS, toy_embedder, toy_history
 
@@ -18,6 +17,8 @@ from scope_shared import History, ModelCard, Outcome, Router, ScopeError
 from scope_shared.errors import SharedStoreError
 from scope_shared.history.postgres_store import PostgresHistory
 from scope_shared.history.postgres_transfer import export_directory, import_directory
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install '.[postgres]'; the test extra has it)")
 
 WORKER = str(Path(__file__).with_name("fleet_worker.py"))
 

@@ -13,7 +13,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
 import pytest
 from conftest import CARDS
 
@@ -23,6 +22,8 @@ from scope_shared.budget.postgres_ledger import PostgresLedger
 from scope_shared.calls import RoutedCall, Usage
 from scope_shared.errors import SharedStoreError
 from scope_shared.postgres import Timeouts
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install '.[postgres]'; the test extra has it)")
 
 WORKER = str(Path(__file__).with_name("fleet_worker.py"))
 
