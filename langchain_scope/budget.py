@@ -24,7 +24,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_scope.config import LEDGER_KEY
 from langchain_scope.messages import message_text
 from scope_shared.budget.nesting import LedgerLike, check_ledger, nest
-from scope_shared.calls import prompt_tokens, stop_metadata, stop_text
+from scope_shared.calls import ends_gracefully, prompt_tokens, stop_metadata, stop_text
 from scope_shared.errors import BudgetExceeded
 from scope_shared.tokens import TokenCounter
 
@@ -47,6 +47,14 @@ def _tool_text(tool: Any) -> str:
         return repr(tool)
 
 
+def bound_tools(binding: Any) -> tuple[Any, ...]:
+    """The schemas a call sends besides its messages: bound tools, or a structured-output schema."""
+    if binding is None:
+        return ()
+    tools = getattr(binding, "tools", None)
+    return tuple(tools) if tools is not None else (binding.schema,)
+
+
 def prompt_token_count(messages: Sequence[BaseMessage], tools: Sequence[Any], counter: TokenCounter) -> int:
     """Input tokens a call sends: every message (and its tool calls) plus every tool schema."""
     return prompt_tokens([message_text(m) for m in messages] + [_tool_text(t) for t in tools], counter)
@@ -57,3 +65,15 @@ def stop_message(stop: BudgetExceeded, chunk: bool = False) -> AIMessage:
     meta = {"scope": stop_metadata(stop), "finish_reason": "budget_exhausted"}
     cls = AIMessageChunk if chunk else AIMessage
     return cls(content=stop_text(stop), response_metadata=meta)
+
+
+def ends_run(exc: BaseException) -> bool:
+    """Whether ``exc`` is a budget stop that asks to end the run with a final answer (mode "end")."""
+    return isinstance(exc, BudgetExceeded) and ends_gracefully(exc)
+
+
+def ended(stop: BudgetExceeded, chunk: bool = False) -> AIMessage:
+    """The final answer for an "end"-mode stop (`stop_message`); any other stop is raised."""
+    if not ends_gracefully(stop):
+        raise stop
+    return stop_message(stop, chunk=chunk)

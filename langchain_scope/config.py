@@ -3,7 +3,11 @@
 Keys (in ``RunnableConfig["configurable"]``, or on an agent run's ``context``):
 
 - one knob: ``max_cost`` (USD per call), ``tradeoff`` (λ), ``min_accuracy`` (0..1) or ``alpha`` (0..1);
-- ``scope_ledger``: a `scope_shared.Ledger` every routed step of the run draws from.
+- ``scope_ledger``: a `scope_shared.Ledger` every routed step of the run draws from;
+- ``scope_routing_text``: the text to route this call on (`langchain_scope.routing_text`).
+
+A key that looks like one of these but is not (``max_costs``, ``scope_leger``) is almost surely a
+typo that would silently change nothing: it draws an `UnknownConfigKeyWarning`, once per key.
 
 A value set for the call wins over the router's own fields, which win over the core router's
 default knob. ``chain.with_config(configurable={...})`` therefore changes the budget of one chain
@@ -16,6 +20,9 @@ budget inside the run's. The router's own ledger is a default, used when neither
 
 from __future__ import annotations
 
+import difflib
+import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +30,50 @@ from typing import Any
 from scope_shared.budget.nesting import Budgets, LedgerLike, check_ledger
 from scope_shared.budget.scopes import budgets_in_force
 from scope_shared.routing.knobs import KNOB_KINDS, Knob, knob_from_mapping, resolve_knob
+from scope_shared.routing.routing_text import ROUTING_TEXT_KEY
 
 LEDGER_KEY = "scope_ledger"
-KEYS: tuple[str, ...] = (*KNOB_KINDS, LEDGER_KEY)
+KEYS: tuple[str, ...] = (*KNOB_KINDS, LEDGER_KEY, ROUTING_TEXT_KEY)
 #: where a LangGraph run keeps its `Runtime` (whose ``context`` is the run's ``context=``) in the
 #: config (``langgraph._internal._constants.CONFIG_KEY_RUNTIME``), read without importing langgraph
 LANGGRAPH_RUNTIME_KEY = "__pregel_runtime"
+
+
+class UnknownConfigKeyWarning(UserWarning):
+    """A ``configurable``/context key looks like a SCOPE key but is not one (a typo, most likely)."""
+
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def unknown_keys(layer: Mapping[str, Any] | None) -> dict[str, str | None]:
+    """Keys of ``layer`` that look like SCOPE keys but are not: key -> the key it probably meant."""
+    out: dict[str, str | None] = {}
+    for key in layer or {}:
+        if not isinstance(key, str) or key in KEYS:
+            continue
+        close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.8)
+        if close or key.startswith("scope_"):
+            out[key] = close[0] if close else None
+    return out
+
+
+def warn_unknown(layer: Mapping[str, Any] | None) -> None:
+    """Warn (once per key and process) about keys of ``layer`` that look like misspelt SCOPE keys."""
+    for key, meant in unknown_keys(layer).items():
+        with _warned_lock:
+            if key in _warned:
+                continue
+            _warned.add(key)
+        hint = f"; did you mean {meant!r}?" if meant else ""
+        warnings.warn(
+            f"configurable key {key!r} is not a SCOPE setting and is ignored{hint} "
+            f"(SCOPE reads {', '.join(KEYS)})",
+            UnknownConfigKeyWarning,
+            stacklevel=4,
+        )
+
 
 @dataclass(frozen=True)
 class CallSettings:

@@ -4,8 +4,9 @@ The core's `RoutedCall` holds the budget and knows the order; this module only w
 shapes a LlamaIndex call takes (value, awaitable, iterator, async iterator). A stream falls back to
 the next candidate only if it fails before its first chunk; once chunks flow it settles when it
 ends, and if it stops early (the consumer closes it, the task is cancelled, the provider fails
-part-way) it settles with what was produced, flagged with why, closes the child's stream and
-lets the stop through. One chunk is held back so that the last one can carry the settled cost.
+part-way) it settles with everything produced (the chunk held back included: the provider has
+billed it), flagged with why, closes the child's stream and lets the stop through. One chunk is
+held back so that the last one can carry the settled cost.
 """
 
 from __future__ import annotations
@@ -67,12 +68,12 @@ def run_stream(
 
 def _stream_tail(call: RoutedCall, model: str, first: Any, it: Iterator[T], settle: Settle) -> Iterator[T]:
     early = _early(call, model)
-    last: Any = first
+    last: Any = first  # the newest chunk produced; the one before it is the one handed out
     try:
         if first is not _END:
             for chunk in it:
-                yield _tag(last, early)
-                last = chunk
+                held, last = last, chunk
+                yield _tag(held, early)
     except BaseException as exc:  # the consumer stopped, or the child failed part-way
         settle(model, None if last is _END else last, stop_reason(exc))
         getattr(it, "close", lambda: None)()
@@ -106,12 +107,12 @@ async def _astream_tail(
     call: RoutedCall, model: str, first: Any, it: AsyncIterator[T], settle: Settle
 ) -> AsyncIterator[T]:
     early = _early(call, model)
-    last: Any = first
+    last: Any = first  # the newest chunk produced; the one before it is the one handed out
     try:
         if first is not _END:
             async for chunk in it:
-                yield _tag(last, early)
-                last = chunk
+                held, last = last, chunk
+                yield _tag(held, early)
     except BaseException as exc:  # aclose(), a cancelled task, or the child failed part-way
         settle(model, None if last is _END else last, stop_reason(exc))
         aclose = getattr(it, "aclose", None)

@@ -24,7 +24,7 @@ and the instrumentation span along), so embedding the query does not block the e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 from llama_index.core.base.llms.types import (
@@ -40,23 +40,28 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.callbacks import CallbackManager
+from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
 from llamaindex_scope import attempts, streaming
 from llamaindex_scope.budget import chat_prompt_tokens, ends_with, stop_chat, stop_completion
+from llamaindex_scope.callbacks import routing_callbacks
 from llamaindex_scope.events import emit_routed, emit_settled
 from llamaindex_scope.texts import (
+    RoutingTextFn,
+    default_rule,
     messages_text,
-    query_from_prompt,
     reported_usage,
     response_text,
-    routing_text_of_messages,
+    routing_text_for,
+    without_markers,
 )
 from scope_shared.budget.nesting import LedgerLike, check_ledger
 from scope_shared.budget.scopes import pick_knob, settings_in_force
-from scope_shared.calls import DEFAULT_FALLBACK_ON, FallbackOn, RoutedCall, Usage, check_fallback_on, prompt_tokens
+from scope_shared.calls import DEFAULT_FALLBACK_ON, FallbackOn, RoutedCall, Usage, check_fallback_on, note_call
+from scope_shared.calls import prompt_tokens
 from scope_shared.errors import InvalidCardError, ScopeError
 from scope_shared.routing.knobs import Knob
 from scope_shared.routing.router import Router
@@ -65,7 +70,7 @@ if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
 #: per-call keyword arguments SCOPELLM reads (and does not pass on to the child)
-ROUTING_KWARGS = ("knob", "max_cost", "tradeoff", "min_accuracy", "alpha", "ledger")
+ROUTING_KWARGS = ("knob", "max_cost", "tradeoff", "min_accuracy", "alpha", "ledger", "routing_text")
 _TOOL_KWARGS = ("tools", "allow_parallel_tool_calls", "tool_required", "verbose")
 
 
@@ -78,10 +83,13 @@ class SCOPELLM(FunctionCallingLLM):
         knob / max_cost / tradeoff / min_accuracy / alpha: the pipeline's knob (at most one;
             default: the router's). Overridden by a ``scope_budget`` block, and per call by the
             same keyword arguments (``llm.chat(messages, min_accuracy=0.9)``).
-        ledger: the pipeline's budget (optional; a `Ledger`, or a ``postgresql://`` URL of a shared
+        ledger: the pipeline's budget (optional; a ledger, or a ``postgresql://`` URL of a shared
             one); overridden the same way (``ledger=``).
-        routing_text: what to route a prompt on (default: the query inside LlamaIndex's QA and
-            refine prompts, else the whole prompt; for chats, the last user message).
+        routing_text: what to route on, given the prompt (completions) or the messages (chats);
+            ``None`` from it falls back to the default rule (the question inside LlamaIndex's
+            templates, `llamaindex_scope.texts`). A call's ``routing_text="..."`` keyword, a marked
+            message or a ``route_on(...)`` block wins over it.
+        templates: your own prompt templates to recognise beside LlamaIndex's.
         fallback_on: child errors that move the call on to the next candidate (default any
             ``Exception``); others propagate at once, as the child raised them.
 
@@ -96,7 +104,8 @@ class SCOPELLM(FunctionCallingLLM):
     _knob: Optional[Knob] = PrivateAttr(default=None)
     _ledger: Optional[LedgerLike] = PrivateAttr(default=None)
     _fallback_on: FallbackOn = PrivateAttr(default=DEFAULT_FALLBACK_ON)
-    _routing_text: Optional[Callable[[str], str]] = PrivateAttr(default=None)
+    _routing_text: Optional[RoutingTextFn] = PrivateAttr(default=None)
+    _rule: Any = PrivateAttr(default=None)
     _last_model: Optional[str] = PrivateAttr(default=None)
 
     def __init__(
@@ -110,7 +119,8 @@ class SCOPELLM(FunctionCallingLLM):
         min_accuracy: float | None = None,
         alpha: float | None = None,
         ledger: LedgerLike | str | None = None,
-        routing_text: Callable[[str], str] | None = None,
+        routing_text: RoutingTextFn | None = None,
+        templates: Sequence[Any] = (),
         fallback_on: FallbackOn = DEFAULT_FALLBACK_ON,
         callback_manager: CallbackManager | None = None,
         **kwargs: Any,
@@ -134,17 +144,24 @@ class SCOPELLM(FunctionCallingLLM):
             callback_manager=callback_manager or CallbackManager([]),
             **kwargs,
         )
+        self.callback_manager = self.callback_manager  # wrapped: SCOPELLM's own LLM events are not counted
         self._router = router
         self._knob = pick_knob(
             knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
         )
         self._ledger = ledger
-        self._routing_text = routing_text
         self._fallback_on = fallback_on
+        self._routing_text = routing_text
+        self._rule = default_rule(templates)
 
     @classmethod
     def class_name(cls) -> str:
         return "SCOPELLM"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "callback_manager":  # also when Settings assigns its manager
+            value = routing_callbacks(value)
+        super().__setattr__(name, value)
 
     @property
     def router(self) -> Router:
@@ -175,15 +192,13 @@ class SCOPELLM(FunctionCallingLLM):
         ]
 
     # ---------------------------------------------------------------- planning and settling
-    def _query(self, text: str) -> str:
-        return (self._routing_text or query_from_prompt)(text)
-
     def _plan(
-        self, text: str, kwargs: dict[str, Any], tools: bool, n_prompt: int
+        self, source: str | Sequence[ChatMessage], kwargs: dict[str, Any], tools: bool, n_prompt: int
     ) -> tuple[RoutedCall, dict[str, Any]]:
         """Pop the routing kwargs, decide (pricing the ``n_prompt`` tokens sent), dispatch the
         routing event; returns the child's kwargs."""
         routing = {k: kwargs.pop(k) for k in ROUTING_KWARGS if k in kwargs}
+        routed = routing_text_for(source, self._rule, routing.pop("routing_text", None), self._routing_text)
         knob, ledger = settings_in_force(self._knob, self._ledger, **routing)
         candidates = list(self.llms)
         if tools:
@@ -191,9 +206,10 @@ class SCOPELLM(FunctionCallingLLM):
             if not candidates:
                 raise ScopeError("tools were given, but no candidate LLM is a function-calling LLM")
         call = RoutedCall.plan(
-            self._router, text, knob=knob, ledger=ledger, candidates=candidates, prompt_tokens=n_prompt,
+            self._router, routed.text, knob=knob, ledger=ledger, candidates=candidates, prompt_tokens=n_prompt,
             fallback_on=self._fallback_on,
         )
+        call.record.query_source = routed.source
         emit_routed(call.record, "llm")
         return call, kwargs
 
@@ -214,13 +230,16 @@ class SCOPELLM(FunctionCallingLLM):
         """How a call settles once ``model`` answered (``stopped``: a stream that ended early, with
         what it produced): real cost, response metadata, cost event."""
 
+        span = active_span_id.get()  # a stream settles after the LLM span has closed
+
         def settle(model: str, response: ChatResponse | CompletionResponse | None, stopped: str | None) -> None:
             out = "" if response is None else response_text(response)
             record = call.succeeded(model, self._usage(response, input_text, out), stopped=stopped)
             self._last_model = model
             if response is not None:
                 self._annotate(response, record.metadata())
-            emit_settled(record, "llm", ledger=call.ledger)
+            note_call(record)
+            emit_settled(record, "llm", ledger=call.ledger, span_id=span)
 
         return settle
 
@@ -237,10 +256,9 @@ class SCOPELLM(FunctionCallingLLM):
         self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
     ) -> tuple[RoutedCall, dict[str, Any], dict[str, Any]]:
         tool_args = {k: kwargs.pop(k) for k in _TOOL_KWARGS if k in kwargs}
-        query = self._query(routing_text_of_messages(messages))
         tools = tool_args.get("tools") or ()
         n_prompt = chat_prompt_tokens(messages, tools, self._router.count_tokens)
-        call, rest = self._plan(query, kwargs, tools=bool(tools), n_prompt=n_prompt)
+        call, rest = self._plan(messages, kwargs, tools=bool(tools), n_prompt=n_prompt)
         return call, rest, tool_args
 
     @staticmethod
@@ -248,6 +266,7 @@ class SCOPELLM(FunctionCallingLLM):
         llm: LLM, messages: Sequence[ChatMessage], rest: dict[str, Any], tool_args: dict[str, Any]
     ) -> dict[str, Any]:
         """The child's own chat arguments: with tools, prepared by the child in its own format."""
+        messages = without_markers(messages)
         if not tool_args.get("tools"):
             return {"messages": messages, **rest}
         assert isinstance(llm, FunctionCallingLLM)
@@ -324,7 +343,7 @@ class SCOPELLM(FunctionCallingLLM):
     # ---------------------------------------------------------------- completion
     def _complete_plan(self, prompt: str, kwargs: dict[str, Any]) -> tuple[RoutedCall, dict[str, Any]]:
         n_prompt = prompt_tokens([prompt], self._router.count_tokens)
-        return self._plan(self._query(prompt), kwargs, tools=False, n_prompt=n_prompt)
+        return self._plan(prompt, kwargs, tools=False, n_prompt=n_prompt)
 
     @llm_completion_callback()
     @ends_with(stop_completion)
@@ -392,6 +411,12 @@ class SCOPELLM(FunctionCallingLLM):
             **kwargs,
         }
 
+    def as_structured_llm(self, output_cls: type, **kwargs: Any) -> LLM:
+        """A structured LLM whose responses keep SCOPE's account (``additional_kwargs["scope"]``)."""
+        from llamaindex_scope.structured import SCOPEStructuredLLM
+
+        return SCOPEStructuredLLM(llm=self, output_cls=output_cls, **kwargs)
+
     def answering_model(self, response: ChatResponse | CompletionResponse) -> str:
         """The candidate that produced ``response`` (from its SCOPE metadata, else the last answer)."""
         scope = response.additional_kwargs.get("scope") or {}
@@ -403,9 +428,12 @@ class SCOPELLM(FunctionCallingLLM):
     def get_tool_calls_from_response(
         self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
     ) -> List[ToolSelection]:
-        """Read tool calls the way the child that answered writes them."""
+        """Read tool calls the way the child that answered writes them (a budget stop has none)."""
+        if (response.additional_kwargs.get("scope") or {}).get("budget_exhausted"):
+            if error_on_no_tool_call:
+                raise ScopeError("the budget is spent: this answer is a stop message, with no tool calls")
+            return []
         child = self.llms[self.answering_model(response)]
         return child.get_tool_calls_from_response(
             response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
         )
-

@@ -28,7 +28,7 @@ from llama_index.core.tools.types import ToolMetadata
 from llamaindex_scope.events import emit_routed, emit_settled
 from scope_shared.budget.nesting import LedgerLike, check_ledger
 from scope_shared.budget.scopes import pick_knob, settings_in_force
-from scope_shared.calls import RoutedCall
+from scope_shared.calls import RoutedCall, note_call
 from scope_shared.errors import InvalidCardError, InvalidKnobError, ScopeError, UnknownModelError
 from scope_shared.routing.knobs import Knob
 from scope_shared.routing.router import Router
@@ -176,6 +176,7 @@ class SCOPESelector(BaseSelector):
             break
         else:
             raise call.all_failed()
+        note_call(record)
         emit_settled(record, "selector", ledger=ledger, cost_is_estimate=self._charge_ledger)
         index = models.index(model)
         reason = (

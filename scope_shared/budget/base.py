@@ -24,123 +24,44 @@ settling total) is written once here, on top of those primitives.
 from __future__ import annotations
 
 import math
-import threading
-import time
-import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from scope_shared.errors import BudgetExceeded, InvalidKnobError, InvalidUsageError, ReservationError
+from scope_shared.budget.records import (
+    EPS,
+    MAX_USD,
+    MODES,
+    BudgetMode,
+    LedgerEntry,
+    LedgerState,
+    Overshoot,
+    check_amount,
+    normalize_mode,
+    overshoot_after,
+)
+from scope_shared.budget.reservation import Reservation
+from scope_shared.errors import BudgetExceeded, InvalidKnobError, InvalidUsageError
+from scope_shared.live import LiveObject
 
 if TYPE_CHECKING:
     from scope_shared.budget.levels import Levels
 
-#: what happens when a budget cannot pay for a call
-BudgetMode = Literal["raise", "end", "soft"]
-MODES: tuple[str, ...] = ("raise", "end", "soft")
-#: old spellings still accepted (``on_exhausted="cheapest"`` was the soft budget)
-MODE_ALIASES = {"cheapest": "soft"}
-#: the largest amount one hold, charge or budget may be: no real call costs a trillion dollars, and
-#: with this bound no sum of amounts can overflow a float
-MAX_USD = 1e12
-#: float tolerance when comparing dollars
-EPS = 1e-15
-
-
-def check_amount(value: Any, what: str = "a cost") -> float:
-    """``value`` as a float USD amount, or `InvalidUsageError` naming the problem."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidUsageError(f"{what} must be a finite number of USD, got {value!r}")
-    if value < 0 or value > MAX_USD:
-        raise InvalidUsageError(f"{what} must be between 0 and {MAX_USD:g} USD, got {value!r}")
-    return float(value)
-
-
-def normalize_mode(mode: Any) -> BudgetMode:
-    """A budget mode by name (``"cheapest"`` is the old name of ``"soft"``)."""
-    mode = MODE_ALIASES.get(mode, mode) if isinstance(mode, str) else mode
-    if mode not in MODES:
-        raise InvalidKnobError(
-            f"budget mode must be one of {', '.join(MODES)} (or 'cheapest', the old name of 'soft'), got {mode!r}"
-        )
-    return mode  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """One settled or charged call: what it really cost, what it held, and what it was."""
-
-    cost: float
-    model: str | None = None
-    input_tokens: float | None = None
-    output_tokens: float | None = None
-    expected_cost: float | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-    time: float = field(default_factory=time.time)
-
-    @classmethod
-    def build(cls, cost: Any, values: Mapping[str, Any]) -> "LedgerEntry":
-        """A validated entry (`InvalidUsageError` for a bad cost, count or an unknown field)."""
-        known = {f.name for f in fields(cls)} - {"cost", "time"}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InvalidUsageError(
-                f"unknown ledger entry field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        v = dict(values)
-        for name in ("input_tokens", "output_tokens", "expected_cost"):
-            if v.get(name) is not None:
-                v[name] = check_amount(v[name], name)
-        if v.get("model") is not None and not isinstance(v["model"], str):
-            raise InvalidUsageError(f"model must be a string, got {v['model']!r}")
-        info = v.get("info")
-        if info is not None and not isinstance(info, Mapping):
-            raise InvalidUsageError(f"info must be a mapping, got {type(info).__name__}")
-        v["info"] = dict(info or {})
-        return cls(cost=check_amount(cost), **v)
-
-
-@dataclass(frozen=True)
-class LedgerState:
-    """A consistent snapshot of one ledger's totals (what `BaseLedger._state` returns)."""
-
-    spent: float = 0.0
-    reserved: float = 0.0
-    calls: int = 0
-    overshoot_calls: int = 0
-    overshoot_excess: float = 0.0
-    max_ratio: float = 1.0
-
-
-@dataclass(frozen=True)
-class Overshoot:
-    """How far real costs went beyond what calls held, and beyond the budget.
-
-    ``calls``: settled calls that cost more than they held; ``excess``: USD charged above their
-    holds; ``max_ratio``: the largest cost / hold seen (1.0 when none went over); ``overdraw``:
-    USD spent beyond the budget (0 within it, or when unlimited).
-    """
-
-    calls: int = 0
-    excess: float = 0.0
-    max_ratio: float = 1.0
-    overdraw: float = 0.0
-
-
-def overshoot_after(state: LedgerState, held: float, cost: float) -> LedgerState:
-    """The totals once a call that held ``held`` settles at ``cost`` (pure; for implementations)."""
-    over = cost > held + EPS
-    ratio = cost / held if over and held > 0 else 1.0
-    return LedgerState(
-        spent=state.spent + cost,
-        reserved=state.reserved,
-        calls=state.calls + 1,
-        overshoot_calls=state.overshoot_calls + int(over),
-        overshoot_excess=state.overshoot_excess + (cost - held if over else 0.0),
-        max_ratio=max(state.max_ratio, ratio),
-    )
+__all__ = [
+    "EPS",
+    "MAX_USD",
+    "MODES",
+    "BaseLedger",
+    "BudgetMode",
+    "BudgetView",
+    "LedgerEntry",
+    "LedgerState",
+    "Overshoot",
+    "Reservation",
+    "check_amount",
+    "normalize_mode",
+    "overshoot_after",
+]
 
 
 class BudgetView(Protocol):
@@ -154,7 +75,7 @@ class BudgetView(Protocol):
     def enforce(self, reason: str, needed: float) -> None: ...
 
 
-class BaseLedger(ABC):
+class BaseLedger(LiveObject, ABC):
     """One budget. Subclasses provide the storage primitives (see the module docstring).
 
     Args:
@@ -170,7 +91,15 @@ class BaseLedger(ABC):
             this factor, so a provider that bills more than estimated soon stops overdrawing
             (1.0: never grow).
         on_exhausted: the old name of ``mode``.
+
+    A ledger is live shared state (`scope_shared.live`): ``copy.deepcopy`` returns the same ledger,
+    ``pickle`` raises, saying what to do instead.
     """
+
+    pickle_advice: ClassVar[str] = (
+        "a copy in another process would be a second, independent budget. Give each process its own "
+        "Ledger, or share one budget through a shared ledger store; copy.deepcopy returns this same ledger"
+    )
 
     def __init__(
         self,
@@ -361,71 +290,3 @@ class BaseLedger(ABC):
             f"{type(self).__name__}(budget={self.budget}, spent={self.spent:.6f}, name={self.name!r}, "
             f"mode={self.mode!r})"
         )
-
-
-class Reservation:
-    """Money held for one call in flight, in one or more ledgers; settle it with the real cost, or cancel.
-
-    Total by construction: the arguments of `settle` are validated before anything changes (a bad
-    cost or field raises `InvalidUsageError` and the hold stays open, to be settled right or
-    cancelled); the first `settle` or `cancel` closes every ledger's hold exactly once, even when
-    threads race; a second `settle` raises `ReservationError`, a second `cancel` does nothing; a
-    reservation dropped without either is cancelled when it is garbage-collected.
-    """
-
-    def __init__(self, holds: Sequence[tuple[BaseLedger, Hashable]], amount: float) -> None:
-        self.amount = amount
-        self._holds = list(holds)
-        self._lock = threading.Lock()
-        self._closed = [False]  # shared with the finalizer, which must not hold self
-        self._finalizer = weakref.finalize(self, _release, self._holds, self._closed, self._lock)
-
-    @property
-    def open(self) -> bool:
-        return not self._closed[0]
-
-    @property
-    def ledger(self) -> BaseLedger | None:
-        """The innermost ledger holding the money."""
-        return self._holds[0][0] if self._holds else None
-
-    def _close(self) -> bool:
-        with self._lock:
-            if self._closed[0]:
-                return False
-            self._closed[0] = True
-        self._finalizer.detach()
-        return True
-
-    def settle(self, cost: float, **entry: Any) -> LedgerEntry:
-        """Release the hold and charge the real cost (which may differ from the hold)."""
-        e = LedgerEntry.build(cost, {"expected_cost": self.amount, **entry})
-        if not self._close():
-            raise ReservationError("this reservation was already settled or cancelled")
-        _each(self._holds, lambda level, key: level._close_hold(key, e))
-        return e
-
-    def cancel(self) -> None:
-        """Release the hold without charging (the call did not happen). Idempotent."""
-        if self._close():
-            _each(self._holds, lambda level, key: level._close_hold(key, None))
-
-
-def _each(holds: Sequence[tuple[BaseLedger, Hashable]], close: Any) -> None:
-    """Close every level's hold; a level that fails does not stop the others (first error re-raised)."""
-    first: BaseException | None = None
-    for level, key in holds:
-        try:
-            close(level, key)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the other levels
-            first = first or exc
-    if first is not None:
-        raise first
-
-
-def _release(holds: Sequence[tuple[BaseLedger, Hashable]], closed: list[bool], lock: threading.Lock) -> None:
-    with lock:
-        if closed[0]:
-            return
-        closed[0] = True
-    _each(holds, lambda level, key: level._close_hold(key, None))

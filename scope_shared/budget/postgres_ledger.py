@@ -89,6 +89,8 @@ def _wanted(budget: Any, mode: Any, on_exhausted: Any, period: Any) -> dict[str,
 class PostgresLedger(BaseLedger):
     """A named budget in PostgreSQL; see the module docstring. Create with `Ledger.connect`."""
 
+    pickle_advice = "in each process connect to the same budget instead: Ledger.connect(url, name)"
+
     def __init__(
         self,
         url: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -16,6 +16,7 @@ from scope_shared.errors import InvalidCardError, InvalidQueryError, ScopeError,
 from scope_shared.estimators import Estimator, KNNEstimator
 from scope_shared.history import History
 from scope_shared.history.shared import as_history
+from scope_shared.live import LiveObject
 from scope_shared.query import validate_queries, validate_query
 from scope_shared.routing.decision import Decision, Estimate
 from scope_shared.routing.knobs import Knob, make_knob, resolve_knob
@@ -30,7 +31,7 @@ if TYPE_CHECKING:  # budgets sit a floor above routing; the router only reads th
 DEFAULT_OUTPUT_TOKENS = 256.0
 
 
-class Router:
+class Router(LiveObject):
     """Chooses, for each query, which candidate model should answer it.
 
     Args:
@@ -49,7 +50,15 @@ class Router:
             per-query `alpha_score`.
         feedback_log: path of an append-only feedback log (`scope_shared.history.feedback_log`): replayed
             into ``history`` now, and every `record_outcome` is fsynced to it before it returns.
+
+    A router is live shared state (`scope_shared.live`): ``copy.deepcopy`` returns it unchanged,
+    ``pickle`` raises a `ScopeError` saying how to rebuild one elsewhere.
     """
+
+    pickle_advice: ClassVar[str] = (
+        "it holds a live history (vector index, feedback log) and an embedder. Save the history "
+        "(router.history.save(path)) and build a Router from History.load(path) in the other process"
+    )
 
     def __init__(
         self,
@@ -330,18 +339,25 @@ class Router:
         output_tokens: float | None = None,
         input_tokens: float | None = None,
         source: str = "feedback",
+        call_id: str | None = None,
     ) -> int:
-        """Feed a real outcome back into the history, so later estimates use it; returns the question id."""
+        """Feed a real outcome back into the history, so later estimates use it; returns the question id.
+
+        With ``call_id``, this outcome is the feedback on that routed call and replaces any earlier
+        feedback on it."""
         query = validate_query(query)
         if not isinstance(model, str) or model not in self.cards:
             raise UnknownModelError(f"unknown model {model!r}; candidates are {', '.join(self.models)}")
         outcome = Outcome.create(
             model=model, correct=correct, output_tokens=output_tokens, input_tokens=input_tokens, source=source
         )
-        return self.history.add(query, self.embedder.embed_one(query), [outcome])
+        return self.history.add(query, self.embedder.embed_one(query), [outcome], call_id=call_id)
 
     def record_feedback(self, call: str | CallRecord, correct: float) -> int:
-        """Store the real outcome of a routed call (by id or record) with its real token counts."""
+        """Store the real outcome of a routed call (by id or record) with its real token counts.
+
+        The question stored is the call's routing text. Feedback on the same call again replaces
+        the earlier feedback (the history counts each call once)."""
         record = self.calls.get(call) if isinstance(call, str) else call
         if record.model is None:
             raise ScopeError(f"call {record.call_id!r} has no answering model to give feedback on")
@@ -352,6 +368,7 @@ class Router:
             correct,
             output_tokens=None if usage is None else usage.output_tokens,
             input_tokens=None if usage is None else usage.input_tokens,
+            call_id=record.call_id,
         )
 
 
