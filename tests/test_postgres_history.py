@@ -184,3 +184,22 @@ def test_a_replica_keeps_following_after_the_server_drops_its_connections(shared
     assert b.wait_for_outcomes(a.n_records, timeout_s=60) and b.text(n) == text
     a.close()
     b.close()
+
+
+def test_a_calls_later_feedback_replaces_its_score_on_every_replica(shared_url):
+    a, b = History.connect(shared_url, "toy"), History.connect(shared_url, "toy", fresh_reads=True)
+    text, emb = "math question rated twice", toy_embedder().embed_one("math question rated twice")
+    a.add(text, emb, [Outcome(model="strong", correct=0.0, source="feedback")], call_id="call-1")
+    n = a.n_records
+    b.add(text, emb, [Outcome(model="strong", correct=1.0, source="feedback")], call_id="call-1")  # re-rated elsewhere
+    a.sync()
+    late = History.connect(shared_url, "toy", follow=False)  # a replica that starts afterwards
+    for h in (a, b, late):
+        assert h.n_records == n  # replaced, not counted twice
+        assert h.records[-1].outcome.correct == 1.0 and h.text(h.records[-1].question_id) == text
+        np.testing.assert_array_equal(h.model_arrays("strong").scores, a.model_arrays("strong").scores)
+    a.add(text, emb, [Outcome(model="strong", correct=0.5, source="feedback")], call_id="call-1")  # and back on a
+    b.sync()
+    assert b.records[-1].outcome.correct == 0.5 and b.n_records == n
+    a.close()
+    b.close()

@@ -92,6 +92,7 @@ class PostgresHistory(History):
         self._sync_lock = threading.RLock()
         self._local = threading.local()  # .depth > 0 while this thread applies rows to the local history
         self._cards_version = -1
+        self._n_replaced = 0  # replacements of a call's feedback applied here
         self._changed = threading.Condition()
         self._stop = threading.Event()
         ensure_schema(self._session.connection(), "history", sql.VERSION, sql.DDL)
@@ -179,27 +180,28 @@ class PostgresHistory(History):
             self._session.run(f"reading history {self.name!r}", lambda c: self._catch_up(c, c.execute(sql.COUNTERS, (self.name,)).fetchone()))
             return self.n_records - before
 
-    def _catch_up(self, conn: Any, counters: tuple[int, int, int] | None) -> None:
+    def _catch_up(self, conn: Any, counters: tuple[int, int, int, int] | None) -> None:
         """Apply rows up to ``counters`` (read from, or locked in, the database); sync lock held."""
         if counters is None:
             raise SharedStoreError(f"history {self.name!r} no longer exists at {describe(self.url)}")
-        n_q, n_o, cards_version = counters
-        if n_q < len(self) or n_o < self.n_records:
+        n_q, n_o, n_r, cards_version = counters
+        if n_q < len(self) or n_o < self.n_records or n_r < self._n_replaced:
             raise SharedStoreError(
                 f"history {self.name!r} at {describe(self.url)} has fewer rows than this process already "
                 "read (was it deleted or restored from an older backup?); connect again"
             )
-        if n_q == len(self) and n_o == self.n_records and cards_version == self._cards_version:
+        if (n_q, n_o, n_r, cards_version) == (len(self), self.n_records, self._n_replaced, self._cards_version):
             return
         qrows = conn.execute(sql.QUESTIONS_FROM, (self.name, len(self), n_q)).fetchall() if n_q > len(self) else []
         orows = conn.execute(sql.OUTCOMES_FROM, (self.name, self.n_records, n_o)).fetchall() if n_o > self.n_records else []
+        reps = conn.execute(sql.REPLACEMENTS_FROM, (self.name, self._n_replaced, n_r)).fetchall() if n_r > self._n_replaced else []
         cards = None
         if cards_version != self._cards_version:
             cards = {c["name"]: ModelCard(**c) for (c,) in conn.execute(sql.CARDS, (self.name,)).fetchall()}
-        self._apply(qrows, orows, cards)
+        self._apply(qrows, orows, reps, cards)
         self._cards_version = cards_version
 
-    def _apply(self, qrows: list[Any], orows: list[Any], cards: dict[str, ModelCard] | None) -> None:
+    def _apply(self, qrows: list[Any], orows: list[Any], reps: list[Any], cards: dict[str, ModelCard] | None) -> None:
         with self._lock, self._applying_here():
             if qrows:
                 start = len(self)
@@ -221,6 +223,11 @@ class PostgresHistory(History):
                     model_codes=np.array([m_code[m] for m in col[1]], np.int64),
                     source_codes=np.array([s_code[s] for s in col[6]], np.int64),
                 )
+            for row, correct in reps:  # a call's later feedback replaced its score
+                record = self._log.record(row)
+                old = self._log.set_correct(row, correct)
+                self._columns[record.outcome.model].adjust(record.question_id, correct - old)
+                self._n_replaced += 1
             if cards is not None:
                 self.cards = cards
         with self._changed:
@@ -286,29 +293,40 @@ class PostgresHistory(History):
         return {**super().info(), "shared": {"name": self.name, "at": describe(self.url)}}
 
     # ---------------------------------------------------------------- writing
-    def _write(self, doing: str, apply: Callable[[], T], texts: Any = (), embeddings: Any = None) -> T:
-        """One write: lock the counters, catch up, ``apply()`` locally, store the new rows, commit."""
+    def _write(
+        self, doing: str, apply: Callable[[], T], texts: Any = (), embeddings: Any = None, call_id: str | None = None
+    ) -> T:
+        """One write: lock the counters, catch up, ``apply()`` locally, store the new rows, commit.
+
+        ``call_id``: the routed call the outcome is feedback on; if the fleet already holds feedback
+        on it (recorded here or by another replica), ``apply`` replaces that score."""
         if self._applying:  # a History method calling another (add -> add_questions): already inside
             return apply()
 
         def work(conn: Any) -> T:
             self._catch_up(conn, conn.execute(sql.LOCK_COUNTERS, (self.name,)).fetchone())
+            if call_id and self._calls.row(call_id) is None:
+                hit = conn.execute(sql.CALL_ROW, (self.name, call_id)).fetchone()
+                if hit is not None:
+                    self._calls.remember(call_id, hit[0])
             before.extend((len(self), self.n_records))
             with self._lock, self._applying_here():
                 result = apply()
-            self._store_rows(conn, before[0], before[1], texts, embeddings)
+                applied.append(True)
+            self._store_rows(conn, before[0], before[1], texts, embeddings, call_id)
             return result
 
         with self._sync_lock:
             before: list[int] = []
+            applied: list[bool] = []
             try:
                 return self._session.run(f"{doing} history {self.name!r}", work)
             except BaseException:
-                if before and (len(self), self.n_records) != tuple(before):  # applied here, not committed
+                if applied or (before and (len(self), self.n_records) != tuple(before)):  # not committed
                     self._rebuild()
                 raise
 
-    def _store_rows(self, conn: Any, n_q: int, n_o: int, texts: Any, embeddings: Any) -> None:
+    def _store_rows(self, conn: Any, n_q: int, n_o: int, texts: Any, embeddings: Any, call_id: str | None) -> None:
         if len(self) > n_q:
             first = {}
             for i, t in enumerate(texts):
@@ -323,7 +341,16 @@ class PostgresHistory(History):
                 for seq, row in enumerate(self.outcome_log.rows(n_o), start=n_o):
                     copy.write_row((self.name, seq, row["q"], row["model"], row["correct"], row.get("output_tokens"),
                                     row.get("input_tokens"), row.get("latency_s"), row["source"]))
-        conn.execute(sql.SET_COUNTERS, (len(self), self.n_records, self.name))
+        row = self._calls.row(call_id)
+        if row is not None and row >= n_o:  # the call's first feedback (here): a new row holds it
+            conn.execute(sql.FREE_CALL, (self.name, call_id))
+            conn.execute(sql.SET_CALL, (call_id, self.name, row))
+        elif row is not None:  # its earlier feedback's score was replaced
+            correct = float(self._log.column("correct")[row])
+            conn.execute(sql.REPLACE, (correct, self.name, row))
+            conn.execute(sql.ADD_REPLACEMENT, (self.name, self._n_replaced, row, correct))
+            self._n_replaced += 1
+        conn.execute(sql.SET_COUNTERS, (len(self), self.n_records, self._n_replaced, self.name))
         conn.execute(sql.NOTIFY, (sql.CHANNEL, self.name))
 
     def _rebuild(self) -> None:
@@ -331,7 +358,7 @@ class PostgresHistory(History):
         with self._sync_lock, self._lock:
             self.__dict__.pop("_cards", None)
             History.__init__(self, self._config["dim"], self._config["embedder"], index=self._config["index"])
-            self._cards_version = -1
+            self._cards_version, self._n_replaced = -1, 0
         try:
             self.sync()
         except SharedStoreError as exc:
@@ -349,11 +376,14 @@ class PostgresHistory(History):
     def add_outcome_arrays(self, *args: Any, **kwargs: Any) -> None:
         self._write("adding outcomes to", lambda: History.add_outcome_arrays(self, *args, **kwargs))
 
-    def add(self, text: str, embedding: np.ndarray, outcomes: Any = (), benchmark: str | None = None) -> int:
+    def add(
+        self, text: str, embedding: np.ndarray, outcomes: Any = (), benchmark: str | None = None,
+        call_id: str | None = None,
+    ) -> int:
         outs = list(outcomes)
         vec = _unit_rows(np.asarray(embedding).reshape(1, -1), self.dim)
-        return self._write("recording an outcome in", lambda: History.add(self, text, vec, outs, benchmark),
-                           [text] if isinstance(text, str) else [], vec)
+        return self._write("recording an outcome in", lambda: History.add(self, text, vec, outs, benchmark, call_id),
+                           [text] if isinstance(text, str) else [], vec, call_id)
 
     def attach_log(self, path: str | Path) -> Any:
         raise ScopeError(
