@@ -19,6 +19,7 @@ from scope_shared import History, InvalidKnobError, Ledger, Router, ScopeError
 from scope_shared.budget.nesting import check_ledger
 from scope_shared.budget.shared import close_connected as close_connected_ledgers
 from scope_shared.history.shared import close_connected as close_connected_histories
+from scope_shared.cli import load_history_arg
 from scope_shared.cli import main as scope_main
 from scope_shared.history.postgres_transfer import import_directory
 
@@ -77,6 +78,7 @@ def test_cli_imports_exports_routes_and_manages_budgets(fleet_url, tmp_path, cap
     assert info["questions"] == len(h) and info["shared"]["name"] == "cli"
     assert scope_main(["history", "export", fleet_url, str(tmp_path / "out"), "--name", "cli"]) == 0
     assert list(History.load(tmp_path / "out").records) == list(h.records)
+    assert len(load_history_arg(fleet_url, "cli")) == len(h)  # what scope route --history URL reads
     assert scope_main(["budget", "create", fleet_url, "team-a", "--budget", "5", "--period", "daily"]) == 0
     assert scope_main(["budget", "show", fleet_url, "team-a"]) == 0
     shown = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -416,6 +416,21 @@ class History:
             "cards": sorted(self.cards),
         }
 
+    def select_models(self, models: Iterable[str]) -> "History":
+        """A copy with every question (same ids, no re-embedding) but only ``models``' outcomes."""
+        from scope_shared.history.subset import select_models
+
+        with self._lock:
+            return select_models(self, models)
+
+    def drop_models(self, models: Iterable[str]) -> "History":
+        """A copy without ``models``' outcomes and cards (see `select_models`)."""
+        drop = set(models)
+        unknown = drop - set(self.models)
+        if unknown:
+            raise UnknownModelError(f"model {sorted(unknown)[0]!r} has no outcomes in the history")
+        return self.select_models([m for m in self.models if m not in drop])
+
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> None:
         """Write to a directory atomically (see ``scope_shared.history.store``)."""
