@@ -123,3 +123,8 @@ class AnchorPackError(ScopeInputError):
 
 class OnboardingError(ScopeInputError):
     """Onboarding a model cannot go on: a model that cannot be called, a grader missing, a bad setting."""
+
+
+class SharedStoreError(ScopeRuntimeError):
+    """The shared (PostgreSQL) ledger or history cannot be used: a malformed URL, a server that does
+    not answer, a timeout, or tables of another schema version."""

@@ -1,4 +1,5 @@
-"""The ``scope`` command line: demo, route, train, onboard, pack build|info, history build|info|add-model|suggest."""
+"""The ``scope`` command line: demo, route, train, onboard, pack build|info, history
+build|info|add-model|suggest|import|export, budget create|show."""
 
 from __future__ import annotations
 
@@ -46,14 +47,19 @@ def _build_history(args: argparse.Namespace) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
+    from scope_shared.history.shared import open_history
+
+    print(json.dumps(open_history(args.path, args.name, follow=False).info(), indent=2))
+
+
+def load_history_arg(spec: str | None, name: str = "default") -> "History":
+    """``--history``: a history directory, an anchor pack (name or directory; default: the bundled
+    one), or a shared history's ``postgresql://`` URL (``name``: which one)."""
     from scope_shared.history import History
+    from scope_shared.postgres import is_postgres_url
 
-    print(json.dumps(History.load(args.path).info(), indent=2))
-
-
-def load_history_arg(spec: str | None) -> "History":
-    """``--history``: a history directory, or an anchor pack (name or directory; default: the bundled one)."""
-    from scope_shared.history import History
+    if is_postgres_url(spec):
+        return History.connect(str(spec), name, follow=False)
 
     if spec is not None and (Path(spec) / "manifest.json").is_file():
         return History.load(spec)
@@ -67,7 +73,7 @@ def load_history_arg(spec: str | None) -> "History":
 def _cmd_route(args: argparse.Namespace) -> None:
     from scope_shared.routing.router import Router
 
-    history = load_history_arg(args.history)
+    history = load_history_arg(args.history, args.history_name)
     if not history.cards:
         raise ScopeError(f"history {args.history} holds no model cards; build it with 'scope history build'")
     cards = history.cards
@@ -115,8 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     route = sub.add_parser("route", help="print every candidate's estimate and the decision")
     route.add_argument("question")
-    route.add_argument("--history", default=None, help="a history directory (scope history build / scope onboard) or an anchor pack (default: the bundled pack)")
+    route.add_argument("--history", default=None, help="a history directory (scope history build / scope onboard), an anchor pack (default: the bundled pack) or a postgresql:// URL")
     route.add_argument("--candidates", default=None, help="comma-separated model names to route among (default: every card in the history)")
+    route.add_argument("--history-name", default="default", help="the shared history's name, with a URL")
     route.add_argument("--embedder", default=None, help="sentence-transformers path (default: bundled)")
     route.add_argument("--estimator", default=None, help="a trained estimator directory (scope train); default kNN")
     for knob in ("max_cost", "tradeoff", "min_accuracy", "alpha"):
@@ -134,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--test-size", type=float, default=0.2)
     build.add_argument("--embedder", default=None)
     build.set_defaults(func=_build_history)
-    info = hsub.add_parser("info", help="describe a history directory")
-    info.add_argument("path")
+    info = hsub.add_parser("info", help="describe a history directory or a shared history")
+    info.add_argument("path", help="a history directory or a postgresql:// URL")
+    info.add_argument("--name", default="default", help="the shared history's name, with a URL")
     info.set_defaults(func=_cmd_info)
 
     train = sub.add_parser("train-reasoner", help="fine-tune the reasoning predictor (SFT, then GRPO; needs [train])")
@@ -146,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub, hsub)  # scope train, scope history add-model | suggest
     add_onboarding_commands(sub)  # scope onboard, scope pack build | info
+    from scope_shared.cli.fleet import add_commands as add_fleet_commands
+
+    add_fleet_commands(sub, hsub)  # scope history import | export, scope budget create | show
     return parser
 
 

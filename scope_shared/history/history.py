@@ -70,6 +70,18 @@ class History:
         self.feedback_applied: dict[str, int] = {}
         self._saved_as: dict[str, str] = {}  # store directory -> save id it holds (store.py)
 
+    @classmethod
+    def connect(cls, url: str, name: str = "default", **settings: Any) -> "History":
+        """A history shared by every process that connects to it, kept in PostgreSQL.
+
+        ``History.connect("postgresql://user@host/db", dim=384, embedder_name=...)`` creates it on
+        first use; each process mirrors it in memory and follows new rows. See
+        `scope_shared.history.postgres_store.PostgresHistory` for the settings.
+        """
+        from scope_shared.history.postgres_store import PostgresHistory
+
+        return PostgresHistory(url, name, **settings)
+
     # ---------------------------------------------------------------- reading
     def __len__(self) -> int:
         return self._n

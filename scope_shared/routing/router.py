@@ -16,6 +16,7 @@ from scope_shared.errors import InvalidCardError, InvalidKnobError, InvalidQuery
 from scope_shared.estimators import Estimator, KNNEstimator
 from scope_shared.estimators.guard import checked_predict
 from scope_shared.history import History
+from scope_shared.history.shared import as_history
 from scope_shared.history.subset import add_model_outcomes
 from scope_shared.live import LiveObject
 from scope_shared.query import validate_queries, validate_query
@@ -38,7 +39,8 @@ class Router(LiveObject):
 
     Args:
         cards: the candidates (``ModelCard`` objects or dicts); each needs outcomes in ``history``.
-        history: the router's memory (questions, embeddings, outcomes).
+        history: the router's memory (questions, embeddings, outcomes), or a ``postgresql://`` URL
+            of a shared one (`History.connect`).
         estimator: how estimates are made (default: training-free `KNNEstimator`).
         embedder: an `Embedder`, a LangChain ``Embeddings``, a sentence-transformers path, or
             ``None`` for the bundled all-MiniLM-L6-v2.
@@ -75,7 +77,7 @@ class Router(LiveObject):
     ) -> None:
         check_router_args(history, estimator, token_counter, default_output_tokens, default_knob)
         self.cards = to_cards(cards)
-        self.history = history
+        self.history = history = as_history(history)
         self.estimator = estimator or KNNEstimator()
         self.embedder = as_embedder(embedder)
         if self.embedder.dim != history.dim:
