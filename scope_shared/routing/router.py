@@ -75,7 +75,7 @@ class Router(LiveObject):
         batch_scorer: Any = None,
         feedback_log: str | Path | None = None,
     ) -> None:
-        check_router_args(history, estimator, token_counter, default_output_tokens, default_knob)
+        check_router_args(estimator, token_counter, default_output_tokens, default_knob)
         self.cards = to_cards(cards)
         self.history = history = as_history(history)
         self.estimator = estimator or KNNEstimator()

@@ -11,7 +11,6 @@ import numpy as np
 
 from scope_shared.errors import InvalidKnobError, ScopeError
 from scope_shared.estimators import Estimator
-from scope_shared.history import History
 from scope_shared.routing.knobs import Knob
 
 
@@ -21,11 +20,8 @@ def check_ledger(ledger: Any) -> None:
         raise InvalidKnobError(f"ledger must be a scope_shared.Ledger, got {type(ledger).__name__}")
 
 
-def check_router_args(
-    history: Any, estimator: Any, token_counter: Any, default_output_tokens: Any, default_knob: Any
-) -> None:
-    if not isinstance(history, History):
-        raise ScopeError(f"history must be a scope_shared.History, got {type(history).__name__}")
+def check_router_args(estimator: Any, token_counter: Any, default_output_tokens: Any, default_knob: Any) -> None:
+    """The `Router`'s own arguments (the history is checked by ``as_history``)."""
     if estimator is not None and not isinstance(estimator, Estimator):
         raise ScopeError(f"estimator must be a scope_shared.Estimator, got {type(estimator).__name__}")
     if token_counter is not None and not callable(token_counter):
