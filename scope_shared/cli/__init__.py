@@ -1,4 +1,4 @@
-"""The ``scope`` command line: demo, route, train, history build|info|add-model|suggest."""
+"""The ``scope`` command line: demo, route, train, embedder build|list, history build|info|add-model|suggest|reembed."""
 
 from __future__ import annotations
 
@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     route = sub.add_parser("route", help="print every candidate's estimate and the decision")
     route.add_argument("question")
     route.add_argument("--history", required=True, help="a history directory (scope history build)")
-    route.add_argument("--embedder", default=None, help="sentence-transformers path (default: bundled)")
+    route.add_argument("--embedder", default=None,
+                       help="minilm, fast or a sentence-transformers path (default: the one the history records)")
     route.add_argument("--estimator", default=None, help="a trained estimator directory (scope train); default kNN")
     for knob in ("max_cost", "tradeoff", "min_accuracy", "alpha"):
         route.add_argument(f"--{knob.replace('_', '-')}", dest=knob, type=float, default=None)
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--models", default=None, help="JSON prices for --table")
     build.add_argument("--split-seed", type=int, default=None, help="keep only the history part of a split")
     build.add_argument("--test-size", type=float, default=0.2)
-    build.add_argument("--embedder", default=None)
+    build.add_argument("--embedder", default=None, help="minilm (default), fast, or a sentence-transformers path")
     build.set_defaults(func=_build_history)
     info = hsub.add_parser("info", help="describe a history directory")
     info.add_argument("path")
@@ -108,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train-reasoner", help="fine-tune the reasoning predictor (SFT, then GRPO; needs [train])")
     train.add_argument("--config", required=True, help="JSON config (see scope_shared.estimators.reasoning.training.train_reasoner)")
     train.set_defaults(func=_cmd_train_reasoner)
-    from scope_shared.cli.learned import add_commands
+    from scope_shared.cli import embedder, learned
 
-    add_commands(sub, hsub)  # scope train, scope history add-model | suggest
+    learned.add_commands(sub, hsub)  # scope train, scope history add-model | suggest
+    embedder.add_commands(sub, hsub)  # scope embedder build | list, scope history reembed
     return parser
 
 
