@@ -1,8 +1,7 @@
 """SCOPE router core: pre-hoc estimates of each model's accuracy and cost, from anchors, and routing
 policies over them. Integrations (``langchain_scope``, ``llamaindex_scope``) are thin layers on this."""
 
-from scope_shared.budget import Ledger, LedgerEntry, Reservation, scope_budget
-from scope_shared.calls import AllCandidatesFailed
+from scope_shared.budget import BaseLedger, Budgets, Ledger, LedgerEntry, Overshoot, Reservation, scope_budget
 from scope_shared.cards import ModelCard, Outcome
 from scope_shared.embedder import (
     Embedder,
@@ -12,13 +11,18 @@ from scope_shared.embedder import (
     default_embedder,
 )
 from scope_shared.errors import (
+    AllCandidatesFailed,
     BudgetExceeded,
     EstimatorError,
     HistoryStoreError,
     InvalidCardError,
     InvalidKnobError,
     InvalidQueryError,
+    InvalidUsageError,
+    ReservationError,
     ScopeError,
+    ScopeInputError,
+    ScopeRuntimeError,
     UnknownModelError,
 )
 from scope_shared.estimators import Estimator, KNNEstimator, RawEstimates
@@ -30,7 +34,9 @@ __version__ = "0.1.0"
 __all__ = [
     "AllCandidatesFailed",
     "Anchors",
+    "BaseLedger",
     "BudgetExceeded",
+    "Budgets",
     "Decision",
     "Embedder",
     "Estimate",
@@ -42,6 +48,7 @@ __all__ = [
     "InvalidCardError",
     "InvalidKnobError",
     "InvalidQueryError",
+    "InvalidUsageError",
     "KNNEstimator",
     "Knob",
     "LangChainEmbedder",
@@ -49,10 +56,14 @@ __all__ = [
     "LedgerEntry",
     "ModelCard",
     "Outcome",
+    "Overshoot",
     "RawEstimates",
+    "ReservationError",
     "Reservation",
     "Router",
     "ScopeError",
+    "ScopeInputError",
+    "ScopeRuntimeError",
     "SentenceTransformerEmbedder",
     "UnknownModelError",
     "default_embedder",

@@ -26,6 +26,10 @@ class ModelCard(BaseModel):
         gt=0,
         description="Output tokens assumed when the history has no token counts for this model.",
     )
+    supports_tools: bool | None = Field(
+        default=None,
+        description="Whether the model can call tools; None: let the integration tell from the model object.",
+    )
 
     @field_validator("name")
     @classmethod

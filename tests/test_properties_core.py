@@ -21,6 +21,7 @@ from scope_shared import (
     InvalidCardError,
     InvalidKnobError,
     InvalidQueryError,
+    BudgetExceeded,
     Ledger,
     ModelCard,
     Router,
@@ -151,7 +152,7 @@ def test_ledger_rejects_bad_amounts_without_changing(amount):
     led = Ledger(budget=1.0)
     try:
         r = led.reserve(amount)  # type: ignore[arg-type]
-    except ScopeError:
+    except (ScopeError, BudgetExceeded):  # a bad amount, or one that does not fit
         assert led.remaining == 1.0 and led.spent == 0.0
         return
     r.cancel()

@@ -138,11 +138,12 @@ class FeedbackLog:
             try:
                 rec = _parse(line)
                 text, emb, outs, bench = self._decode(rec)
+                call_id, replaces = _call_of(rec)
             except (ValueError, KeyError, TypeError, ScopeError) as exc:
                 report.skipped += 1
                 report.problems.append(f"byte {pos}: corrupt record skipped ({exc})")
             else:
-                history._add_unlogged(text, emb, outs, bench)
+                history._add_unlogged(text, emb, outs, bench, call_id, replaces)
                 report.applied += 1
             pos = nl + 1
         if report.skipped:
@@ -193,20 +194,27 @@ class FeedbackLog:
         return self._fd
 
     def append(
-        self, text: str, embedding: np.ndarray, outcomes: Sequence[Outcome], benchmark: str | None = None
+        self, text: str, embedding: np.ndarray, outcomes: Sequence[Outcome], benchmark: str | None = None,
+        *, call_id: str | None = None, replaces: float | None = None,
     ) -> int:
-        """Write one record and fsync it; returns the file size after it (the record's end)."""
+        """Write one record and fsync it; returns the file size after it (the record's end).
+
+        ``call_id`` names the routed call the outcome is feedback on, ``replaces`` the score of that
+        call's earlier feedback, which this record replaces on replay.
+        """
         emb = np.ascontiguousarray(np.asarray(embedding, dtype="<f4").reshape(-1))
-        payload = json.dumps(
-            {
-                "text": text,
-                "emb": base64.b64encode(emb.tobytes()).decode(),
-                "benchmark": benchmark,
-                "outcomes": [o.model_dump(exclude_none=True) for o in outcomes],
-                "t": time.time(),
-            },
-            ensure_ascii=True,
-        ).encode()
+        record: dict[str, Any] = {
+            "text": text,
+            "emb": base64.b64encode(emb.tobytes()).decode(),
+            "benchmark": benchmark,
+            "outcomes": [o.model_dump(exclude_none=True) for o in outcomes],
+            "t": time.time(),
+        }
+        if call_id is not None:
+            record["call_id"] = call_id
+        if replaces is not None:
+            record["replaces"] = replaces
+        payload = json.dumps(record, ensure_ascii=True).encode()
         line = _frame(payload)
         with self._lock:
             fd = self._open_for_append()
@@ -231,6 +239,16 @@ class FeedbackLog:
             self.close()
         except Exception:
             pass
+
+
+def _call_of(rec: dict[str, Any]) -> tuple[str | None, float | None]:
+    """The call id and replaced score of a record (both optional; older records have neither)."""
+    call_id, replaces = rec.get("call_id"), rec.get("replaces")
+    if call_id is not None and not isinstance(call_id, str):
+        raise ValueError("call_id is not a string")
+    if replaces is not None and (isinstance(replaces, bool) or not isinstance(replaces, (int, float))):
+        raise ValueError("replaces is not a number")
+    return call_id, None if replaces is None else float(replaces)
 
 
 def _write_all(fd: int, data: bytes) -> None:

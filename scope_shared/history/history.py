@@ -17,6 +17,7 @@ from scope_shared.cards import ModelCard, Outcome
 from scope_shared.errors import ScopeError, UnknownModelError
 from scope_shared.history.anchors import Anchors
 from scope_shared.history.columns import ModelArrays, ModelColumn
+from scope_shared.history.feedback_calls import FeedbackCalls
 from scope_shared.history.index import VectorIndex
 from scope_shared.history.records import OutcomeLog, OutcomeRecord, RecordsView
 from scope_shared.history.search import anchors as search_anchors
@@ -53,6 +54,7 @@ class History:
         self._log = OutcomeLog()
         self._lock = threading.RLock()
         self._feedback: Any = None  # a FeedbackLog once attach_log() was called
+        self._calls = FeedbackCalls()
         #: per feedback-log id, the byte offset up to which its records are in this history
         self.feedback_applied: dict[str, int] = {}
 
@@ -289,19 +291,23 @@ class History:
         embedding: np.ndarray,
         outcomes: Iterable[Outcome | Mapping[str, Any]] = (),
         benchmark: str | None = None,
+        call_id: str | None = None,
     ) -> int:
         """Add one question (if new) and its outcomes; returns its id.
 
         With a feedback log attached (`attach_log`), the record is written ahead to the log and
         fsynced before the history changes, so it survives a crash once this returns.
+        ``call_id``: the routed call one outcome is feedback on; the same call's later feedback
+        replaces it (`scope_shared.history.feedback_calls`).
         """
         outs = [o if isinstance(o, Outcome) else Outcome.create(**dict(o)) for o in outcomes]
         if self._feedback is None:
-            return self._add_unlogged(text, embedding, outs, benchmark)
+            return self._add_unlogged(text, embedding, outs, benchmark, call_id)
         emb = self._check_one(text, embedding)
         with self._lock:  # log order == apply order, so `feedback_applied` is a true prefix
-            end = self._feedback.append(text.strip(), emb, outs, benchmark)
-            qid = self._add_unlogged(text, emb, outs, benchmark)
+            replaces = self._calls.previous(call_id, self._log)
+            end = self._feedback.append(text.strip(), emb, outs, benchmark, call_id=call_id, replaces=replaces)
+            qid = self._add_unlogged(text, emb, outs, benchmark, call_id)
             self.feedback_applied[self._feedback.log_id] = end
             return qid
 
@@ -313,10 +319,16 @@ class History:
             raise ScopeError(f"embedding must be {self.dim} finite numbers, got shape {emb.shape}")
         return emb
 
-    def _add_unlogged(self, text: str, embedding: np.ndarray, outs: list[Outcome], benchmark: str | None) -> int:
+    def _add_unlogged(
+        self, text: str, embedding: np.ndarray, outs: list[Outcome], benchmark: str | None,
+        call_id: str | None = None, replaces: float | None = None,
+    ) -> int:
         with self._lock:
             qid = self.add_questions([text], np.asarray(embedding).reshape(1, -1), [benchmark])[0]
-            self.add_outcomes(qid, outs)
+            if not self._calls.replace(self._log, self._columns, qid, outs, call_id, replaces):
+                self.add_outcomes(qid, outs)
+                if len(outs) == 1:
+                    self._calls.remember(call_id, len(self._log) - 1)
             return qid
 
     def attach_log(self, path: str | Path) -> "ReplayReport":
