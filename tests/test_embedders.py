@@ -193,3 +193,17 @@ def test_distill_needs_a_readable_teacher(tmp_path):
     with pytest.raises(ScopeError, match="vocab_size"):
         DistillConfig(pca_dims=256, vocab_size=100)
     assert default_model_path()
+
+
+def test_a_finished_folder_is_kept_unless_replaced(tmp_path, small_dir):
+    from scope_shared.embedders.distill import write_static_model
+
+    out = tmp_path / "model"
+    shutil.copytree(small_dir, out)
+    tokenizer = json.loads((small_dir / TOKENIZER_FILE).read_text())
+    other = np.ones((3002, 48), np.float32)
+    write_static_model(out, other, tokenizer, "t", {"pca_dims": 48})  # e.g. a second builder, finished later
+    assert not np.allclose(StaticEmbedder(out)._table, 1.0)
+    write_static_model(out, other, tokenizer, "t", {"pca_dims": 48}, replace=True)  # scope embedder build --force
+    assert np.allclose(StaticEmbedder(out)._table, 1.0)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left

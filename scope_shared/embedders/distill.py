@@ -105,11 +105,11 @@ def sif_weights(n: int, coefficient: float) -> np.ndarray:
 
 
 def distill_static(teacher: str | Path, out: str | Path, config: DistillConfig | None = None,
-                   show_progress: bool = True) -> Path:
+                   show_progress: bool = True, replace: bool = False) -> Path:
     """Distil ``teacher`` (a local sentence-transformers / BERT folder) into a static model at ``out``.
 
-    The folder appears atomically (built beside it, then renamed); if another process finished the
-    same folder first, its copy is kept. Returns ``out``.
+    The folder appears atomically (built beside it, then renamed). A complete folder already at
+    ``out`` (another process finished first) is kept, unless ``replace``. Returns ``out``.
     """
     from transformers import AutoModel
 
@@ -125,7 +125,7 @@ def distill_static(teacher: str | Path, out: str | Path, config: DistillConfig |
     vecs = token_vectors(model, [vocab[t] for t in tokens[2:]], vocab["[CLS]"], vocab["[SEP]"], cfg.batch_size, show_progress)
     table = static_table(vecs, cfg)
     build = {"teacher": str(teacher), "teacher_vocab": len(vocab), "tokens": len(tokens), **asdict(cfg)}
-    return write_static_model(out, table, static_tokenizer_json(teacher_tok, tokens), teacher.name, build)
+    return write_static_model(out, table, static_tokenizer_json(teacher_tok, tokens), teacher.name, build, replace)
 
 
 def static_table(token_vecs: np.ndarray, cfg: DistillConfig) -> np.ndarray:
@@ -135,8 +135,9 @@ def static_table(token_vecs: np.ndarray, cfg: DistillConfig) -> np.ndarray:
 
 
 def write_static_model(out: Path, table: np.ndarray, tokenizer: dict[str, Any], teacher_name: str,
-                       build: dict[str, Any]) -> Path:
-    """Write the model2vec-layout folder atomically (built beside ``out``, then renamed into place)."""
+                       build: dict[str, Any], replace: bool = False) -> Path:
+    """Write the model2vec-layout folder atomically (built beside ``out``, then renamed into place);
+    a complete folder already there is kept unless ``replace`` (an incomplete one is replaced)."""
     from safetensors.numpy import save_file
 
     model2vec_config = {
@@ -156,7 +157,9 @@ def write_static_model(out: Path, table: np.ndarray, tokenizer: dict[str, Any], 
                 os.fsync(fh.fileno())
         tmp.chmod(0o755)
         if out.exists():
-            shutil.rmtree(out)  # an explicit rebuild replaces the old folder
+            if (out / BUILD_FILE).is_file() and not replace:
+                return out  # another builder finished first: keep its folder
+            shutil.rmtree(out)
         os.rename(tmp, out)
         fsync_dir(out.parent)
     except OSError:

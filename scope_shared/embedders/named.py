@@ -1,7 +1,7 @@
 """Embedders by name: ``"minilm"`` (the bundled all-MiniLM-L6-v2) and ``"fast"`` (a static model
 distilled from it, built once on this machine and cached).
 
-The fast model is built offline from the bundled teacher (about two minutes on one CPU; ``scope
+The fast model is built offline from the bundled teacher (2-7 minutes on 2 busy cores; ``scope
 embedder build``) or, if missing, at first use. It lives in ``$SCOPE_CACHE_DIR/embedders`` (default
 ``~/.cache/scope-router/embedders``) or ``$SCOPE_EMBEDDER_DIR``.
 """
@@ -79,7 +79,7 @@ def build_fast(spec: FastSpec | None = None, force: bool = False, show_progress:
     out = fast_model_dir(spec)
     if is_built(spec) and not force:
         return out
-    return distill_static(default_model_path(), out, spec.distill, show_progress=show_progress)
+    return distill_static(default_model_path(), out, spec.distill, show_progress=show_progress, replace=force)
 
 
 _FAST: dict[FastSpec, StaticEmbedder] = {}

@@ -77,7 +77,7 @@ class StaticEmbedder(Embedder):
             table = load_file(str(path / MODEL_FILE))["embeddings"]
             self._tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
             config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-        except (OSError, KeyError, ValueError, Exception) as exc:  # noqa: BLE001 - tokenizers raises plain Exception
+        except Exception as exc:  # noqa: BLE001 - file, key and tokenizers errors (plain Exception) alike
             raise ScopeError(f"cannot load a static embedding model from {str(path)!r}: {exc}") from exc
         if table.ndim != 2 or table.shape[0] != self._tokenizer.get_vocab_size() or not np.all(np.isfinite(table)):
             raise ScopeError(
@@ -87,11 +87,8 @@ class StaticEmbedder(Embedder):
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
         self._table = table.astype(np.float32)
-        self._drop = np.zeros(len(table), dtype=bool)  # special tokens carry no meaning
-        for special in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<unk>", "<pad>"):
-            i = self._tokenizer.token_to_id(special)
-            if i is not None:
-                self._drop[i] = True
+        specials = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<unk>", "<pad>")  # carry no meaning
+        self._drop = frozenset(i for t in specials if (i := self._tokenizer.token_to_id(t)) is not None)
         self.path = path
         self.config = config
         self.truncation = truncation or Truncation()
@@ -103,18 +100,20 @@ class StaticEmbedder(Embedder):
         return int(self._table.shape[1])
 
     def token_ids(self, text: str) -> list[int]:
-        """The kept token ids of a text (after truncation, special tokens dropped)."""
-        ids = [i for i in self._tokenizer.encode(text, add_special_tokens=False).ids if not self._drop[i]]
-        return self.truncation.apply(ids)
+        """The kept token ids of a text (special tokens dropped, then truncated)."""
+        return self._kept(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def _kept(self, ids: list[int]) -> list[int]:
+        return self.truncation.apply([i for i in ids if i not in self._drop])
 
     def _embed(self, texts: list[str], show_progress: bool) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False) if len(texts) > 1 else [
-            self._tokenizer.encode(texts[0], add_special_tokens=False)
-        ]
+        if len(texts) == 1:  # one query: skip encode_batch's thread-pool hand-off
+            encodings = [self._tokenizer.encode(texts[0], add_special_tokens=False)]
+        else:
+            encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
         for row, enc in enumerate(encodings):
-            ids = np.asarray(enc.ids, dtype=np.int64)
-            ids = np.asarray(self.truncation.apply(ids[~self._drop[ids]].tolist()), dtype=np.int64)
-            if len(ids):  # a text with no known token stays the zero vector (similar to nothing)
+            ids = self._kept(enc.ids)
+            if ids:  # a text with no known token stays the zero vector (similar to nothing)
                 out[row] = self._table[ids].mean(axis=0)
         return out
