@@ -54,6 +54,8 @@ def test_build_writes_a_model2vec_folder_and_is_cached(small_dir, monkeypatch):
     assert config["model_type"] == "model2vec" and config["hidden_dim"] == 48
     build = json.loads((small_dir / BUILD_FILE).read_text())
     assert build["vocab_size"] == 3000 and build["tokens"] == 3002  # + [PAD], [UNK]
+    table = StaticEmbedder(small_dir)._table
+    assert not table[0].any() and table[1].any()  # [PAD] adds nothing, [UNK] has the teacher's vector
     emb = StaticEmbedder(small_dir)
     assert emb.dim == 48 and emb._table.shape[0] == 3002
     # built once: a second build with the folder present does nothing
@@ -73,6 +75,10 @@ def test_static_vectors_are_unit_deterministic_and_meaningful(small_dir):
     assert v[0] @ v[1] > v[0] @ v[2] + 0.1
     # a batch gives the same rows as single queries
     np.testing.assert_allclose(np.stack([emb.embed_one(t) for t in texts]), v, atol=1e-6)
+    # a text with no known token gets the [UNK] vector, never the zero vector
+    odd = emb.embed(["\u2603\u2603", "\u2604"])
+    np.testing.assert_allclose(np.linalg.norm(odd, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(odd[0], odd[1], atol=1e-6)
 
 
 def test_truncation_keeps_head_and_tail():

@@ -122,16 +122,19 @@ def distill_static(teacher: str | Path, out: str | Path, config: DistillConfig |
     except (OSError, ValueError, KeyError) as exc:
         raise ScopeError(f"cannot read the teacher model at {str(teacher)!r}: {exc}") from exc
     tokens = kept_vocabulary(vocab, cfg.vocab_size)
-    vecs = token_vectors(model, [vocab[t] for t in tokens[2:]], vocab["[CLS]"], vocab["[SEP]"], cfg.batch_size, show_progress)
+    vecs = token_vectors(model, [vocab[t] for t in tokens[1:]], vocab["[CLS]"], vocab["[SEP]"], cfg.batch_size, show_progress)
     table = static_table(vecs, cfg)
     build = {"teacher": str(teacher), "teacher_vocab": len(vocab), "tokens": len(tokens), **asdict(cfg)}
     return write_static_model(out, table, static_tokenizer_json(teacher_tok, tokens), teacher.name, build, replace)
 
 
 def static_table(token_vecs: np.ndarray, cfg: DistillConfig) -> np.ndarray:
-    """Rows of the static model: PCA, SIF weights, and two zero rows first for ``[PAD]`` / ``[UNK]``."""
-    vecs = pca(token_vecs, cfg.pca_dims) * sif_weights(len(token_vecs), cfg.sif_coefficient)[:, None].astype(np.float32)
-    return np.concatenate([np.zeros((2, vecs.shape[1]), np.float32), vecs])
+    """Rows of the static model from the teacher's vectors of ``[UNK]`` and then every word, in
+    vocabulary order: PCA, SIF weights by rank (``[UNK]`` weighs as a rare token), a zero row first
+    for ``[PAD]``. The ``[UNK]`` row embeds texts with no known token (so none is the zero vector)."""
+    vecs = pca(token_vecs, cfg.pca_dims)
+    weights = np.concatenate([[1.0], sif_weights(len(token_vecs) - 1, cfg.sif_coefficient)])
+    return np.concatenate([np.zeros((1, vecs.shape[1]), np.float32), vecs * weights[:, None].astype(np.float32)])
 
 
 def write_static_model(out: Path, table: np.ndarray, tokenizer: dict[str, Any], teacher_name: str,

@@ -89,6 +89,9 @@ class StaticEmbedder(Embedder):
         self._table = table.astype(np.float32)
         specials = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<unk>", "<pad>")  # carry no meaning
         self._drop = frozenset(i for t in specials if (i := self._tokenizer.token_to_id(t)) is not None)
+        unk = self._tokenizer.token_to_id("[UNK]")
+        #: the row for a text with no known token (the zero vector in folders without an [UNK] row)
+        self._unknown = table[unk].astype(np.float32) if unk is not None else np.zeros(table.shape[1], np.float32)
         self.path = path
         self.config = config
         self.truncation = truncation or Truncation()
@@ -114,6 +117,5 @@ class StaticEmbedder(Embedder):
             encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
         for row, enc in enumerate(encodings):
             ids = self._kept(enc.ids)
-            if ids:  # a text with no known token stays the zero vector (similar to nothing)
-                out[row] = self._table[ids].mean(axis=0)
+            out[row] = self._table[ids].mean(axis=0) if ids else self._unknown
         return out
