@@ -213,3 +213,15 @@ def test_a_finished_folder_is_kept_unless_replaced(tmp_path, small_dir):
     write_static_model(out, other, tokenizer, "t", {"pca_dims": 48}, replace=True)  # scope embedder build --force
     assert np.allclose(StaticEmbedder(out)._table, 1.0)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_langchain_router_selects_fast_by_name(as_fast):
+    from fixtures_langchain import no_tools_chat
+    from langchain_scope import SCOPERouter
+
+    history = _toy_routing_table().to_history("fast", show_progress=False)
+    chat = SCOPERouter(candidates={c.name: no_tools_chat(c.name) for c in CARDS}, cards=CARDS, history=history,
+                       embedder="fast")
+    assert chat.router.embedder is as_fast
+    out = chat.invoke("a trivia question about rivers")
+    assert out.response_metadata["model_name"] in {c.name for c in CARDS}
