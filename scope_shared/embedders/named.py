@@ -34,7 +34,7 @@ class FastSpec:
 
     Default truncation: the last 512 tokens. Measured on the validation parts of the history parts
     of routerbench-11 (long few-shot prompts, question last) and llmrouter-9, 5 seeds
-    (``benchmarks/embed_truncation.py``): reading only the head loses 1.2-1.6 AUC points on
+    (``benchmarks/embed_truncation.py``): reading only the head loses 1.2 AUC points on
     routerbench-11, the tail keeps the signal; 512 tokens keep 90% of those prompts whole and bound
     the cost of very long ones.
     """
