@@ -31,7 +31,7 @@ from scope_shared.tokens import TokenCounter
 
 def with_budget(runnable: Runnable, ledger: LedgerLike) -> Runnable:
     """``runnable`` with ``ledger`` nested inside whatever budget its run already has."""
-    check_ledger(ledger)
+    ledger = check_ledger(ledger)  # a ledger, or a postgresql:// URL
 
     def nested(config: RunnableConfig) -> RunnableConfig:
         outer = (config.get("configurable") or {}).get(LEDGER_KEY)

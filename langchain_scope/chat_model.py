@@ -50,7 +50,7 @@ from langchain_scope.routing_text import RoutingTextFn, langchain_rule, routing_
 from langchain_scope.structured import RoutedStructuredOutput, StructuredBinding
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
-from scope_shared.budget.nesting import LedgerLike
+from scope_shared.budget.nesting import LedgerLike, check_ledger
 from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, RoutedCall, stop_reason
 from scope_shared.calls.attempts import atry_in_order, try_in_order
 from scope_shared.errors import BudgetExceeded, ScopeError, UnknownModelError
@@ -81,7 +81,8 @@ class SCOPERouter(BaseChatModel):
         max_cost / tradeoff / min_accuracy / alpha: this router's knob (at most one); a call's
             ``configurable`` overrides it; unset, the core router's default knob applies.
         ledger: a budget every call of this router draws from unless a call brings its own
-            (``configurable["scope_ledger"]``, an agent run's ``context``, a ``scope_budget`` block).
+            (``configurable["scope_ledger"]``, an agent run's ``context``, a ``scope_budget`` block); a
+            ledger, or a ``postgresql://`` URL of a shared one.
         routing_text: what to route a call on, given its messages (``None`` from it: the default
             rule, `langchain_scope.routing_text`); a call's ``configurable["scope_routing_text"]``
             or a marked message wins over it.
@@ -127,6 +128,8 @@ class SCOPERouter(BaseChatModel):
                 estimator=data.pop("estimator", None),
                 embedder=data.pop("embedder", None),
             )
+        if data.get("ledger") is not None:
+            data["ledger"] = check_ledger(data["ledger"])  # a Ledger, or a postgresql:// URL
         check_pairing(data.get("candidates"), data.get("router"))
         super().__init__(**data)
         self._field_layer()  # validates: at most one knob, in range

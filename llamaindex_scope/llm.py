@@ -83,7 +83,8 @@ class SCOPELLM(FunctionCallingLLM):
         knob / max_cost / tradeoff / min_accuracy / alpha: the pipeline's knob (at most one;
             default: the router's). Overridden by a ``scope_budget`` block, and per call by the
             same keyword arguments (``llm.chat(messages, min_accuracy=0.9)``).
-        ledger: the pipeline's budget (optional); overridden the same way (``ledger=``).
+        ledger: the pipeline's budget (optional; a ledger, or a ``postgresql://`` URL of a shared
+            one); overridden the same way (``ledger=``).
         routing_text: what to route on, given the prompt (completions) or the messages (chats);
             ``None`` from it falls back to the default rule (the question inside LlamaIndex's
             templates, `llamaindex_scope.texts`). A call's ``routing_text="..."`` keyword, a marked
@@ -117,7 +118,7 @@ class SCOPELLM(FunctionCallingLLM):
         tradeoff: float | None = None,
         min_accuracy: float | None = None,
         alpha: float | None = None,
-        ledger: LedgerLike | None = None,
+        ledger: LedgerLike | str | None = None,
         routing_text: RoutingTextFn | None = None,
         templates: Sequence[Any] = (),
         fallback_on: FallbackOn = DEFAULT_FALLBACK_ON,
@@ -135,7 +136,7 @@ class SCOPELLM(FunctionCallingLLM):
                 )
             if not isinstance(llm, LLM):
                 raise ScopeError(f"candidate {name!r} is a {type(llm).__name__}, not a LlamaIndex LLM")
-        check_ledger(ledger)
+        ledger = check_ledger(ledger)  # a ledger, or a postgresql:// URL
         fallback_on = check_fallback_on(fallback_on)
         super().__init__(
             llms=dict(llms),

@@ -59,7 +59,8 @@ class SCOPESelector(BaseSelector):
             choice's name is its model's name.
         knob / max_cost / tradeoff / min_accuracy / alpha: the knob for this pipeline (at most
             one; default: the router's). A ``scope_budget`` block overrides it.
-        ledger: the pipeline's budget (optional); a ``scope_budget`` block overrides it.
+        ledger: the pipeline's budget (optional; a ledger, or a ``postgresql://`` URL of a shared
+            one); a ``scope_budget`` block overrides it.
         engine_prompt_tokens: an estimate of the prompt tokens the chosen engine sends its LLM
             (question, retrieved context, template); prices the choice (default: the query's own).
         charge_ledger: charge the chosen model's expected cost at selection time. Default (None):
@@ -77,7 +78,7 @@ class SCOPESelector(BaseSelector):
         tradeoff: float | None = None,
         min_accuracy: float | None = None,
         alpha: float | None = None,
-        ledger: LedgerLike | None = None,
+        ledger: LedgerLike | str | None = None,
         engine_prompt_tokens: int | None = None,
         charge_ledger: bool | None = None,
     ) -> None:

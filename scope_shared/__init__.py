@@ -12,6 +12,7 @@ from scope_shared.embedder import (
 )
 from scope_shared.errors import (
     AllCandidatesFailed,
+    AnchorPackError,
     BudgetExceeded,
     EstimatorError,
     HistoryStoreError,
@@ -19,6 +20,7 @@ from scope_shared.errors import (
     InvalidKnobError,
     InvalidQueryError,
     InvalidUsageError,
+    OnboardingError,
     ReservationError,
     ScopeError,
     ScopeInputError,
@@ -31,8 +33,27 @@ from scope_shared.routing import Decision, Estimate, Knob, Router, make_knob
 
 __version__ = "0.1.0"
 
+# onboarding sits on the top floor: loaded on first use, so ``import scope_shared`` stays light
+_LAZY = {
+    "AnchorPack": "scope_shared.onboarding.pack",
+    "load_pack": "scope_shared.onboarding.pack",
+    "onboard": "scope_shared.onboarding.runner",
+    "OnboardingResult": "scope_shared.onboarding.runner",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'scope_shared' has no attribute {name!r}")
+
+
 __all__ = [
     "AllCandidatesFailed",
+    "AnchorPack",
+    "AnchorPackError",
     "Anchors",
     "BaseLedger",
     "BudgetExceeded",
@@ -55,6 +76,8 @@ __all__ = [
     "Ledger",
     "LedgerEntry",
     "ModelCard",
+    "OnboardingError",
+    "OnboardingResult",
     "Outcome",
     "Overshoot",
     "RawEstimates",
@@ -67,6 +90,8 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "UnknownModelError",
     "default_embedder",
+    "load_pack",
     "make_knob",
+    "onboard",
     "scope_budget",
 ]

@@ -115,3 +115,16 @@ class BudgetExceeded(BaseException):
         self.mode = mode
         self.needed = needed
         self.left = left
+
+
+class AnchorPackError(ScopeInputError):
+    """An anchor pack is missing, of another format version, corrupt, or its questions are malformed."""
+
+
+class OnboardingError(ScopeInputError):
+    """Onboarding a model cannot go on: a model that cannot be called, a grader missing, a bad setting."""
+
+
+class SharedStoreError(ScopeRuntimeError):
+    """The shared (PostgreSQL) ledger or history cannot be used: a malformed URL, a server that does
+    not answer, a timeout, or tables of another schema version."""

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Hashable
 from dataclasses import replace
+from typing import Any
 
 from scope_shared.budget.base import (
     EPS,
@@ -44,6 +45,18 @@ class Ledger(BaseLedger):
         self._keys = itertools.count()
         self._entries: list[LedgerEntry] = []
         self._warned = False
+
+    @classmethod
+    def connect(cls, url: str, name: str = "default", **settings: Any) -> BaseLedger:
+        """A budget shared by every process that connects to it, kept in PostgreSQL.
+
+        ``Ledger.connect("postgresql://user@host/db", "team-a", budget=50.0, period="daily")``;
+        see `scope_shared.budget.postgres_ledger.PostgresLedger` for the settings (``budget``,
+        ``mode``, ``period``, ``lease_s``, ``parent``, ``reconfigure``, ``timeouts``).
+        """
+        from scope_shared.budget.postgres_ledger import PostgresLedger
+
+        return PostgresLedger(url, name, **settings)
 
     def _open_hold(self, amount: float, force: bool) -> Hashable:
         with self._lock:

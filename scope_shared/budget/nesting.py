@@ -13,7 +13,9 @@ from typing import Any, Union
 
 from scope_shared.budget.base import BaseLedger, LedgerEntry, Reservation
 from scope_shared.budget.levels import Levels
+from scope_shared.budget.shared import connected_ledger
 from scope_shared.errors import InvalidKnobError
+from scope_shared.postgres import is_postgres_url
 
 class Budgets:
     """The budgets one call spends from, innermost first (each ledger with its parents, each once)."""
@@ -102,7 +104,10 @@ def nest(inner: LedgerLike | None, outer: LedgerLike | None) -> Budgets | None:
 
 
 def check_ledger(value: Any, what: str = "ledger") -> LedgerLike | None:
-    """``value`` if it is a ledger (or nested budgets) or None, else `InvalidKnobError`."""
+    """``value`` if it is a ledger (or nested budgets) or None, the shared budget a ``postgresql://``
+    URL names (`scope_shared.budget.shared`), else `InvalidKnobError`."""
+    if is_postgres_url(value):
+        return connected_ledger(value)
     if value is not None and not isinstance(value, (BaseLedger, Budgets)):
-        raise InvalidKnobError(f"{what} must be a scope_shared.Ledger, got {type(value).__name__}")
+        raise InvalidKnobError(f"{what} must be a scope_shared.Ledger or a postgresql:// URL, got {type(value).__name__}")
     return value

@@ -106,10 +106,10 @@ def _cmd_add_model(args: argparse.Namespace) -> None:
 
 
 def _cmd_suggest(args: argparse.Namespace) -> None:
-    from scope_shared.history import History
+    from scope_shared.cli import load_history_arg
     from scope_shared.onboarding import suggest_questions
 
-    for s in suggest_questions(History.load(args.history), args.n):
+    for s in suggest_questions(load_history_arg(args.history), args.n):
         print(json.dumps({"question": s.text, "benchmark": s.benchmark, "difficulty": round(s.difficulty, 3)}))
 
 
@@ -132,6 +132,6 @@ def add_commands(sub: Any, hsub: Any) -> None:
     add.set_defaults(func=_cmd_add_model)
 
     sug = hsub.add_parser("suggest", help="which history questions a new model should answer first")
-    sug.add_argument("--history", required=True)
+    sug.add_argument("--history", default=None, help="a history directory or an anchor pack (default: the bundled pack)")
     sug.add_argument("-n", type=int, default=20)
     sug.set_defaults(func=_cmd_suggest)

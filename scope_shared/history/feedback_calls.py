@@ -52,6 +52,11 @@ class FeedbackCalls:
             self._rows[call_id] = row
             return True
 
+    def row(self, call_id: str | None) -> int | None:
+        """The outcome row holding this call's feedback (None: none, as far as this process knows)."""
+        with self._lock:
+            return self._rows.get(call_id) if call_id else None
+
     def remember(self, call_id: str | None, row: int) -> None:
         if call_id:
             with self._lock:

@@ -58,6 +58,18 @@ class History:
         #: per feedback-log id, the byte offset up to which its records are in this history
         self.feedback_applied: dict[str, int] = {}
 
+    @classmethod
+    def connect(cls, url: str, name: str = "default", **settings: Any) -> "History":
+        """A history shared by every process that connects to it, kept in PostgreSQL.
+
+        ``History.connect("postgresql://user@host/db", dim=384, embedder_name=...)`` creates it on
+        first use; each process mirrors it in memory and follows new rows. See
+        `scope_shared.history.postgres_store.PostgresHistory` for the settings.
+        """
+        from scope_shared.history.postgres_store import PostgresHistory
+
+        return PostgresHistory(url, name, **settings)
+
     # ---------------------------------------------------------------- reading
     def __len__(self) -> int:
         return self._n
@@ -403,6 +415,21 @@ class History:
             "models": {m: self.model_stats(m) for m in self.models},
             "cards": sorted(self.cards),
         }
+
+    def select_models(self, models: Iterable[str]) -> "History":
+        """A copy with every question (same ids, no re-embedding) but only ``models``' outcomes."""
+        from scope_shared.history.subset import select_models
+
+        with self._lock:
+            return select_models(self, models)
+
+    def drop_models(self, models: Iterable[str]) -> "History":
+        """A copy without ``models``' outcomes and cards (see `select_models`)."""
+        drop = set(models)
+        unknown = drop - set(self.models)
+        if unknown:
+            raise UnknownModelError(f"model {sorted(unknown)[0]!r} has no outcomes in the history")
+        return self.select_models([m for m in self.models if m not in drop])
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> None:

@@ -16,6 +16,8 @@ from scope_shared.errors import InvalidCardError, InvalidQueryError, ScopeError,
 from scope_shared.estimators import Estimator, KNNEstimator
 from scope_shared.history import History
 from scope_shared.history.reembed import embedder_for
+from scope_shared.history.shared import as_history
+from scope_shared.history.subset import add_model_outcomes
 from scope_shared.live import LiveObject
 from scope_shared.query import validate_queries, validate_query
 from scope_shared.routing.decision import Decision, Estimate
@@ -36,7 +38,8 @@ class Router(LiveObject):
 
     Args:
         cards: the candidates (``ModelCard`` objects or dicts); each needs outcomes in ``history``.
-        history: the router's memory (questions, embeddings, outcomes).
+        history: the router's memory (questions, embeddings, outcomes), or a ``postgresql://`` URL
+            of a shared one (`History.connect`).
         estimator: how estimates are made (default: training-free `KNNEstimator`).
         embedder: an `Embedder`, a LangChain ``Embeddings``, a name (``"minilm"``, ``"fast"``), a
             sentence-transformers path, or ``None``: the embedder the history records, if it is one
@@ -74,14 +77,14 @@ class Router(LiveObject):
         feedback_log: str | Path | None = None,
     ) -> None:
         self.cards = to_cards(cards)
-        self.history = history
+        self.history = history = as_history(history)
         self.estimator = estimator or KNNEstimator()
         self.embedder = embedder_for(history, embedder)
         missing = [m for m in self.cards if m not in history.models]
         if missing:
             raise InvalidCardError(
                 f"no outcomes in the history for {', '.join(map(repr, missing))}: a model joins by "
-                "answering some history questions (Router.add_model)"
+                "answering some history questions (scope_shared.onboard, or Router.add_model)"
             )
         if isinstance(default_knob, Mapping):
             default_knob = resolve_knob(None, **default_knob)
@@ -303,29 +306,14 @@ class Router(LiveObject):
     def add_model(self, card: ModelCard | Mapping[str, Any], outcomes: Mapping[str, Outcome | Mapping[str, Any] | float]) -> None:
         """Add a candidate from its outcomes on some questions (``{question text: outcome}``).
 
-        Outcomes may be full `Outcome`s, dicts, or bare scores; questions new to the history are
-        embedded and added. No retraining: estimators read the model's behaviour from its anchors.
+        Outcomes may be full `Outcome`s, dicts, or bare scores; only questions new to the history
+        are embedded. No retraining: estimators read the model's behaviour from its anchors.
         """
         card = card if isinstance(card, ModelCard) else ModelCard.create(**dict(card))
         if card.name in self.cards:
             raise InvalidCardError(f"model {card.name!r} is already a candidate")
-        if not outcomes:
-            raise ScopeError(f"model {card.name!r} needs at least one outcome to join")
-        texts = validate_queries(list(outcomes))
-        outs = []
-        for t in texts:
-            o = outcomes[t]
-            if isinstance(o, (int, float)):
-                o = {"correct": float(o)}
-            if isinstance(o, Outcome):
-                o = o.model_dump()
-            outs.append(Outcome.create(**{**dict(o), "model": card.name}))
-        embs = self.embedder.embed(texts, show_progress=len(texts) > 256)
-        ids = self.history.add_questions(texts, embs)
-        for qid, o in zip(ids, outs):
-            self.history.add_outcomes(qid, [o])
+        add_model_outcomes(self.history, card, outcomes, self.embedder)
         self.cards[card.name] = card
-        self.history.cards[card.name] = card
 
     def record_outcome(
         self,
