@@ -19,8 +19,13 @@ output tokens. Queries are real llmrouter-9 questions embedded by the real bundl
 (in-memory cache off, so every route pays for its embedding). A recall figure on clustered vectors
 (real llmrouter-9 embeddings plus noise) is added at 100k.
 
+The embedders selectable by name (``--embedders minilm,fast``) are compared first, in the same run:
+load time, single-query p50/p99 (interleaved, so both see the same machine load) and batch-64
+throughput on the same real llmrouter-9 questions, in-memory cache off.
+
     nice -n 10 python benchmarks/latency.py               # full run (~5 min on 2 busy cores)
     nice -n 10 python benchmarks/latency.py --quick       # 10k and 100k only, fewer repetitions
+    nice -n 10 python benchmarks/latency.py --embedders-only   # just the embedder comparison
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from scope_shared import FunctionEmbedder, History, ModelCard, Router  # noqa: E
 from scope_shared.data import dataset_path, load_llmrouter9  # noqa: E402
 from scope_shared.embed_cache import embed_with_cache  # noqa: E402
 from scope_shared.embedder import SentenceTransformerEmbedder  # noqa: E402
+from scope_shared.embedders import StaticEmbedder, build_fast, named  # noqa: E402
 
 DIM = 384
 N_MODELS = 100
@@ -70,7 +76,7 @@ def build_history(n: int) -> tuple[History, float, float]:
     gc.collect()
     before = rss_mb()
     t0 = time.perf_counter()
-    h = History(DIM, "synthetic")
+    h = History(DIM)  # synthetic vectors: no embedder recorded, so any 384-d one may query it
     rng = np.random.default_rng(7)
     acc = rng.uniform(0.3, 0.9, N_MODELS)
     tok_mu = rng.uniform(4.0, 6.5, N_MODELS)
@@ -149,6 +155,52 @@ def pct(xs: list[float], p: float) -> float:
     return float(np.percentile(np.asarray(xs) * 1e3, p))
 
 
+def load_embedder(name: str):
+    """A fresh embedder (no per-text cache) by name, and its load time in seconds (the fast model is
+    built first if missing, outside the timing)."""
+    if name == named.FAST:
+        path = build_fast()
+        t0 = time.perf_counter()
+        emb = StaticEmbedder(path, truncation=named.FastSpec().truncation, cache_size=0)
+    elif name == named.MINILM:
+        t0 = time.perf_counter()
+        emb = SentenceTransformerEmbedder(cache_size=0)
+    else:
+        raise SystemExit(f"unknown embedder {name!r} (minilm, fast)")
+    return emb, time.perf_counter() - t0
+
+
+def compare_embedders(names: list[str], texts: list[str], reps: int, batches: int) -> list[dict]:
+    """Single-query p50/p99 (each text embedded by every embedder in turn, after a warm-up) and
+    batch-64 throughput per embedder; the first name is the baseline of the ratios."""
+    loaded = [load_embedder(n) for n in names]
+    for emb, _ in loaded:
+        emb.embed(texts[:8])
+    single: list[list[float]] = [[] for _ in names]
+    for t in texts[:reps]:
+        for i, (emb, _) in enumerate(loaded):
+            single[i].append(timed(emb.embed, [t]))
+    batch: list[list[float]] = [[] for _ in names]
+    for b in range(batches):
+        chunk = texts[reps + 64 * b : reps + 64 * (b + 1)]
+        for i, (emb, _) in enumerate(loaded):
+            batch[i].append(timed(emb.embed, chunk))
+    rows = []
+    for i, (name, (emb, load_s)) in enumerate(zip(names, loaded)):
+        rows.append({"embedder": name, "recorded_name": emb.name, "dim": emb.dim, "load_s": load_s,
+                     "single_p50_ms": pct(single[i], 50), "single_p99_ms": pct(single[i], 99),
+                     "batch64_qps": 64 / float(np.median(batch[i])),
+                     "single_speedup_vs_baseline": pct(single[0], 50) / pct(single[i], 50)})
+    chars = [len(t) for t in texts[:reps]]
+    print(f"\n== embedders on {reps} real llmrouter-9 questions (mean {np.mean(chars):.0f} chars), "
+          f"batches of 64 x {batches}, cache off")
+    for r in rows:
+        print(f"   {r['embedder']:<7} load {r['load_s']:.2f}s | single p50 {r['single_p50_ms']:.2f} ms / "
+              f"p99 {r['single_p99_ms']:.2f} ms ({r['single_speedup_vs_baseline']:.0f}x {names[0]}) | "
+              f"batch64 {r['batch64_qps']:.0f} q/s | {r['dim']}-d ({r['recorded_name']})")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
@@ -160,8 +212,13 @@ def main() -> None:
     ap.add_argument("--torch-threads", type=int, default=1,
                     help="torch intra-op threads for the embedder (0 = torch's default). On 2 shared cores "
                          "torch's default 2 threads measured ~10x slower (OpenMP workers spinning)")
-    ap.add_argument("--out", default=str(RESULTS / "latency.json"))
+    ap.add_argument("--embedders", default="minilm,fast", help="embedders to compare (first = baseline); '' skips")
+    ap.add_argument("--embedder-reps", type=int, default=300, help="single queries per embedder")
+    ap.add_argument("--embedders-only", action="store_true", help="only the embedder comparison")
+    ap.add_argument("--out", default=None, help="JSON path (default results/latency.json, or latency_embedders.json)")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = str(RESULTS / ("latency_embedders.json" if args.embedders_only else "latency.json"))
     if args.quick:
         args.sizes, args.reps, args.overhead_reps, args.batches = "10000,100000", 6, 30, 1
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -171,11 +228,19 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-    embedder = SentenceTransformerEmbedder(cache_size=0)  # every call pays for its embedding
     table = load_llmrouter9(dataset_path("llmrouter-9"))
     texts = list(dict.fromkeys(table.questions))
     rng = np.random.default_rng(0)
     rng.shuffle(texts)
+    machine = {"cpus": os.cpu_count(), "torch_threads": args.torch_threads, "python": platform.python_version(),
+               "load_avg_start": os.getloadavg(), "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM")}
+    embedders = compare_embedders(args.embedders.split(","), texts, args.embedder_reps, 4) if args.embedders else []
+    if args.embedders_only:
+        machine["load_avg_end"] = os.getloadavg()
+        Path(args.out).write_text(json.dumps({"machine": machine, "embedders": embedders}, indent=1))
+        print(f"\nwrote {args.out}")
+        return
+    embedder = SentenceTransformerEmbedder(cache_size=0)  # every call pays for its embedding
     need = args.reps + 64 * args.batches
     pool = texts[:need]
     vecs = {t: v for t, v in zip(pool, embedder.embed(pool))}
@@ -184,7 +249,8 @@ def main() -> None:
     cards = [ModelCard(name=f"model-{j:03d}", input_price=0.1 + j / 10, output_price=0.2 + j / 5) for j in range(N_MODELS)]
 
     out: dict[str, object] = {
-        "machine": {"cpus": os.cpu_count(), "torch_threads": args.torch_threads, "python": platform.python_version(), "load_avg_start": os.getloadavg()},
+        "machine": machine,
+        "embedders": embedders,
         "synthetic": "random unit vectors, 100 models, 10 random outcomes per question; real queries and embedder",
         "runs": [],
         "memory": [],

@@ -14,6 +14,12 @@ The prior router (each model's history accuracy, ignoring the question) runs in 
 Prints one table per setting (held-out settings: per-model level error and AUROC; per-seed AUC
 against the prior), writes ``benchmarks/results/routing_quality*.json`` (means over seeds, spreads
 under ``*_std``, per-seed figures under ``per_seed``) and a PNG of all curves (first seed).
+
+``--embedders minilm,fast`` runs the same routers, seeds and settings once per embedder (the first is
+the main result) and prints AUC / AUROC side by side, with the difference to the first:
+
+    nice -n 10 python benchmarks/routing_quality.py --dataset routerbench-11 --embedders minilm,fast \
+        --routers scope-knn --out benchmarks/results/embedders_routerbench-11.json
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from scope_shared.data import (
     load_routerbench11,
 )
 from scope_shared.embed_cache import embed_with_cache
-from scope_shared.embedder import default_embedder
+from scope_shared.embedder import as_embedder
 from scope_shared.evaluation.closed_set import EmbeddingKNNRouter, LogisticRouter, MatrixFactorizationRouter, MLPRouter
 from scope_shared.evaluation.harness import CPU_USD_PER_HOUR, evaluate
 from scope_shared.evaluation.metrics import reference
@@ -44,7 +50,7 @@ from scope_shared.evaluation.settings import SETTING_KINDS, Setting, n_ood_bench
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from length_quality import length_sections  # noqa: E402
-from routing_report import plot, print_draws, print_held_out, print_length, print_table  # noqa: E402
+from routing_report import plot, print_draws, print_embedders, print_held_out, print_length, print_table  # noqa: E402
 
 LOADERS = {"llmrouter-9": load_llmrouter9, "routerbench-11": load_routerbench11, "routerarena-2": load_routerarena2}
 #: embed only the last characters of a prompt where few-shot examples come first (MiniLM reads ~256 tokens)
@@ -95,14 +101,14 @@ def aggregate(per_seed: list[dict]) -> dict:
     return out
 
 
-def run_setting(table, embs, seeds, args, embed_s, setting: Setting, curves) -> dict:
+def run_setting(table, embs, seeds, args, embed_s, setting: Setting, curves, embedder_name="all-MiniLM-L6-v2") -> dict:
     """Every router on ``setting``'s split for each seed: means over seeds, per-seed figures kept."""
     rows: dict[str, list[dict]] = {}
     kinds: dict[str, str] = {}
     per_model: dict[str, list[dict]] = {}
     bsm_rows, oracle_rows, draws = [], [], []
     for seed in seeds:
-        drawn = setting_split(table, embs, setting, seed, args.test_size, embedder_name="all-MiniLM-L6-v2")
+        drawn = setting_split(table, embs, setting, seed, args.test_size, embedder_name=embedder_name)
         split, truth = drawn.split, drawn.truth
         ref = reference(split.models, truth.scores, truth.costs)
         bsm_rows.append({"model": ref.models[ref.bsm_index], "accuracy": ref.bsm.accuracy, "cost": ref.bsm.cost,
@@ -148,6 +154,19 @@ def run_setting(table, embs, seeds, args, embed_s, setting: Setting, curves) -> 
                if setting.held_out_models else {})}
 
 
+def run_embedder(table, embedder, texts, seeds, args, settings: list[Setting], curves) -> dict:
+    """Every setting with one embedder: its vectors (disk-cached), its CPU time per query, the results."""
+    embs = embed_with_cache(embedder, texts, show_progress=True)
+    embed_s = embed_seconds_per_query(embedder, texts)
+    out = {}
+    for setting in settings:
+        curves[setting.name] = {}
+        print(f"{embedder.name} / {setting.name}: {len(seeds)} seed(s)", file=sys.stderr)
+        out[setting.name] = run_setting(table, embs, seeds, args, embed_s, setting, curves[setting.name],
+                                        embedder_name=embedder.name)
+    return {"embed_s": embed_s, "settings": out}
+
+
 def ood_note(n_benchmarks: int) -> str:
     """How many benchmarks the ood setting leaves out (routerbench-11 has 3: a third is one)."""
     return f"{n_ood_benchmarks(n_benchmarks)} of {n_benchmarks} benchmarks (a third, at least one)"
@@ -182,6 +201,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--length", action="store_true", help="add the length section (routerarena-2, alpacaeval)")
     ap.add_argument("--quick", action="store_true", help="one seed (a smoke run)")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/routing_quality[_DATASET].json)")
+    ap.add_argument("--embedders", default=None,
+                    help="compare embedders by name, e.g. minilm,fast (the first gives the main result)")
     ap.add_argument(
         "--reasoner-dir", default=None,
         help="local reasoning-predictor checkpoint: adds scope-reasoning (also $SCOPE_REASONER_DIR; GPU advised)",
@@ -196,25 +217,28 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out) if args.out else results_dir / f"routing_quality{suffix}.json"
 
     table = LOADERS[args.dataset](dataset_path(args.dataset))
-    embedder = default_embedder()
     tail = EMBED_TAIL.get(args.dataset)
     texts = [q[-tail:] for q in table.questions] if tail else table.questions
-    embs = embed_with_cache(embedder, texts, show_progress=True)
-    embed_s = embed_seconds_per_query(embedder, texts)
     unseen = args.unseen or UNSEEN.get(args.dataset, [])
-    result: dict = {"dataset": args.dataset, "seeds": seeds, "settings": {}}
-    curves: dict = {}
-    t0 = time.time()
     n_benchmarks = len(set(table.benchmarks))
-    for setting in make_settings(args, unseen, n_benchmarks):
-        curves[setting.name] = {}
-        print(f"{setting.name}: {len(seeds)} seed(s)", file=sys.stderr)
-        result["settings"][setting.name] = run_setting(table, embs, seeds, args, embed_s, setting, curves[setting.name])
+    settings = make_settings(args, unseen, n_benchmarks)
+    names = args.embedders.split(",") if args.embedders else [None]
+    result: dict = {"dataset": args.dataset, "seeds": seeds, "settings": {}}
+    t0 = time.time()
+    curves: dict = {}
+    for i, name in enumerate(names):
+        embedder = as_embedder(name)
+        run = run_embedder(table, embedder, texts, seeds, args, settings, curves if i == 0 else {})
+        if i == 0:
+            main_name, embed_s = embedder.name, run["embed_s"]
+            result["settings"] = run["settings"]
+        if len(names) > 1:
+            result.setdefault("embedders", {})[name] = {"recorded_name": embedder.name, **run}
     result["assumptions"] = {
         "notes": table.notes,
         "cost": "mean USD per test query: real cost where the data has it, else card price x (input tokens ~ "
                 "chars/4 + output tokens); plus each router's own overhead",
-        "router_overhead": f"CPU seconds per query (query embedding with all-MiniLM-L6-v2: {embed_s * 1000:.1f} ms "
+        "router_overhead": f"CPU seconds per query (query embedding with {main_name}: {embed_s * 1000:.1f} ms "
                            f"process CPU time measured, plus the router's measured prediction time) priced at ${CPU_USD_PER_HOUR}/CPU-hour",
         "split": f"unique questions, stratified by benchmark, test_size={args.test_size}; hyperparameters on a "
                  "seeded 20% validation part of the history",
@@ -235,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
         "embed_tail_chars": tail,
     }
     if args.length:
-        result["length"] = length_sections(seeds, embedder)
+        result["length"] = length_sections(seeds, as_embedder(names[0]))
     result["elapsed_s"] = round(time.time() - t0, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=float))
@@ -251,6 +275,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  router overhead: {result['assumptions']['router_overhead']}")
     if "length" in result:
         print_length(result["length"])
+    if "embedders" in result:
+        print_embedders(args.dataset, result["embedders"])
     plot(curves, out.with_suffix(".png"), args.dataset, list(SCOPE_ESTIMATORS))
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return result

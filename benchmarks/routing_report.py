@@ -68,6 +68,27 @@ def print_draws(setting: dict) -> None:
               f"{_fmt(gap, digits=4):>8} {b['max_accuracy']:>12.3f}  {', '.join(d.get('held_out_benchmarks', []))}")
 
 
+def print_embedders(dataset: str, by_embedder: dict) -> None:
+    """AUC / AUROC per router and setting, one column pair per embedder, with the gap to the first."""
+    names = list(by_embedder)
+    first = by_embedder[names[0]]
+    print(f"\n{dataset}: embedders compared (mean over seeds; delta = minus {names[0]}, in points)")
+    for setting, res in first["settings"].items():
+        print(f"  {setting}")
+        for router in res["routers"]:
+            cells = []
+            for n in names:
+                r = by_embedder[n]["settings"][setting]["routers"][router]
+                b = res["routers"][router]
+                cell = f"{n}: AUC {_fmt(r['auc'])}±{_fmt(r['auc_std'])} AUROC {_fmt(r['auroc'])}"
+                if n != names[0] and r["auc"] is not None and b["auc"] is not None:
+                    cell += f" (dAUC {100 * (r['auc'] - b['auc']):+.2f}"
+                    cell += f", dAUROC {100 * (r['auroc'] - b['auroc']):+.2f})" if r["auroc"] is not None else ")"
+                cells.append(cell)
+            print(f"    {router:<16}" + " | ".join(cells))
+    print("  CPU ms per query embedding: " + ", ".join(f"{n} {1000 * by_embedder[n]['embed_s']:.2f}" for n in names))
+
+
 def print_length(length: dict) -> None:
     for ds, sec in length.items():
         print(f"\nlength / {ds}: {sec.get('setting', '')}")

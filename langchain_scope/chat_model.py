@@ -10,6 +10,13 @@ budget, fall back down the ranking when one raises (`scope_shared.calls.attempts
 candidate's own message with ``response_metadata["scope"]`` (the call's record) and
 ``response_metadata["model_name"]`` (the routed candidate's name).
 
+Budgets: a call holds the expected cost of the whole prompt it sends (every message, tool schemas)
+and settles the real cost; a stream stopped early (``break``, ``close()``, a cancelled task) or
+failing part-way is charged what it produced, flagged ``partial``. Under an ``"end"``-mode budget a
+call that cannot be paid answers with a final message instead of raising (so an agent ends).
+``fallback_on`` says which candidate errors move on to the next candidate (``with_fallbacks``'
+``exceptions_to_handle``).
+
 The router delegates rather than generating itself, so the candidates' own settings govern a call
 (their cache, rate limiter, temperature, API keys). ``temperature``/``max_tokens``/``timeout``/
 ``max_retries``/``api_key`` are accepted (LangChain's standard parameters) and reported to tracers,
@@ -19,6 +26,7 @@ but not pushed into the candidates; ``stop`` is passed to the chosen candidate.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -27,20 +35,27 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from pydantic import Field, SecretStr
 
 from langchain_scope import config as cfg
 from langchain_scope import tracing
-from langchain_scope.messages import DEFAULT_CONTEXT_CHARS, query_text, usage_of
+from langchain_scope.batching import abatch_keeping_stops, batch_keeping_stops
+from langchain_scope.budget import bound_tools, ended, ends_run, prompt_token_count
+from langchain_scope.feedback import record_feedback
+from langchain_scope.messages import usage_of
+from langchain_scope.streaming import add_chunks, astream_in_order, stream_in_order
+from langchain_scope.routing_text import RoutingTextFn, langchain_rule, routing_text_of, without_markers
+from langchain_scope.structured import RoutedStructuredOutput, StructuredBinding
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
-from scope_shared.budget.ledger import Ledger
-from scope_shared.calls import CallRecord, RoutedCall
+from scope_shared.budget.nesting import LedgerLike, check_ledger
+from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, RoutedCall, stop_reason
 from scope_shared.calls.attempts import atry_in_order, try_in_order
-from scope_shared.errors import ScopeError, UnknownModelError
+from scope_shared.errors import BudgetExceeded, ScopeError, UnknownModelError
 from scope_shared.routing.router import Router
+from scope_shared.routing.routing_text import DEFAULT_TOOL_CHARS, RoutingTextRule
 
 
 @dataclass
@@ -49,7 +64,7 @@ class _Plan:
 
     messages: list[BaseMessage]
     call: RoutedCall
-    binding: ToolBinding | None
+    binding: ToolBinding | StructuredBinding | None
     kwargs: dict[str, Any]
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -58,28 +73,44 @@ class SCOPERouter(BaseChatModel):
     """A chat model over candidate chat models; each call goes to the one SCOPE picks.
 
     Args:
-        candidates: name -> chat model; every name needs a card in the router (and vice versa).
+        candidates: name -> chat model (or a chat model wrapped by ``bind``/``with_config``/
+            ``with_retry``/``with_fallbacks``, or a configurable ``init_chat_model`` model); every
+            name needs a card in the router (and vice versa).
         router: the core `scope_shared.Router` (cards, history, estimator, embedder). Or pass
             ``cards=`` and ``history=`` (and optionally ``embedder=``, ``estimator=``) instead.
         max_cost / tradeoff / min_accuracy / alpha: this router's knob (at most one); a call's
             ``configurable`` overrides it; unset, the core router's default knob applies.
         ledger: a budget every call of this router draws from unless a call brings its own
-            (``configurable["scope_ledger"]``).
-        context_chars: conversation kept around the last human turn in the query text.
+            (``configurable["scope_ledger"]``, an agent run's ``context``, a ``scope_budget`` block); a
+            ledger, or a ``postgresql://`` URL of a shared one.
+        routing_text: what to route a call on, given its messages (``None`` from it: the default
+            rule, `langchain_scope.routing_text`); a call's ``configurable["scope_routing_text"]``
+            or a marked message wins over it.
+        templates: your own prompt templates (LangChain prompts or template strings) to recognise
+            beside LangChain's: a call made from one is routed on its question variable.
+        context_chars: characters of earlier user/assistant turns kept before the question
+            (default 0: the question alone).
+        tool_chars: characters of an agent step's latest tool results kept after its task.
+        fallback_on: candidate errors that move the call on to the next candidate (default any
+            ``Exception``); others propagate at once, as the provider raised them.
 
     The router, ledger and candidates are ordinary (excluded) model fields, not private
     attributes, so ``configurable_fields``/``configurable_alternatives`` keep them when they rebuild
     the model.
     """
 
-    candidates: dict[str, BaseChatModel]
+    candidates: dict[str, Any]  # chat models, or Runnables around one (bind/with_retry/configurable)
     router: Router = Field(exclude=True)
     max_cost: float | None = None
     tradeoff: float | None = None
     min_accuracy: float | None = None
     alpha: float | None = None
-    ledger: Ledger | None = Field(default=None, exclude=True)
-    context_chars: int = DEFAULT_CONTEXT_CHARS
+    ledger: LedgerLike | None = Field(default=None, exclude=True)
+    routing_text: RoutingTextFn | None = Field(default=None, exclude=True)
+    templates: list[Any] = Field(default_factory=list, exclude=True)
+    context_chars: int = 0
+    tool_chars: int = DEFAULT_TOOL_CHARS
+    fallback_on: tuple[type[BaseException], ...] = Field(default=DEFAULT_FALLBACK_ON, exclude=True)
     model_name: str = "scope-router"
     temperature: float | None = None
     max_tokens: int | None = None
@@ -97,6 +128,8 @@ class SCOPERouter(BaseChatModel):
                 estimator=data.pop("estimator", None),
                 embedder=data.pop("embedder", None),
             )
+        if data.get("ledger") is not None:
+            data["ledger"] = check_ledger(data["ledger"])  # a Ledger, or a postgresql:// URL
         check_pairing(data.get("candidates"), data.get("router"))
         super().__init__(**data)
         self._field_layer()  # validates: at most one knob, in range
@@ -146,8 +179,17 @@ class SCOPERouter(BaseChatModel):
         self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Bind tools; each call binds them to the chosen candidate (tool-less ones are skipped)."""
-        tool_capable(list(self.candidates), self.candidates)  # fail now if none can
+        tool_capable(list(self.candidates), self.candidates, self.router.cards)  # fail now if none can
         return self.bind(**{TOOLS_KEY: ToolBinding(tuple(tools), tool_choice, dict(kwargs))})
+
+    def with_structured_output(
+        self, schema: dict[str, Any] | type, *, include_raw: bool = False, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Each call is routed, then answered by the chosen candidate's own ``with_structured_output``
+        with these arguments (every ``method``; see `langchain_scope.structured`)."""
+        binding = StructuredBinding(schema, {"include_raw": include_raw, **kwargs})
+        binding.capable(list(self.candidates), self.candidates, self.router.cards)  # fail now if none can
+        return RoutedStructuredOutput(self, schema, binding.kwargs)
 
     # ------------------------------------------------------------------ one call
     def _field_layer(self) -> dict[str, Any]:
@@ -160,22 +202,32 @@ class SCOPERouter(BaseChatModel):
         kwargs = dict(kwargs)
         binding = kwargs.pop(TOOLS_KEY, None)
         forced = kwargs.pop("model", None)
-        settings = cfg.resolve(config.get("configurable"), self._field_layer(), default_ledger=self.ledger)
+        cfg.warn_unknown(config.get("configurable"))
+        settings = cfg.resolve(
+            cfg.run_context(config), config.get("configurable"), self._field_layer(), default_ledger=self.ledger
+        )
         names = list(self.candidates)
         if forced is not None:
             if forced not in self.candidates:
                 raise UnknownModelError(f"model={forced!r} is not a candidate; candidates are {', '.join(names)}")
             names = [forced]
         skipped: dict[str, str] = {}
-        if binding is not None:
-            names, skipped = tool_capable(names, self.candidates)
-        query = query_text(messages, self.context_chars)
+        if binding is not None:  # tools or a structured-output schema: only capable candidates compete
+            names, skipped = binding.capable(names, self.candidates, self.router.cards)
+        routed = routing_text_of(messages, self._rule(), config.get("configurable"), self.routing_text)
+        sent = without_markers(messages)
         run_id = config.get("run_id")
         call = RoutedCall.plan(
-            self.router, query, knob=settings.knob, ledger=settings.ledger, candidates=names,
+            self.router, routed.text, knob=settings.knob, ledger=settings.ledger, candidates=names,
             call_id=None if run_id is None else str(run_id),
+            prompt_tokens=prompt_token_count(sent, bound_tools(binding), self.router.count_tokens),
+            fallback_on=self.fallback_on,
         )
-        return _Plan(messages, call, binding, kwargs, skipped)
+        call.record.query_source = routed.source
+        return _Plan(sent, call, binding, kwargs, skipped)
+
+    def _rule(self) -> RoutingTextRule:
+        return langchain_rule(self.context_chars, self.tool_chars, self.templates)
 
     def _prepare(self, input: LanguageModelInput, config: RunnableConfig | None, kwargs: dict[str, Any]) -> tuple[_Plan, RunnableConfig]:
         config = ensure_config(config)
@@ -191,20 +243,25 @@ class SCOPERouter(BaseChatModel):
     def _usage(self, plan: _Plan):  # type: ignore[no-untyped-def]
         return lambda _model, message: usage_of(message, plan.messages, self.router.count_tokens)
 
+    @staticmethod
+    def _scope_meta(record: CallRecord, plan: _Plan) -> dict[str, Any]:
+        return {**record.metadata(), "skipped": dict(plan.skipped)}
+
     def _finish(self, message: BaseMessage, model: str, record: CallRecord, plan: _Plan) -> AIMessage:
-        meta = record.metadata()
-        meta["skipped"] = dict(plan.skipped)
-        meta["candidate_model_name"] = message.response_metadata.get("model_name")
-        return message.model_copy(  # type: ignore[return-value]
-            update={"response_metadata": {**message.response_metadata, "model_name": model, "scope": meta}}
-        )
+        """The candidate's reply with the call's record under ``response_metadata["scope"]``; the
+        provider's ``model_name`` is kept (the card name fills it only when the provider gave none)."""
+        meta = {"model_name": model, **message.response_metadata, "scope": self._scope_meta(record, plan)}
+        return message.model_copy(update={"response_metadata": meta})  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ invoke
     def invoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> AIMessage:
-        plan, config = self._prepare(input, config, kwargs)
+        try:
+            plan, config = self._prepare(input, config, kwargs)
+        except BudgetExceeded as exc:
+            return ended(exc)
         run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
         try:
             model, message, record = try_in_order(
@@ -214,16 +271,21 @@ class SCOPERouter(BaseChatModel):
             )
             out = self._finish(message, model, record, plan)
         except BaseException as exc:
-            run.on_chain_error(exc)
-            raise
-        run.on_chain_end(tracing.outputs(out, record))
+            if not ends_run(exc):
+                run.on_chain_error(exc)
+                raise
+            out = ended(exc)
+        tracing.end_run(run, plan.call.record, out)
         return out
 
     async def ainvoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> AIMessage:
-        plan, config = self._prepare(input, config, kwargs)
+        try:
+            plan, config = self._prepare(input, config, kwargs)
+        except BudgetExceeded as exc:
+            return ended(exc)
         run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
         try:
             model, message, record = await atry_in_order(
@@ -233,83 +295,104 @@ class SCOPERouter(BaseChatModel):
             )
             out = self._finish(message, model, record, plan)
         except BaseException as exc:
-            await run.on_chain_error(exc)
-            raise
-        await run.on_chain_end(tracing.outputs(out, record))
+            if not ends_run(exc):
+                await run.on_chain_error(exc)
+                raise
+            out = ended(exc)
+        await tracing.aend_run(run, plan.call.record, out)
         return out
 
     # ------------------------------------------------------------------ stream
-    def _strip(self, chunk: AIMessageChunk) -> AIMessageChunk:
-        """The candidate's chunk without its ``model_name`` (the last chunk names the routed model)."""
-        if "model_name" not in chunk.response_metadata:
-            return chunk
-        meta = {k: v for k, v in chunk.response_metadata.items() if k != "model_name"}
-        return chunk.model_copy(update={"response_metadata": meta})
+    def _final_chunk(self, plan: _Plan, model: str, last: AIMessageChunk | None, acc: AIMessageChunk | None) -> AIMessageChunk:
+        """The candidate's last chunk, carrying the settled call's record and ``chunk_position="last"``."""
+        record = plan.call.succeeded(model, self._usage(plan)(model, acc))
+        last = last if last is not None else AIMessageChunk(content="")
+        seen_name = acc is not None and "model_name" in acc.response_metadata
+        meta = {"scope": self._scope_meta(record, plan)}
+        if not seen_name:
+            meta["model_name"] = model
+        return last.model_copy(
+            update={"response_metadata": {**last.response_metadata, **meta}, "chunk_position": "last"}
+        )
 
-    def _last_chunk(self, acc: AIMessageChunk | None, model: str, record: CallRecord, plan: _Plan) -> AIMessageChunk:
-        final = self._finish(acc or AIMessageChunk(content=""), model, record, plan)
-        meta = {"model_name": model, "scope": final.response_metadata["scope"]}
-        return AIMessageChunk(content="", id=acc.id if acc is not None else None, response_metadata=meta)
+    def _settle_stopped(self, plan: _Plan, model: str, acc: AIMessageChunk, why: BaseException) -> None:
+        """A stream that stopped after some chunks: charge what it produced (flagged partial)."""
+        plan.call.succeeded(model, self._usage(plan)(model, acc), stopped=stop_reason(why))
 
     def stream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        plan, config = self._prepare(input, config, kwargs)
-        run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
         try:
-            for model in plan.call.models_to_try():
-                acc: AIMessageChunk | None = None
-                try:
-                    for chunk in self._target(model, plan.binding).stream(
-                        plan.messages, child, stop=self._stop(stop), **plan.kwargs
-                    ):
-                        acc = chunk if acc is None else acc + chunk
-                        yield self._strip(chunk)
-                except BaseException as exc:  # also GeneratorExit: release the hold
-                    plan.call.failed(model, exc)
-                    if acc is not None or not isinstance(exc, Exception):
-                        raise  # part of an answer is already out: no silent switch mid-stream
-                    continue
-                record = plan.call.succeeded(model, self._usage(plan)(model, acc))
-                last = self._last_chunk(acc, model, record, plan)
-                yield last
-                run.on_chain_end(tracing.outputs(acc + last if acc is not None else last, record))
-                return
-            raise plan.call.all_failed()
+            plan, config = self._prepare(input, config, kwargs)
+        except BudgetExceeded as exc:
+            yield ended(exc, chunk=True)
+            return
+        run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
+        final: AIMessageChunk | None = None
+        try:
+            for chunk in stream_in_order(
+                plan.call,
+                lambda m: self._target(m, plan.binding).stream(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
+                add_chunks,
+                lambda m, last, acc: self._final_chunk(plan, m, last, acc),
+                lambda m, acc, why: self._settle_stopped(plan, m, acc, why),
+            ):
+                final = chunk if chunk.chunk_position == "last" and "scope" in chunk.response_metadata else None
+                yield chunk
         except BaseException as exc:
-            run.on_chain_error(exc)
-            raise
+            if not ends_run(exc):  # a graceful stop is only raised before any chunk is out
+                run.on_chain_error(exc)
+                raise
+            final = ended(exc, chunk=True)
+            yield final
+        tracing.end_run(run, plan.call.record, final)
 
     async def astream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
-        plan, config = self._prepare(input, config, kwargs)
-        run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
         try:
-            for model in plan.call.models_to_try():
-                acc: AIMessageChunk | None = None
-                try:
-                    async for chunk in self._target(model, plan.binding).astream(
-                        plan.messages, child, stop=self._stop(stop), **plan.kwargs
-                    ):
-                        acc = chunk if acc is None else acc + chunk
-                        yield self._strip(chunk)
-                except BaseException as exc:  # also GeneratorExit: release the hold
-                    plan.call.failed(model, exc)
-                    if acc is not None or not isinstance(exc, Exception):
-                        raise
-                    continue
-                record = plan.call.succeeded(model, self._usage(plan)(model, acc))
-                last = self._last_chunk(acc, model, record, plan)
-                yield last
-                await run.on_chain_end(tracing.outputs(acc + last if acc is not None else last, record))
-                return
-            raise plan.call.all_failed()
+            plan, config = self._prepare(input, config, kwargs)
+        except BudgetExceeded as exc:
+            yield ended(exc, chunk=True)
+            return
+        run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
+        final: AIMessageChunk | None = None
+        chunks = astream_in_order(
+            plan.call,
+            lambda m: self._target(m, plan.binding).astream(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
+            add_chunks,
+            lambda m, last, acc: self._final_chunk(plan, m, last, acc),
+            lambda m, acc, why: self._settle_stopped(plan, m, acc, why),
+        )
+        try:
+            async with aclosing(chunks):  # closing this stream closes (and settles) the routed one at once
+                async for chunk in chunks:
+                    final = chunk if chunk.chunk_position == "last" and "scope" in chunk.response_metadata else None
+                    yield chunk
         except BaseException as exc:
-            await run.on_chain_error(exc)
-            raise
+            if not ends_run(exc):
+                await run.on_chain_error(exc)
+                raise
+            final = ended(exc, chunk=True)
+            yield final
+        await tracing.aend_run(run, plan.call.record, final)
+
+    def _stream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """For LangChain's own streaming paths (``stream_events(version="v3")``): `stream`, as generation chunks."""
+        for chunk in self.stream(messages, stop=stop, **kwargs):
+            yield ChatGenerationChunk(message=chunk)
+
+    async def _astream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        async for chunk in self.astream(messages, stop=stop, **kwargs):
+            yield ChatGenerationChunk(message=chunk)
 
     # ------------------------------------------------------------------ batch
     def _warm(self, inputs: Sequence[LanguageModelInput]) -> None:
@@ -317,15 +400,19 @@ class SCOPERouter(BaseChatModel):
         queries = []
         for item in inputs:
             try:
-                queries.append(query_text(self._convert_input(item).to_messages(), self.context_chars))
+                messages = self._convert_input(item).to_messages()
+                queries.append(routing_text_of(messages, self._rule(), None, self.routing_text).text)
             except (ScopeError, ValueError, TypeError, NotImplementedError):
                 continue  # that item fails on its own, with its own error
         if queries:
             self.router.embed(queries)
 
     def batch(self, inputs: list[LanguageModelInput], config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
-        """Route a batch: its query texts are embedded in one pass, then each item is routed."""
+        """Route a batch: its query texts are embedded in one pass, then each item is routed.
+        With ``return_exceptions``, an item stopped by its budget returns its `BudgetExceeded`."""
         self._warm(inputs)
+        if return_exceptions and inputs:
+            return batch_keeping_stops(self.invoke, inputs, config, **kwargs)
         return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
 
     async def abatch(self, inputs: list[LanguageModelInput], config: Any = None, *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
@@ -333,6 +420,8 @@ class SCOPERouter(BaseChatModel):
         import asyncio
 
         await asyncio.to_thread(self._warm, inputs)
+        if return_exceptions and inputs:
+            return await abatch_keeping_stops(self.ainvoke, inputs, config, **kwargs)
         return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
 
     # ------------------------------------------------------------------ generate() path
@@ -342,13 +431,16 @@ class SCOPERouter(BaseChatModel):
     ) -> ChatResult:
         """Used only by the legacy ``generate()`` path (``invoke`` and friends are overridden)."""
         config = ensure_config()
-        plan = self._plan(list(messages), config, kwargs)
         inner: RunnableConfig = {"configurable": dict(config.get("configurable", {}))}
-        model, message, record = try_in_order(
-            plan.call,
-            lambda m: self._target(m, plan.binding).invoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
-            self._usage(plan),
-        )
+        try:
+            plan = self._plan(list(messages), config, kwargs)
+            model, message, record = try_in_order(
+                plan.call,
+                lambda m: self._target(m, plan.binding).invoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
+                self._usage(plan),
+            )
+        except BudgetExceeded as exc:
+            return ChatResult(generations=[ChatGeneration(message=ended(exc))])
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, model, record, plan))])
 
     async def _agenerate(
@@ -356,23 +448,21 @@ class SCOPERouter(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:
         config = ensure_config()
-        plan = self._plan(list(messages), config, kwargs)
         inner: RunnableConfig = {"configurable": dict(config.get("configurable", {}))}
-        model, message, record = await atry_in_order(
-            plan.call,
-            lambda m: self._target(m, plan.binding).ainvoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
-            self._usage(plan),
-        )
+        try:
+            plan = self._plan(list(messages), config, kwargs)
+            model, message, record = await atry_in_order(
+                plan.call,
+                lambda m: self._target(m, plan.binding).ainvoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
+                self._usage(plan),
+            )
+        except BudgetExceeded as exc:
+            return ChatResult(generations=[ChatGeneration(message=ended(exc))])
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, model, record, plan))])
 
     # ------------------------------------------------------------------ feedback
     def record_feedback(self, call: str | UUID | CallRecord | BaseMessage, correct: float) -> int:
-        """Store a routed call's real outcome in the history (by run id, call id, record or reply)."""
-        if isinstance(call, BaseMessage):
-            scope = call.response_metadata.get("scope")
-            if not scope:
-                raise ScopeError("this message was not routed by SCOPE (no response_metadata['scope'])")
-            call = scope["call_id"]
-        if isinstance(call, UUID):
-            call = str(call)
-        return self.router.record_feedback(call, correct)
+        """Store a routed call's real outcome in the history (by reply, run id, call id or record);
+        feedback on the same call again replaces the earlier one."""
+        return record_feedback(self.router, call, correct)
+

@@ -3,32 +3,84 @@
 Keys (in ``RunnableConfig["configurable"]``, or on an agent run's ``context``):
 
 - one knob: ``max_cost`` (USD per call), ``tradeoff`` (λ), ``min_accuracy`` (0..1) or ``alpha`` (0..1);
-- ``scope_ledger``: a `scope_shared.Ledger` every routed step of the run draws from.
+- ``scope_ledger``: a `scope_shared.Ledger` every routed step of the run draws from;
+- ``scope_routing_text``: the text to route this call on (`langchain_scope.routing_text`).
+
+A key that looks like one of these but is not (``max_costs``, ``scope_leger``) is almost surely a
+typo that would silently change nothing: it draws an `UnknownConfigKeyWarning`, once per key.
 
 A value set for the call wins over the router's own fields, which win over the core router's
 default knob. ``chain.with_config(configurable={...})`` therefore changes the budget of one chain
 without rebuilding anything, and two chains sharing one router keep separate ledgers.
+
+Budgets nest (`scope_shared.budget.scopes.budgets_in_force`): a call is charged to the run's ledger
+and to the ledger of every ``scope_budget`` block around it; `langchain_scope.with_budget` nests a
+budget inside the run's. The router's own ledger is a default, used when neither brings one.
 """
 
 from __future__ import annotations
 
+import difflib
+import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scope_shared.budget.ledger import Ledger
-from scope_shared.errors import InvalidKnobError
+from scope_shared.budget.nesting import Budgets, LedgerLike, check_ledger
+from scope_shared.budget.scopes import budgets_in_force
 from scope_shared.routing.knobs import KNOB_KINDS, Knob, knob_from_mapping, resolve_knob
+from scope_shared.routing.routing_text import ROUTING_TEXT_KEY
 
 LEDGER_KEY = "scope_ledger"
-KEYS: tuple[str, ...] = (*KNOB_KINDS, LEDGER_KEY)
+KEYS: tuple[str, ...] = (*KNOB_KINDS, LEDGER_KEY, ROUTING_TEXT_KEY)
+#: where a LangGraph run keeps its `Runtime` (whose ``context`` is the run's ``context=``) in the
+#: config (``langgraph._internal._constants.CONFIG_KEY_RUNTIME``), read without importing langgraph
+LANGGRAPH_RUNTIME_KEY = "__pregel_runtime"
+
+
+class UnknownConfigKeyWarning(UserWarning):
+    """A ``configurable``/context key looks like a SCOPE key but is not one (a typo, most likely)."""
+
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def unknown_keys(layer: Mapping[str, Any] | None) -> dict[str, str | None]:
+    """Keys of ``layer`` that look like SCOPE keys but are not: key -> the key it probably meant."""
+    out: dict[str, str | None] = {}
+    for key in layer or {}:
+        if not isinstance(key, str) or key in KEYS:
+            continue
+        close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.8)
+        if close or key.startswith("scope_"):
+            out[key] = close[0] if close else None
+    return out
+
+
+def warn_unknown(layer: Mapping[str, Any] | None) -> None:
+    """Warn (once per key and process) about keys of ``layer`` that look like misspelt SCOPE keys."""
+    for key, meant in unknown_keys(layer).items():
+        with _warned_lock:
+            if key in _warned:
+                continue
+            _warned.add(key)
+        hint = f"; did you mean {meant!r}?" if meant else ""
+        warnings.warn(
+            f"configurable key {key!r} is not a SCOPE setting and is ignored{hint} "
+            f"(SCOPE reads {', '.join(KEYS)})",
+            UnknownConfigKeyWarning,
+            stacklevel=4,
+        )
+
 
 @dataclass(frozen=True)
 class CallSettings:
-    """What governs one routed call: the knob (None = the core router's default) and the ledger."""
+    """What governs one routed call: the knob (None = the core router's default) and the budgets."""
 
     knob: Knob | None
-    ledger: Ledger | None
+    ledger: Budgets | None
 
 
 def as_mapping(obj: Any) -> dict[str, Any]:
@@ -40,26 +92,30 @@ def as_mapping(obj: Any) -> dict[str, Any]:
     return {k: getattr(obj, k) for k in KEYS if getattr(obj, k, None) is not None}
 
 
+def run_context(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The SCOPE keys of a LangGraph run's ``context=`` (``create_agent(...).invoke(..., context=)``),
+    found in the run's config; empty outside a graph run."""
+    runtime = ((config or {}).get("configurable") or {}).get(LANGGRAPH_RUNTIME_KEY)
+    return as_mapping(getattr(runtime, "context", None))
+
+
 def resolve(
     *layers: Mapping[str, Any] | None,
     default_knob: Knob | None = None,
-    default_ledger: Ledger | None = None,
+    default_ledger: LedgerLike | None = None,
 ) -> CallSettings:
-    """The settings for one call: the first layer that sets a knob (or ledger) wins."""
+    """The settings for one call: the first layer that sets a knob (or ledger) wins; the ledger's
+    budgets include every enclosing ``scope_budget`` block's."""
     knob: Knob | None = None
-    ledger: Ledger | None = None
+    ledger: LedgerLike | None = None
     for layer in layers:
         if not layer:
             continue
         if knob is None:
             knob = knob_from_mapping(layer)
         if ledger is None and layer.get(LEDGER_KEY) is not None:
-            ledger = layer[LEDGER_KEY]
-            if not isinstance(ledger, Ledger):
-                raise InvalidKnobError(
-                    f"{LEDGER_KEY!r} must be a scope_shared.Ledger, got {type(ledger).__name__}"
-                )
-    return CallSettings(knob=knob or default_knob, ledger=ledger or default_ledger)
+            ledger = check_ledger(layer[LEDGER_KEY], repr(LEDGER_KEY))
+    return CallSettings(knob=knob or default_knob, ledger=budgets_in_force(ledger, default_ledger))
 
 
 def field_knob(**fields: float | None) -> Knob | None:

@@ -6,17 +6,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from scope_shared.errors import ScopeError
+from langchain_scope.candidates import call_through, can_bind_tools
+from scope_shared.cards import ModelCard
+from scope_shared.errors import ScopeInputError
 
 #: the bound keyword argument that carries a `ToolBinding` from `bind_tools` to the call
 TOOLS_KEY = "scope_tools"
 CANNOT_BIND_TOOLS = "cannot bind tools"
 
 
-class NoToolCapableCandidate(ScopeError):
+class NoToolCapableCandidate(ScopeInputError):
     """Tools are bound, but no candidate (left) can bind tools."""
 
 
@@ -28,23 +29,25 @@ class ToolBinding:
     tool_choice: Any = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
-    def apply(self, model: BaseChatModel) -> Runnable:
+    def apply(self, model: Runnable) -> Runnable:
         extra = dict(self.kwargs)
         if self.tool_choice is not None:
             extra["tool_choice"] = self.tool_choice
-        return model.bind_tools(list(self.tools), **extra)
+        return call_through(model, "bind_tools", list(self.tools), **extra)
 
-
-def can_bind_tools(model: BaseChatModel) -> bool:
-    """Whether a chat model implements `bind_tools` (the base class only raises)."""
-    return type(model).bind_tools is not BaseChatModel.bind_tools
+    def capable(
+        self, names: Sequence[str], candidates: Mapping[str, Runnable], cards: Mapping[str, ModelCard]
+    ) -> tuple[list[str], dict[str, str]]:
+        return tool_capable(names, candidates, cards)
 
 
 def tool_capable(
-    names: Sequence[str], candidates: Mapping[str, BaseChatModel]
+    names: Sequence[str], candidates: Mapping[str, Runnable], cards: Mapping[str, ModelCard] | None = None
 ) -> tuple[list[str], dict[str, str]]:
-    """Split candidate names into those that can bind tools and those skipped (with why)."""
-    skipped = {n: CANNOT_BIND_TOOLS for n in names if not can_bind_tools(candidates[n])}
+    """Split candidate names into those that can bind tools (the card's ``supports_tools``, else the
+    model's class) and those skipped (with why)."""
+    cards = cards or {}
+    skipped = {n: CANNOT_BIND_TOOLS for n in names if not can_bind_tools(candidates[n], cards.get(n))}
     keep = [n for n in names if n not in skipped]
     if not keep:
         raise NoToolCapableCandidate(

@@ -6,6 +6,11 @@ run's metadata (chosen model, knob, expected cost, ranking, why), and calls the 
 under it: tracers (LangSmith, console, ``astream_events``) show why a model was picked, and the
 candidate's own chat-model run nests under the routing run. The run's outputs carry the full
 ``response_metadata["scope"]`` record, failed candidates included.
+
+The run starts before any candidate answers, so its metadata names the chosen model
+(``scope_model``, ``scope_chosen``); when a fallback answers instead, `end_run` rewrites
+``scope_model`` to the model that answered (and adds ``scope_failed``) on every tracer that still
+holds the run (LangSmith's and any other ``BaseTracer``) before ending it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ def decision_metadata(record: CallRecord) -> dict[str, Any]:
     return {
         "scope_call_id": record.call_id,
         "scope_model": d.model,
+        "scope_chosen": d.model,
         "scope_knob": dict(d.knob),
         "scope_expected_cost": d.chosen.expected_cost,
         "scope_p_correct": d.chosen.p_correct,
@@ -83,6 +89,29 @@ async def astart_run(
     return run, patch_config(config, callbacks=run.get_child())
 
 
-def outputs(message: BaseMessage, record: CallRecord) -> dict[str, Any]:
+def outputs(message: Any, record: CallRecord) -> dict[str, Any]:
     """What the routing run ends with."""
     return {"output": message, "scope": record.metadata()}
+
+
+def _answered(run: Any, record: CallRecord) -> None:
+    """Name the model that answered in the metadata tracers keep for the run (a fallback may have)."""
+    if record.model is None or record.model == record.decision.model:
+        return
+    update = {"scope_model": record.model, "scope_failed": [a.model for a in record.failed]}
+    for handler in {id(h): h for h in [*run.handlers, *run.inheritable_handlers]}.values():
+        traced = getattr(handler, "run_map", {}).get(str(run.run_id))
+        if traced is not None and hasattr(traced, "add_metadata"):
+            traced.add_metadata(update)
+
+
+def end_run(run: CallbackManagerForChainRun, record: CallRecord, output: Any) -> None:
+    """End the routing run: metadata names the model that answered; outputs carry the record."""
+    _answered(run, record)
+    run.on_chain_end(outputs(output, record))
+
+
+async def aend_run(run: AsyncCallbackManagerForChainRun, record: CallRecord, output: Any) -> None:
+    """Async `end_run`."""
+    _answered(run, record)
+    await run.on_chain_end(outputs(output, record))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scope_shared.errors import InvalidCardError, ScopeError
+from langchain_scope.candidates import check_candidate
+from scope_shared.errors import InvalidCardError, ScopeError, ScopeInputError
 from scope_shared.routing.router import Router
 
 
-class NoCandidatesError(ScopeError):
+class NoCandidatesError(ScopeInputError):
     """A router was given no candidate chat models."""
 
 
@@ -19,6 +20,8 @@ def check_pairing(candidates: Mapping[str, Any] | None, router: Router | None) -
         raise NoCandidatesError("candidates is empty: give at least one chat model, by card name")
     if not isinstance(candidates, Mapping):
         raise ScopeError(f"candidates must be a dict of name -> chat model, got {type(candidates).__name__}")
+    for name, candidate in candidates.items():
+        check_candidate(name, candidate)
     if router is None:
         raise ScopeError("no router: pass router=Router(...) or cards= and history=")
     if not isinstance(router, Router):

@@ -1,4 +1,4 @@
-"""`ScopeEmbedding`: the router's embedder (by default the bundled all-MiniLM-L6-v2) as a LlamaIndex embedding.
+"""`SCOPEEmbedding` (alias `ScopeEmbedding`, its first name): the router's embedder (by default the bundled all-MiniLM-L6-v2) as a LlamaIndex embedding.
 
 Lets a ``VectorStoreIndex`` embed documents with the same offline model SCOPE routes with, so a
 pipeline needs no second embedding model and no network.
@@ -14,7 +14,7 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from scope_shared.embedder import Embedder, as_embedder
 
 
-class ScopeEmbedding(BaseEmbedding):
+class SCOPEEmbedding(BaseEmbedding):
     """A LlamaIndex `BaseEmbedding` over a SCOPE `Embedder` (unit vectors, cached per text).
 
     Args:
@@ -32,7 +32,7 @@ class ScopeEmbedding(BaseEmbedding):
 
     @classmethod
     def class_name(cls) -> str:
-        return "ScopeEmbedding"
+        return "SCOPEEmbedding"
 
     @property
     def embedder(self) -> Embedder:
@@ -49,3 +49,7 @@ class ScopeEmbedding(BaseEmbedding):
 
     def _get_text_embeddings(self, texts: List[str]) -> List[List[float]]:
         return self._embedder.embed(list(texts)).tolist()
+
+
+#: the first name of `SCOPEEmbedding`, kept so existing code keeps working
+ScopeEmbedding = SCOPEEmbedding

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events import BaseEvent
 
+from scope_shared.budget.nesting import Budgets
 from scope_shared.calls import CallRecord
 
 dispatcher = get_dispatcher(__name__)
@@ -54,6 +55,7 @@ class SCOPECostEvent(BaseEvent):
     output_tokens: float | None = None
     tokens_counted_locally: bool | None = None
     cost_is_estimate: bool = False
+    stopped: str | None = None  # a stream that ended early (charged what it produced), and why
     failed: list[dict[str, Any]] = []
     budget_spent: float | None = None
     budget_remaining: float | None = None
@@ -85,9 +87,12 @@ def emit_routed(record: CallRecord, source: Source) -> SCOPERoutingEvent:
 
 
 def emit_settled(
-    record: CallRecord, source: Source, ledger: Any = None, cost_is_estimate: bool = False
+    record: CallRecord, source: Source, ledger: Budgets | None = None, cost_is_estimate: bool = False,
+    span_id: str | None = None,
 ) -> SCOPECostEvent:
-    """Dispatch (and return) the cost event of a call whose answering model is known."""
+    """Dispatch (and return) the cost event of a call whose answering model is known.
+
+    ``span_id``: the span the call ran in, for events sent after it closed (a consumed stream)."""
     assert record.model is not None and record.cost is not None
     meta = record.metadata()
     event = SCOPECostEvent(
@@ -100,9 +105,11 @@ def emit_settled(
         output_tokens=meta["output_tokens"],
         tokens_counted_locally=meta["tokens_counted_locally"],
         cost_is_estimate=cost_is_estimate,
+        stopped=meta["stopped"],
         failed=meta["failed"],
         budget_spent=None if ledger is None else ledger.spent,
-        budget_remaining=None if ledger is None or ledger.budget is None else ledger.remaining,
+        budget_remaining=None if ledger is None or not ledger.capped else ledger.remaining,
+        **({"span_id": span_id} if span_id is not None else {}),
     )
     dispatcher.event(event)
     return event

@@ -11,6 +11,12 @@ real cost) is in ``response.additional_kwargs["scope"]`` and ``response.raw["sco
 child's raw is empty or a dict), and is dispatched as `SCOPERoutingEvent` / `SCOPECostEvent`.
 Give feedback with ``router.record_feedback(response.additional_kwargs["scope"]["call_id"], correct)``.
 
+Budgets: a call holds the expected cost of everything it sends (every message, so the retrieved
+context of a RAG prompt, and tool schemas); a stream stopped early is charged what it produced
+(flagged ``partial``) and closing it releases its hold at once (`llamaindex_scope.streaming`); under
+an ``"end"``-mode budget a call it cannot pay for answers with a final message instead of raising.
+``fallback_on`` says which child errors move on to the next candidate.
+
 Async calls plan in a worker thread (``asyncio.to_thread``, which carries the ``scope_budget`` block
 and the instrumentation span along), so embedding the query does not block the event loop.
 """
@@ -18,7 +24,7 @@ and the instrumentation span along), so embedding the query does not block the e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 from llama_index.core.base.llms.types import (
@@ -34,22 +40,28 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.callbacks import CallbackManager
+from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
-from llamaindex_scope import attempts
+from llamaindex_scope import attempts, streaming
+from llamaindex_scope.budget import chat_prompt_tokens, ends_with, stop_chat, stop_completion
+from llamaindex_scope.callbacks import routing_callbacks
 from llamaindex_scope.events import emit_routed, emit_settled
 from llamaindex_scope.texts import (
+    RoutingTextFn,
+    default_rule,
     messages_text,
-    query_from_prompt,
     reported_usage,
     response_text,
-    routing_text_of_messages,
+    routing_text_for,
+    without_markers,
 )
-from scope_shared.budget.ledger import Ledger
+from scope_shared.budget.nesting import LedgerLike, check_ledger
 from scope_shared.budget.scopes import pick_knob, settings_in_force
-from scope_shared.calls import RoutedCall, Usage
+from scope_shared.calls import DEFAULT_FALLBACK_ON, FallbackOn, RoutedCall, Usage, check_fallback_on, note_call
+from scope_shared.calls import prompt_tokens
 from scope_shared.errors import InvalidCardError, ScopeError
 from scope_shared.routing.knobs import Knob
 from scope_shared.routing.router import Router
@@ -58,7 +70,7 @@ if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
 #: per-call keyword arguments SCOPELLM reads (and does not pass on to the child)
-ROUTING_KWARGS = ("knob", "max_cost", "tradeoff", "min_accuracy", "alpha", "ledger")
+ROUTING_KWARGS = ("knob", "max_cost", "tradeoff", "min_accuracy", "alpha", "ledger", "routing_text")
 _TOOL_KWARGS = ("tools", "allow_parallel_tool_calls", "tool_required", "verbose")
 
 
@@ -71,9 +83,15 @@ class SCOPELLM(FunctionCallingLLM):
         knob / max_cost / tradeoff / min_accuracy / alpha: the pipeline's knob (at most one;
             default: the router's). Overridden by a ``scope_budget`` block, and per call by the
             same keyword arguments (``llm.chat(messages, min_accuracy=0.9)``).
-        ledger: the pipeline's budget (optional); overridden the same way (``ledger=``).
-        routing_text: what to route a prompt on (default: the query inside LlamaIndex's QA and
-            refine prompts, else the whole prompt; for chats, the last user message).
+        ledger: the pipeline's budget (optional; a ledger, or a ``postgresql://`` URL of a shared
+            one); overridden the same way (``ledger=``).
+        routing_text: what to route on, given the prompt (completions) or the messages (chats);
+            ``None`` from it falls back to the default rule (the question inside LlamaIndex's
+            templates, `llamaindex_scope.texts`). A call's ``routing_text="..."`` keyword, a marked
+            message or a ``route_on(...)`` block wins over it.
+        templates: your own prompt templates to recognise beside LlamaIndex's.
+        fallback_on: child errors that move the call on to the next candidate (default any
+            ``Exception``); others propagate at once, as the child raised them.
 
     Usable as ``Settings.llm``, as any engine's ``llm=``, and by ``FunctionAgent`` (tool calls go
     only to children that are function-calling LLMs).
@@ -84,8 +102,10 @@ class SCOPELLM(FunctionCallingLLM):
 
     _router: Router = PrivateAttr()
     _knob: Optional[Knob] = PrivateAttr(default=None)
-    _ledger: Optional[Ledger] = PrivateAttr(default=None)
-    _routing_text: Optional[Callable[[str], str]] = PrivateAttr(default=None)
+    _ledger: Optional[LedgerLike] = PrivateAttr(default=None)
+    _fallback_on: FallbackOn = PrivateAttr(default=DEFAULT_FALLBACK_ON)
+    _routing_text: Optional[RoutingTextFn] = PrivateAttr(default=None)
+    _rule: Any = PrivateAttr(default=None)
     _last_model: Optional[str] = PrivateAttr(default=None)
 
     def __init__(
@@ -98,8 +118,10 @@ class SCOPELLM(FunctionCallingLLM):
         tradeoff: float | None = None,
         min_accuracy: float | None = None,
         alpha: float | None = None,
-        ledger: Ledger | None = None,
-        routing_text: Callable[[str], str] | None = None,
+        ledger: LedgerLike | str | None = None,
+        routing_text: RoutingTextFn | None = None,
+        templates: Sequence[Any] = (),
+        fallback_on: FallbackOn = DEFAULT_FALLBACK_ON,
         callback_manager: CallbackManager | None = None,
         **kwargs: Any,
     ) -> None:
@@ -114,31 +136,39 @@ class SCOPELLM(FunctionCallingLLM):
                 )
             if not isinstance(llm, LLM):
                 raise ScopeError(f"candidate {name!r} is a {type(llm).__name__}, not a LlamaIndex LLM")
-        if ledger is not None and not isinstance(ledger, Ledger):
-            raise ScopeError(f"ledger must be a scope_shared.Ledger, got {type(ledger).__name__}")
+        ledger = check_ledger(ledger)  # a ledger, or a postgresql:// URL
+        fallback_on = check_fallback_on(fallback_on)
         super().__init__(
             llms=dict(llms),
             candidates=list(llms),
             callback_manager=callback_manager or CallbackManager([]),
             **kwargs,
         )
+        self.callback_manager = self.callback_manager  # wrapped: SCOPELLM's own LLM events are not counted
         self._router = router
         self._knob = pick_knob(
             knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
         )
         self._ledger = ledger
+        self._fallback_on = fallback_on
         self._routing_text = routing_text
+        self._rule = default_rule(templates)
 
     @classmethod
     def class_name(cls) -> str:
         return "SCOPELLM"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "callback_manager":  # also when Settings assigns its manager
+            value = routing_callbacks(value)
+        super().__setattr__(name, value)
 
     @property
     def router(self) -> Router:
         return self._router
 
     @property
-    def ledger(self) -> Ledger | None:
+    def ledger(self) -> LedgerLike | None:
         """The ledger set at construction (a ``scope_budget`` block or a call may use another)."""
         return self._ledger
 
@@ -162,19 +192,24 @@ class SCOPELLM(FunctionCallingLLM):
         ]
 
     # ---------------------------------------------------------------- planning and settling
-    def _query(self, text: str) -> str:
-        return (self._routing_text or query_from_prompt)(text)
-
-    def _plan(self, text: str, kwargs: dict[str, Any], tools: bool) -> tuple[RoutedCall, dict[str, Any]]:
-        """Pop the routing kwargs, decide, dispatch the routing event; returns the child's kwargs."""
+    def _plan(
+        self, source: str | Sequence[ChatMessage], kwargs: dict[str, Any], tools: bool, n_prompt: int
+    ) -> tuple[RoutedCall, dict[str, Any]]:
+        """Pop the routing kwargs, decide (pricing the ``n_prompt`` tokens sent), dispatch the
+        routing event; returns the child's kwargs."""
         routing = {k: kwargs.pop(k) for k in ROUTING_KWARGS if k in kwargs}
+        routed = routing_text_for(source, self._rule, routing.pop("routing_text", None), self._routing_text)
         knob, ledger = settings_in_force(self._knob, self._ledger, **routing)
         candidates = list(self.llms)
         if tools:
             candidates = self._tool_models()
             if not candidates:
                 raise ScopeError("tools were given, but no candidate LLM is a function-calling LLM")
-        call = RoutedCall.plan(self._router, text, knob=knob, ledger=ledger, candidates=candidates)
+        call = RoutedCall.plan(
+            self._router, routed.text, knob=knob, ledger=ledger, candidates=candidates, prompt_tokens=n_prompt,
+            fallback_on=self._fallback_on,
+        )
+        call.record.query_source = routed.source
         emit_routed(call.record, "llm")
         return call, kwargs
 
@@ -191,16 +226,20 @@ class SCOPELLM(FunctionCallingLLM):
             counted=True,
         )
 
-    def _settler(self, call: RoutedCall, input_text: str) -> Callable[[str, Any], None]:
-        """How a call settles once ``model`` answered: real cost, response metadata, cost event."""
+    def _settler(self, call: RoutedCall, input_text: str) -> attempts.Settle:
+        """How a call settles once ``model`` answered (``stopped``: a stream that ended early, with
+        what it produced): real cost, response metadata, cost event."""
 
-        def settle(model: str, response: ChatResponse | CompletionResponse | None) -> None:
+        span = active_span_id.get()  # a stream settles after the LLM span has closed
+
+        def settle(model: str, response: ChatResponse | CompletionResponse | None, stopped: str | None) -> None:
             out = "" if response is None else response_text(response)
-            record = call.succeeded(model, self._usage(response, input_text, out))
+            record = call.succeeded(model, self._usage(response, input_text, out), stopped=stopped)
             self._last_model = model
             if response is not None:
                 self._annotate(response, record.metadata())
-            emit_settled(record, "llm", ledger=call.ledger)
+            note_call(record)
+            emit_settled(record, "llm", ledger=call.ledger, span_id=span)
 
         return settle
 
@@ -217,8 +256,9 @@ class SCOPELLM(FunctionCallingLLM):
         self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
     ) -> tuple[RoutedCall, dict[str, Any], dict[str, Any]]:
         tool_args = {k: kwargs.pop(k) for k in _TOOL_KWARGS if k in kwargs}
-        query = self._query(routing_text_of_messages(messages))
-        call, rest = self._plan(query, kwargs, tools=bool(tool_args.get("tools")))
+        tools = tool_args.get("tools") or ()
+        n_prompt = chat_prompt_tokens(messages, tools, self._router.count_tokens)
+        call, rest = self._plan(messages, kwargs, tools=bool(tools), n_prompt=n_prompt)
         return call, rest, tool_args
 
     @staticmethod
@@ -226,6 +266,7 @@ class SCOPELLM(FunctionCallingLLM):
         llm: LLM, messages: Sequence[ChatMessage], rest: dict[str, Any], tool_args: dict[str, Any]
     ) -> dict[str, Any]:
         """The child's own chat arguments: with tools, prepared by the child in its own format."""
+        messages = without_markers(messages)
         if not tool_args.get("tools"):
             return {"messages": messages, **rest}
         assert isinstance(llm, FunctionCallingLLM)
@@ -250,6 +291,7 @@ class SCOPELLM(FunctionCallingLLM):
         )
 
     @llm_chat_callback()
+    @ends_with(stop_chat)
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         call, rest, tool_args = self._chat_plan(messages, kwargs)
 
@@ -260,6 +302,7 @@ class SCOPELLM(FunctionCallingLLM):
         return attempts.run(call, self.llms, invoke, self._settler(call, messages_text(messages)))
 
     @llm_chat_callback()
+    @ends_with(stop_chat)
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         call, rest, tool_args = await asyncio.to_thread(self._chat_plan, messages, kwargs)
 
@@ -269,29 +312,41 @@ class SCOPELLM(FunctionCallingLLM):
 
         return await attempts.arun(call, self.llms, invoke, self._settler(call, messages_text(messages)))
 
-    @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        return streaming.stream_closing_all(self._stream_chat, messages, **kwargs)
+
+    @llm_chat_callback()
+    @ends_with(stop_chat, stream=True)
+    def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         call, rest, tool_args = self._chat_plan(messages, kwargs)
 
         def start(llm: LLM) -> ChatResponseGen:
             return llm.stream_chat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
 
-        return attempts.run_stream(call, self.llms, start, self._settler(call, messages_text(messages)))
+        settle = self._settler(call, messages_text(messages))
+        return streaming.register(attempts.run_stream(call, self.llms, start, settle))
+
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        return await streaming.astream_closing_all(self._astream_chat, messages, **kwargs)
 
     @llm_chat_callback()
-    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+    @ends_with(stop_chat, stream=True)
+    async def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         call, rest, tool_args = await asyncio.to_thread(self._chat_plan, messages, kwargs)
 
         def start(llm: LLM) -> Awaitable[ChatResponseAsyncGen]:
             return llm.astream_chat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
 
-        return await attempts.arun_stream(call, self.llms, start, self._settler(call, messages_text(messages)))
+        settle = self._settler(call, messages_text(messages))
+        return streaming.register(await attempts.arun_stream(call, self.llms, start, settle))
 
     # ---------------------------------------------------------------- completion
     def _complete_plan(self, prompt: str, kwargs: dict[str, Any]) -> tuple[RoutedCall, dict[str, Any]]:
-        return self._plan(self._query(prompt), kwargs, tools=False)
+        n_prompt = prompt_tokens([prompt], self._router.count_tokens)
+        return self._plan(prompt, kwargs, tools=False, n_prompt=n_prompt)
 
     @llm_completion_callback()
+    @ends_with(stop_completion)
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         call, rest = self._complete_plan(prompt, kwargs)
         return attempts.run(
@@ -299,33 +354,36 @@ class SCOPELLM(FunctionCallingLLM):
         )
 
     @llm_completion_callback()
+    @ends_with(stop_completion)
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         call, rest = await asyncio.to_thread(self._complete_plan, prompt, kwargs)
         return await attempts.arun(
             call, self.llms, lambda llm: llm.acomplete(prompt, formatted=formatted, **rest), self._settler(call, prompt)
         )
 
-    @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        call, rest = self._complete_plan(prompt, kwargs)
-        return attempts.run_stream(
-            call,
-            self.llms,
-            lambda llm: llm.stream_complete(prompt, formatted=formatted, **rest),
-            self._settler(call, prompt),
-        )
+        return streaming.stream_closing_all(self._stream_complete, prompt, formatted=formatted, **kwargs)
 
     @llm_completion_callback()
+    @ends_with(stop_completion, stream=True)
+    def _stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        call, rest = self._complete_plan(prompt, kwargs)
+        start = lambda llm: llm.stream_complete(prompt, formatted=formatted, **rest)  # noqa: E731
+        return streaming.register(attempts.run_stream(call, self.llms, start, self._settler(call, prompt)))
+
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
+        return await streaming.astream_closing_all(self._astream_complete, prompt, formatted=formatted, **kwargs)
+
+    @llm_completion_callback()
+    @ends_with(stop_completion, stream=True)
+    async def _astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
         call, rest = await asyncio.to_thread(self._complete_plan, prompt, kwargs)
-        return await attempts.arun_stream(
-            call,
-            self.llms,
-            lambda llm: llm.astream_complete(prompt, formatted=formatted, **rest),
-            self._settler(call, prompt),
-        )
+        start = lambda llm: llm.astream_complete(prompt, formatted=formatted, **rest)  # noqa: E731
+        return streaming.register(await attempts.arun_stream(call, self.llms, start, self._settler(call, prompt)))
 
     # ---------------------------------------------------------------- tools
     def _prepare_chat_with_tools(
@@ -353,6 +411,12 @@ class SCOPELLM(FunctionCallingLLM):
             **kwargs,
         }
 
+    def as_structured_llm(self, output_cls: type, **kwargs: Any) -> LLM:
+        """A structured LLM whose responses keep SCOPE's account (``additional_kwargs["scope"]``)."""
+        from llamaindex_scope.structured import SCOPEStructuredLLM
+
+        return SCOPEStructuredLLM(llm=self, output_cls=output_cls, **kwargs)
+
     def answering_model(self, response: ChatResponse | CompletionResponse) -> str:
         """The candidate that produced ``response`` (from its SCOPE metadata, else the last answer)."""
         scope = response.additional_kwargs.get("scope") or {}
@@ -364,7 +428,11 @@ class SCOPELLM(FunctionCallingLLM):
     def get_tool_calls_from_response(
         self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
     ) -> List[ToolSelection]:
-        """Read tool calls the way the child that answered writes them."""
+        """Read tool calls the way the child that answered writes them (a budget stop has none)."""
+        if (response.additional_kwargs.get("scope") or {}).get("budget_exhausted"):
+            if error_on_no_tool_call:
+                raise ScopeError("the budget is spent: this answer is a stop message, with no tool calls")
+            return []
         child = self.llms[self.answering_model(response)]
         return child.get_tool_calls_from_response(
             response, error_on_no_tool_call=error_on_no_tool_call, **kwargs

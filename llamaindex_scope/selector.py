@@ -5,9 +5,13 @@ to a model card, so to that model's history of outcomes. For a query, the router
 tied model's chance of success and cost, applies the knob in force (and what is left of the
 ledger), and the selector returns the choice of the chosen model, with the reason.
 
-The selector itself makes no LLM call: it charges the ledger the chosen model's *expected* cost
-(flagged ``estimated``) unless ``charge_ledger=False`` (use that when the engines' LLMs are
-`SCOPELLM`s charging the same ledger with their real cost).
+Budgets: the selector itself makes no LLM call and cannot see the prompt the chosen engine will
+send (the retrieved context is built after the choice). So by default it charges nothing: the
+decision still respects what is left of the budget, and the spending is charged where it happens,
+by the engines' `SCOPELLM`s with their real cost (selector and LLM on one budget charge once; a
+`RouterRetriever` selection, which calls no LLM, costs nothing). When the engines call LLMs that
+SCOPE does not see, give ``engine_prompt_tokens``, an explicit estimate of the prompt each engine
+sends: the choice is priced with it, and its expected cost is held and charged (flagged ``estimated``).
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from llama_index.core.schema import QueryBundle
 from llama_index.core.tools.types import ToolMetadata
 
 from llamaindex_scope.events import emit_routed, emit_settled
-from scope_shared.budget.ledger import Ledger
+from scope_shared.budget.nesting import LedgerLike, check_ledger
 from scope_shared.budget.scopes import pick_knob, settings_in_force
-from scope_shared.calls import RoutedCall
-from scope_shared.errors import InvalidCardError, ScopeError, UnknownModelError
+from scope_shared.calls import RoutedCall, note_call
+from scope_shared.errors import InvalidCardError, InvalidKnobError, ScopeError, UnknownModelError
 from scope_shared.routing.knobs import Knob
 from scope_shared.routing.router import Router
 
@@ -55,8 +59,13 @@ class SCOPESelector(BaseSelector):
             choice's name is its model's name.
         knob / max_cost / tradeoff / min_accuracy / alpha: the knob for this pipeline (at most
             one; default: the router's). A ``scope_budget`` block overrides it.
-        ledger: the pipeline's budget (optional); a ``scope_budget`` block overrides it.
-        charge_ledger: charge the ledger the chosen model's expected cost (default True).
+        ledger: the pipeline's budget (optional; a ledger, or a ``postgresql://`` URL of a shared
+            one); a ``scope_budget`` block overrides it.
+        engine_prompt_tokens: an estimate of the prompt tokens the chosen engine sends its LLM
+            (question, retrieved context, template); prices the choice (default: the query's own).
+        charge_ledger: charge the chosen model's expected cost at selection time. Default (None):
+            only when ``engine_prompt_tokens`` is given, i.e. when the engines' LLMs are not
+            charging the budget themselves. True requires ``engine_prompt_tokens``.
     """
 
     def __init__(
@@ -69,8 +78,9 @@ class SCOPESelector(BaseSelector):
         tradeoff: float | None = None,
         min_accuracy: float | None = None,
         alpha: float | None = None,
-        ledger: Ledger | None = None,
-        charge_ledger: bool = True,
+        ledger: LedgerLike | str | None = None,
+        engine_prompt_tokens: int | None = None,
+        charge_ledger: bool | None = None,
     ) -> None:
         if not isinstance(router, Router):
             raise ScopeError(f"router must be a scope_shared.Router, got {type(router).__name__}")
@@ -79,10 +89,18 @@ class SCOPESelector(BaseSelector):
         self._knob = pick_knob(
             knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
         )
-        if ledger is not None and not isinstance(ledger, Ledger):
-            raise ScopeError(f"ledger must be a scope_shared.Ledger, got {type(ledger).__name__}")
-        self._ledger = ledger
-        self._charge_ledger = charge_ledger
+        self._ledger = check_ledger(ledger)
+        if engine_prompt_tokens is not None and (
+            isinstance(engine_prompt_tokens, bool) or not isinstance(engine_prompt_tokens, int) or engine_prompt_tokens < 0
+        ):
+            raise InvalidKnobError(f"engine_prompt_tokens must be a whole number >= 0, got {engine_prompt_tokens!r}")
+        if charge_ledger and engine_prompt_tokens is None:
+            raise InvalidKnobError(
+                "charge_ledger=True needs engine_prompt_tokens (an estimate of the prompt the chosen engine "
+                "sends): a selection priced on the query alone would be held far too low"
+            )
+        self._engine_prompt_tokens = engine_prompt_tokens
+        self._charge_ledger = engine_prompt_tokens is not None if charge_ledger is None else charge_ledger
         if isinstance(choice_models, Mapping):
             self._check_models(choice_models.values())
         elif choice_models is not None:
@@ -149,23 +167,23 @@ class SCOPESelector(BaseSelector):
         models = self.models_for(choices)
         knob, ledger = settings_in_force(self._knob, self._ledger)
         call = RoutedCall.plan(
-            self._router, query.query_str, knob=knob, ledger=ledger, candidates=list(dict.fromkeys(models))
+            self._router, query.query_str, knob=knob, ledger=ledger, candidates=list(dict.fromkeys(models)),
+            prompt_tokens=self._engine_prompt_tokens,
         )
         emit_routed(call.record, "selector")
-        if not self._charge_ledger:
-            call.ledger = None  # the decision saw the ledger; the engines' own LLMs will charge it
         for model in call.models_to_try():
-            record = call.succeeded_unseen(model)
+            record = call.succeeded_unseen(model, charge=self._charge_ledger)
             break
         else:
             raise call.all_failed()
-        emit_settled(record, "selector", ledger=ledger, cost_is_estimate=True)
+        note_call(record)
+        emit_settled(record, "selector", ledger=ledger, cost_is_estimate=self._charge_ledger)
         index = models.index(model)
         reason = (
             f"choice {choices[index].name or index!r} -> model {call.decision.explanation} "
             f"[scope call {record.call_id}]"
         )
-        meta = {**record.metadata(), "cost_is_estimate": True, "choice_index": index}
+        meta = {**record.metadata(), "cost_is_estimate": self._charge_ledger, "choice_index": index}
         return SCOPESelection(selections=[SingleSelection(index=index, reason=reason)], scope=meta)
 
     async def _aselect(self, choices: Sequence[ToolMetadata], query: QueryBundle) -> SCOPESelection:

@@ -1,35 +1,92 @@
 """Reading LlamaIndex messages and responses: the question to route on, the text to count, the usage reported.
 
-Pure helpers, no routing logic: what to embed for a chat or a prompt, and the real token counts a
-child LLM reported (else the caller counts them with the router's token counter).
+The routing text is the core rule (`scope_shared.routing.routing_text`) over LlamaIndex's own
+templates (`llamaindex_scope.templates`); a message can be marked with
+``additional_kwargs={"scope_routing_text": True}`` (or a string) to say what to route on.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Optional, Union
 
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, MessageRole
 
+from llamaindex_scope.templates import llamaindex_scaffolds, scaffolds_from_prompt
 from scope_shared.calls import Usage
-
-# LlamaIndex's default question-answering and refine prompts end with the user's query; a RAG
-# prompt is mostly retrieved context, so route on the query itself when the pattern is there.
-_QUERY_PATTERNS = (
-    re.compile(r"\bQuery:\s*(?P<q>.+?)\s*\n\s*Answer:\s*$", re.DOTALL),
-    re.compile(r"The original query is as follows:\s*(?P<q>.+?)\s*\n", re.DOTALL),
-    re.compile(r"\bQuestion:\s*(?P<q>.+?)\s*\n\s*(?:Answer|SQLQuery):\s*$", re.DOTALL),
+from scope_shared.routing.routing_text import (
+    ROUTING_TEXT_KEY,
+    RoutingText,
+    RoutingTextRule,
+    Turn,
+    choose,
+    mark_routing_text,
+    marked_in,
+    marked_text,
+    without_markers,
 )
 
+#: a component's own say in what to route on: given the prompt (completions) or the messages (chats)
+RoutingTextFn = Callable[[Union[str, Sequence[ChatMessage]]], Optional[str]]
 
-def query_from_prompt(text: str) -> str:
-    """The user's query inside a LlamaIndex QA/refine prompt, else the text unchanged."""
-    for pattern in _QUERY_PATTERNS:
-        m = pattern.search(text)
-        if m and m.group("q").strip():
-            return m.group("q").strip()
-    return text
+_ROLES = {
+    MessageRole.USER: "user", MessageRole.SYSTEM: "system", MessageRole.DEVELOPER: "system",
+    MessageRole.TOOL: "tool", MessageRole.FUNCTION: "tool",
+}
+_OBSERVATION = "Observation:"  # a ReAct agent's tool result, sent as a user turn
+# a chat flattened into one prompt by LlamaIndex's `messages_to_prompt` ("role: content" turns, then "assistant: ")
+_TRANSCRIPT_TURN = re.compile(r"^(%s): " % "|".join(r.value for r in MessageRole), re.MULTILINE)
+
+
+def default_rule(templates: Sequence[Any] = ()) -> RoutingTextRule:
+    """The routing-text rule over LlamaIndex's own templates (plus ``templates``, the user's own)."""
+    extra = [sc for t in templates for sc in scaffolds_from_prompt(t)]
+    return RoutingTextRule(llamaindex_scaffolds() + extra if extra else llamaindex_scaffolds())
+
+
+def routing_text_for(
+    source: str | Sequence[ChatMessage],
+    rule: RoutingTextRule,
+    explicit: object = None,
+    custom: RoutingTextFn | None = None,
+) -> RoutingText:
+    """The routing text of one call (a prompt or a chat), with the overrides in precedence order."""
+    fn = None if custom is None else (lambda: custom(source))
+    turns = transcript_turns(source) if isinstance(source, str) else turns_of(source)
+    if turns is None:
+        return choose(lambda: rule.of_prompt(str(source)), explicit=explicit, custom=fn)
+    return choose(lambda: rule.of_turns(turns), explicit=explicit, marked=marked_in(turns), custom=fn)
+
+
+def query_from_prompt(text: str, rule: RoutingTextRule | None = None) -> str:
+    """The user's question inside a LlamaIndex prompt (QA, refine, summarize, selector, ...), else the text."""
+    return (rule or default_rule()).of_prompt(text).text
+
+
+def turns_of(messages: Sequence[ChatMessage]) -> list[Turn]:
+    """LlamaIndex chat messages as framework-neutral turns (a ReAct observation counts as a tool turn)."""
+    turns: list[Turn] = []
+    for m in messages:
+        text = message_text(m)
+        role = _ROLES.get(m.role, "assistant")
+        if role == "user" and text.lstrip().startswith(_OBSERVATION) and turns and turns[-1].role == "assistant":
+            role = "tool"
+        turns.append(Turn(role, text, marked_text((m.additional_kwargs or {}).get(ROUTING_TEXT_KEY), text)))  # type: ignore[arg-type]
+    return turns
+
+
+def transcript_turns(prompt: str) -> list[Turn] | None:
+    """The turns of a chat that LlamaIndex flattened into a prompt (a completion-only LLM asked to
+    chat, e.g. by a structured-output program), or None if ``prompt`` is not such a transcript."""
+    if not prompt.startswith(tuple(f"{r.value}: " for r in MessageRole)) or not prompt.rstrip().endswith("assistant:"):
+        return None
+    starts = [m for m in _TRANSCRIPT_TURN.finditer(prompt)]
+    messages = [
+        ChatMessage(role=m.group(1), content=prompt[m.end() : nxt.start() if nxt else len(prompt)].strip())
+        for m, nxt in zip(starts, [*starts[1:], None])
+    ]
+    return turns_of(messages[:-1] if not messages[-1].content else messages)
 
 
 def message_text(message: ChatMessage) -> str:
@@ -50,12 +107,9 @@ def messages_text(messages: Sequence[ChatMessage]) -> str:
     return "\n".join(message_text(m) for m in messages)
 
 
-def routing_text_of_messages(messages: Sequence[ChatMessage]) -> str:
-    """What to route a chat on: the last user message (its query, if it is a QA prompt)."""
-    for m in reversed(messages):
-        if m.role == MessageRole.USER and (m.content or "").strip():
-            return query_from_prompt(m.content or "")
-    return query_from_prompt(messages_text(messages))
+def routing_text_of_messages(messages: Sequence[ChatMessage], rule: RoutingTextRule | None = None) -> str:
+    """What to route a chat on by default: the question (`scope_shared.routing.routing_text`)."""
+    return (rule or default_rule()).of_turns(turns_of(messages)).text
 
 
 def response_text(response: ChatResponse | CompletionResponse) -> str:

@@ -9,6 +9,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from scope_shared.errors import InvalidCardError, ScopeError
+from scope_shared.query import unencodable_at
+
+
+def _clean_name(v: str, what: str) -> str:
+    """Strip a name; reject an empty one or one that cannot be encoded (a lone surrogate)."""
+    v = v.strip()
+    if not v:
+        raise ValueError(f"{what} is empty")
+    if unencodable_at(v) is not None:
+        raise ValueError(f"{what} cannot be encoded as UTF-8 (lone surrogate)")
+    return v
 
 
 class ModelCard(BaseModel):
@@ -26,14 +37,20 @@ class ModelCard(BaseModel):
         gt=0,
         description="Output tokens assumed when the history has no token counts for this model.",
     )
+    supports_tools: bool | None = Field(
+        default=None,
+        description="Whether the model can call tools; None: let the integration tell from the model object.",
+    )
 
     @field_validator("name")
     @classmethod
     def _strip_name(cls, v: str) -> str:
-        v = v.strip()
-        if not v:
-            raise ValueError("model name is empty")
-        return v
+        return _clean_name(v, "model name")
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_clean_name(t, "tag") for t in v)
 
     @field_validator("input_price", "output_price")
     @classmethod
@@ -47,7 +64,9 @@ class ModelCard(BaseModel):
         """Build a card, turning pydantic's validation error into an `InvalidCardError`."""
         try:
             return cls(**fields)
-        except ValidationError as exc:
+        except (ValidationError, TypeError) as exc:
+            if isinstance(exc, TypeError):
+                raise InvalidCardError(f"invalid model card: {exc}") from None
             name = fields.get("name", "<unnamed>")
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'card'}: {e['msg']}" for e in exc.errors()
@@ -61,9 +80,13 @@ class ModelCard(BaseModel):
 
 def to_cards(cards: Iterable[ModelCard | Mapping[str, Any]]) -> dict[str, ModelCard]:
     """Validate cards (objects or dicts) into a name -> card mapping; names must be unique."""
+    if isinstance(cards, (str, bytes, Mapping)) or not isinstance(cards, Iterable):
+        raise InvalidCardError(f"cards must be a list of ModelCard objects or dicts, got {type(cards).__name__}")
     out: dict[str, ModelCard] = {}
     for c in cards:
-        card = c if isinstance(c, ModelCard) else ModelCard.create(**dict(c))
+        if not isinstance(c, (ModelCard, Mapping)):
+            raise InvalidCardError(f"a model card must be a ModelCard or a dict, got {type(c).__name__}")
+        card = c if isinstance(c, ModelCard) else ModelCard.create(**{str(k): v for k, v in c.items()})
         if card.name in out:
             raise InvalidCardError(f"duplicate model card name {card.name!r}")
         out[card.name] = card
@@ -84,6 +107,16 @@ class Outcome(BaseModel):
     latency_s: float | None = Field(default=None, ge=0)
     source: str = "benchmark"
 
+    @field_validator("model")
+    @classmethod
+    def _strip_model(cls, v: str) -> str:
+        return _clean_name(v, "model name")  # "cheap " is the model "cheap", not a new one
+
+    @field_validator("source")
+    @classmethod
+    def _strip_source(cls, v: str) -> str:
+        return _clean_name(v, "source")
+
     @field_validator("correct", "output_tokens", "input_tokens", "latency_s")
     @classmethod
     def _finite(cls, v: float | None) -> float | None:
@@ -96,6 +129,8 @@ class Outcome(BaseModel):
         """Build an outcome, turning pydantic's validation error into a `ScopeError`."""
         try:
             return cls(**fields)
-        except ValidationError as exc:
+        except (ValidationError, TypeError) as exc:
+            if isinstance(exc, TypeError):
+                raise ScopeError(f"invalid outcome: {exc}") from None
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ScopeError(f"invalid outcome for model {fields.get('model')!r}: {problems}") from None

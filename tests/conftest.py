@@ -16,6 +16,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from fixtures_postgres import pg_url, postgres_server  # noqa: E402,F401  (a real server, for the fleet tests)
 from scope_shared import FunctionEmbedder, History, ModelCard, Outcome, Router  # noqa: E402
 
 TOPICS = ("math", "code", "trivia")

@@ -89,10 +89,20 @@ def test_threads_and_asyncio_tasks_recording_at_once_lose_nothing(tmp_path):
 
 
 CHILD = r"""
-import sys, numpy as np
+import sys, time, numpy as np
 import scope_shared.history.feedback_log as fl
 from scope_shared import History, Outcome
-fl._SPLIT_WRITE_DELAY = float(sys.argv[2])
+stall_after = int(sys.argv[2])  # >= 0: stall inside the write of that record (after its first half)
+writes = [0]
+
+def between_halves():
+    writes[0] += 1
+    if writes[0] > stall_after:
+        print("mid", flush=True)
+        time.sleep(600)
+
+if stall_after >= 0:
+    fl._BETWEEN_HALVES = between_halves
 h = History(8)
 h.attach_log(sys.argv[1])
 i = 0
@@ -104,10 +114,12 @@ while True:
 """
 
 
-def _kill_child_after(log: Path, acks: int, delay: float) -> int:
+def _kill_child_after(log: Path, acks: int, mid_write: bool) -> int:
+    """Run a writer; SIGKILL it once ``acks`` records are acknowledged (with ``mid_write``: once it
+    is inside the next record's write, which it announces; no sleeps, so load cannot move the kill)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(log), str(delay)], stdout=subprocess.PIPE, env=env, text=True
+        [sys.executable, "-c", CHILD, str(log), str(acks if mid_write else -1)], stdout=subprocess.PIPE, env=env, text=True
     )
     got = -1
     try:
@@ -116,10 +128,8 @@ def _kill_child_after(log: Path, acks: int, delay: float) -> int:
             line = proc.stdout.readline()
             assert line, "child died early"
             got = int(line)
-        if delay:
-            import time
-
-            time.sleep(delay / 2)  # land inside the split write
+        if mid_write:
+            assert proc.stdout.readline() == "mid\n"
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -127,17 +137,18 @@ def _kill_child_after(log: Path, acks: int, delay: float) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("delay", [0.2, 0.0])
-def test_sigkill_mid_write_loses_at_most_that_record(tmp_path, delay):
+@pytest.mark.parametrize("mid_write", [True, False])
+def test_sigkill_mid_write_loses_at_most_that_record(tmp_path, mid_write):
     log = tmp_path / "feedback.log"
-    acked = _kill_child_after(log, 5, delay)
+    acked = _kill_child_after(log, 5, mid_write)
     h = History(8)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = h.attach_log(log)
     assert acked <= report.applied <= acked + 1  # every acknowledged record is there
     assert report.skipped <= 1
-    if delay:  # killed inside the split write: the torn tail is reported, then cut before appending
+    if mid_write:  # killed inside the split write: the torn tail is reported, then cut before appending
+        assert report.applied == acked
         assert report.skipped == 1 and any(issubclass(w.category, FeedbackLogWarning) for w in caught)
     for rec in h.records:
         assert rec.outcome.output_tokens == int(h.text(rec.question_id).split()[1])

@@ -60,23 +60,29 @@ def test_middleware_routes_every_model_call():
     assert any(m.type == "tool" for m in step2_query)
 
 
-def _spend(budget: float) -> tuple[list[str], float]:
+def _spend(budget: float) -> tuple[list[AIMessage], float]:
     agent, _ = _middleware_agent()
     ledger = Ledger(budget)
     res = agent.invoke({"messages": [("user", "math question 2")]}, context={"scope_ledger": ledger, "min_accuracy": 0.9})
-    return [s.response_metadata["model_name"] for s in _ai(res)], ledger.spent
+    return _ai(res), ledger.spent
+
+
+def _models(steps: list[AIMessage]) -> list[str]:
+    return [s.response_metadata["model_name"] for s in steps]
 
 
 def test_the_budget_shapes_each_step():
-    roomy_models, roomy_spent = _spend(1.0)
-    tight_models, tight_spent = _spend(0.001)
-    assert roomy_models == ["strong", "strong"]
-    assert "strong" not in tight_models
+    roomy, roomy_spent = _spend(1.0)
+    tight, tight_spent = _spend(0.001)
+    assert _models(roomy) == ["strong", "strong"]
+    assert "strong" not in _models(tight)
     assert tight_spent < roomy_spent and tight_spent <= 0.001
-    # a budget that affords the strong model's *expected* cost once: step 1 strong, step 2 not
-    expected_strong = make_router().estimate("math question 2")["strong"].expected_cost
-    models, _ = _spend(expected_strong * 1.02)
-    assert models[0] == "strong" and models[1] != "strong"
+    # a budget that affords the strong model's expected cost (its whole first request, tool
+    # schema included) once: step 1 strong, step 2 not
+    expected_strong = roomy[0].response_metadata["scope"]["estimates"]["strong"]["expected_cost"]
+    assert expected_strong > make_router().estimate("math question 2")["strong"].expected_cost
+    steps, _ = _spend(expected_strong * 1.02)
+    assert _models(steps)[0] == "strong" and _models(steps)[1] != "strong"
 
 
 @dataclass

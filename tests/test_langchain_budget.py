@@ -249,8 +249,10 @@ def test_feedback_by_run_id_or_message_reaches_the_history(lc_router):
     assert new.outcome.output_tokens == 34 and new.outcome.input_tokens == 12  # the real usage
     # the core router accepts the same id (as a string); the reply itself works too
     assert lc_router.router.record_feedback(str(rid), correct=1.0) == qid
-    assert lc_router.record_feedback(out, correct=1.0) == qid
-    assert len(history.records) == before + 3
+    assert lc_router.record_feedback(out, correct=0.5) == qid
+    # feedback on the same call replaces the earlier one: one outcome, the last score
+    (new,) = history.records[before:]
+    assert new.outcome.correct == 0.5
 
 
 def test_feedback_changes_later_estimates():

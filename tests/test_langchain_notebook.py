@@ -28,3 +28,5 @@ def test_quickstart_notebook_executes():
     )
     assert "-> [strong]" in outputs and "-> [cheap]" in outputs
     assert "spent $" in outputs and "steps routed to ['strong', 'strong']" in outputs
+    assert "same decision for all three prompts: cheap" in outputs
+    assert "after correcting the feedback:" in outputs

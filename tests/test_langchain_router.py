@@ -69,9 +69,9 @@ def test_tokens_counted_locally_when_the_candidate_reports_no_usage():
     assert scope["input_tokens"] == router.count_tokens(q)
     assert scope["output_tokens"] == router.count_tokens("cheap says the answer is 42")
     assert scope["cost"] == pytest.approx(CARD["cheap"].cost(scope["input_tokens"], scope["output_tokens"]))
-    # the routed name wins in model_name; the provider's own name is kept
-    assert out.response_metadata["model_name"] == "cheap"
-    assert scope["candidate_model_name"] == "gpt-tiny"
+    # the provider's model id stays in model_name (LangChain's convention); the card name is under scope
+    assert out.response_metadata["model_name"] == "gpt-tiny"
+    assert scope["model"] == "cheap"
 
 
 def test_stream_yields_the_chosen_candidates_chunks_then_the_record(lc_router, cands):
@@ -194,12 +194,12 @@ def test_with_retry_and_with_fallbacks(cands):
     assert out.content == "backup says the answer is 42"
 
 
-# ---------------------------------------------------------------- query-text rule
+# ---------------------------------------------------------------- query-text rule (more in test_langchain_routing_text.py)
 def test_query_text_single_turn_is_exactly_the_text():
     assert query_text([HumanMessage("What is 2+2?")]) == "What is 2+2?"
 
 
-def test_query_text_keeps_context_around_the_last_human_turn():
+def test_query_text_is_the_question_of_an_agent_step_with_its_latest_tool_result():
     msgs = [
         SystemMessage("You are terse."),
         HumanMessage("first question " + "x" * 50),
@@ -208,19 +208,17 @@ def test_query_text_keeps_context_around_the_last_human_turn():
         AIMessage("", tool_calls=[{"name": "lookup", "args": {"q": 1}, "id": "c1"}]),
         ToolMessage("looked up: 7", tool_call_id="c1"),
     ]
-    q = query_text(msgs, context_chars=1000)
-    lines = q.split("\n")
-    assert lines[0] == "system: You are terse."
-    assert "and the second one?" in lines
-    assert lines[-2].startswith("ai: lookup(") and lines[-1] == "tool: looked up: 7"
-    short = query_text(msgs, context_chars=20)
-    assert short.split("\n") == ["ai: first answer", "and the second one?", "tool: looked up: 7"]
-    assert query_text(msgs, context_chars=5).split("\n") == ["nswer", "and the second one?", "up: 7"]
+    assert query_text(msgs) == "and the second one?\n\nlooked up: 7"
+    # earlier turns only on request, never the system prompt
+    assert query_text(msgs, context_chars=1000).split("\n")[:3] == [
+        "user: first question " + "x" * 50, "assistant: first answer", "and the second one?"
+    ]
+    assert query_text(msgs, context_chars=24).split("\n")[0] == "assistant: first answer"
 
 
 def test_query_text_routes_on_the_last_human_turn():
     msgs = [HumanMessage("a math question"), AIMessage("ok"), HumanMessage("now a trivia question")]
-    assert query_text(msgs, context_chars=0) == "now a trivia question"
+    assert query_text(msgs) == "now a trivia question"
 
 
 def test_run_id_is_the_call_id(lc_router):

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from scope_shared import BudgetExceeded, InvalidKnobError, Ledger
+from scope_shared import BudgetExceeded, InvalidKnobError, Ledger, ReservationError
 from scope_shared.calls import RoutedCall, Usage
 
 
@@ -79,7 +79,7 @@ def test_reservation_cancel_and_double_settle():
     assert ledger.remaining == pytest.approx(1.0)
     r2 = ledger.reserve(0.2)
     r2.settle(0.1)
-    with pytest.raises(BudgetExceeded, match="already settled"):
+    with pytest.raises(ReservationError, match="already settled"):
         r2.settle(0.1)
 
 

@@ -33,14 +33,16 @@ def test_nested_blocks_override_what_they_set_and_inherit_the_rest():
 
 def test_precedence_call_then_block_then_default():
     default_knob, default_ledger = make_knob("alpha", 0.5), Ledger(1.0, name="default")
-    assert settings_in_force(default_knob, default_ledger) == (default_knob, default_ledger)
+    knob, budgets = settings_in_force(default_knob, default_ledger)
+    assert knob == default_knob and budgets.ledgers == (default_ledger,)
     block_ledger = Ledger(1.0, name="block")
     with scope_budget(ledger=block_ledger, max_cost=0.01):
-        knob, ledger = settings_in_force(default_knob, default_ledger)
-        assert knob == make_knob("max_cost", 0.01) and ledger is block_ledger
+        knob, budgets = settings_in_force(default_knob, default_ledger)
+        assert knob == make_knob("max_cost", 0.01) and budgets.ledgers == (block_ledger,)
         call_ledger = Ledger(1.0)
-        knob, ledger = settings_in_force(default_knob, default_ledger, min_accuracy=0.7, ledger=call_ledger)
-        assert knob == make_knob("min_accuracy", 0.7) and ledger is call_ledger
+        knob, budgets = settings_in_force(default_knob, default_ledger, min_accuracy=0.7, ledger=call_ledger)
+        # the call's own ledger is innermost; the block around it is charged too (budgets nest)
+        assert knob == make_knob("min_accuracy", 0.7) and budgets.ledgers == (call_ledger, block_ledger)
 
 
 def test_a_block_is_restored_after_an_exception():

@@ -31,3 +31,4 @@ def test_quickstart_notebook_runs(monkeypatch):
     )
     assert "A: [small-llm]" in text and "A: [large-llm]" in text
     assert "reported by the LLM" in text and "history: 24 -> 25 questions" in text
+    assert "LLM calls, routed on: ['Explain step by step why routing on anchors" in text

@@ -127,17 +127,21 @@ async def test_router_retriever_sync_and_async(router):
 
 
 # ---------------------------------------------------------------- budget, feedback, events
-def test_ledger_is_charged_the_expected_cost_and_caps_choices(router):
+def test_with_an_engine_prompt_estimate_the_expected_cost_is_charged_and_caps_choices(router):
     ledger = Ledger(budget=1.0)
-    sel = SCOPESelector(router, min_accuracy=0.9, ledger=ledger)
+    sel = SCOPESelector(router, min_accuracy=0.9, ledger=ledger, engine_prompt_tokens=1500)
     result = sel.select(choices(), QUESTIONS["math"])
     assert ledger.calls == 1
     entry = ledger.entries[0]
     assert entry.model == "strong" and entry.info["estimated"] is True
+    assert entry.input_tokens == 1500  # priced with the engine's prompt, not the query's few tokens
     assert entry.cost == pytest.approx(result.scope["expected_cost"]) and result.scope["cost_is_estimate"]
+    assert entry.cost == pytest.approx(router.cards["strong"].cost(1500, result.scope["estimates"]["strong"]["expected_output_tokens"]))
     # a budget too small for strong: the best affordable model is chosen instead
     tight = Ledger(budget=result.scope["expected_cost"] / 2)
-    capped = SCOPESelector(router, min_accuracy=0.9, ledger=tight).select(choices(), QUESTIONS["math"])
+    capped = SCOPESelector(router, min_accuracy=0.9, ledger=tight, engine_prompt_tokens=1500).select(
+        choices(), QUESTIONS["math"]
+    )
     assert MODELS[capped.ind] != "strong"
     assert capped.scope["expected_cost"] <= result.scope["expected_cost"] / 2
 
@@ -152,7 +156,7 @@ def test_charge_ledger_false_decides_with_the_ledger_but_charges_nothing(router)
 def test_scope_budget_block_overrides_the_constructor(router):
     built = Ledger(budget=1.0)
     block = Ledger(budget=1.0, name="block")
-    sel = SCOPESelector(router, min_accuracy=0.9, ledger=built)
+    sel = SCOPESelector(router, min_accuracy=0.9, ledger=built, engine_prompt_tokens=200)
     with scope_budget(ledger=block, tradeoff=1e9):
         result = sel.select(choices(), QUESTIONS["math"])
     assert MODELS[result.ind] == "cheap" and result.scope["ledger"] == "block"
@@ -180,7 +184,10 @@ def test_events_are_dispatched(router, collector):
     (cost,) = collector.of("SCOPECostEvent")
     assert routed.call_id == cost.call_id == result.call_id
     assert routed.source == "selector" and routed.model == "mid" and routed.knob == {"min_accuracy": 0.9}
-    assert cost.cost_is_estimate and cost.cost == pytest.approx(routed.expected_cost)
+    assert not cost.cost_is_estimate and cost.cost == 0.0  # by default a selection charges nothing
+    SCOPESelector(router, min_accuracy=0.9, engine_prompt_tokens=300).select(choices(), QUESTIONS["code"])
+    charged = collector.of("SCOPECostEvent")[1]
+    assert charged.cost_is_estimate and charged.cost == pytest.approx(collector.of("SCOPERoutingEvent")[1].expected_cost)
 
 
 # ---------------------------------------------------------------- bad input
@@ -206,7 +213,7 @@ def test_bad_input_raises_scope_errors(router):
 
 async def test_async_select_sees_the_budget_block_and_charges_it(router, collector):
     block = Ledger(budget=1.0, name="block")
-    sel = SCOPESelector(router, min_accuracy=0.9)
+    sel = SCOPESelector(router, min_accuracy=0.9, engine_prompt_tokens=200)
     with scope_budget(ledger=block, tradeoff=1e9):
         result = await sel.aselect(choices(), QUESTIONS["math"])
     assert MODELS[result.ind] == "cheap" and block.calls == 1

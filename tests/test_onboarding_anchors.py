@@ -12,7 +12,7 @@ import pytest
 
 from scope_shared.errors import ScopeError, UnknownModelError
 from scope_shared.history import History
-from scope_shared.onboarding import accuracy_report, choose_anchors, suggest_questions
+from scope_shared.onboarding import estimated_accuracy, sample_anchors, suggest_questions
 from scope_shared.onboarding.anchor_choice import bit_reversed
 
 DIM = 12
@@ -54,7 +54,7 @@ def test_every_pool_question_has_the_same_chance():
     n, draws = 42, 400
     counts = np.zeros(len(bench))
     for seed in range(draws):
-        picked, prob = choose_anchors(known, bench, n, emb, seed)
+        picked, prob = sample_anchors(known, bench, n, emb, seed)
         assert len(set(picked.tolist())) == n
         counts[picked] += 1
     assert np.allclose(prob, n / len(bench))  # 420 questions, 42 segments of 10
@@ -93,7 +93,7 @@ def test_a_new_models_level_comes_out_unbiased_and_tighter_than_with_random_anch
         truth, b = new.mean(), np.array(bench)
         for k in range(20):
             rng = np.random.default_rng([s, k])
-            picked, _ = choose_anchors(known, bench, 42, emb, seed=100 * s + k)
+            picked, _ = sample_anchors(known, bench, 42, emb, seed=100 * s + k)
             equal = np.concatenate([rng.choice(np.flatnonzero(b == name), 14, replace=False) for name in BENCHES])
             errs["suggested"].append(new[picked].mean() - truth)
             errs["random"].append(new[rng.choice(len(bench), 42, replace=False)].mean() - truth)
@@ -105,75 +105,75 @@ def test_a_new_models_level_comes_out_unbiased_and_tighter_than_with_random_anch
     assert rmse["suggested"] < 0.95 * rmse["random"], rmse  # balanced on difficulty: tighter
 
 
-def test_accuracy_report_overall_and_per_benchmark_with_intervals():
+def test_estimated_accuracy_overall_and_per_benchmark_with_intervals():
     known, new, bench, emb = world(1)
     h = as_history(known, bench, emb)
     picks = suggest_questions(h, n=60, seed=2)
     outcomes = {p.text: float(new[p.question_id]) for p in picks}
-    rep = accuracy_report(h, outcomes, name="newbie")
+    rep = estimated_accuracy(h, outcomes, name="newbie")
     assert rep.model == "newbie" and rep.coverage == 1.0 and rep.overall.n == 60
     assert rep.overall.low <= rep.overall.accuracy <= rep.overall.high
-    for b, e in rep.by_benchmark.items():
-        ids = [p.question_id for p in picks if p.benchmark == b]
+    for e in rep.per_benchmark:
+        ids = [p.question_id for p in picks if p.benchmark == e.name]
         assert e.n == len(ids) and e.accuracy == pytest.approx(new[ids].mean())
         assert 0 <= e.low <= e.accuracy <= e.high <= 1
-    first = accuracy_report(h, {p.text: float(new[p.question_id]) for p in picks[:15]})
+    first = estimated_accuracy(h, {p.text: float(new[p.question_id]) for p in picks[:15]})
     assert first.overall.high - first.overall.low > rep.overall.high - rep.overall.low  # fewer outcomes, wider
     # by question id, with the suggestion's weights (all equal here): the plain mean; post-stratified
     # to the benchmark mix (the default) it is nearly the same, as the suggestion follows that mix
-    by_id = accuracy_report(h, {p.question_id: float(new[p.question_id]) for p in picks},
+    by_id = estimated_accuracy(h, {p.question_id: float(new[p.question_id]) for p in picks},
                             weights={p.question_id: p.weight for p in picks})
     assert by_id.overall.accuracy == pytest.approx(np.mean([new[p.question_id] for p in picks]))
     assert by_id.overall.accuracy == pytest.approx(rep.overall.accuracy, abs=0.01)
     assert "newbie: estimated accuracy" in rep.lines()[0] and len(rep.lines()) == 1 + len(BENCHES)
 
 
-def test_accuracy_report_corrects_an_unbalanced_set_and_reads_a_model_from_the_history():
+def test_estimated_accuracy_corrects_an_unbalanced_set_and_reads_a_model_from_the_history():
     known, new, bench, emb = world(2)
     h = as_history(known, bench, emb, new)
-    full = accuracy_report(h, "new")  # every outcome: the true accuracy, a tight interval
+    full = estimated_accuracy(h, "new")  # every outcome: the true accuracy, a tight interval
     assert full.overall.accuracy == pytest.approx(new.mean()) and full.overall.n == len(bench)
     assert full.overall.high - full.overall.low < 0.1
     # 30 outcomes from each benchmark (hard ones over-represented): post-stratified to the history mix
     b = np.array(bench)
     ids = np.concatenate([np.flatnonzero(b == name)[:30] for name in BENCHES])
-    rep = accuracy_report(h, {int(i): float(new[i]) for i in ids})
+    rep = estimated_accuracy(h, {int(i): float(new[i]) for i in ids})
     share = {name: size / len(bench) for name, (size, _) in BENCHES.items()}
     expected = sum(share[name] * new[np.flatnonzero(b == name)[:30]].mean() for name in BENCHES)
     assert rep.overall.accuracy == pytest.approx(expected)
     assert abs(rep.overall.accuracy - new.mean()) < abs(new[ids].mean() - new.mean()) + 1e-9
-    only_easy = accuracy_report(h, {int(i): float(new[i]) for i in np.flatnonzero(b == "easy")[:10]})
-    assert only_easy.coverage == pytest.approx(240 / 420) and list(only_easy.by_benchmark) == ["easy"]
+    only_easy = estimated_accuracy(h, {int(i): float(new[i]) for i in np.flatnonzero(b == "easy")[:10]})
+    assert only_easy.coverage == pytest.approx(240 / 420) and [r.name for r in only_easy.per_benchmark] == ["easy"]
 
 
-def test_accuracy_report_rejects_bad_input():
+def test_estimated_accuracy_rejects_bad_input():
     known, _, bench, emb = world(3)
     h = as_history(known, bench, emb)
     with pytest.raises(UnknownModelError):
-        accuracy_report(h, "nobody")
+        estimated_accuracy(h, "nobody")
     with pytest.raises(ScopeError):
-        accuracy_report(h, {"a question nobody asked": 1.0})
+        estimated_accuracy(h, {"a question nobody asked": 1.0})
     with pytest.raises(ScopeError):
-        accuracy_report(h, {0: 1.5})
+        estimated_accuracy(h, {0: 1.5})
     with pytest.raises(ScopeError):
-        accuracy_report(h, {0: 1.0, 1: 0.0}, weights={0: 2.0})  # one weight missing
+        estimated_accuracy(h, {0: 1.0, 1: 0.0}, weights={0: 2.0})  # one weight missing
     with pytest.raises(ScopeError):
-        accuracy_report(h, {0: 1.0}, weights={0: -1.0})
+        estimated_accuracy(h, {0: 1.0}, weights={0: -1.0})
     with pytest.raises(ScopeError):
-        accuracy_report(h, {0: 1.0}, weights={0: [1.0, 2.0]})
+        estimated_accuracy(h, {0: 1.0}, weights={0: [1.0, 2.0]})
     with pytest.raises(ScopeError):
-        accuracy_report(h, {0: "yes"})
+        estimated_accuracy(h, {0: "yes"})
     with pytest.raises(ScopeError):
-        accuracy_report(h, {})
+        estimated_accuracy(h, {})
 
 
 def test_interval_covers_the_truth_at_about_its_confidence():
     hits, total = 0, 0
     for s in range(40):
         known, new, bench, emb = world(100 + s)
-        picked, prob = choose_anchors(known, bench, 30, emb, seed=s)
+        picked, prob = sample_anchors(known, bench, 30, emb, seed=s)
         h = as_history(known, bench, emb)
-        rep = accuracy_report(h, {int(i): float(new[i]) for i in picked},
+        rep = estimated_accuracy(h, {int(i): float(new[i]) for i in picked},
                               weights={int(i): 1 / pi for i, pi in zip(picked, prob)})
         hits += rep.overall.low <= new.mean() <= rep.overall.high
         total += 1

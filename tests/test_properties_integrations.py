@@ -1,6 +1,7 @@
 """Property tests at the integrations' faces (LangChain `SCOPERouter`, LlamaIndex `SCOPESelector`):
-any input either works or raises the library's own `ScopeError`, and a failed call spends nothing
-and calls no candidate."""
+any input either works or raises the library's own `ScopeError` (or, for a ``max_cost`` no candidate
+fits under a capping budget, stops with `BudgetExceeded`), and a failed call spends nothing and
+calls no candidate."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from llama_index.core.tools import ToolMetadata
 
 from langchain_scope import SCOPERouter
 from llamaindex_scope import SCOPESelector
-from scope_shared import Ledger, Router, ScopeError
+from scope_shared import BudgetExceeded, Ledger, Router, ScopeError
+from scope_shared.query import is_blank
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 ROUTER = Router(CARDS, toy_history(), embedder=toy_embedder())
@@ -29,6 +31,10 @@ def _calls(cands: dict) -> int:
     return sum(len(c.calls) for c in cands.values())
 
 
+def _fits_no_candidate(kind: str, stop: BudgetExceeded) -> bool:
+    return kind == "max_cost" and "fits no candidate" in str(stop)
+
+
 # ---------------------------------------------------------------- LangChain SCOPERouter
 @SETTINGS
 @given(st.text(max_size=200))
@@ -39,7 +45,7 @@ def test_langchain_any_unicode_message(text):
     try:
         out = lc.invoke([HumanMessage(content=text)])
     except ScopeError:
-        assert not text.strip() and ledger.spent == 0 and ledger.reserved == 0 and _calls(cands) == 0
+        assert is_blank(text) and ledger.spent == 0 and ledger.reserved == 0 and _calls(cands) == 0
         return
     assert isinstance(out, AIMessage) and out.response_metadata["scope"]["model"] in MODELS
     assert ledger.spent == pytest.approx(out.response_metadata["scope"]["cost"]) and ledger.reserved == 0
@@ -60,7 +66,8 @@ def test_langchain_any_knob_value(kind, value):
     try:
         lc = SCOPERouter(candidates=cands, router=ROUTER, ledger=ledger, **{kind: value})
         out = lc.invoke("a code question")
-    except ScopeError:
+    except (ScopeError, BudgetExceeded) as exc:
+        assert not isinstance(exc, BudgetExceeded) or _fits_no_candidate(kind, exc)
         assert ledger.spent == 0 and ledger.reserved == 0 and _calls(cands) == 0
         return
     assert out.response_metadata["scope"]["model"] in MODELS
@@ -94,7 +101,7 @@ def test_llamaindex_any_unicode_query(text):
     try:
         res = sel.select(choices, text)
     except ScopeError:
-        assert not text.strip() and ledger.spent == 0 and ledger.reserved == 0
+        assert is_blank(text) and ledger.spent == 0 and ledger.reserved == 0
         return
     assert MODELS[res.ind] in MODELS and ledger.reserved == 0
     assert math.isfinite(ledger.spent) and ledger.spent >= 0
@@ -107,7 +114,8 @@ def test_llamaindex_any_knob_value(kind, value):
     try:
         sel = SCOPESelector(ROUTER, ledger=ledger, **{kind: value})
         sel.select([ToolMetadata(name=m, description=m) for m in MODELS], "a math question")
-    except ScopeError:
+    except (ScopeError, BudgetExceeded) as exc:
+        assert not isinstance(exc, BudgetExceeded) or _fits_no_candidate(kind, exc)
         assert ledger.spent == 0 and ledger.reserved == 0
 
 

@@ -79,7 +79,7 @@ def test_ledger_remaining_shapes_the_decision(router):
 
 
 def test_spent_budget_falls_back_to_cheapest_or_raises(router):
-    spent = Ledger(budget=1e-9)
+    spent = Ledger(budget=1e-9, mode="soft")
     d = router.route(MATH, tradeoff=0.0, ledger=spent)
     assert d.model == "cheap" and d.fallback_to_cheapest and "budget" in d.explanation
     with pytest.raises(BudgetExceeded, match="budget spent"):

@@ -1,15 +1,49 @@
-"""Budgets: the ledger a chain or agent run spends from, and ``scope_budget`` blocks that put one in force."""
+"""Budgets: the ledger a chain or agent run spends from, nested budgets, and ``scope_budget`` blocks.
 
-from scope_shared.budget.ledger import Ledger, LedgerEntry, OnExhausted, Reservation
-from scope_shared.budget.scopes import BudgetScope, current_budget, pick_knob, scope_budget, settings_in_force
+- `base`: the ledger interface (`BaseLedger`, `Reservation`, `LedgerEntry`, modes, `Overshoot`);
+- `ledger`: `Ledger`, the in-memory implementation;
+- `levels` / `nesting`: the budgets one call spends from (`Budgets`), held and charged together;
+- `scopes`: ``with scope_budget(ledger=..., knob...)`` blocks (nesting) and the precedence rules.
+"""
+
+from scope_shared.budget.base import (
+    MODES,
+    BaseLedger,
+    BudgetMode,
+    BudgetView,
+    LedgerEntry,
+    LedgerState,
+    Overshoot,
+    Reservation,
+)
+from scope_shared.budget.ledger import Ledger, OnExhausted
+from scope_shared.budget.nesting import Budgets, LedgerLike, nest
+from scope_shared.budget.scopes import (
+    BudgetScope,
+    budgets_in_force,
+    current_budget,
+    pick_knob,
+    scope_budget,
+    settings_in_force,
+)
 
 __all__ = [
+    "MODES",
+    "BaseLedger",
+    "BudgetMode",
     "BudgetScope",
+    "BudgetView",
+    "Budgets",
     "Ledger",
     "LedgerEntry",
+    "LedgerLike",
+    "LedgerState",
     "OnExhausted",
+    "Overshoot",
     "Reservation",
+    "budgets_in_force",
     "current_budget",
+    "nest",
     "pick_knob",
     "scope_budget",
     "settings_in_force",

@@ -24,39 +24,32 @@ def first_answer(
 ) -> tuple[str, T]:
     """Call candidates best-first until one answers; raise `call.all_failed()` if none does.
 
-    Any ``Exception`` means "try the next one". Exceptions listed in ``reraise`` (a framework's
-    control-flow signals) and non-``Exception`` ones (cancellation, interrupts) release the
-    candidate's budget hold and propagate at once. The caller settles the answer.
+    An error in ``call.fallback_on`` (default: any ``Exception``) means "try the next one". Any
+    other error, those listed in ``reraise`` (a framework's control-flow signals) and
+    non-``Exception`` ones (cancellation, interrupts, a budget stop) release the candidate's
+    budget hold and propagate at once. The caller settles the answer.
     """
     for model in call.models_to_try():
         try:
             return model, attempt(model)
-        except reraise as exc:
-            call.failed(model, exc)
-            raise
-        except Exception as exc:  # noqa: BLE001 - any provider error means "try the next one"
-            call.failed(model, exc)
         except BaseException as exc:
             call.failed(model, exc)
-            raise
+            if isinstance(exc, reraise) or not call.moves_on(exc):
+                raise
     raise call.all_failed()
 
 
 async def afirst_answer(
     call: RoutedCall, attempt: Callable[[str], Awaitable[T]], reraise: tuple[type[BaseException], ...] = ()
 ) -> tuple[str, T]:
-    """Async `first_answer`: ``attempt`` returns an awaitable."""
+    """Async `first_answer`: ``attempt`` returns an awaitable (a cancelled one releases its hold)."""
     for model in call.models_to_try():
         try:
             return model, await attempt(model)
-        except reraise as exc:
+        except BaseException as exc:
             call.failed(model, exc)
-            raise
-        except Exception as exc:  # noqa: BLE001
-            call.failed(model, exc)
-        except BaseException as exc:  # cancelled: release the hold, then let it through
-            call.failed(model, exc)
-            raise
+            if isinstance(exc, reraise) or not call.moves_on(exc):
+                raise
     raise call.all_failed()
 
 

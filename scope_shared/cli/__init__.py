@@ -1,4 +1,5 @@
-"""The ``scope`` command line: demo, route, train, history build|info|add-model|suggest."""
+"""The ``scope`` command line: demo, route, train, onboard, pack build|info, embedder build|list, history
+build|info|add-model|suggest|import|export|reembed, budget create|show."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scope_shared.errors import ScopeError
+
+if TYPE_CHECKING:
+    from scope_shared.history import History
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -17,40 +22,73 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _build_history(args: argparse.Namespace) -> None:
-    from scope_shared.data import dataset_path, load_llmrouter9, load_routing_table
+    from scope_shared.data import load_llmrouter9, load_routing_table, stratified_split
 
+    embeddings = None
     if args.table:
         if not args.models:
             raise ScopeError("--table needs --models (a JSON file of prices)")
         table = load_routing_table(args.table, args.models)
-    else:
-        table = load_llmrouter9(args.data or dataset_path("llmrouter-9"))
+    elif args.data:
+        table = load_llmrouter9(args.data)
+    else:  # the bundled anchor pack: llmrouter-9 with its embeddings
+        from scope_shared.onboarding.pack import load_pack
+
+        pack = load_pack()
+        table = pack.to_table()
+        embeddings = pack.vectors(range(len(pack))) if args.embedder is None else None
     if args.split_seed is not None:
-        table, _ = table.split(args.test_size, args.split_seed)
-    history = table.to_history(args.embedder, show_progress=True)
+        train_idx, _ = stratified_split(table.benchmarks, args.test_size, args.split_seed)
+        table = table.subset(train_idx)
+        embeddings = None if embeddings is None else embeddings[train_idx]
+    history = table.to_history(args.embedder, show_progress=True, embeddings=embeddings)
     history.save(args.out)
     print(f"saved {len(history)} questions, {len(history.records)} outcomes, models {history.models} -> {args.out}")
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
-    from scope_shared.history import History
+    from scope_shared.history.shared import open_history
 
-    print(json.dumps(History.load(args.path).info(), indent=2))
+    print(json.dumps(open_history(args.path, args.name, follow=False).info(), indent=2))
+
+
+def load_history_arg(spec: str | None, name: str = "default") -> "History":
+    """``--history``: a history directory, an anchor pack (name or directory; default: the bundled
+    one), or a shared history's ``postgresql://`` URL (``name``: which one)."""
+    from scope_shared.history import History
+    from scope_shared.postgres import is_postgres_url
+
+    if is_postgres_url(spec):
+        return History.connect(str(spec), name, follow=False)
+
+    if spec is not None and (Path(spec) / "manifest.json").is_file():
+        return History.load(spec)
+    from scope_shared.onboarding.pack import MANIFEST, PACKS_DIR, load_pack
+
+    if spec is None or (Path(spec) / MANIFEST).is_file() or (PACKS_DIR / spec / MANIFEST).is_file():
+        return load_pack(spec).history()
+    return History.load(spec)  # raises the store's own clear error
 
 
 def _cmd_route(args: argparse.Namespace) -> None:
-    from scope_shared.history import History
     from scope_shared.routing.router import Router
 
-    history = History.load(args.history)
+    history = load_history_arg(args.history, args.history_name)
     if not history.cards:
         raise ScopeError(f"history {args.history} holds no model cards; build it with 'scope history build'")
+    cards = history.cards
+    if args.candidates:
+        names = [c.strip() for c in args.candidates.split(",") if c.strip()]
+        unknown = [m for m in names if m not in cards]
+        if unknown:
+            raise ScopeError(f"unknown candidate {unknown[0]!r}; the history has cards for {', '.join(cards)}")
+        cards = {m: cards[m] for m in names}
     estimator = None
     if args.estimator:
         from scope_shared.cli.learned import load_estimator
 
         estimator = load_estimator(args.estimator)
-    router = Router(history.cards.values(), history, estimator=estimator, embedder=args.embedder)
+    router = Router(cards.values(), history, estimator=estimator, embedder=args.embedder)
     knob = {k: getattr(args, k) for k in ("max_cost", "tradeoff", "min_accuracy", "alpha")}
     decision = router.route(args.question, **knob)
     print(f"{'model':<36} {'p_correct':>9} {'out tokens':>10} {'expected $':>12}")
@@ -83,8 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     route = sub.add_parser("route", help="print every candidate's estimate and the decision")
     route.add_argument("question")
-    route.add_argument("--history", required=True, help="a history directory (scope history build)")
-    route.add_argument("--embedder", default=None, help="sentence-transformers path (default: bundled)")
+    route.add_argument("--history", default=None, help="a history directory (scope history build / scope onboard), an anchor pack (default: the bundled pack) or a postgresql:// URL")
+    route.add_argument("--candidates", default=None, help="comma-separated model names to route among (default: every card in the history)")
+    route.add_argument("--history-name", default="default", help="the shared history's name, with a URL")
+    route.add_argument("--embedder", default=None,
+                       help="minilm, fast or a sentence-transformers path (default: the one the history records)")
     route.add_argument("--estimator", default=None, help="a trained estimator directory (scope train); default kNN")
     for knob in ("max_cost", "tradeoff", "min_accuracy", "alpha"):
         route.add_argument(f"--{knob.replace('_', '-')}", dest=knob, type=float, default=None)
@@ -94,23 +135,32 @@ def build_parser() -> argparse.ArgumentParser:
     hsub = hist.add_subparsers(dest="history_command", required=True)
     build = hsub.add_parser("build", help="embed a routing table into a history directory")
     build.add_argument("--out", required=True)
-    build.add_argument("--data", default=None, help="llmrouter-9 folder (default: the bundled copy)")
+    build.add_argument("--data", default=None, help="an llmrouter-9 folder (default: the anchor pack in the package)")
     build.add_argument("--table", default=None, help="your own routing table (.jsonl/.csv/.parquet)")
     build.add_argument("--models", default=None, help="JSON prices for --table")
     build.add_argument("--split-seed", type=int, default=None, help="keep only the history part of a split")
     build.add_argument("--test-size", type=float, default=0.2)
-    build.add_argument("--embedder", default=None)
+    build.add_argument("--embedder", default=None, help="minilm (default), fast, or a sentence-transformers path")
     build.set_defaults(func=_build_history)
-    info = hsub.add_parser("info", help="describe a history directory")
-    info.add_argument("path")
+    info = hsub.add_parser("info", help="describe a history directory or a shared history")
+    info.add_argument("path", help="a history directory or a postgresql:// URL")
+    info.add_argument("--name", default="default", help="the shared history's name, with a URL")
     info.set_defaults(func=_cmd_info)
 
     train = sub.add_parser("train-reasoner", help="fine-tune the reasoning predictor (SFT, then GRPO; needs [train])")
     train.add_argument("--config", required=True, help="JSON config (see scope_shared.estimators.reasoning.training.train_reasoner)")
     train.set_defaults(func=_cmd_train_reasoner)
     from scope_shared.cli.learned import add_commands
+    from scope_shared.cli.onboard import add_commands as add_onboarding_commands
 
     add_commands(sub, hsub)  # scope train, scope history add-model | suggest
+    add_onboarding_commands(sub)  # scope onboard, scope pack build | info
+    from scope_shared.cli.fleet import add_commands as add_fleet_commands
+
+    add_fleet_commands(sub, hsub)  # scope history import | export, scope budget create | show
+    from scope_shared.cli.embedder import add_commands as add_embedder_commands
+
+    add_embedder_commands(sub, hsub)  # scope embedder build | list, scope history reembed
     return parser
 
 

@@ -1,6 +1,7 @@
 """The routing demo (``scope demo`` / ``make demo``) on the bundled real data, llmrouter-9.
 
-Builds the history from the training split with the bundled embedder, routes the held-out split
+Runs from the anchor pack inside the package (questions, outcomes and their embeddings), so a plain
+``pip install`` needs no data folder. Builds the history from the training split, routes the held-out split
 under three knob settings, and prints what was chosen and what it cost next to the best single
 model (BSM) and the cheapest model.
 """
@@ -12,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scope_shared.data import RoutingTable, dataset_path, load_llmrouter9
+from scope_shared.data import RoutingTable
 from scope_shared.embed_cache import embed_with_cache
 from scope_shared.embedder import default_embedder
 from scope_shared.evaluation import Point, choice_point, cost_saving_at, model_points
 from scope_shared.evaluation.routers import lambda_grid
+from scope_shared.onboarding.pack import load_pack
 from scope_shared.routing.knobs import Knob, make_knob
 from scope_shared.routing.router import Router
 
@@ -47,10 +49,14 @@ def _table_row(label: str, pt: Point, share: dict[str, float] | str) -> str:
 def run_demo(seed: int = 0, test_size: float = 0.2, table: RoutingTable | None = None, verbose: bool = True) -> DemoResult:
     """Run the demo and print its tables; returns the figures."""
     say = print if verbose else (lambda *a, **k: None)
-    table = table or load_llmrouter9(dataset_path("llmrouter-9"))
     embedder = default_embedder()
-    say(f"llmrouter-9: {len(table)} unique questions x {len(table.models)} models; split seed {seed}")
-    embs = embed_with_cache(embedder, table.questions, show_progress=verbose)
+    if table is None:  # the bundled anchor pack: llmrouter-9 with its embeddings, no data folder needed
+        pack = load_pack()
+        table, embs = pack.to_table(), pack.vectors(range(len(pack)))
+        embedder.prime(table.questions, embs)  # held-out questions are looked up, not re-embedded
+    else:
+        embs = embed_with_cache(embedder, table.questions, show_progress=verbose)
+    say(f"{table.name}: {len(table)} unique questions x {len(table.models)} models; split seed {seed}")
     train_idx, test_idx = _split(table, test_size, seed)
     train, test = table.subset(train_idx), table.subset(test_idx)
     history = train.to_history(embedder, show_progress=verbose, embeddings=embs[train_idx])

@@ -84,7 +84,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_add_model(args: argparse.Namespace) -> None:
     from scope_shared.cards import ModelCard
     from scope_shared.history import History
-    from scope_shared.onboarding import accuracy_report
+    from scope_shared.onboarding import estimated_accuracy
     from scope_shared.routing.router import Router
 
     history = History.load(args.history)
@@ -109,16 +109,16 @@ def _cmd_add_model(args: argparse.Namespace) -> None:
     router.add_model(card, outcomes)
     history.save(args.out or args.history)
     print(f"added {card.name} with {len(outcomes)} outcomes -> {args.out or args.history}")
-    report = accuracy_report(history, {q: float(o["correct"]) for q, o in outcomes.items()},
-                             weights=weights or None, name=card.name)
+    report = estimated_accuracy(history, {q: float(o["correct"]) for q, o in outcomes.items()},
+                                weights=weights or None, name=card.name)
     print("\n".join(report.lines()))
 
 
 def _cmd_suggest(args: argparse.Namespace) -> None:
-    from scope_shared.history import History
+    from scope_shared.cli import load_history_arg
     from scope_shared.onboarding import suggest_questions
 
-    for s in suggest_questions(History.load(args.history), args.n, seed=args.seed):
+    for s in suggest_questions(load_history_arg(args.history), args.n, seed=args.seed):
         print(json.dumps({"question": s.text, "benchmark": s.benchmark, "difficulty": round(s.difficulty, 3),
                           "weight": round(s.weight, 4)}))
 
@@ -144,7 +144,7 @@ def add_commands(sub: Any, hsub: Any) -> None:
     add.set_defaults(func=_cmd_add_model)
 
     sug = hsub.add_parser("suggest", help="which history questions a new model should answer first")
-    sug.add_argument("--history", required=True)
+    sug.add_argument("--history", default=None, help="a history directory or an anchor pack (default: the bundled pack)")
     sug.add_argument("-n", type=int, default=20)
     sug.add_argument("--seed", type=int, default=0, help="the sample's random draw")
     sug.set_defaults(func=_cmd_suggest)

@@ -30,8 +30,11 @@ class KNNEstimator(Estimator):
     name = "knn"
 
     def __init__(self, k: int = 40, temperature: float = 0.3, prior_weight: float = 1.0) -> None:
-        if k <= 0 or temperature <= 0 or prior_weight < 0:
-            raise EstimatorError("KNNEstimator needs k > 0, temperature > 0 and prior_weight >= 0")
+        if not (_integer(k) and k > 0 and _finite(temperature) and temperature > 0 and _finite(prior_weight) and prior_weight >= 0):
+            raise EstimatorError(
+                f"KNNEstimator needs an integer k > 0, temperature > 0 and prior_weight >= 0 (finite numbers), "
+                f"got k={k!r}, temperature={temperature!r}, prior_weight={prior_weight!r}"
+            )
         self.k = k
         self.temperature = temperature
         self.prior_weight = prior_weight
@@ -69,6 +72,14 @@ class KNNEstimator(Estimator):
             output_tokens=tok,
             n_anchors=anchors.mask.sum(-1),
         )
+
+
+def _integer(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and bool(np.isfinite(v))
 
 
 def loo_log_loss(

@@ -52,6 +52,13 @@ class ModelColumn:
             s[3] += 1
         self._stats = None
 
+    def adjust(self, qid: int, delta: float) -> None:
+        """Change the score of one outcome already recorded for ``qid`` by ``delta`` (a replaced
+        outcome: the count stays, the mean moves by ``delta / n``)."""
+        s = self._pending.setdefault(int(qid), [0.0, 0, 0.0, 0])
+        s[0] += delta
+        self._stats = None
+
     def add_many(self, qids: np.ndarray, scores: np.ndarray, tokens: np.ndarray | None = None) -> None:
         """Record many outcomes at once; ``tokens`` NaN where unknown. Same semantics as `add`."""
         qids = np.asarray(qids, dtype=np.int64).ravel()

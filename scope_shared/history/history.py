@@ -17,9 +17,22 @@ from scope_shared.cards import ModelCard, Outcome
 from scope_shared.errors import ScopeError, UnknownModelError
 from scope_shared.history.anchors import Anchors
 from scope_shared.history.columns import ModelArrays, ModelColumn
+from scope_shared.history.feedback_calls import FeedbackCalls
 from scope_shared.history.index import VectorIndex
 from scope_shared.history.records import OutcomeLog, OutcomeRecord, RecordsView
 from scope_shared.history.search import anchors as search_anchors
+from scope_shared.history.validation import (
+    check_benchmarks,
+    check_dim,
+    check_ids,
+    check_k,
+    check_name,
+    check_outcomes,
+    check_question_id,
+    check_texts,
+    numbers,
+    query_array,
+)
 
 if TYPE_CHECKING:
     from scope_shared.history.feedback_log import ReplayReport
@@ -35,9 +48,7 @@ class History:
         """``index``: the vector index kind: ``None``/``"auto"`` (exact float32 search up to 50,000
         questions, then 8-bit IVF), ``"flat"`` (always exact), ``"ivf-sq8"``, ``"ivf-pq"``, ... or a
         mapping of `VectorIndex` arguments (see `scope_shared.history.index`)."""
-        if dim <= 0:
-            raise ScopeError(f"embedding dimension must be positive, got {dim}")
-        self.dim = dim
+        self.dim = dim = check_dim(dim)
         self.embedder_name = embedder_name
         self.cards: dict[str, ModelCard] = {}
         self._texts: list[str] = []
@@ -53,8 +64,23 @@ class History:
         self._log = OutcomeLog()
         self._lock = threading.RLock()
         self._feedback: Any = None  # a FeedbackLog once attach_log() was called
-        #: per feedback-log id, the byte offset up to which its records are in this history
+        self._calls = FeedbackCalls()
+        #: per feedback-log segment, the last record sequence number folded into this history
+        #: (see `scope_shared.history.feedback_log`)
         self.feedback_applied: dict[str, int] = {}
+        self._saved_as: dict[str, str] = {}  # store directory -> save id it holds (store.py)
+
+    @classmethod
+    def connect(cls, url: str, name: str = "default", **settings: Any) -> "History":
+        """A history shared by every process that connects to it, kept in PostgreSQL.
+
+        ``History.connect("postgresql://user@host/db", dim=384, embedder_name=...)`` creates it on
+        first use; each process mirrors it in memory and follows new rows. See
+        `scope_shared.history.postgres_store.PostgresHistory` for the settings.
+        """
+        from scope_shared.history.postgres_store import PostgresHistory
+
+        return PostgresHistory(url, name, **settings)
 
     # ---------------------------------------------------------------- reading
     def __len__(self) -> int:
@@ -94,13 +120,13 @@ class History:
 
     def vectors(self, ids: np.ndarray | Sequence[int]) -> np.ndarray:
         """Embeddings of some questions, without materialising all of them."""
-        return self._index.vectors(np.asarray(ids, dtype=np.int64))
+        return self._index.vectors(check_ids(ids, self._n))
 
     def text(self, qid: int) -> str:
-        return self._texts[qid]
+        return self._texts[check_question_id(qid, self._n)]
 
     def benchmark(self, qid: int) -> str | None:
-        return self._benchmarks[qid]
+        return self._benchmarks[check_question_id(qid, self._n)]
 
     @property
     def benchmarks(self) -> list[str | None]:
@@ -108,6 +134,8 @@ class History:
 
     def question_id(self, text: str) -> int | None:
         """Id of a question already in the history, by exact text (stripped)."""
+        if not isinstance(text, str):
+            raise ScopeError(f"question text must be a string, got {type(text).__name__}")
         return self._text_ids.get(text.strip())
 
     def __contains__(self, text: object) -> bool:
@@ -123,7 +151,7 @@ class History:
     def _column(self, model: str) -> ModelColumn:
         try:
             return self._columns[model]
-        except KeyError:
+        except (KeyError, TypeError):
             raise UnknownModelError(
                 f"model {model!r} has no outcomes in the history (known: {', '.join(self.models) or 'none'})"
             ) from None
@@ -136,18 +164,18 @@ class History:
         benchmarks: Sequence[str | None] | None = None,
     ) -> list[int]:
         """Add questions (texts already present keep their id); returns each text's id."""
-        embeddings = np.asarray(embeddings, dtype=np.float32)
+        texts = check_texts(texts)
+        try:
+            embeddings = np.asarray(embeddings, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise ScopeError(f"embeddings must be numbers: {exc}") from None
         if embeddings.ndim != 2 or embeddings.shape != (len(texts), self.dim):
             raise ScopeError(
                 f"embeddings have shape {embeddings.shape}, expected ({len(texts)}, {self.dim})"
             )
         if not np.all(np.isfinite(embeddings)):
             raise ScopeError("embeddings contain NaN or infinite values")
-        if benchmarks is not None and len(benchmarks) != len(texts):
-            raise ScopeError("benchmarks must have one entry per text")
-        for t in texts:
-            if not isinstance(t, str) or not t.strip():
-                raise ScopeError("history questions must be non-empty strings")
+        benchmarks = check_benchmarks(benchmarks, len(texts))
         with self._lock:
             ids: list[int] = []
             new_rows: list[int] = []
@@ -181,10 +209,9 @@ class History:
 
     def add_outcomes(self, question_id: int, outcomes: Iterable[Outcome | Mapping[str, Any]]) -> None:
         """Record outcomes for a question already in the history."""
-        outs = [o if isinstance(o, Outcome) else Outcome.create(**dict(o)) for o in outcomes]
+        outs = check_outcomes(outcomes)
         with self._lock:
-            if not 0 <= question_id < self._n:
-                raise ScopeError(f"no question with id {question_id} (history has {self._n})")
+            question_id = check_question_id(question_id, self._n)
             for o in outs:
                 self._column_for_write(o.model).add(question_id, o.correct, o.output_tokens)
                 self._set_bits(np.array([question_id]), o.model)
@@ -209,11 +236,11 @@ class History:
         ``model_codes`` / ``source_codes`` (integer arrays), tables of names those codes index.
         Validated as a whole (same rules as `Outcome`); nothing is added if any row is bad.
         """
-        qids = np.asarray(question_ids, dtype=np.float64).ravel()
+        qids = numbers(question_ids, "question ids")
         n = len(qids)
 
         def num(name: str, v: Any, required: bool = False) -> np.ndarray:
-            arr = np.full(n, np.nan) if v is None else np.asarray(v, dtype=np.float64).ravel()
+            arr = np.full(n, np.nan) if v is None else numbers(v, name, "biuf")
             if len(arr) != n:
                 raise ScopeError(f"{name} has {len(arr)} rows, question_ids has {n}")
             bad = (np.isnan(arr) if required else np.zeros(n, bool)) | np.isinf(arr) | (arr < 0)
@@ -228,21 +255,24 @@ class History:
         def names(name: str, v: str | Sequence[str], codes: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
             if isinstance(v, str):
                 v = [v]
+            if not isinstance(v, Sequence):
+                raise ScopeError(f"{name} must be a name or a sequence of names")
             if codes is not None:
-                table = list(v)
-                if any(not isinstance(u, str) or not u.strip() for u in table) or len(set(table)) != len(table):
+                table = [check_name(u, name) for u in v]
+                if len(set(table)) != len(table):
                     raise ScopeError(f"{name} names must be distinct non-empty strings")
                 c = np.asarray(codes).ravel()
                 if len(c) != n or c.dtype.kind not in "iu" or (n and (c.min() < 0 or c.max() >= len(table))):
                     raise ScopeError(f"{name} codes must be {n} integers indexing {len(table)} names")
                 return table, c.astype(np.int64)
-            uniq = list(dict.fromkeys(v))
-            if any(not isinstance(u, str) or not u.strip() for u in uniq):
+            clean = {u: check_name(u, name) for u in dict.fromkeys(v)} if all(isinstance(u, str) for u in v) else None
+            if clean is None:
                 raise ScopeError(f"every {name} must be a non-empty string")
             if len(v) not in (1, n):
                 raise ScopeError(f"{name} must be one name or one per row")
+            uniq = list(dict.fromkeys(clean.values()))
             code = {u: i for i, u in enumerate(uniq)}
-            idx = np.array([code[x] for x in v], dtype=np.int64)
+            idx = np.array([code[clean[x]] for x in v], dtype=np.int64)
             return uniq, np.broadcast_to(idx, (n,)) if len(v) == 1 else idx
 
         corr = num("correct", correct, required=True)
@@ -289,34 +319,49 @@ class History:
         embedding: np.ndarray,
         outcomes: Iterable[Outcome | Mapping[str, Any]] = (),
         benchmark: str | None = None,
+        call_id: str | None = None,
     ) -> int:
         """Add one question (if new) and its outcomes; returns its id.
 
         With a feedback log attached (`attach_log`), the record is written ahead to the log and
         fsynced before the history changes, so it survives a crash once this returns.
+        ``call_id``: the routed call one outcome is feedback on; the same call's later feedback
+        replaces it (`scope_shared.history.feedback_calls`).
         """
-        outs = [o if isinstance(o, Outcome) else Outcome.create(**dict(o)) for o in outcomes]
+        outs = check_outcomes(outcomes)
+        if call_id is not None and not isinstance(call_id, str):
+            raise ScopeError(f"call_id must be a string, got {type(call_id).__name__}")
         if self._feedback is None:
-            return self._add_unlogged(text, embedding, outs, benchmark)
+            return self._add_unlogged(text, embedding, outs, benchmark, call_id)
         emb = self._check_one(text, embedding)
-        with self._lock:  # log order == apply order, so `feedback_applied` is a true prefix
-            end = self._feedback.append(text.strip(), emb, outs, benchmark)
-            qid = self._add_unlogged(text, emb, outs, benchmark)
-            self.feedback_applied[self._feedback.log_id] = end
+        check_benchmarks([benchmark], 1)
+        with self._lock:  # log order == apply order, so each segment's mark is a true prefix
+            replaces = self._calls.previous(call_id, self._log)
+            segment, seq = self._feedback.append(text.strip(), emb, outs, benchmark, call_id=call_id, replaces=replaces)
+            qid = self._add_unlogged(text, emb, outs, benchmark, call_id)
+            self.feedback_applied[segment] = seq
             return qid
 
     def _check_one(self, text: str, embedding: np.ndarray) -> np.ndarray:
-        if not isinstance(text, str) or not text.strip():
-            raise ScopeError("history questions must be non-empty strings")
-        emb = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        check_texts([text])
+        try:
+            emb = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ScopeError(f"embedding must be numbers: {exc}") from None
         if emb.shape != (self.dim,) or not np.all(np.isfinite(emb)):
             raise ScopeError(f"embedding must be {self.dim} finite numbers, got shape {emb.shape}")
         return emb
 
-    def _add_unlogged(self, text: str, embedding: np.ndarray, outs: list[Outcome], benchmark: str | None) -> int:
+    def _add_unlogged(
+        self, text: str, embedding: np.ndarray, outs: list[Outcome], benchmark: str | None,
+        call_id: str | None = None, replaces: float | None = None,
+    ) -> int:
         with self._lock:
             qid = self.add_questions([text], np.asarray(embedding).reshape(1, -1), [benchmark])[0]
-            self.add_outcomes(qid, outs)
+            if not self._calls.replace(self._log, self._columns, qid, outs, call_id, replaces):
+                self.add_outcomes(qid, outs)
+                if len(outs) == 1:
+                    self._calls.remember(call_id, len(self._log) - 1)
             return qid
 
     def attach_log(self, path: str | Path) -> "ReplayReport":
@@ -332,8 +377,8 @@ class History:
             if self._feedback is not None:
                 raise ScopeError(f"a feedback log is already attached ({self._feedback.path})")
             log = FeedbackLog(path, self.dim)
-            report, end = log.replay(self, start=self.feedback_applied.get(log.log_id, 0))
-            self.feedback_applied[log.log_id] = max(end, self.feedback_applied.get(log.log_id, 0))
+            report, marks = log.replay(self, self.feedback_applied)
+            self.feedback_applied.update(marks)
             self._feedback = log
             return report
 
@@ -352,17 +397,12 @@ class History:
     # ---------------------------------------------------------------- search
     def search(self, query_embs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Plain nearest questions, ignoring outcomes: (similarities, ids), each (n, k)."""
-        q = self._as_queries(query_embs)
+        q, k = self._as_queries(query_embs), check_k(k)
         with self._lock:  # faiss indexes are not safe to search while another thread adds
             return self._index.search(q, k)
 
     def _as_queries(self, query_embs: np.ndarray) -> np.ndarray:
-        q = np.asarray(query_embs, dtype=np.float32)
-        if q.ndim == 1:
-            q = q[None, :]
-        if q.shape[1] != self.dim:
-            raise ScopeError(f"query embedding has dimension {q.shape[1]}, the history uses {self.dim}")
-        return q
+        return query_array(query_embs, self.dim)
 
     def anchors(
         self, query_embs: np.ndarray, models: Sequence[str], k: int, exclude_ids: np.ndarray | None = None
@@ -392,17 +432,33 @@ class History:
             "cards": sorted(self.cards),
         }
 
+    def select_models(self, models: Iterable[str]) -> "History":
+        """A copy with every question (same ids, no re-embedding) but only ``models``' outcomes."""
+        from scope_shared.history.subset import select_models
+
+        with self._lock:
+            return select_models(self, models)
+
+    def drop_models(self, models: Iterable[str]) -> "History":
+        """A copy without ``models``' outcomes and cards (see `select_models`)."""
+        drop = set(models)
+        unknown = drop - set(self.models)
+        if unknown:
+            raise UnknownModelError(f"model {sorted(unknown)[0]!r} has no outcomes in the history")
+        return self.select_models([m for m in self.models if m not in drop])
+
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> None:
         """Write to a directory atomically (see ``scope_shared.history.store``)."""
         from scope_shared.history.store import save_history
 
         with self._lock:
-            save_history(self, Path(path))
+            save_history(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "History":
         """Load a directory written by ``save``; raises `HistoryStoreError` if missing or corrupt."""
         from scope_shared.history.store import load_history
 
-        return load_history(Path(path))
+        return load_history(path)
+

@@ -12,7 +12,9 @@ search speed and memory. Kinds (``spec``):
   ``benchmarks/latency.py``.
 - ``"ivf-pq"``: inverted lists over product-quantised codes (``pq_m`` bytes per vector), smallest.
 - ``"hnsw-sq8"``: HNSW graph over 8-bit codes (slow to build on few cores).
-- anything else is passed to ``faiss.index_factory`` as is.
+- a faiss factory string from the allow-list of `scope_shared.history.index_spec` (e.g.
+  ``"IVF256,PQ16x8"``); anything outside it raises `ScopeError` before faiss sees it (faiss
+  crashes the process on some strings, and specs come from untrusted store manifests).
 
 Kinds that need training (all but ``"flat"``) keep vectors in a float32 buffer, searched exactly,
 until ``train_size`` of them have arrived; then they train on that buffer and move it in.
@@ -20,7 +22,6 @@ until ``train_size`` of them have arrived; then they train on that buffer and mo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,18 +29,12 @@ import faiss
 import numpy as np
 
 from scope_shared.errors import ScopeError
+from scope_shared.history.index_spec import ALIASES, check_index_config
 
 #: query batches smaller than this are searched single-threaded (routing batches are small; a
 #: single query was 2-4x slower with faiss's default threads on 2 shared cores)
 SMALL_BATCH = 256
-
-ALIASES = {
-    "fp16": "SQfp16",
-    "sq8": "SQ8",
-    "ivf-sq8": "IVF{nlist},SQ8",
-    "ivf-pq": "IVF{nlist},PQ{pq_m}",
-    "hnsw-sq8": "HNSW32,SQ8",
-}
+_CONFIG_KEYS = {"spec", "nlist", "nprobe", "pq_m", "ef_search", "train_size", "auto_threshold"}
 
 
 class VectorIndex:
@@ -67,7 +62,7 @@ class VectorIndex:
         train_size: int | None = None,
         auto_threshold: int = 50_000,
     ) -> None:
-        _check_config(dim, spec, nlist, nprobe, pq_m, ef_search, train_size, auto_threshold)
+        check_index_config(dim, spec, nlist, nprobe, pq_m, ef_search, train_size, auto_threshold)
         self.dim = dim
         self.spec = spec
         self.nlist, self.nprobe, self.pq_m, self.ef_search = nlist, nprobe, pq_m, ef_search
@@ -101,11 +96,14 @@ class VectorIndex:
             return cls(dim, config)
         if not isinstance(config, dict):
             raise ScopeError(f"index configuration must be a string or a mapping, got {type(config).__name__}")
+        unknown = sorted(map(str, set(config) - _CONFIG_KEYS))
+        if unknown:
+            raise ScopeError(f"unknown vector index settings: {', '.join(unknown)[:200]}")
         return cls(dim, **config)  # type: ignore[arg-type]
 
     def _factory_string(self) -> str:
         spec = "ivf-sq8" if self.spec == "auto" else self.spec
-        return ALIASES.get(spec, spec).format(nlist=self.nlist, pq_m=self.pq_m)
+        return ALIASES[spec].format(nlist=self.nlist, pq_m=self.pq_m) if spec in ALIASES else spec
 
     def _factory(self) -> faiss.Index:
         try:
@@ -205,34 +203,6 @@ class VectorIndex:
             if self._faiss is not None:
                 return self._faiss.search(queries, k)
             return faiss.knn(queries, self._vecs[: self._n_flat], k, metric=faiss.METRIC_INNER_PRODUCT)
-
-
-def _check_config(
-    dim: int, spec: object, nlist: object, nprobe: object, pq_m: object, ef_search: object,
-    train_size: object, auto_threshold: object,
-) -> None:
-    """Reject what faiss would crash on (it can segfault on e.g. ``IVF0``) with a `ScopeError`."""
-
-    def positive(name: str, v: object) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ScopeError(f"vector index {name} must be a positive integer, got {v!r}")
-        return v
-
-    if not isinstance(spec, str) or not spec.strip():
-        raise ScopeError(f"vector index spec must be a non-empty string, got {spec!r}")
-    positive("dim", dim)
-    n = positive("nlist", nlist)
-    positive("nprobe", nprobe)
-    m = positive("pq_m", pq_m)
-    positive("ef_search", ef_search)
-    positive("auto_threshold", auto_threshold)
-    if train_size is not None and positive("train_size", train_size) < n and ("ivf" in spec.lower()):
-        raise ScopeError(f"vector index train_size ({train_size}) must be at least nlist ({n})")
-    if spec == "ivf-pq" and dim % m:
-        raise ScopeError(f"ivf-pq needs pq_m ({m}) to divide the dimension ({dim})")
-    for num in re.findall(r"(?:IVF|HNSW|PQ|SQ|Flat|,)(\d+)", spec if spec not in ALIASES else ""):
-        if int(num) < 1:
-            raise ScopeError(f"bad vector index spec {spec!r}: sizes must be positive")
 
 
 @contextmanager

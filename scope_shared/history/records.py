@@ -100,6 +100,26 @@ class OutcomeLog:
             latency_s=[nan if o.latency_s is None else o.latency_s],
         )
 
+    def set_correct(self, row: int, value: float) -> float:
+        """Replace the score of one row (a call's feedback replaced); returns the old score."""
+        if not 0 <= row < self._n:
+            raise IndexError(f"outcome row {row} out of range")
+        old = float(self._cols["correct"][row])
+        self._cols["correct"][row] = value
+        return old
+
+    def last_row(self, qid: int, model: str, correct: float | None = None, source: str | None = None) -> int | None:
+        """The last row for (question, model) [with that score and source], or None."""
+        if model not in self._model_idx:
+            return None
+        hit = (self.column("qid") == qid) & (self.column("model") == self._model_idx[model])
+        if correct is not None:
+            hit &= np.isclose(self.column("correct"), correct)
+        if source is not None:
+            hit &= self.column("source") == self._source_idx.get(source, -1)
+        rows = np.flatnonzero(hit)
+        return int(rows[-1]) if len(rows) else None
+
     def column(self, name: str) -> np.ndarray:
         """One column over all rows (a view; NaN-filled for an optional column never set)."""
         a = self._cols.get(name)

@@ -14,6 +14,7 @@ import numpy as np
 from scope_shared.errors import ScopeError
 from scope_shared.history.anchors import Anchors
 from scope_shared.history.columns import ModelArrays
+from scope_shared.history.validation import check_k
 
 if TYPE_CHECKING:
     from scope_shared.history.history import History
@@ -33,8 +34,9 @@ def anchors(
     of a model's questions, gets an exact search over that model's own questions.
     ``exclude_ids`` (n_queries,) drops one question per query (leave-one-out evaluation).
     """
-    if k <= 0:
-        raise ScopeError(f"k must be positive, got {k}")
+    k = check_k(k)
+    if isinstance(models, str) or not isinstance(models, Sequence):
+        raise ScopeError("models must be a sequence of model names")
     q = h._as_queries(query_embs)
     n_q, n_m = len(q), len(models)
     ids = np.full((n_q, n_m, k), -1, dtype=np.int64)
@@ -47,7 +49,7 @@ def anchors(
     with h._lock:
         arrays = [h._column(m).arrays() for m in models]
         slot_of = {m: i for i, m in enumerate(h._columns)}
-        excl = None if exclude_ids is None else np.asarray(exclude_ids, dtype=np.int64).reshape(n_q)
+        excl = None if exclude_ids is None else _exclusions(exclude_ids, n_q)
         extra = 0 if excl is None else 1
         sizes = np.array([len(a.ids) for a in arrays], dtype=np.int64)
         need = np.where(sizes > 0, np.ceil(2 * k * h._n / np.maximum(sizes, 1)), np.inf)
@@ -74,6 +76,13 @@ def anchors(
             scores[rows, j] = np.where(e_take, a.scores[e_pos], np.nan)
             tokens[rows, j] = np.where(e_take, a.tokens[e_pos], np.nan)
     return Anchors(tuple(models), ids, sims, scores, tokens, mask)
+
+def _exclusions(exclude_ids: np.ndarray, n_q: int) -> np.ndarray:
+    try:
+        return np.asarray(exclude_ids, dtype=np.int64).reshape(n_q)
+    except (TypeError, ValueError) as exc:
+        raise ScopeError(f"exclude_ids must be one question id per query ({exc})") from None
+
 
 def _fill_from_pool(
     h: "History",

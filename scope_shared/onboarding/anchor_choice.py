@@ -46,7 +46,7 @@ class Suggestion:
 
     ``difficulty`` is the known models' mean score on it; ``inclusion_probability`` its chance of
     being picked (about the same for every pool question), ``weight`` the inverse, for weighted estimates
-    (`scope_shared.onboarding.report.accuracy_report`).
+    (`scope_shared.onboarding.report.estimated_accuracy`).
     """
 
     question_id: int
@@ -113,7 +113,7 @@ def bit_reversed(n: int) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
-def choose_anchors(
+def sample_anchors(
     scores: np.ndarray,
     benchmarks: Sequence[str | None],
     n: int,
@@ -137,7 +137,7 @@ def choose_anchors(
         raise ScopeError(f"n must be positive, got {n}")
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2 or len(benchmarks) != len(scores):
-        raise ScopeError("choose_anchors needs a (questions, models) score matrix and one benchmark per question")
+        raise ScopeError("sample_anchors needs a (questions, models) score matrix and one benchmark per question")
     count = np.isfinite(scores).sum(1)
     pool = np.flatnonzero(count > 0)
     if len(pool) == 0:
@@ -171,7 +171,7 @@ def suggest_questions(
     if n <= 0:
         raise ScopeError(f"n must be positive, got {n}")
     mean, _, scores = known_scores(history, models)
-    picked, prob = choose_anchors(scores, history.benchmarks, n, np.asarray(history.embeddings), seed)
+    picked, prob = sample_anchors(scores, history.benchmarks, n, np.asarray(history.embeddings), seed)
     return [
         Suggestion(int(i), history.text(int(i)), history.benchmark(int(i)), float(mean[i]), float(pi))
         for i, pi in zip(picked, prob)

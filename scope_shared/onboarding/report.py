@@ -1,83 +1,97 @@
-"""What onboarding learned about a new model: its estimated accuracy with an interval, overall and
-per benchmark, from its outcomes on history questions.
+"""What onboarding measured: accuracy with intervals (overall, per benchmark), tokens, latency, cost.
 
-`accuracy_report` is a pure function of the history and the model's outcomes. Each outcome is
-weighted by the inverse of its question's inclusion probability when those are given (e.g.
-`Suggestion.weight`); otherwise the outcomes are post-stratified to the history's benchmark mix
-(each weighs its benchmark's history size over the outcomes there), which is the same thing for a
-`suggest_questions` sample and corrects the mix of any other set. Per benchmark the estimate is
-the weighted mean of its outcomes; overall, the weighted mean of all. Intervals are Wilson score
-intervals at the Kish effective sample size ``(sum w)^2 / sum w^2`` (for 0/1 scores; fractional
-scores are treated as proportions, which errs wide). Overall covers only benchmarks with outcomes:
-``coverage`` says which share of the history that is.
+`accuracy_report` is pure (scores and group names in, rows out) so another estimate of the
+interval can replace it in one place. Intervals are Wilson score intervals on the mean score
+(exact for 0/1 scores; for partial credit it treats the mean as a proportion, a fair
+approximation for scores in [0, 1]). With ``weights`` (inverse inclusion probabilities) means are
+weighted and intervals use the Kish effective sample size ``(sum w)^2 / sum w^2``.
+
+`estimated_accuracy` reads a model's outcomes on a history (by name, or given by question) and
+estimates its accuracy *on that history*: outcomes weighted by the given inverse inclusion
+probabilities (e.g. `Suggestion.weight`), or else post-stratified to the history's benchmark mix
+(each outcome weighs its benchmark's size over the outcomes there: the same thing for a
+`suggest_questions` sample, and a correction for any other set). Overall covers only benchmarks
+with outcomes; ``coverage`` says which share of the history that is.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
-from statistics import NormalDist
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
 from scope_shared.errors import ScopeError
 from scope_shared.history import History
 
-NO_BENCHMARK = "(none)"
+Z_95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
-class AccuracyEstimate:
-    """An estimated accuracy in [0, 1] with its interval and the outcomes it rests on."""
+class AccuracyRow:
+    """Mean score of ``n`` answers with a confidence interval [low, high]."""
 
+    name: str
+    n: int
     accuracy: float
     low: float
     high: float
-    n: int
 
-    def __str__(self) -> str:
-        return f"{self.accuracy:.1%} [{self.low:.1%}, {self.high:.1%}] (n={self.n})"
+
+def wilson_interval(mean: float, n: float, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval for a proportion ``mean`` observed on ``n`` (effective) trials."""
+    if n <= 0:
+        return 0.0, 1.0
+    denom = 1 + z * z / n
+    centre = (mean + z * z / (2 * n)) / denom
+    half = z * math.sqrt(max(mean * (1 - mean), 0.0) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_report(
+    scores: Sequence[float], groups: Sequence[str], z: float = Z_95, weights: Sequence[float] | None = None
+) -> tuple[AccuracyRow, list[AccuracyRow]]:
+    """(overall row, one row per group, largest group first) for scores in [0, 1]; ``weights``:
+    optional inverse inclusion probabilities, one per score (see the module doc)."""
+    s = np.asarray(scores, dtype=np.float64)
+    g = np.asarray(groups, dtype=object)
+    w = np.ones(len(s)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != s.shape or not np.all(np.isfinite(w)) or (len(w) and w.min() <= 0):
+        raise ScopeError("weights must be positive numbers, one per score")
+
+    def row(name: str, vals: np.ndarray, wts: np.ndarray) -> AccuracyRow:
+        if not len(vals):
+            return AccuracyRow(name, 0, float("nan"), 0.0, 1.0)
+        mean = float(np.sum(wts * vals) / np.sum(wts))
+        low, high = wilson_interval(mean, float(np.sum(wts) ** 2 / np.sum(wts * wts)), z)
+        return AccuracyRow(name, int(len(vals)), mean, low, high)
+
+    names = sorted(set(g.tolist()), key=lambda b: (-int((g == b).sum()), b))
+    return row("overall", s, w), [row(b, s[g == b], w[g == b]) for b in names]
 
 
 @dataclass(frozen=True)
 class AccuracyReport:
-    """A new model's estimated accuracy on the history, overall and per benchmark."""
+    """A model's estimated accuracy on a history, overall and per benchmark (`estimated_accuracy`)."""
 
     model: str
-    overall: AccuracyEstimate
-    by_benchmark: dict[str, AccuracyEstimate]
+    overall: AccuracyRow
+    per_benchmark: list[AccuracyRow]
     #: share of the history's questions in benchmarks with at least one outcome (what overall covers)
     coverage: float
-    confidence: float = 0.95
 
     def lines(self) -> list[str]:
         """Human-readable lines, overall first."""
-        out = [f"{self.model}: estimated accuracy {self.overall} at {self.confidence:.0%} confidence"
-               + (f", over {self.coverage:.0%} of the history" if self.coverage < 1 else "")]
-        out += [f"  {b}: {e}" for b, e in sorted(self.by_benchmark.items())]
-        return out
+        o = self.overall
+        head = f"{self.model}: estimated accuracy {o.accuracy:.1%} (95% CI {o.low:.1%} - {o.high:.1%}, n={o.n})"
+        if self.coverage < 1:
+            head += f" over {self.coverage:.0%} of the history"
+        return [head] + [f"  {r.name}: {r.accuracy:.1%} ({r.low:.0%} - {r.high:.0%}, n={r.n})" for r in self.per_benchmark]
 
 
-def wilson(p: float, n_eff: float, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``p`` seen over ``n_eff`` (effective) trials."""
-    if n_eff <= 0:
-        return 0.0, 1.0
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    denom = 1 + z * z / n_eff
-    centre = (p + z * z / (2 * n_eff)) / denom
-    half = z * math.sqrt(max(p * (1 - p), 0.0) / n_eff + z * z / (4 * n_eff * n_eff)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def weighted_estimate(scores: np.ndarray, weights: np.ndarray, confidence: float = 0.95) -> AccuracyEstimate:
-    """Weighted mean of ``scores`` with a Wilson interval at the Kish effective sample size."""
-    w = np.asarray(weights, dtype=np.float64)
-    y = np.asarray(scores, dtype=np.float64)
-    p = float(np.sum(w * y) / np.sum(w))
-    n_eff = float(np.sum(w) ** 2 / np.sum(w * w))
-    low, high = wilson(p, n_eff, confidence)
-    return AccuracyEstimate(p, low, high, len(y))
+NO_BENCHMARK = "(none)"
 
 
 def _question_ids(history: History, keys: list[int | str]) -> np.ndarray:
@@ -90,33 +104,31 @@ def _question_ids(history: History, keys: list[int | str]) -> np.ndarray:
     return np.array(ids, dtype=np.int64)
 
 
-def _numbers(values, what: str) -> np.ndarray:
+def _numbers(values: Any, what: str) -> np.ndarray:
     try:
         return np.array([float(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError):
         raise ScopeError(f"{what} must be numbers") from None
 
 
-def accuracy_report(
+def estimated_accuracy(
     history: History,
     model: str | Mapping[int | str, float],
     weights: Mapping[int | str, float] | None = None,
-    confidence: float = 0.95,
     name: str | None = None,
+    z: float = Z_95,
 ) -> AccuracyReport:
-    """The estimated accuracy of a model on the history, overall and per benchmark (module doc).
+    """A model's estimated accuracy on ``history``, overall and per benchmark (see the module doc).
 
     Args:
         history: the history the model was onboarded on.
         model: a model name (its outcomes are read from the history), or its outcomes as a mapping
             from question id or question text to score in [0, 1].
-        weights: optional inverse inclusion probabilities, keyed like the outcomes (ids or texts);
-            default: post-stratification to the history's benchmark mix.
-        confidence: of the intervals.
+        weights: optional inverse inclusion probabilities, keyed like the outcomes; default:
+            post-stratification to the history's benchmark mix.
         name: the model's name in the report when outcomes are given (default ``"new model"``).
+        z: the normal quantile of the intervals (default 95%).
     """
-    if not 0 < confidence < 1:
-        raise ScopeError(f"confidence must be in (0, 1), got {confidence}")
     if isinstance(model, str):
         arr = history.model_arrays(model)  # UnknownModelError names a model without outcomes
         ids, y, label = np.asarray(arr.ids, dtype=np.int64), np.asarray(arr.scores, dtype=np.float64), model
@@ -138,13 +150,75 @@ def accuracy_report(
         if missing:
             raise ScopeError(f"no weight for question id {missing[0]} (give one per outcome)")
         w = _numbers([wid[i] for i in ids.tolist()], "weights")
-        if not np.all(np.isfinite(w)) or w.min() <= 0:
-            raise ScopeError("weights must be positive (inverse inclusion probabilities)")
     else:
         per = {b: int((bench == b).sum()) for b in set(bench.tolist())}
         w = np.array([size[b] / per[b] for b in bench.tolist()])
-    by_benchmark = {
-        b: weighted_estimate(y[bench == b], w[bench == b], confidence) for b in sorted(set(bench.tolist()))
-    }
-    coverage = sum(size[b] for b in by_benchmark) / len(history)
-    return AccuracyReport(label, weighted_estimate(y, w, confidence), by_benchmark, coverage, confidence)
+    overall, per_benchmark = accuracy_report(y, bench.tolist(), z, w)
+    coverage = sum(size[r.name] for r in per_benchmark) / len(history)
+    return AccuracyReport(label, overall, per_benchmark, coverage)
+
+
+@dataclass
+class OnboardingReport:
+    """Everything `onboard` measured for one model (``text()`` is what it prints)."""
+
+    model: str
+    input_price: float
+    output_price: float
+    anchors_planned: int
+    graded: int
+    calls_made: int
+    reused_from_log: int
+    overall: AccuracyRow
+    per_benchmark: list[AccuracyRow]
+    median_output_tokens: float
+    median_latency_s: float
+    cost_per_call: float
+    assumed_cost_per_call: float
+    assumed_output_tokens: float
+    spent_this_run: float
+    spent_total: float
+    max_spend: float | None
+    failed: list[str] = field(default_factory=list)
+    skipped_by_cap: int = 0
+    left_out_metrics: list[str] = field(default_factory=list)
+    tokens_counted_locally: int = 0
+    judge_tokens: tuple[float, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def text(self) -> str:
+        """The report as printed at the end of onboarding."""
+        o = self.overall
+        lines = [
+            f"Onboarding report: {self.model}  (card: ${self.input_price:g} in / ${self.output_price:g} out per 1M tokens)",
+            f"  anchors graded   {self.graded} of {self.anchors_planned} planned ({self.calls_made} called now, {self.reused_from_log} from the log)",
+        ]
+        if self.graded:
+            lines.append(f"  accuracy         {o.accuracy:.1%}  (95% CI {o.low:.1%} - {o.high:.1%}, n={o.n})")
+            for r in self.per_benchmark:
+                lines.append(f"    {r.name:<22} {r.accuracy:6.1%}  ({r.low:.0%} - {r.high:.0%}, n={r.n})")
+            lines += [
+                f"  output tokens    median {self.median_output_tokens:.0f}",
+                f"  latency          median {self.median_latency_s:.2f} s",
+                f"  cost per call    ${self.cost_per_call:.6f} measured (real usage x card price)"
+                f" vs ${self.assumed_cost_per_call:.6f} assumed before (counted input + {self.assumed_output_tokens:.0f} output tokens)",
+            ]
+        cap = "no cap" if self.max_spend is None else f"cap ${self.max_spend:.4f}"
+        lines.append(f"  spent            ${self.spent_this_run:.6f} this run, ${self.spent_total:.6f} in all ({cap})")
+        if self.tokens_counted_locally:
+            lines.append(f"  note: {self.tokens_counted_locally} replies reported no usage; their tokens were counted locally")
+        if self.judge_tokens:
+            lines.append(f"  judge tokens     {self.judge_tokens[0]:.0f} in / {self.judge_tokens[1]:.0f} out")
+        if self.skipped_by_cap:
+            lines.append(f"  stopped at the spend cap: {self.skipped_by_cap} anchors not asked (raise --max-spend and rerun to finish)")
+        for metric in self.left_out_metrics:
+            why = "code grading is off; pass run_code=True / --run-code" if metric == "code" else "no grader for it"
+            lines.append(f"  {metric} questions were left out of the anchors: {why}")
+        if self.failed:
+            lines.append(f"  {len(self.failed)} failed (not recorded; a rerun retries them): {self.failed[0]}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text()

@@ -34,6 +34,7 @@ class Decision(BaseModel):
     explanation: str
     budget_left: float | None = None
     fallback_to_cheapest: bool = False
+    over_max_cost: bool = Field(default=False, description="no candidate fit the max_cost knob: routed to the cheapest")
 
     @property
     def chosen(self) -> Estimate:
@@ -56,5 +57,6 @@ class Decision(BaseModel):
             "p_correct": self.chosen.p_correct,
             "budget_left": self.budget_left,
             "fallback_to_cheapest": self.fallback_to_cheapest,
+            "over_max_cost": self.over_max_cost,
             "estimates": {m: e.model_dump() for m, e in self.estimates.items()},
         }

@@ -41,7 +41,7 @@ from scope_shared.routing.knobs import Knob
 from scope_shared.routing.policies import rank
 
 if TYPE_CHECKING:
-    from scope_shared.budget.ledger import Ledger
+    from scope_shared.budget.base import BudgetView
 
 DecideFn = Callable[..., Decision]
 
@@ -109,7 +109,7 @@ class Explorer:
         estimates: Mapping[str, Estimate],
         query_emb: np.ndarray,
         knob: Knob,
-        ledger: Ledger | None = None,
+        ledger: BudgetView | None = None,
         order: Sequence[int] | np.ndarray | None = None,
     ) -> Decision:
         """``decide`` (the router's policy step) on drift-corrected estimates, exploring within budget."""

@@ -37,13 +37,15 @@ class CallRecord:
     """Everything known about one routed call (what the integrations put in response metadata)."""
 
     call_id: str
-    query: str
+    query: str  # the routing text: what the decision was made on, and what feedback stores
     decision: Decision
     ledger_name: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     model: str | None = None
     usage: Usage | None = None
     cost: float | None = None
+    query_source: str | None = None  # where the routing text came from (a template, a marked message, ...)
+    stopped: str | None = None  # why a streamed answer ended early (it was charged what it produced)
 
     @property
     def failed(self) -> list[Attempt]:
@@ -54,6 +56,8 @@ class CallRecord:
         d = self.decision.summary()
         return {
             "call_id": self.call_id,
+            "routing_text": self.query,
+            "routing_text_source": self.query_source,
             "model": self.model or self.decision.model,
             "chosen": self.decision.model,
             "knob": d["knob"],
@@ -70,6 +74,9 @@ class CallRecord:
             "estimates": d["estimates"],
             "budget_left": d["budget_left"],
             "fallback_to_cheapest": d["fallback_to_cheapest"],
+            "over_max_cost": d["over_max_cost"],
+            "partial": self.stopped is not None,
+            "stopped": self.stopped,
             "ledger": self.ledger_name,
         }
 

@@ -5,40 +5,49 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from scope_shared.cards import ModelCard, Outcome, to_cards
-from scope_shared.embedder import Embedder, as_embedder
-from scope_shared.errors import BudgetExceeded, InvalidCardError, ScopeError, UnknownModelError
+from scope_shared.embedder import Embedder
+from scope_shared.errors import InvalidCardError, InvalidKnobError, InvalidQueryError, ScopeError, UnknownModelError
 from scope_shared.estimators import Estimator, KNNEstimator
+from scope_shared.estimators.guard import checked_predict
 from scope_shared.history import History
+from scope_shared.history.reembed import embedder_for
+from scope_shared.history.shared import as_history
+from scope_shared.history.subset import add_model_outcomes
+from scope_shared.live import LiveObject
 from scope_shared.query import validate_queries, validate_query
 from scope_shared.routing.decision import Decision, Estimate
 from scope_shared.routing.knobs import Knob, make_knob, resolve_knob
 from scope_shared.routing.policies import cap_first, explain, rank
 from scope_shared.routing.records import CallBook, CallRecord
+from scope_shared.routing.validation import check_ledger, check_router_args, counted_tokens
 from scope_shared.tokens import TokenCounter, approx_token_count
 
-if TYPE_CHECKING:  # the ledger sits a floor above routing; the router only reads it
-    from scope_shared.budget.ledger import Ledger
+if TYPE_CHECKING:  # budgets sit a floor above routing; the router only reads them
+    from scope_shared.budget.base import BudgetView
     from scope_shared.routing.exploration import Explorer
 
 #: output tokens assumed when neither the history nor the card says (stated in every figure using it)
 DEFAULT_OUTPUT_TOKENS = 256.0
 
 
-class Router:
+class Router(LiveObject):
     """Chooses, for each query, which candidate model should answer it.
 
     Args:
         cards: the candidates (``ModelCard`` objects or dicts); each needs outcomes in ``history``.
-        history: the router's memory (questions, embeddings, outcomes).
+        history: the router's memory (questions, embeddings, outcomes), or a ``postgresql://`` URL
+            of a shared one (`History.connect`).
         estimator: how estimates are made (default: training-free `KNNEstimator`).
-        embedder: an `Embedder`, a LangChain ``Embeddings``, a sentence-transformers path, or
-            ``None`` for the bundled all-MiniLM-L6-v2.
+        embedder: an `Embedder`, a LangChain ``Embeddings``, a name (``"minilm"``, ``"fast"``), a
+            sentence-transformers path, or ``None``: the embedder the history records, if it is one
+            of those names, else the bundled all-MiniLM-L6-v2. One that did not make the history's
+            vectors is refused (re-embed it: ``scope history reembed``).
         default_knob: the knob used when a call sets none (default ``min_accuracy=0.8``: the
             cheapest candidate predicted to be right 80% of the time, else the most accurate).
         token_counter: counts a query's input tokens to price it (default: ~4 characters a token).
@@ -51,7 +60,15 @@ class Router:
         exploration: an `scope_shared.routing.exploration.Explorer` (off by default): a budgeted
             share of decisions tries models by Thompson sampling, and optionally feedback re-levels
             models that drift.
+
+    A router is live shared state (`scope_shared.live`): ``copy.deepcopy`` returns it unchanged,
+    ``pickle`` raises a `ScopeError` saying how to rebuild one elsewhere.
     """
+
+    pickle_advice: ClassVar[str] = (
+        "it holds a live history (vector index, feedback log) and an embedder. Save the history "
+        "(router.history.save(path)) and build a Router from History.load(path) in the other process"
+    )
 
     def __init__(
         self,
@@ -66,20 +83,16 @@ class Router:
         feedback_log: str | Path | None = None,
         exploration: Explorer | None = None,
     ) -> None:
+        check_router_args(estimator, token_counter, default_output_tokens, default_knob)
         self.cards = to_cards(cards)
-        self.history = history
+        self.history = history = as_history(history)
         self.estimator = estimator or KNNEstimator()
-        self.embedder = as_embedder(embedder)
-        if self.embedder.dim != history.dim:
-            raise ScopeError(
-                f"embedder {self.embedder.name!r} gives {self.embedder.dim}-d vectors, "
-                f"the history holds {history.dim}-d ones"
-            )
+        self.embedder = embedder_for(history, embedder)
         missing = [m for m in self.cards if m not in history.models]
         if missing:
             raise InvalidCardError(
                 f"no outcomes in the history for {', '.join(map(repr, missing))}: a model joins by "
-                "answering some history questions (Router.add_model)"
+                "answering some history questions (scope_shared.onboard, or Router.add_model)"
             )
         if isinstance(default_knob, Mapping):
             default_knob = resolve_knob(None, **default_knob)
@@ -101,7 +114,7 @@ class Router:
     def _candidates(self, candidates: Sequence[str] | None) -> list[str]:
         if candidates is None:
             return self.models
-        if isinstance(candidates, str) or not all(isinstance(m, str) for m in candidates):
+        if isinstance(candidates, str) or not isinstance(candidates, Sequence) or not all(isinstance(m, str) for m in candidates):
             raise ScopeError("candidates must be a sequence of model names")
         out = list(dict.fromkeys(candidates))
         unknown = [m for m in out if m not in self.cards]
@@ -115,14 +128,19 @@ class Router:
 
     # ---------------------------------------------------------------- estimating
     def _estimate_arrays(
-        self, queries: list[str], embs: np.ndarray, models: list[str]
+        self, queries: list[str], embs: np.ndarray, models: list[str], prompt_tokens: Sequence[float] | None = None
     ) -> tuple[list[dict[str, Estimate]], np.ndarray, np.ndarray]:
-        raw = self.estimator.predict(queries, embs, self.history.anchors(embs, models, self.estimator.k), self.history)
+        anchors = self.history.anchors(embs, models, self.estimator.k)
+        raw = checked_predict(self.estimator, queries, embs, anchors, self.history)
         defaults = np.array(
             [self.cards[m].default_output_tokens or self.default_output_tokens for m in models]
         )
         tokens = np.where(np.isfinite(raw.output_tokens), raw.output_tokens, defaults[None, :])
-        in_tok = np.array([self.count_tokens(q) for q in queries], dtype=np.float64)
+        in_tok = (
+            counted_tokens(self.count_tokens, queries)
+            if prompt_tokens is None
+            else _checked_prompt_tokens(prompt_tokens, len(queries))
+        )
         in_price = np.array([self.cards[m].input_price for m in models])
         out_price = np.array([self.cards[m].output_price for m in models])
         cost = (in_tok[:, None] * in_price[None, :] + tokens * out_price[None, :]) / 1e6
@@ -155,7 +173,7 @@ class Router:
 
     def embed(self, queries: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Embed validated queries (cached per text)."""
-        return self.embedder.embed(validate_queries(list(queries)), show_progress=show_progress)
+        return self.embedder.embed(validate_queries(queries), show_progress=show_progress)
 
     def estimate(self, query: str, candidates: Sequence[str] | None = None) -> dict[str, Estimate]:
         """Every candidate's estimate for one query."""
@@ -165,7 +183,7 @@ class Router:
         self, queries: Sequence[str], candidates: Sequence[str] | None = None, show_progress: bool = False
     ) -> list[dict[str, Estimate]]:
         """Estimates for many queries, embedded in one pass."""
-        qs = validate_queries(list(queries))
+        qs = validate_queries(queries)
         models = self._candidates(candidates)
         return self._estimate_arrays(qs, self.embedder.embed(qs, show_progress), models)[0]
 
@@ -179,10 +197,15 @@ class Router:
         min_accuracy: float | None = None,
         alpha: float | None = None,
         knob: Knob | None = None,
-        ledger: Ledger | None = None,
+        ledger: BudgetView | None = None,
         candidates: Sequence[str] | None = None,
+        prompt_tokens: float | None = None,
     ) -> Decision:
-        """Decide which candidate answers ``query``; set at most one knob (else the default)."""
+        """Decide which candidate answers ``query``; set at most one knob (else the default).
+
+        ``prompt_tokens``: input tokens of the whole prompt that will be sent (system prompt,
+        history, retrieved context, tool schemas), which prices the call; default: the query's own.
+        """
         return self.route_batch(
             [validate_query(query)],
             max_cost=max_cost,
@@ -192,6 +215,7 @@ class Router:
             knob=knob,
             ledger=ledger,
             candidates=candidates,
+            prompt_tokens=None if prompt_tokens is None else [prompt_tokens],
         )[0]
 
     def route_batch(
@@ -203,23 +227,28 @@ class Router:
         min_accuracy: float | None = None,
         alpha: float | None = None,
         knob: Knob | None = None,
-        ledger: Ledger | None = None,
+        ledger: BudgetView | None = None,
         candidates: Sequence[str] | None = None,
         show_progress: bool = False,
+        prompt_tokens: Sequence[float] | None = None,
     ) -> list[Decision]:
         """Decide for many queries, embedding them in one pass.
 
         With a ledger, each decision sees what is left of it (the decisions themselves charge
-        nothing: the caller reserves and settles around the real call).
+        nothing: the caller reserves and settles around the real call). ``prompt_tokens``: one
+        count per query of the whole prompt each will send (default: the query's own tokens).
         """
+        if knob is not None and not isinstance(knob, Knob):
+            raise InvalidKnobError(f"knob must be a Knob (make_knob), got {type(knob).__name__}")
         k = knob or resolve_knob(
             self.default_knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
         )
         assert k is not None
-        qs = validate_queries(list(queries))
+        check_ledger(ledger)
+        qs = validate_queries(queries)
         models = self._candidates(candidates)
         embs = self.embedder.embed(qs, show_progress)
-        estimates, p, cost = self._estimate_arrays(qs, embs, models)
+        estimates, p, cost = self._estimate_arrays(qs, embs, models, prompt_tokens)
         orders = None
         if self.batch_scorer is not None and k.kind == "alpha":
             orders = self.batch_scorer.rank_batch(self, embs, models, p, cost, k.value)
@@ -235,73 +264,75 @@ class Router:
         self,
         estimates: Mapping[str, Estimate],
         knob: Knob,
-        ledger: Ledger | None = None,
+        ledger: BudgetView | None = None,
         order: Sequence[int] | np.ndarray | None = None,
     ) -> Decision:
-        """Apply the policy (and the ledger's remaining budget) to one query's estimates.
+        """Apply the policy (and what is left of the budget) to one query's estimates.
 
         ``order`` is a ranking already made by a batch scorer (indices into ``estimates``); the
-        budget cap still applies to it.
+        budget cap still applies to it. When the cheapest candidate does not fit the budget, a
+        capping budget stops the call (`BudgetExceeded`); a soft one sends it to the cheapest
+        (``fallback_to_cheapest``). A ``max_cost`` no candidate fits sends it to the cheapest,
+        flagged ``over_max_cost`` (and stops it under a capping budget).
         """
+        check_ledger(ledger)
         models = list(estimates)
         p = np.array([estimates[m].p_correct for m in models])
         cost = np.array([estimates[m].expected_cost for m in models])
-        cap = ledger.remaining if ledger is not None else math.inf
+        cap = ledger.room if ledger is not None else math.inf
         if order is None:
             order = rank(knob, p, cost, cap)
         else:
             order = cap_first(np.asarray(order), cost, cap)
+        cheapest = int(cost.argmin())
         cheapest_fallback = False
-        if ledger is not None and cost.min() > cap + 1e-15:
-            if ledger.on_exhausted == "raise":
-                raise BudgetExceeded(
-                    f"budget spent: ${max(cap, 0):.6f} left, the cheapest candidate "
-                    f"({models[int(cost.argmin())]}) is expected to cost ${cost.min():.6f}"
-                )
-            order = np.argsort(cost, kind="stable")
+        over_max_cost = knob.kind == "max_cost" and bool(cost[cheapest] > knob.value + 1e-15)
+        if ledger is not None and cost[cheapest] > cap + 1e-15:
+            ledger.check_fits(float(cost[cheapest]), models[cheapest])  # a capping budget stops here
             cheapest_fallback = True
+        if over_max_cost and ledger is not None:
+            ledger.enforce(
+                f"max_cost ${knob.value:.6f} fits no candidate: the cheapest ({models[cheapest]}) is "
+                f"expected to cost ${cost[cheapest]:.6f}",
+                float(cost[cheapest]),
+            )
+        if cheapest_fallback or over_max_cost:
+            order = np.argsort(cost, kind="stable")
         best = int(order[0])
         n_affordable = int((cost <= min(cap, knob.value if knob.kind == "max_cost" else math.inf) + 1e-15).sum())
         text = explain(knob, models[best], p[best], cost[best], cap, n_affordable)
         if cheapest_fallback:
             text = f"{models[best]}: budget nearly spent (${max(cap, 0):.6f} left), cheapest candidate"
+        elif over_max_cost:
+            text = (
+                f"{models[best]}: no candidate fits max_cost ${knob.value:.6f} (the cheapest is expected "
+                f"to cost ${cost[best]:.6f}): routed to the cheapest"
+            )
         return Decision.model_construct(  # every field is built right here, no re-validation needed
             model=models[best],
             ranking=tuple(models[i] for i in order),
             estimates=dict(estimates),
             knob=knob.as_dict(),
             explanation=text,
-            budget_left=None if ledger is None or ledger.budget is None else cap,
+            budget_left=cap if math.isfinite(cap) else None,
             fallback_to_cheapest=cheapest_fallback,
+            over_max_cost=over_max_cost,
         )
 
     # ---------------------------------------------------------------- growing the history
     def add_model(self, card: ModelCard | Mapping[str, Any], outcomes: Mapping[str, Outcome | Mapping[str, Any] | float]) -> None:
         """Add a candidate from its outcomes on some questions (``{question text: outcome}``).
 
-        Outcomes may be full `Outcome`s, dicts, or bare scores; questions new to the history are
-        embedded and added. No retraining: estimators read the model's behaviour from its anchors.
+        Outcomes may be full `Outcome`s, dicts, or bare scores; only questions new to the history
+        are embedded. No retraining: estimators read the model's behaviour from its anchors.
         """
-        card = card if isinstance(card, ModelCard) else ModelCard.create(**dict(card))
+        if not isinstance(card, (ModelCard, Mapping)):
+            raise InvalidCardError(f"a model card must be a ModelCard or a dict, got {type(card).__name__}")
+        card = card if isinstance(card, ModelCard) else ModelCard.create(**{str(k): v for k, v in card.items()})
         if card.name in self.cards:
             raise InvalidCardError(f"model {card.name!r} is already a candidate")
-        if not outcomes:
-            raise ScopeError(f"model {card.name!r} needs at least one outcome to join")
-        texts = validate_queries(list(outcomes))
-        outs = []
-        for t in texts:
-            o = outcomes[t]
-            if isinstance(o, (int, float)):
-                o = {"correct": float(o)}
-            if isinstance(o, Outcome):
-                o = o.model_dump()
-            outs.append(Outcome.create(**{**dict(o), "model": card.name}))
-        embs = self.embedder.embed(texts, show_progress=len(texts) > 256)
-        ids = self.history.add_questions(texts, embs)
-        for qid, o in zip(ids, outs):
-            self.history.add_outcomes(qid, [o])
+        add_model_outcomes(self.history, card, outcomes, self.embedder)
         self.cards[card.name] = card
-        self.history.cards[card.name] = card
 
     def record_outcome(
         self,
@@ -311,8 +342,12 @@ class Router:
         output_tokens: float | None = None,
         input_tokens: float | None = None,
         source: str = "feedback",
+        call_id: str | None = None,
     ) -> int:
-        """Feed a real outcome back into the history, so later estimates use it; returns the question id."""
+        """Feed a real outcome back into the history, so later estimates use it; returns the question id.
+
+        With ``call_id``, this outcome is the feedback on that routed call and replaces any earlier
+        feedback on it."""
         query = validate_query(query)
         if not isinstance(model, str) or model not in self.cards:
             raise UnknownModelError(f"unknown model {model!r}; candidates are {', '.join(self.models)}")
@@ -323,10 +358,15 @@ class Router:
         if self.exploration is not None:
             p_raw = self.estimate(query, [model])[model].p_correct if self.exploration.tracks_drift else None
             self.exploration.observe(model, correct, p_raw, emb)
-        return self.history.add(query, emb, [outcome])
+        return self.history.add(query, emb, [outcome], call_id=call_id)
 
     def record_feedback(self, call: str | CallRecord, correct: float) -> int:
-        """Store the real outcome of a routed call (by id or record) with its real token counts."""
+        """Store the real outcome of a routed call (by id or record) with its real token counts.
+
+        The question stored is the call's routing text. Feedback on the same call again replaces
+        the earlier feedback (the history counts each call once)."""
+        if not isinstance(call, (str, CallRecord)):
+            raise ScopeError(f"call must be a call id or a CallRecord, got {type(call).__name__}")
         record = self.calls.get(call) if isinstance(call, str) else call
         if record.model is None:
             raise ScopeError(f"call {record.call_id!r} has no answering model to give feedback on")
@@ -337,4 +377,16 @@ class Router:
             correct,
             output_tokens=None if usage is None else usage.output_tokens,
             input_tokens=None if usage is None else usage.input_tokens,
+            call_id=record.call_id,
         )
+
+
+def _checked_prompt_tokens(prompt_tokens: Sequence[float], n: int) -> np.ndarray:
+    """Prompt token counts, one per query, finite and >= 0 (`InvalidQueryError` otherwise)."""
+    values = list(prompt_tokens)
+    ok = len(values) == n and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in values
+    )
+    if not ok:
+        raise InvalidQueryError(f"prompt_tokens must be {n} finite count(s) >= 0, got {values!r}")
+    return np.asarray(values, dtype=np.float64)

@@ -3,6 +3,6 @@
 ``llama_index``, ``llama_index.embeddings`` are implicit namespace packages (no ``__init__.py``).
 """
 
-from llamaindex_scope.embeddings import ScopeEmbedding
+from llamaindex_scope.embeddings import SCOPEEmbedding, ScopeEmbedding
 
-__all__ = ["ScopeEmbedding"]
+__all__ = ["SCOPEEmbedding", "ScopeEmbedding"]

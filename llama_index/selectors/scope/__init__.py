@@ -5,6 +5,7 @@ The code is in ``llamaindex_scope``.
 """
 
 from llamaindex_scope.budget import scope_budget
+from llamaindex_scope.retriever import SCOPERouterRetriever
 from llamaindex_scope.selector import SCOPESelection, SCOPESelector
 
-__all__ = ["SCOPESelection", "SCOPESelector", "scope_budget"]
+__all__ = ["SCOPERouterRetriever", "SCOPESelection", "SCOPESelector", "scope_budget"]

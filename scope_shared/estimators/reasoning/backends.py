@@ -212,7 +212,7 @@ class TransformersBackend(ReasoningBackend):
             scores.extend(self._score(seqs[s : s + step], keep, yes, no, single))
         for r, i in enumerate(owner):  # two numbers per answer either way: log P(yes), log P(no)
             ly, ln = scores[2 * r], scores[2 * r + 1]
-            out[i] = 1.0 / (1.0 + math.exp(ln - ly))
+            out[i] = _sigmoid(ly - ln)
         return out
 
     def _score(self, seqs: list[list[int]], keep: int, yes: list[int], no: list[int], single: bool) -> list[float]:
@@ -235,6 +235,16 @@ class TransformersBackend(ReasoningBackend):
                 # logits at index -1 - t predict token len(cont) - t; continuation starts len(cont) from the end
                 out.append(sum(float(logp[r, keep - 1 - len(cont) + t, tok]) for t, tok in enumerate(cont)))
         return out
+
+
+def _sigmoid(x: float) -> float | None:
+    """1 / (1 + exp(-x)) without overflow; None for NaN (the estimator then votes instead)."""
+    if x != x:
+        return None
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-min(x, 700.0)))
+    z = math.exp(max(x, -700.0))
+    return z / (1.0 + z)
 
 
 def _common_prefix(seqs: list[list[int]]) -> int:
@@ -312,10 +322,14 @@ def p_yes_from_logprobs(metadata: Any) -> float | None:
         probs = {"yes": 0.0, "no": 0.0}
         alts = entry.get("top_logprobs") or [{"token": entry["token"], "logprob": entry.get("logprob", 0.0)}]
         for alt in alts:
-            t = str(alt.get("token", "")).strip().lower()
+            t = str(alt.get("token", "")).strip().lower() if isinstance(alt, dict) else ""
             if t in probs:
-                probs[t] += math.exp(float(alt.get("logprob", -math.inf)))
-        if probs["yes"] + probs["no"] == 0:
+                try:
+                    probs[t] += math.exp(min(float(alt.get("logprob", -math.inf)), 0.0))
+                except (TypeError, ValueError):
+                    return None
+        total = probs["yes"] + probs["no"]
+        if not (total > 0 and math.isfinite(total)):
             return None
         return probs["yes"] / (probs["yes"] + probs["no"])
     return None

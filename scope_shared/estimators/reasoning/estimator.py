@@ -3,13 +3,15 @@
 For every (query, candidate) pair it shows the predictor the candidate's results on the ``k`` most
 similar anchors (out of the ``n_considered`` retrieved), lets it reason, and parses its predicted
 output length and correctness. Answers that do not parse are asked again once; if they still fail
-(or the backend raises), that pair gets the ``fallback`` estimator's estimate and the rationale says
-so. A routing call is never failed by the predictor.
+(or the backend raises, or its numbers are not a probability and a plausible length), that pair
+gets the ``fallback`` estimator's estimate and the rationale says so. A routing call is never
+failed by the predictor.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,9 +55,14 @@ def combine(parsed: Sequence[ParsedPrediction], samples: Sequence[Sample]) -> tu
     ``p_correct`` is the mean measured ``p_yes`` where the backend gave one, else the share of
     samples predicting ``yes``; the length is the median prediction; the analysis is the first.
     """
-    measured = [s.p_yes for s in samples if s.p_yes is not None]
+    measured = [float(s.p_yes) for s in samples if _probability(s.p_yes)]
     p = float(np.mean(measured)) if measured else float(np.mean([x.correct for x in parsed]))
-    return p, float(np.median([x.length for x in parsed])), parsed[0].analysis
+    return p, float(np.median([float(x.length) for x in parsed])), parsed[0].analysis
+
+
+def _probability(v: object) -> bool:
+    """A backend's ``p_yes`` that can be used: a finite number in [0, 1] (NaN logits give NaN)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0.0 <= v <= 1.0
 
 
 class ReasoningEstimator(Estimator):
@@ -132,12 +139,12 @@ class ReasoningEstimator(Estimator):
                     still.append(t)
                     continue
                 parsed, good, last_err = [], [], None
-                for s in answers[pos]:
+                for s in answers[pos] if isinstance(answers[pos], (list, tuple)) else ():
                     try:
-                        parsed.append(parse_prediction(s.text))
+                        parsed.append(parse_prediction(getattr(s, "text", None)))
                         good.append(s)
                     except PredictionParseError as exc:
-                        last_err = s.error or str(exc)
+                        last_err = getattr(s, "error", None) or str(exc)
                 if parsed:
                     results[t] = combine(parsed, good)
                 else:

@@ -9,6 +9,13 @@ checkpoint was trained on full questions).
 
 A custom template is any ``str.format`` string using the fields ``{model}``, ``{question}``,
 ``{examples}`` and ``{n_examples}`` (literal braces doubled).
+
+Question texts (the target's and the anchors', which come from the history and so from users) are
+*fenced* (`fence`): a line of a question that would read as the prompt's own structure (a ``#``
+heading, ``Example 3:``, ``Question:``, ``Performance:``, ``Predicted Performance``,
+``Analysis:``, ``Output Format``) gets a leading backslash, and an inline ``{len:`` becomes
+``\\{len:``, so no question can pose as an anchor's result or as the answer format. Ordinary
+questions are left exactly as they are.
 """
 
 from __future__ import annotations
@@ -70,11 +77,28 @@ def format_length(length: float | int | None) -> str:
     return str(int(round(float(length))))
 
 
+_LINE_BREAKS = re.compile(r"\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_MARKER = re.compile(
+    r"(?:#|example ?[0-9]+ ?:|question ?:|performance ?:|predicted performance|analysis ?:|output format)", re.I
+)
+_INLINE = re.compile(r"\{(?=[ \t]{0,8}len[ \t]{0,8}:)", re.I)
+
+
+def fence(text: str) -> str:
+    """Question text that cannot pose as the prompt's structure (see the module docstring)."""
+    lines = _LINE_BREAKS.sub("\n", text).split("\n")
+    for i, line in enumerate(lines):
+        head = line.lstrip(" \t*_`")
+        if _MARKER.match(" ".join(head[:40].split())):
+            lines[i] = line[: len(line) - len(head)] + "\\" + head
+    return _INLINE.sub(r"\\{", "\n".join(lines))
+
+
 def format_examples(examples: Sequence[AnchorExample]) -> str:
     """The ``Example i:`` blocks, each followed by a blank line."""
     return "".join(
         EXAMPLE_TEMPLATE.format(
-            i=i, question=ex.question, length=format_length(ex.length), correct="yes" if ex.correct else "no"
+            i=i, question=fence(ex.question), length=format_length(ex.length), correct="yes" if ex.correct else "no"
         )
         for i, ex in enumerate(examples, start=1)
     )
@@ -98,7 +122,8 @@ def build_prompt(
 ) -> str:
     """Fill ``template`` for one (target model, target question) pair."""
     return template.format(
-        model=model, question=question, examples=format_examples(examples), n_examples=len(examples)
+        model=" ".join(fence(model).split()), question=fence(question), examples=format_examples(examples),
+        n_examples=len(examples),
     )
 
 

@@ -1,0 +1,73 @@
+"""``scope embedder build | list`` and ``scope history reembed``: the embedders by name, and moving a
+history to another embedder.
+
+Registered by `add_commands` from ``scope_shared.cli`` (one call there, so the core CLI stays small).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from scope_shared.errors import ScopeError
+
+
+def _cmd_build(args: argparse.Namespace) -> None:
+    from scope_shared.embedders import build_fast
+    from scope_shared.embedders.named import is_built
+
+    if is_built() and not args.force:
+        print(f"fast embedder already built: {build_fast()} (--force rebuilds it)")
+        return
+    t0 = time.perf_counter()
+    path = build_fast(force=args.force)
+    print(f"built the fast embedder in {time.perf_counter() - t0:.0f}s -> {path}")
+
+
+def _cmd_list(args: argparse.Namespace) -> None:
+    from scope_shared.embedders.named import DESCRIPTIONS, FAST, fast_model_dir, fast_recorded_name, is_built
+
+    for name, text in DESCRIPTIONS.items():
+        state = ""
+        if name == FAST:
+            state = (f" [built: {fast_model_dir()}; histories record {fast_recorded_name()!r}]" if is_built()
+                     else " [not built: 'scope embedder build', or built at first use]")
+        print(f"{name:<8} {text}{state}")
+
+
+def _cmd_reembed(args: argparse.Namespace) -> None:
+    from scope_shared.embedder import as_embedder
+    from scope_shared.history import History
+    from scope_shared.history.reembed import reembed
+
+    history = History.load(args.history)
+    embedder = as_embedder(args.embedder)
+    if history.embedder_name == embedder.name and not args.force:
+        raise ScopeError(f"history {args.history} is already embedded with {embedder.name!r} (--force redoes it)")
+    t0 = time.perf_counter()
+    new = reembed(history, embedder)
+    out = Path(args.out or args.history)
+    new.save(out)
+    print(json.dumps({"questions": len(new), "from": history.embedder_name, "to": new.embedder_name,
+                      "dim": new.dim, "seconds": round(time.perf_counter() - t0, 1), "out": str(out)}, indent=2))
+
+
+def add_commands(sub: Any, hsub: Any) -> None:
+    """Register ``embedder build | list`` on the top-level parser and ``reembed`` under ``history``."""
+    emb = sub.add_parser("embedder", help="build or list the embedders selectable by name (minilm, fast)")
+    esub = emb.add_subparsers(dest="embedder_command", required=True)
+    build = esub.add_parser("build", help="distil the fast embedder from the bundled MiniLM (offline, ~2 min)")
+    build.add_argument("--force", action="store_true", help="rebuild even if it is built")
+    build.set_defaults(func=_cmd_build)
+    lst = esub.add_parser("list", help="the embedder names and whether the fast one is built")
+    lst.set_defaults(func=_cmd_list)
+
+    re = hsub.add_parser("reembed", help="embed every history question anew with another embedder")
+    re.add_argument("--history", required=True)
+    re.add_argument("--embedder", required=True, help="a name (minilm, fast) or a sentence-transformers path")
+    re.add_argument("--out", default=None, help="write the re-embedded history here (default: in place)")
+    re.add_argument("--force", action="store_true", help="re-embed even if the embedder is the same")
+    re.set_defaults(func=_cmd_reembed)

@@ -1,0 +1,118 @@
+"""Embedders by name: ``"minilm"`` (the bundled all-MiniLM-L6-v2) and ``"fast"`` (a static model
+distilled from it, built once on this machine and cached).
+
+The fast model is built offline from the bundled teacher (2-7 minutes on 2 busy cores; ``scope
+embedder build``) or, if missing, at first use. It lives in ``$SCOPE_CACHE_DIR/embedders`` (default
+``~/.cache/scope-router/embedders``) or ``$SCOPE_EMBEDDER_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scope_shared.embedder import Embedder, default_embedder, default_model_path
+from scope_shared.embedders.distill import BUILD_FILE, DistillConfig, distill_static
+from scope_shared.embedders.static import StaticEmbedder, Truncation
+from scope_shared.errors import ScopeError
+
+MINILM, FAST = "minilm", "fast"
+#: what each name means (``scope embedder list``)
+DESCRIPTIONS = {
+    MINILM: "all-MiniLM-L6-v2, the bundled sentence-transformers model (6 transformer layers)",
+    FAST: "static token vectors distilled from all-MiniLM-L6-v2 (model2vec recipe): a lookup and a mean",
+}
+#: names that mean the bundled MiniLM (the second is what histories built with it record)
+MINILM_ALIASES = (MINILM, "all-MiniLM-L6-v2", "default")
+
+
+@dataclass(frozen=True)
+class FastSpec:
+    """What the ``"fast"`` embedder is: how it is distilled and which tokens of long texts it reads.
+
+    Default truncation: the last 512 tokens. Measured on the validation parts of the history parts
+    of routerbench-11 (long few-shot prompts, question last) and llmrouter-9, 5 seeds
+    (``benchmarks/embed_truncation.py``): reading only the head loses 1.2 AUC points on
+    routerbench-11, the tail keeps the signal; 512 tokens keep 90% of those prompts whole and bound
+    the cost of very long ones.
+    """
+
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    truncation: Truncation = field(default_factory=lambda: Truncation(tail=512))
+
+    @property
+    def folder_name(self) -> str:
+        """Folder (and name stem) of the built model; non-default builds get their settings in it."""
+        d = self.distill
+        name = f"m2v-all-MiniLM-L6-v2-{d.pca_dims}d"
+        if d.sif_coefficient != DistillConfig.sif_coefficient:
+            name += f"-sif{d.sif_coefficient:g}"
+        if d.vocab_size is not None:
+            name += f"-v{d.vocab_size}"
+        return name
+
+
+def embedders_dir() -> Path:
+    """Where built embedders are kept."""
+    env = os.environ.get("SCOPE_EMBEDDER_DIR")
+    if env:
+        return Path(env)
+    from scope_shared.embed_cache import cache_dir
+
+    return cache_dir() / "embedders"
+
+
+def fast_model_dir(spec: FastSpec | None = None) -> Path:
+    return embedders_dir() / (spec or FastSpec()).folder_name
+
+
+def is_built(spec: FastSpec | None = None) -> bool:
+    return (fast_model_dir(spec) / BUILD_FILE).is_file()
+
+
+def build_fast(spec: FastSpec | None = None, force: bool = False, show_progress: bool = True) -> Path:
+    """Distil the fast model from the bundled MiniLM into the cache (no download); returns its folder.
+    Does nothing if it is already built, unless ``force``."""
+    spec = spec or FastSpec()
+    out = fast_model_dir(spec)
+    if is_built(spec) and not force:
+        return out
+    return distill_static(default_model_path(), out, spec.distill, show_progress=show_progress, replace=force)
+
+
+_FAST: dict[FastSpec, StaticEmbedder] = {}
+_FAST_LOCK = threading.Lock()
+
+
+def fast_embedder(spec: FastSpec | None = None, build: bool = True) -> StaticEmbedder:
+    """The process-wide fast embedder, built on first use if missing (``build=False``: raise instead)."""
+    spec = spec or FastSpec()
+    with _FAST_LOCK:
+        if spec not in _FAST:
+            if not is_built(spec):
+                if not build:
+                    raise ScopeError(
+                        f"the fast embedder is not built yet ({fast_model_dir(spec)}); run 'scope embedder build'"
+                    )
+                build_fast(spec)
+            _FAST[spec] = StaticEmbedder(fast_model_dir(spec), truncation=spec.truncation)
+        return _FAST[spec]
+
+
+def named_embedder(name: str) -> Embedder | None:
+    """The embedder a name stands for: ``"minilm"`` / ``"fast"`` or the name a history recorded for
+    one of them; ``None`` if the name is none of these (then it may be a model path)."""
+    if name in MINILM_ALIASES:
+        return default_embedder()
+    if name == FAST or name == fast_recorded_name():
+        return fast_embedder()
+    return None
+
+
+def fast_recorded_name(spec: FastSpec | None = None) -> str:
+    """The name histories embedded by the fast embedder record (its folder plus its truncation)."""
+    spec = spec or FastSpec()
+    label = spec.truncation.label
+    return spec.folder_name + (f"+{label}" if label else "")

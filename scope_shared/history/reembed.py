@@ -1,0 +1,67 @@
+"""A history belongs to the embedder that made its vectors: check that, and re-embed when it changes.
+
+Vectors of two embedders are not comparable (even at the same dimension), so a router refuses a
+history recorded by another embedder (`check_embedder`); `reembed` makes a copy of a history with every
+question embedded anew, outcomes, cards and feedback offsets unchanged (``scope history reembed``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scope_shared.embedder import Embedder, as_embedder
+from scope_shared.errors import ScopeError
+from scope_shared.history.history import History
+
+
+def embedder_for(history: History, embedder: Embedder | Any = None) -> Embedder:
+    """The embedder to query ``history`` with, checked (`check_embedder`). ``None``: the embedder the
+    history recorded when it is a named one (``"fast"``, ``"minilm"``), else the bundled default."""
+    if embedder is None and history.embedder_name:
+        from scope_shared.embedders.named import named_embedder
+
+        embedder = named_embedder(history.embedder_name)
+    emb = as_embedder(embedder)
+    check_embedder(history, emb)
+    return emb
+
+
+def check_embedder(history: History, embedder: Embedder) -> None:
+    """Raise `ScopeError` unless ``embedder`` can query ``history``: same dimension, and the same name
+    where the history recorded one (histories built by hand without a name are checked by dimension)."""
+    if embedder.dim != history.dim:
+        raise ScopeError(
+            f"embedder {embedder.name!r} gives {embedder.dim}-d vectors, the history holds {history.dim}-d ones"
+            + _hint(history, embedder)
+        )
+    if history.embedder_name is not None and history.embedder_name != embedder.name:
+        raise ScopeError(
+            f"the history was embedded with {history.embedder_name!r}, not {embedder.name!r}: their vectors "
+            "are not comparable" + _hint(history, embedder)
+        )
+
+
+def _hint(history: History, embedder: Embedder) -> str:
+    return (f"; use embedder={history.embedder_name!r} or re-embed the history "
+            f"('scope history reembed --history DIR --embedder NAME')") if history.embedder_name else ""
+
+
+def reembed(history: History, embedder: Embedder, show_progress: bool = True) -> History:
+    """A copy of ``history`` with every question embedded by ``embedder`` (same ids, outcomes, cards,
+    index kind and ``feedback_applied``). An attached feedback log is not carried over: its records hold
+    the old vectors, so the new history should start a log of its own."""
+    n = len(history)
+    texts = [history.text(i) for i in range(n)]
+    vectors = embedder.embed(texts, show_progress=show_progress)
+    out = History(embedder.dim, embedder.name, index=history.index.config())
+    out.add_questions(texts, vectors, history.benchmarks)
+    log = history.outcome_log
+    if len(log):
+        out.add_outcome_arrays(
+            log.column("qid"), list(log.model_names), log.column("correct"), log.column("output_tokens"),
+            input_tokens=log.column("input_tokens"), latency_s=log.column("latency_s"),
+            source=list(log.source_names), model_codes=log.column("model"), source_codes=log.column("source"),
+        )
+    out.cards = dict(history.cards)
+    out.feedback_applied = dict(history.feedback_applied)
+    return out

@@ -1,0 +1,118 @@
+"""Checks `History` runs on its arguments before it changes anything (each raises `ScopeError`).
+
+Pure functions, so every entry point validates the same way and a bad call leaves the history as
+it was: no model created in memory that is missing on disk, no question half-added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+
+from scope_shared.cards import Outcome
+from scope_shared.errors import ScopeError
+from scope_shared.history.index_spec import MAX_DIM
+from scope_shared.query import check_text
+
+
+def check_dim(dim: Any) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, Integral) or not 1 <= int(dim) <= MAX_DIM:
+        raise ScopeError(f"embedding dimension must be an integer between 1 and {MAX_DIM}, got {dim!r}")
+    return int(dim)
+
+
+def check_question_id(question_id: Any, n: int) -> int:
+    """An existing question's id: an integer (not a bool, not 1.5) in ``[0, n)``."""
+    if isinstance(question_id, (bool, np.bool_)) or not isinstance(question_id, Integral):
+        raise ScopeError(f"question id must be an integer, got {question_id!r}")
+    if not 0 <= int(question_id) < n:
+        raise ScopeError(f"no question with id {question_id} (history has {n})")
+    return int(question_id)
+
+
+def check_ids(ids: Any, n: int) -> np.ndarray:
+    """An array of existing question ids (int64)."""
+    try:
+        arr = np.asarray(ids)
+    except (TypeError, ValueError) as exc:
+        raise ScopeError(f"question ids must be integers: {exc}") from None
+    if arr.size and (arr.dtype.kind not in "iu"):
+        raise ScopeError(f"question ids must be integers, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        raise ScopeError(f"question ids out of range (history has {n})")
+    return arr
+
+
+def numbers(values: Any, what: str, kinds: str = "iuf") -> np.ndarray:
+    """A flat float64 array from numbers of the given dtype kinds (strings, objects refused)."""
+    try:
+        arr = np.asarray(values)
+        if arr.size and arr.dtype.kind not in kinds:
+            raise TypeError(f"dtype {arr.dtype}")
+        return arr.astype(np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise ScopeError(f"{what} must be numbers ({exc})") from None
+
+
+def check_k(k: Any) -> int:
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, Integral) or int(k) < 1:
+        raise ScopeError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def query_array(query_embs: Any, dim: int) -> np.ndarray:
+    """(n, dim) finite float32 query vectors from one vector or a batch."""
+    try:
+        q = np.asarray(query_embs, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ScopeError(f"query embeddings must be numbers: {exc}") from None
+    if q.ndim == 1:
+        q = q[None, :]
+    if q.ndim != 2 or q.shape[1] != dim:
+        got = q.shape[1] if q.ndim == 2 else f"shape {q.shape}"
+        raise ScopeError(f"query embedding has dimension {got}, the history uses {dim}")
+    if not np.isfinite(q).all():
+        raise ScopeError("query embeddings contain NaN or infinite values")
+    return q
+
+
+def check_texts(texts: Any) -> list[str]:
+    """History question texts: non-blank, encodable strings."""
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+        raise ScopeError("history questions must be a sequence of strings")
+    out = []
+    for i, t in enumerate(texts):
+        out.append(check_text(t, f"history question #{i}"))
+    return out
+
+
+def check_benchmarks(benchmarks: Any, n: int) -> list[str | None] | None:
+    """One benchmark name (a string, or None) per question."""
+    if benchmarks is None:
+        return None
+    if isinstance(benchmarks, (str, bytes)) or not isinstance(benchmarks, Sequence) or len(benchmarks) != n:
+        raise ScopeError("benchmarks must have one entry per text")
+    return [None if b is None else check_text(b, f"benchmark #{i}") for i, b in enumerate(benchmarks)]
+
+
+def check_outcomes(outcomes: Any) -> list[Outcome]:
+    """Outcomes (objects or dicts), all validated before anything is changed."""
+    if isinstance(outcomes, (str, bytes, Mapping)) or not isinstance(outcomes, Iterable):
+        raise ScopeError(f"outcomes must be a list of Outcome objects or dicts, got {type(outcomes).__name__}")
+    out = []
+    for o in outcomes:
+        if not isinstance(o, (Outcome, Mapping)):
+            raise ScopeError(f"an outcome must be an Outcome or a dict, got {type(o).__name__}")
+        out.append(o if isinstance(o, Outcome) else Outcome.create(**{str(k): v for k, v in o.items()}))
+    return out
+
+
+def check_name(name: Any, what: str) -> str:
+    """A model or source name, stripped like `Outcome`'s."""
+    if not isinstance(name, str):
+        raise ScopeError(f"every {what} must be a non-empty string, got {type(name).__name__}")
+    return check_text(name, f"{what} name").strip()

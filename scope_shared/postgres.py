@@ -1,0 +1,201 @@
+"""PostgreSQL connections for the shared (fleet) ledger and history: opt-in, by URL.
+
+Nothing here runs unless a user passes a connection URL (``Ledger.connect(url)``,
+``History.connect(url)``); psycopg is imported only then, so ``import scope_shared`` never needs it
+(``pip install 'scope-router[postgres]'``).
+
+Every connection is made with timeouts, so no call hangs on a dead or locked server: a connect
+timeout, a statement timeout, a lock timeout and an idle-in-transaction timeout (all settable per
+connection), plus TCP keepalives. Every failure becomes a `SharedStoreError` that says what went
+wrong (bad URL, server down, wrong schema version), never a raw driver traceback, and never shows
+the password.
+
+Schemas are versioned per component (``ledger``, ``history``) in one table, ``scope_schema``; a
+component's tables are created on first use (under an advisory lock, so many processes starting at
+once create them once), and a database written by another schema version is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from scope_shared.errors import SharedStoreError
+
+if TYPE_CHECKING:
+    import psycopg
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+#: advisory-lock key under which schemas are created (any constant; "SCOPE" in ASCII)
+_SCHEMA_LOCK = 0x53434F5045
+T = TypeVar("T")
+
+
+def is_postgres_url(value: object) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) connection URL."""
+    return isinstance(value, str) and value.strip().lower().startswith(URL_SCHEMES)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds before a call gives up: connecting, one statement, waiting for a lock, idle in a
+    transaction (the server ends a session that a crashed client left mid-transaction)."""
+
+    connect_s: float = 5.0
+    statement_s: float = 15.0
+    lock_s: float = 10.0
+    idle_in_transaction_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name in ("connect_s", "statement_s", "lock_s", "idle_in_transaction_s"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise SharedStoreError(f"timeout {name} must be a positive number of seconds, got {v!r}")
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise SharedStoreError(
+            "a PostgreSQL URL needs psycopg 3: pip install 'scope-router[postgres]'"
+        ) from None
+    return psycopg
+
+
+def describe(url: str) -> str:
+    """``user@host:port/dbname`` of a URL, without its password (for error messages)."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        d = conninfo_to_dict(url)
+    except Exception:
+        return "<unparsable URL>"
+    user = f"{d['user']}@" if d.get("user") else ""
+    port = f":{d['port']}" if d.get("port") else ""
+    return f"{user}{d.get('host') or 'localhost'}{port}/{d.get('dbname') or ''}"
+
+
+def connect(url: str, timeouts: Timeouts | None = None, *, autocommit: bool = True) -> "psycopg.Connection":
+    """Open one connection with the timeouts set; `SharedStoreError` on a bad URL or a server that
+    does not answer."""
+    if not isinstance(url, str) or not url.strip():
+        raise SharedStoreError(f"a PostgreSQL connection URL must be a non-empty string, got {url!r}")
+    if not is_postgres_url(url):
+        raise SharedStoreError(
+            f"not a PostgreSQL URL: {url[:40]!r} (expected postgresql://user:password@host:port/dbname)"
+        )
+    psycopg = _psycopg()
+    from psycopg.conninfo import conninfo_to_dict
+
+    t = timeouts or Timeouts()
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise SharedStoreError(f"malformed PostgreSQL URL ({str(exc).strip()})") from None
+    options = " ".join(
+        f"-c {k}={int(v * 1000)}"
+        for k, v in (
+            ("statement_timeout", t.statement_s),
+            ("lock_timeout", t.lock_s),
+            ("idle_in_transaction_session_timeout", t.idle_in_transaction_s),
+        )
+    )
+    try:
+        return psycopg.connect(
+            url,
+            autocommit=autocommit,
+            connect_timeout=max(1, round(t.connect_s)),
+            options=options,
+            application_name="scope-router",
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
+    except psycopg.Error as exc:
+        raise SharedStoreError(
+            f"cannot connect to PostgreSQL at {describe(url)} (is the server running and the URL "
+            f"right?): {_first_line(exc)}"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def ensure_schema(conn: "psycopg.Connection", component: str, version: int, ddl: str) -> None:
+    """Create ``component``'s tables (``ddl``) if this database has none; refuse another version."""
+    with translate_errors(f"setting up the {component} schema"), conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS scope_schema (component text PRIMARY KEY, version integer NOT NULL)")
+        row = conn.execute("SELECT version FROM scope_schema WHERE component = %s", (component,)).fetchone()
+        if row is None:
+            conn.execute(ddl)
+            conn.execute("INSERT INTO scope_schema (component, version) VALUES (%s, %s)", (component, version))
+        elif row[0] != version:
+            raise SharedStoreError(
+                f"the database's {component} tables have schema version {row[0]}; this library uses "
+                f"version {version} (use a matching scope-router, or a new database)"
+            )
+
+
+@contextlib.contextmanager
+def translate_errors(doing: str) -> Iterator[None]:
+    """Turn a driver error raised while ``doing`` into a `SharedStoreError` that names it."""
+    psycopg = _psycopg()
+    try:
+        yield
+    except psycopg.errors.QueryCanceled as exc:
+        raise SharedStoreError(f"PostgreSQL timed out {doing}: {_first_line(exc)}") from None
+    except psycopg.errors.LockNotAvailable as exc:
+        raise SharedStoreError(f"PostgreSQL lock wait timed out {doing}: {_first_line(exc)}") from None
+    except psycopg.OperationalError as exc:
+        raise SharedStoreError(f"lost the PostgreSQL connection {doing}: {_first_line(exc)}") from None
+    except psycopg.Error as exc:
+        raise SharedStoreError(f"PostgreSQL error {doing}: {_first_line(exc)}") from None
+
+
+class Session:
+    """One lazily (re)opened connection, shared by a process's threads under a lock.
+
+    A call that finds the connection broken (the server restarted, a network drop) opens a new one
+    first; a call whose connection breaks *during* it fails with a `SharedStoreError` and is not
+    retried (a reservation that may have committed must not be made twice).
+    """
+
+    def __init__(self, url: str, timeouts: Timeouts | None = None) -> None:
+        self.url = url
+        self.timeouts = timeouts or Timeouts()
+        self._conn: psycopg.Connection | None = None
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"Session({describe(self.url)!r})"
+
+    def connection(self) -> "psycopg.Connection":
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's socket is not ours to use
+                self._conn, self._pid = None, os.getpid()
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                self._conn = connect(self.url, self.timeouts)
+            return self._conn
+
+    def run(self, doing: str, work: Callable[["psycopg.Connection"], T]) -> T:
+        """``work(conn)`` inside one transaction, errors translated."""
+        with self._lock:
+            conn = self.connection()
+            with translate_errors(doing), conn.transaction():
+                return work(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

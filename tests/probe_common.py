@@ -1,0 +1,111 @@
+"""The robustness probe's shared pieces: a case, its verdict, and the checks most cases make.
+
+The probe (`probe_bad_input`, `probe_store`, `probe_concurrency`, `probe_reasoning`) is a table of
+cases over the public API only, so the same table runs on any checkout: the tests in ``tests/``
+run it in-process (fast), ``benchmarks/robustness_probe.py`` runs a longer version of it in child
+processes (a case that kills the interpreter, e.g. faiss's SIGSEGV, is recorded as a crash) and
+prints tried / passed / data-loss, so main's code and a branch can be compared.
+
+A case returns a `Verdict`: ``pass``, ``fail`` (wrong error type, state changed by a failed call,
+crash) or ``data-loss`` (an acknowledged outcome or a saved store is gone), with a detail.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from scope_shared import History, ScopeError  # noqa: E402
+
+PASS, FAIL, LOSS = "pass", "fail", "data-loss"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == PASS
+
+
+@dataclass(frozen=True)
+class Case:
+    """One probe case: ``run(scratch_dir) -> Verdict``. ``time_limit_s``: the benchmark (never a
+    test) also fails the case when it takes longer than that."""
+
+    group: str
+    name: str
+    run: Callable[[Path], Verdict]
+    time_limit_s: float | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.group}/{self.name}"
+
+
+def ok(detail: str = "") -> Verdict:
+    return Verdict(PASS, detail)
+
+
+def fail(detail: str) -> Verdict:
+    return Verdict(FAIL, detail)
+
+
+def lost(detail: str) -> Verdict:
+    return Verdict(LOSS, detail)
+
+
+def raised(exc: BaseException) -> str:
+    return f"{type(exc).__module__}.{type(exc).__name__}: {str(exc)[:160]}"
+
+
+def snapshot(h: History) -> tuple:
+    """Everything a failed call must leave unchanged."""
+    return (
+        len(h), h.n_records, tuple(h.models), h.embeddings.tobytes(), dict(h.feedback_applied),
+        tuple((m, h.model_arrays(m).ids.tobytes(), h.model_arrays(m).scores.tobytes(),
+               h.model_arrays(m).tokens.tobytes()) for m in h.models),
+    )
+
+
+def expect_error(fn: Callable[[], Any], error: type[BaseException] = ScopeError, state: Callable[[], Any] | None = None) -> Verdict:
+    """``fn()`` must raise ``error`` (the library's own type) and leave ``state()`` unchanged."""
+    before = state() if state is not None else None
+    try:
+        fn()
+    except error as exc:
+        if state is not None and state() != before:
+            return fail(f"raised {type(exc).__name__} but changed the state")
+        return ok(type(exc).__name__)
+    except BaseException as exc:  # noqa: BLE001 - the verdict is the point
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return fail(f"raised {raised(exc)}")
+    if state is not None and state() != before:
+        return fail("accepted the bad input and changed the state")
+    return fail("accepted the bad input")
+
+
+def run_case(case: Case) -> Verdict:
+    """Run one case in a fresh scratch folder; an unexpected exception is a failed case."""
+    with tempfile.TemporaryDirectory(prefix="scope-probe-") as tmp:
+        try:
+            return case.run(Path(tmp))
+        except Exception as exc:  # noqa: BLE001
+            return fail(f"case raised {raised(exc)}")
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v)).astype(np.float32)
