@@ -82,6 +82,8 @@ def test_explorer_budget_and_arguments():
     explorer.observe("mid", 1.0, None, None)
     assert explorer.evidence("mid", 40) == pytest.approx(40)  # fresh after an outcome
     assert explorer.correction("mid", np.ones(8, np.float32) / np.sqrt(8)) == 0.0  # no drift tracking
+    with pytest.raises(ScopeError):
+        Router(CARDS, toy_history(), embedder=toy_embedder(), exploration=0.1)
     for bad in ({"rate": 1.5}, {"evidence_half_life": 0}, {"drift_half_life": -1}, {"temperature": 0}):
         with pytest.raises(ScopeError):
             Explorer(**bad)

@@ -22,6 +22,7 @@ from scope_shared.history.subset import add_model_outcomes
 from scope_shared.live import LiveObject
 from scope_shared.query import validate_queries, validate_query
 from scope_shared.routing.decision import Decision, Estimate
+from scope_shared.routing.exploration import Explorer
 from scope_shared.routing.knobs import Knob, make_knob, resolve_knob
 from scope_shared.routing.policies import cap_first, explain, rank
 from scope_shared.routing.records import CallBook, CallRecord
@@ -30,7 +31,6 @@ from scope_shared.tokens import TokenCounter, approx_token_count
 
 if TYPE_CHECKING:  # budgets sit a floor above routing; the router only reads them
     from scope_shared.budget.base import BudgetView
-    from scope_shared.routing.exploration import Explorer
 
 #: output tokens assumed when neither the history nor the card says (stated in every figure using it)
 DEFAULT_OUTPUT_TOKENS = 256.0
@@ -100,6 +100,8 @@ class Router(LiveObject):
         self.count_tokens: TokenCounter = token_counter or approx_token_count
         self.default_output_tokens = float(default_output_tokens)
         self.batch_scorer = batch_scorer
+        if exploration is not None and not isinstance(exploration, Explorer):
+            raise ScopeError(f"exploration must be an Explorer, got {type(exploration).__name__}")
         self.exploration = exploration
         self.calls = CallBook()
         attached = history.feedback_log
