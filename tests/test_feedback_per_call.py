@@ -74,3 +74,16 @@ def test_langchain_feedback_on_the_same_reply_twice():
     llm.record_feedback(reply, 1.0)
     llm.record_feedback(reply, 0.0)
     assert _score(router.history, "trivia: asked once", "cheap") == (0.0, 1)
+
+
+def test_a_call_id_reused_for_another_model_adds_an_outcome_and_leaves_the_first_model_alone():
+    history = toy_history()
+    embedder = toy_embedder()
+    q = "trivia: one call id, two models"
+    history.add(q, embedder.embed_one(q), [{"model": "cheap", "correct": 1.0}], call_id="call-1")
+    history.add(q, embedder.embed_one(q), [{"model": "mid", "correct": 0.0}], call_id="call-1")
+    assert _score(history, q, "cheap") == (1.0, 1)
+    assert _score(history, q, "mid") == (0.0, 1)
+    history.add(q, embedder.embed_one(q), [{"model": "mid", "correct": 0.5}], call_id="call-1")
+    assert _score(history, q, "mid") == (0.5, 1)
+    assert _score(history, q, "cheap") == (1.0, 1)

@@ -22,11 +22,13 @@ class FeedbackCalls:
         self._rows: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def previous(self, call_id: str | None, log: OutcomeLog) -> float | None:
-        """The score this call's feedback has now (None: no feedback yet, as far as this process knows)."""
+    def previous(self, call_id: str | None, log: OutcomeLog, model: str | None = None) -> float | None:
+        """The score this call's feedback on ``model`` has now (None: none yet, as far as this process knows)."""
         with self._lock:
             row = self._rows.get(call_id) if call_id else None
-        return None if row is None else float(log.column("correct")[row])
+        if row is None or (model is not None and not _row_is(log, row, None, model)):
+            return None
+        return float(log.column("correct")[row])
 
     def replace(
         self,
@@ -45,8 +47,8 @@ class FeedbackCalls:
             row = self._rows.get(call_id)
             if row is None and replaces is not None:  # folded in before a save: find it by its values
                 row = log.last_row(qid, new.model, replaces, new.source)
-            if row is None or new.model not in columns:
-                return False
+            if row is None or new.model not in columns or not _row_is(log, row, qid, new.model):
+                return False  # no earlier feedback on this question and model: a new outcome
             old = log.set_correct(row, new.correct)
             columns[new.model].adjust(qid, new.correct - old)
             self._rows[call_id] = row
@@ -61,3 +63,11 @@ class FeedbackCalls:
         if call_id:
             with self._lock:
                 self._rows[call_id] = row
+
+
+def _row_is(log: OutcomeLog, row: int, qid: int | None, model: str) -> bool:
+    """Whether outcome ``row`` is about ``model`` (and question ``qid``, when given)."""
+    if model not in log.model_names:
+        return False
+    same_model = int(log.column("model")[row]) == log.model_names.index(model)
+    return same_model and (qid is None or int(log.column("qid")[row]) == qid)

@@ -336,7 +336,7 @@ class History:
         emb = self._check_one(text, embedding)
         check_benchmarks([benchmark], 1)
         with self._lock:  # log order == apply order, so each segment's mark is a true prefix
-            replaces = self._calls.previous(call_id, self._log)
+            replaces = self._calls.previous(call_id, self._log, outs[0].model if len(outs) == 1 else None)
             segment, seq = self._feedback.append(text.strip(), emb, outs, benchmark, call_id=call_id, replaces=replaces)
             qid = self._add_unlogged(text, emb, outs, benchmark, call_id)
             self.feedback_applied[segment] = seq
