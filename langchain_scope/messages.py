@@ -8,7 +8,7 @@ from langchain_core.messages import BaseMessage
 
 from langchain_scope.routing_text import message_text, query_text
 from scope_shared.calls import Usage
-from scope_shared.tokens import TokenCounter
+from scope_shared.tokens import TokenCounter, reported_tokens
 
 __all__ = ["count_input_tokens", "message_text", "query_text", "usage_of"]
 
@@ -19,10 +19,11 @@ def count_input_tokens(messages: Sequence[BaseMessage], counter: TokenCounter) -
 
 
 def usage_of(message: BaseMessage | None, inputs: Sequence[BaseMessage], counter: TokenCounter) -> Usage:
-    """The tokens a call used: the provider's ``usage_metadata``, else counted with ``counter``."""
-    usage = getattr(message, "usage_metadata", None)
-    if usage and ("input_tokens" in usage or "output_tokens" in usage):
-        return Usage(float(usage.get("input_tokens", 0)), float(usage.get("output_tokens", 0)), counted=False)
+    """The tokens a call used: the provider's ``usage_metadata`` (read by
+    `scope_shared.tokens.reported_tokens`), else counted with ``counter``."""
+    reported = reported_tokens(getattr(message, "usage_metadata", None))
+    if reported is not None:
+        return Usage(reported[0], reported[1], counted=False)
     out_text = message_text(message) if message is not None else ""
     return Usage(
         float(count_input_tokens(inputs, counter)),

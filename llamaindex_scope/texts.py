@@ -8,10 +8,15 @@ templates (`llamaindex_scope.templates`); a message can be marked with
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Optional, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, MessageRole
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    MessageRole,
+)
 
 from llamaindex_scope.templates import llamaindex_scaffolds, scaffolds_from_prompt
 from scope_shared.calls import Usage
@@ -26,9 +31,26 @@ from scope_shared.routing.routing_text import (
     marked_text,
     without_markers,
 )
+from scope_shared.tokens import reported_tokens
+
+__all__ = [
+    "RoutingTextFn",
+    "default_rule",
+    "mark_routing_text",  # the core's, re-exported as llamaindex_scope's
+    "message_text",
+    "messages_text",
+    "query_from_prompt",
+    "reported_usage",
+    "response_text",
+    "routing_text_for",
+    "routing_text_of_messages",
+    "transcript_turns",
+    "turns_of",
+    "without_markers",  # the core's, re-exported for llamaindex_scope.llm
+]
 
 #: a component's own say in what to route on: given the prompt (completions) or the messages (chats)
-RoutingTextFn = Callable[[Union[str, Sequence[ChatMessage]]], Optional[str]]
+RoutingTextFn = Callable[[str | Sequence[ChatMessage]], str | None]
 
 _ROLES = {
     MessageRole.USER: "user", MessageRole.SYSTEM: "system", MessageRole.DEVELOPER: "system",
@@ -36,7 +58,7 @@ _ROLES = {
 }
 _OBSERVATION = "Observation:"  # a ReAct agent's tool result, sent as a user turn
 # a chat flattened into one prompt by LlamaIndex's `messages_to_prompt` ("role: content" turns, then "assistant: ")
-_TRANSCRIPT_TURN = re.compile(r"^(%s): " % "|".join(r.value for r in MessageRole), re.MULTILINE)
+_TRANSCRIPT_TURN = re.compile(r"^({}): ".format("|".join(r.value for r in MessageRole)), re.MULTILINE)
 
 
 def default_rule(templates: Sequence[Any] = ()) -> RoutingTextRule:
@@ -119,32 +141,12 @@ def response_text(response: ChatResponse | CompletionResponse) -> str:
     return response.text or ""
 
 
-def _get(obj: Any, key: str) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
-def _pair(obj: Any) -> tuple[float, float] | None:
-    for i_key, o_key in (("prompt_tokens", "completion_tokens"), ("input_tokens", "output_tokens")):
-        i, o = _get(obj, i_key), _get(obj, o_key)
-        if isinstance(i, (int, float)) and isinstance(o, (int, float)) and not isinstance(i, bool):
-            return float(i), float(o)
-    return None
-
-
 def reported_usage(response: ChatResponse | CompletionResponse) -> Usage | None:
-    """Token counts the provider reported, if any.
+    """Token counts the provider reported, if any (`scope_shared.tokens.reported_tokens`).
 
-    Looked for as ``prompt_tokens``/``completion_tokens`` or ``input_tokens``/``output_tokens`` in
-    the response's ``additional_kwargs`` (where LlamaIndex's OpenAI-style integrations put them),
-    its message's ``additional_kwargs``, its ``raw`` and ``raw.usage``.
+    Looked for in the response's ``additional_kwargs`` (where LlamaIndex's OpenAI-style
+    integrations put them), its message's ``additional_kwargs``, its ``raw`` (and ``raw.usage``).
     """
     message_kwargs = response.message.additional_kwargs if isinstance(response, ChatResponse) else None
-    for source in (response.additional_kwargs, message_kwargs, response.raw, _get(response.raw, "usage")):
-        if source is None:
-            continue
-        pair = _pair(source)
-        if pair is not None:
-            return Usage(input_tokens=pair[0], output_tokens=pair[1], counted=False)
-    return None
+    pair = reported_tokens(response.additional_kwargs, message_kwargs, response.raw)
+    return None if pair is None else Usage(input_tokens=pair[0], output_tokens=pair[1], counted=False)

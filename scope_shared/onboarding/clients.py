@@ -5,7 +5,8 @@
 provider's package) or a plain callable ``prompt -> str | dict | (text, usage)``. Token usage is the
 provider's (LangChain ``usage_metadata`` / ``response_metadata``, LlamaIndex ``raw`` /
 ``additional_kwargs``); when a provider reports none the tokens are counted locally and the reply
-says so (``counted``). Latency is wall-clock time of the call.
+says so (``counted``). Usage records are read by `scope_shared.tokens.reported_tokens`, as the
+integrations read them. Latency is wall-clock time of the call.
 
 `call_with_retries` retries rate limits (HTTP 429, ``RateLimitError``, ...) and transient failures
 (timeouts, 5xx) with exponential back-off and jitter, honouring a ``Retry-After`` header.
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scope_shared.errors import OnboardingError
-from scope_shared.tokens import TokenCounter, approx_token_count
+from scope_shared.tokens import TokenCounter, approx_token_count, reported_tokens
 
 
 @dataclass(frozen=True)
@@ -41,25 +42,6 @@ def _get(obj: Any, key: str) -> Any:
     if isinstance(obj, Mapping):
         return obj.get(key)
     return getattr(obj, key, None)
-
-
-def _token_pair(source: Any) -> tuple[float, float] | None:
-    """(input, output) tokens from a usage record in any of the usual spellings."""
-    for inp, out in (("input_tokens", "output_tokens"), ("prompt_tokens", "completion_tokens")):
-        i, o = _get(source, inp), _get(source, out)
-        if isinstance(i, (int, float)) or isinstance(o, (int, float)):
-            return float(i or 0), float(o or 0)
-    return None
-
-
-def reported_tokens(*sources: Any) -> tuple[float, float] | None:
-    """The first usage found among ``sources`` and their ``usage`` / ``token_usage`` members."""
-    for s in sources:
-        for cand in (s, _get(s, "usage"), _get(s, "token_usage")):
-            pair = _token_pair(cand) if cand is not None else None
-            if pair is not None:
-                return pair
-    return None
 
 
 def _content_text(content: Any) -> str:
@@ -248,7 +230,7 @@ def call_with_retries(client: ModelClient, prompt: str, policy: RetryPolicy) -> 
     while True:
         try:
             return client(prompt), attempt
-        except Exception as exc:  # noqa: BLE001 - the provider's error types are unknown here
+        except Exception as exc:
             if not is_transient(exc) or attempt >= policy.max_retries:
                 raise
             policy.sleep(policy.wait(attempt, exc))
