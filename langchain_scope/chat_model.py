@@ -5,10 +5,11 @@
     chain.with_config(configurable={"max_cost": 0.001, "scope_ledger": Ledger(0.05)}).invoke(...)
 
 Per call: build the query text (`messages.query_text`), read the knob/ledger (`config`), ask the
-core for a ranked decision, open a routing run (`tracing`), call the best candidate that fits the
-budget, fall back down the ranking when one raises (`scope_shared.calls.attempts`), and return the
-candidate's own message with ``response_metadata["scope"]`` (the call's record) and
-``response_metadata["model_name"]`` (the routed candidate's name).
+core for a ranked decision (a `plan.Plan`), open a routing run (`tracing`), call the best candidate
+that fits the budget, fall back down the ranking when one raises (`scope_shared.calls.attempts`),
+and return the candidate's own message with ``response_metadata["scope"]`` (the call's record) and
+``response_metadata["model_name"]`` (the routed candidate's name). The stream paths are in
+`langchain_scope.chat_stream`.
 
 Budgets: a call holds the expected cost of the whole prompt it sends (every message, tool schemas)
 and settles the real cost; a stream stopped early (``break``, ``close()``, a cancelled task) or
@@ -25,17 +26,18 @@ but not pushed into the candidates; ``stop`` is passed to the chosen candidate.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import aclosing
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from pydantic import Field, SecretStr
 
@@ -43,33 +45,27 @@ from langchain_scope import config as cfg
 from langchain_scope import tracing
 from langchain_scope.batching import abatch_keeping_stops, batch_keeping_stops
 from langchain_scope.budget import bound_tools, ended, ends_run, prompt_token_count
+from langchain_scope.chat_stream import RoutedStreams
 from langchain_scope.feedback import record_feedback
-from langchain_scope.messages import usage_of
-from langchain_scope.streaming import add_chunks, astream_in_order, stream_in_order
-from langchain_scope.routing_text import RoutingTextFn, langchain_rule, routing_text_of, without_markers
+from langchain_scope.plan import Plan
+from langchain_scope.routing_text import (
+    RoutingTextFn,
+    langchain_rule,
+    routing_text_of,
+    without_markers,
+)
 from langchain_scope.structured import RoutedStructuredOutput, StructuredBinding
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
 from scope_shared.budget.nesting import LedgerLike, check_ledger
-from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, RoutedCall, stop_reason
+from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, RoutedCall
 from scope_shared.calls.attempts import atry_in_order, try_in_order
 from scope_shared.errors import BudgetExceeded, ScopeError, UnknownModelError
 from scope_shared.routing.router import Router
 from scope_shared.routing.routing_text import DEFAULT_TOOL_CHARS, RoutingTextRule
 
 
-@dataclass
-class _Plan:
-    """One call, decided but not yet made."""
-
-    messages: list[BaseMessage]
-    call: RoutedCall
-    binding: ToolBinding | StructuredBinding | None
-    kwargs: dict[str, Any]
-    skipped: dict[str, str] = field(default_factory=dict)
-
-
-class SCOPERouter(BaseChatModel):
+class SCOPERouter(RoutedStreams, BaseChatModel):
     """A chat model over candidate chat models; each call goes to the one SCOPE picks.
 
     Args:
@@ -146,7 +142,7 @@ class SCOPERouter(BaseChatModel):
         default_knob: Any = None,
         token_counter: Any = None,
         **kwargs: Any,
-    ) -> "SCOPERouter":
+    ) -> SCOPERouter:
         """Build the core router from cards and a history, then the chat model over it."""
         router = Router(
             cards, history, estimator=estimator, embedder=embedder, default_knob=default_knob,
@@ -198,7 +194,7 @@ class SCOPERouter(BaseChatModel):
         cfg.field_knob(**layer)
         return layer
 
-    def _plan(self, messages: list[BaseMessage], config: RunnableConfig, kwargs: dict[str, Any]) -> _Plan:
+    def _plan(self, messages: list[BaseMessage], config: RunnableConfig, kwargs: dict[str, Any]) -> Plan:
         kwargs = dict(kwargs)
         binding = kwargs.pop(TOOLS_KEY, None)
         forced = kwargs.pop("model", None)
@@ -224,12 +220,12 @@ class SCOPERouter(BaseChatModel):
             fallback_on=self.fallback_on,
         )
         call.record.query_source = routed.source
-        return _Plan(sent, call, binding, kwargs, skipped)
+        return Plan(sent, call, binding, kwargs, self.router.count_tokens, skipped)
 
     def _rule(self) -> RoutingTextRule:
         return langchain_rule(self.context_chars, self.tool_chars, self.templates)
 
-    def _prepare(self, input: LanguageModelInput, config: RunnableConfig | None, kwargs: dict[str, Any]) -> tuple[_Plan, RunnableConfig]:
+    def _prepare(self, input: LanguageModelInput, config: RunnableConfig | None, kwargs: dict[str, Any]) -> tuple[Plan, RunnableConfig]:
         config = ensure_config(config)
         return self._plan(self._convert_input(input).to_messages(), config, kwargs), config
 
@@ -239,19 +235,6 @@ class SCOPERouter(BaseChatModel):
 
     def _stop(self, stop: list[str] | None) -> list[str] | None:
         return stop if stop is not None else (self.stop or None)
-
-    def _usage(self, plan: _Plan):  # type: ignore[no-untyped-def]
-        return lambda _model, message: usage_of(message, plan.messages, self.router.count_tokens)
-
-    @staticmethod
-    def _scope_meta(record: CallRecord, plan: _Plan) -> dict[str, Any]:
-        return {**record.metadata(), "skipped": dict(plan.skipped)}
-
-    def _finish(self, message: BaseMessage, model: str, record: CallRecord, plan: _Plan) -> AIMessage:
-        """The candidate's reply with the call's record under ``response_metadata["scope"]``; the
-        provider's ``model_name`` is kept (the card name fills it only when the provider gave none)."""
-        meta = {"model_name": model, **message.response_metadata, "scope": self._scope_meta(record, plan)}
-        return message.model_copy(update={"response_metadata": meta})  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ invoke
     def invoke(
@@ -267,9 +250,9 @@ class SCOPERouter(BaseChatModel):
             model, message, record = try_in_order(
                 plan.call,
                 lambda m: self._target(m, plan.binding).invoke(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
-                self._usage(plan),
+                plan.usage,
             )
-            out = self._finish(message, model, record, plan)
+            out = plan.finish(message, model, record)
         except BaseException as exc:
             if not ends_run(exc):
                 run.on_chain_error(exc)
@@ -291,9 +274,9 @@ class SCOPERouter(BaseChatModel):
             model, message, record = await atry_in_order(
                 plan.call,
                 lambda m: self._target(m, plan.binding).ainvoke(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
-                self._usage(plan),
+                plan.usage,
             )
-            out = self._finish(message, model, record, plan)
+            out = plan.finish(message, model, record)
         except BaseException as exc:
             if not ends_run(exc):
                 await run.on_chain_error(exc)
@@ -301,98 +284,6 @@ class SCOPERouter(BaseChatModel):
             out = ended(exc)
         await tracing.aend_run(run, plan.call.record, out)
         return out
-
-    # ------------------------------------------------------------------ stream
-    def _final_chunk(self, plan: _Plan, model: str, last: AIMessageChunk | None, acc: AIMessageChunk | None) -> AIMessageChunk:
-        """The candidate's last chunk, carrying the settled call's record and ``chunk_position="last"``."""
-        record = plan.call.succeeded(model, self._usage(plan)(model, acc))
-        last = last if last is not None else AIMessageChunk(content="")
-        seen_name = acc is not None and "model_name" in acc.response_metadata
-        meta = {"scope": self._scope_meta(record, plan)}
-        if not seen_name:
-            meta["model_name"] = model
-        return last.model_copy(
-            update={"response_metadata": {**last.response_metadata, **meta}, "chunk_position": "last"}
-        )
-
-    def _settle_stopped(self, plan: _Plan, model: str, acc: AIMessageChunk, why: BaseException) -> None:
-        """A stream that stopped after some chunks: charge what it produced (flagged partial)."""
-        plan.call.succeeded(model, self._usage(plan)(model, acc), stopped=stop_reason(why))
-
-    def stream(
-        self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
-        stop: list[str] | None = None, **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
-        try:
-            plan, config = self._prepare(input, config, kwargs)
-        except BudgetExceeded as exc:
-            yield ended(exc, chunk=True)
-            return
-        run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
-        final: AIMessageChunk | None = None
-        try:
-            for chunk in stream_in_order(
-                plan.call,
-                lambda m: self._target(m, plan.binding).stream(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
-                add_chunks,
-                lambda m, last, acc: self._final_chunk(plan, m, last, acc),
-                lambda m, acc, why: self._settle_stopped(plan, m, acc, why),
-            ):
-                final = chunk if chunk.chunk_position == "last" and "scope" in chunk.response_metadata else None
-                yield chunk
-        except BaseException as exc:
-            if not ends_run(exc):  # a graceful stop is only raised before any chunk is out
-                run.on_chain_error(exc)
-                raise
-            final = ended(exc, chunk=True)
-            yield final
-        tracing.end_run(run, plan.call.record, final)
-
-    async def astream(
-        self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
-        stop: list[str] | None = None, **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
-        try:
-            plan, config = self._prepare(input, config, kwargs)
-        except BudgetExceeded as exc:
-            yield ended(exc, chunk=True)
-            return
-        run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
-        final: AIMessageChunk | None = None
-        chunks = astream_in_order(
-            plan.call,
-            lambda m: self._target(m, plan.binding).astream(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
-            add_chunks,
-            lambda m, last, acc: self._final_chunk(plan, m, last, acc),
-            lambda m, acc, why: self._settle_stopped(plan, m, acc, why),
-        )
-        try:
-            async with aclosing(chunks):  # closing this stream closes (and settles) the routed one at once
-                async for chunk in chunks:
-                    final = chunk if chunk.chunk_position == "last" and "scope" in chunk.response_metadata else None
-                    yield chunk
-        except BaseException as exc:
-            if not ends_run(exc):
-                await run.on_chain_error(exc)
-                raise
-            final = ended(exc, chunk=True)
-            yield final
-        await tracing.aend_run(run, plan.call.record, final)
-
-    def _stream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        """For LangChain's own streaming paths (``stream_events(version="v3")``): `stream`, as generation chunks."""
-        for chunk in self.stream(messages, stop=stop, **kwargs):
-            yield ChatGenerationChunk(message=chunk)
-
-    async def _astream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        async for chunk in self.astream(messages, stop=stop, **kwargs):
-            yield ChatGenerationChunk(message=chunk)
 
     # ------------------------------------------------------------------ batch
     def _warm(self, inputs: Sequence[LanguageModelInput]) -> None:
@@ -437,11 +328,11 @@ class SCOPERouter(BaseChatModel):
             model, message, record = try_in_order(
                 plan.call,
                 lambda m: self._target(m, plan.binding).invoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
-                self._usage(plan),
+                plan.usage,
             )
         except BudgetExceeded as exc:
             return ChatResult(generations=[ChatGeneration(message=ended(exc))])
-        return ChatResult(generations=[ChatGeneration(message=self._finish(message, model, record, plan))])
+        return ChatResult(generations=[ChatGeneration(message=plan.finish(message, model, record))])
 
     async def _agenerate(
         self, messages: list[BaseMessage], stop: list[str] | None = None,
@@ -454,11 +345,11 @@ class SCOPERouter(BaseChatModel):
             model, message, record = await atry_in_order(
                 plan.call,
                 lambda m: self._target(m, plan.binding).ainvoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
-                self._usage(plan),
+                plan.usage,
             )
         except BudgetExceeded as exc:
             return ChatResult(generations=[ChatGeneration(message=ended(exc))])
-        return ChatResult(generations=[ChatGeneration(message=self._finish(message, model, record, plan))])
+        return ChatResult(generations=[ChatGeneration(message=plan.finish(message, model, record))])
 
     # ------------------------------------------------------------------ feedback
     def record_feedback(self, call: str | UUID | CallRecord | BaseMessage, correct: float) -> int:

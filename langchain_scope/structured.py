@@ -91,7 +91,7 @@ def _with_catcher(config: RunnableConfig) -> tuple[RunnableConfig, _LastReply]:
 class RoutedStructuredOutput(Runnable[LanguageModelInput, Any]):
     """The Runnable ``SCOPERouter.with_structured_output(...)`` returns (see the module docstring)."""
 
-    def __init__(self, router: "SCOPERouter", schema: Any, kwargs: Mapping[str, Any]) -> None:
+    def __init__(self, router: SCOPERouter, schema: Any, kwargs: Mapping[str, Any]) -> None:
         self.router = router
         self.binding = StructuredBinding(schema, dict(kwargs))
 
@@ -101,15 +101,15 @@ class RoutedStructuredOutput(Runnable[LanguageModelInput, Any]):
     def _settle(self, plan: Any, model: str, output: Any, catcher: _LastReply) -> Any:
         raw = output.get("raw") if isinstance(output, dict) else None
         message = raw if isinstance(raw, AIMessage) else catcher.message
-        record = plan.call.succeeded(model, self.router._usage(plan)(model, message))
+        record = plan.call.succeeded(model, plan.usage(model, message))
         if isinstance(raw, AIMessage):
-            output = {**output, "raw": self.router._finish(raw, model, record, plan)}
+            output = {**output, "raw": plan.finish(raw, model, record)}
         return output
 
     def _settle_stopped(self, plan: Any, model: str, partial: Any, catcher: _LastReply, why: BaseException) -> None:
         """A structured stream that stopped after some output: charge what was produced (flagged)."""
         message = catcher.message or AIMessage(content=partial if isinstance(partial, str) else repr(partial))
-        plan.call.succeeded(model, self.router._usage(plan)(model, message), stopped=stop_reason(why))
+        plan.call.succeeded(model, plan.usage(model, message), stopped=stop_reason(why))
 
     def _start(self, input: LanguageModelInput, config: RunnableConfig | None) -> tuple[Any, Any, RunnableConfig, _LastReply]:
         plan, config = self.router._prepare(input, config, {TOOLS_KEY: self.binding})

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -40,28 +40,41 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.callbacks import CallbackManager
-from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
 from llamaindex_scope import attempts, streaming
-from llamaindex_scope.budget import chat_prompt_tokens, ends_with, stop_chat, stop_completion
+from llamaindex_scope.budget import (
+    chat_prompt_tokens,
+    ends_with,
+    stop_chat,
+    stop_completion,
+)
 from llamaindex_scope.callbacks import routing_callbacks
-from llamaindex_scope.events import emit_routed, emit_settled
+from llamaindex_scope.events import emit_routed
+from llamaindex_scope.settling import settler
 from llamaindex_scope.texts import (
     RoutingTextFn,
     default_rule,
     messages_text,
-    reported_usage,
-    response_text,
     routing_text_for,
-    without_markers,
+)
+from llamaindex_scope.tool_calls import (
+    child_chat_kwargs,
+    pop_tool_args,
+    tool_models,
+    validated,
 )
 from scope_shared.budget.nesting import LedgerLike, check_ledger
 from scope_shared.budget.scopes import pick_knob, settings_in_force
-from scope_shared.calls import DEFAULT_FALLBACK_ON, FallbackOn, RoutedCall, Usage, check_fallback_on, note_call
-from scope_shared.calls import prompt_tokens
+from scope_shared.calls import (
+    DEFAULT_FALLBACK_ON,
+    FallbackOn,
+    RoutedCall,
+    check_fallback_on,
+    prompt_tokens,
+)
 from scope_shared.errors import InvalidCardError, ScopeError
 from scope_shared.routing.knobs import Knob
 from scope_shared.routing.router import Router
@@ -71,7 +84,6 @@ if TYPE_CHECKING:
 
 #: per-call keyword arguments SCOPELLM reads (and does not pass on to the child)
 ROUTING_KWARGS = ("knob", "max_cost", "tradeoff", "min_accuracy", "alpha", "ledger", "routing_text")
-_TOOL_KWARGS = ("tools", "allow_parallel_tool_calls", "tool_required", "verbose")
 
 
 class SCOPELLM(FunctionCallingLLM):
@@ -97,16 +109,16 @@ class SCOPELLM(FunctionCallingLLM):
     only to children that are function-calling LLMs).
     """
 
-    llms: Dict[str, Any] = Field(exclude=True, description="candidate LlamaIndex LLMs by model name")
-    candidates: List[str] = Field(default_factory=list, description="the candidate model names")
+    llms: dict[str, Any] = Field(exclude=True, description="candidate LlamaIndex LLMs by model name")
+    candidates: list[str] = Field(default_factory=list, description="the candidate model names")
 
     _router: Router = PrivateAttr()
-    _knob: Optional[Knob] = PrivateAttr(default=None)
-    _ledger: Optional[LedgerLike] = PrivateAttr(default=None)
+    _knob: Knob | None = PrivateAttr(default=None)
+    _ledger: LedgerLike | None = PrivateAttr(default=None)
     _fallback_on: FallbackOn = PrivateAttr(default=DEFAULT_FALLBACK_ON)
-    _routing_text: Optional[RoutingTextFn] = PrivateAttr(default=None)
+    _routing_text: RoutingTextFn | None = PrivateAttr(default=None)
     _rule: Any = PrivateAttr(default=None)
-    _last_model: Optional[str] = PrivateAttr(default=None)
+    _last_model: str | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -181,15 +193,9 @@ class SCOPELLM(FunctionCallingLLM):
             if any(m.num_output > 0 for m in metas)
             else metas[0].num_output,
             is_chat_model=any(m.is_chat_model for m in metas),
-            is_function_calling_model=bool(self._tool_models()),
+            is_function_calling_model=bool(tool_models(self.llms)),
             model_name=f"scope[{','.join(self.llms)}]",
         )
-
-    def _tool_models(self) -> list[str]:
-        return [
-            n for n, llm in self.llms.items()
-            if isinstance(llm, FunctionCallingLLM) and llm.metadata.is_function_calling_model
-        ]
 
     # ---------------------------------------------------------------- planning and settling
     def _plan(
@@ -202,7 +208,7 @@ class SCOPELLM(FunctionCallingLLM):
         knob, ledger = settings_in_force(self._knob, self._ledger, **routing)
         candidates = list(self.llms)
         if tools:
-            candidates = self._tool_models()
+            candidates = tool_models(self.llms)
             if not candidates:
                 raise ScopeError("tools were given, but no candidate LLM is a function-calling LLM")
         call = RoutedCall.plan(
@@ -213,82 +219,22 @@ class SCOPELLM(FunctionCallingLLM):
         emit_routed(call.record, "llm")
         return call, kwargs
 
-    def _usage(
-        self, response: ChatResponse | CompletionResponse | None, input_text: str, output_text: str
-    ) -> Usage:
-        reported = None if response is None else reported_usage(response)
-        if reported is not None:
-            return reported
-        count = self._router.count_tokens
-        return Usage(
-            input_tokens=float(count(input_text)) if input_text else 0.0,
-            output_tokens=float(count(output_text)) if output_text else 0.0,
-            counted=True,
-        )
-
     def _settler(self, call: RoutedCall, input_text: str) -> attempts.Settle:
-        """How a call settles once ``model`` answered (``stopped``: a stream that ended early, with
-        what it produced): real cost, response metadata, cost event."""
+        """How ``call`` settles (`llamaindex_scope.settling`); remembers which child answered."""
+        return settler(call, input_text, self._router.count_tokens, self._answered)
 
-        span = active_span_id.get()  # a stream settles after the LLM span has closed
-
-        def settle(model: str, response: ChatResponse | CompletionResponse | None, stopped: str | None) -> None:
-            out = "" if response is None else response_text(response)
-            record = call.succeeded(model, self._usage(response, input_text, out), stopped=stopped)
-            self._last_model = model
-            if response is not None:
-                self._annotate(response, record.metadata())
-            note_call(record)
-            emit_settled(record, "llm", ledger=call.ledger, span_id=span)
-
-        return settle
-
-    @staticmethod
-    def _annotate(response: ChatResponse | CompletionResponse, meta: dict[str, Any]) -> None:
-        response.additional_kwargs["scope"] = meta
-        if response.raw is None:
-            response.raw = {"scope": meta}
-        elif isinstance(response.raw, Mapping):
-            response.raw = {**response.raw, "scope": meta}
+    def _answered(self, model: str) -> None:
+        self._last_model = model
 
     # ---------------------------------------------------------------- chat
     def _chat_plan(
         self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
     ) -> tuple[RoutedCall, dict[str, Any], dict[str, Any]]:
-        tool_args = {k: kwargs.pop(k) for k in _TOOL_KWARGS if k in kwargs}
+        tool_args = pop_tool_args(kwargs)
         tools = tool_args.get("tools") or ()
         n_prompt = chat_prompt_tokens(messages, tools, self._router.count_tokens)
         call, rest = self._plan(messages, kwargs, tools=bool(tools), n_prompt=n_prompt)
         return call, rest, tool_args
-
-    @staticmethod
-    def _child_chat_kwargs(
-        llm: LLM, messages: Sequence[ChatMessage], rest: dict[str, Any], tool_args: dict[str, Any]
-    ) -> dict[str, Any]:
-        """The child's own chat arguments: with tools, prepared by the child in its own format."""
-        messages = without_markers(messages)
-        if not tool_args.get("tools"):
-            return {"messages": messages, **rest}
-        assert isinstance(llm, FunctionCallingLLM)
-        return llm._prepare_chat_with_tools_compat(
-            tool_args["tools"],
-            chat_history=list(messages),
-            verbose=tool_args.get("verbose", False),
-            allow_parallel_tool_calls=tool_args.get("allow_parallel_tool_calls", False),
-            tool_required=tool_args.get("tool_required", False),
-            **rest,
-        )
-
-    @staticmethod
-    def _validated(llm: LLM, response: ChatResponse, tool_args: dict[str, Any]) -> ChatResponse:
-        if not tool_args.get("tools"):
-            return response
-        assert isinstance(llm, FunctionCallingLLM)
-        return llm._validate_chat_with_tools_response(
-            response,
-            tool_args["tools"],
-            allow_parallel_tool_calls=tool_args.get("allow_parallel_tool_calls", False),
-        )
 
     @llm_chat_callback()
     @ends_with(stop_chat)
@@ -296,8 +242,8 @@ class SCOPELLM(FunctionCallingLLM):
         call, rest, tool_args = self._chat_plan(messages, kwargs)
 
         def invoke(llm: LLM) -> ChatResponse:
-            response = llm.chat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
-            return self._validated(llm, response, tool_args)
+            response = llm.chat(**child_chat_kwargs(llm, messages, rest, tool_args))
+            return validated(llm, response, tool_args)
 
         return attempts.run(call, self.llms, invoke, self._settler(call, messages_text(messages)))
 
@@ -307,8 +253,8 @@ class SCOPELLM(FunctionCallingLLM):
         call, rest, tool_args = await asyncio.to_thread(self._chat_plan, messages, kwargs)
 
         async def invoke(llm: LLM) -> ChatResponse:
-            response = await llm.achat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
-            return self._validated(llm, response, tool_args)
+            response = await llm.achat(**child_chat_kwargs(llm, messages, rest, tool_args))
+            return validated(llm, response, tool_args)
 
         return await attempts.arun(call, self.llms, invoke, self._settler(call, messages_text(messages)))
 
@@ -321,7 +267,7 @@ class SCOPELLM(FunctionCallingLLM):
         call, rest, tool_args = self._chat_plan(messages, kwargs)
 
         def start(llm: LLM) -> ChatResponseGen:
-            return llm.stream_chat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
+            return llm.stream_chat(**child_chat_kwargs(llm, messages, rest, tool_args))
 
         settle = self._settler(call, messages_text(messages))
         return streaming.register(attempts.run_stream(call, self.llms, start, settle))
@@ -335,7 +281,7 @@ class SCOPELLM(FunctionCallingLLM):
         call, rest, tool_args = await asyncio.to_thread(self._chat_plan, messages, kwargs)
 
         def start(llm: LLM) -> Awaitable[ChatResponseAsyncGen]:
-            return llm.astream_chat(**self._child_chat_kwargs(llm, messages, rest, tool_args))
+            return llm.astream_chat(**child_chat_kwargs(llm, messages, rest, tool_args))
 
         settle = self._settler(call, messages_text(messages))
         return streaming.register(await attempts.arun_stream(call, self.llms, start, settle))
@@ -368,7 +314,7 @@ class SCOPELLM(FunctionCallingLLM):
     @ends_with(stop_completion, stream=True)
     def _stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         call, rest = self._complete_plan(prompt, kwargs)
-        start = lambda llm: llm.stream_complete(prompt, formatted=formatted, **rest)  # noqa: E731
+        start = lambda llm: llm.stream_complete(prompt, formatted=formatted, **rest)
         return streaming.register(attempts.run_stream(call, self.llms, start, self._settler(call, prompt)))
 
     async def astream_complete(
@@ -382,20 +328,20 @@ class SCOPELLM(FunctionCallingLLM):
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
         call, rest = await asyncio.to_thread(self._complete_plan, prompt, kwargs)
-        start = lambda llm: llm.astream_complete(prompt, formatted=formatted, **rest)  # noqa: E731
+        start = lambda llm: llm.astream_complete(prompt, formatted=formatted, **rest)
         return streaming.register(await attempts.arun_stream(call, self.llms, start, self._settler(call, prompt)))
 
     # ---------------------------------------------------------------- tools
     def _prepare_chat_with_tools(
         self,
-        tools: Sequence["BaseTool"],
-        user_msg: Optional[Union[str, ChatMessage]] = None,
-        chat_history: Optional[List[ChatMessage]] = None,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
         verbose: bool = False,
         allow_parallel_tool_calls: bool = False,
         tool_required: bool = False,
         **kwargs: Any,
-    ) -> Dict[str, Any]:
+    ) -> dict[str, Any]:
         """Neutral arguments for `chat`: the chosen child prepares the tools in its own format later."""
         messages = list(chat_history or [])
         if isinstance(user_msg, str):
@@ -427,7 +373,7 @@ class SCOPELLM(FunctionCallingLLM):
 
     def get_tool_calls_from_response(
         self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
-    ) -> List[ToolSelection]:
+    ) -> list[ToolSelection]:
         """Read tool calls the way the child that answered writes them (a budget stop has none)."""
         if (response.additional_kwargs.get("scope") or {}).get("budget_exhausted"):
             if error_on_no_tool_call:
