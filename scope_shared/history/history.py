@@ -19,18 +19,20 @@ from scope_shared.history.anchors import Anchors
 from scope_shared.history.columns import ModelArrays, ModelColumn
 from scope_shared.history.feedback_calls import FeedbackCalls
 from scope_shared.history.index import VectorIndex
+from scope_shared.history.membership import Membership
 from scope_shared.history.records import OutcomeLog, OutcomeRecord, RecordsView
 from scope_shared.history.search import anchors as search_anchors
 from scope_shared.history.validation import (
     check_benchmarks,
     check_dim,
+    check_embedding,
+    check_embeddings,
     check_ids,
     check_k,
-    check_name,
+    check_outcome_arrays,
     check_outcomes,
     check_question_id,
     check_texts,
-    numbers,
     query_array,
 )
 
@@ -57,10 +59,7 @@ class History:
         self._n = 0
         self._index = VectorIndex.from_config(dim, dict(index) if isinstance(index, Mapping) else index)
         self._columns: dict[str, ModelColumn] = {}
-        # which models answered each question: bit (slot % 64) of word (slot // 64), slot = the
-        # model's position in _columns. 16 bytes a question for up to 128 models; lets anchors test
-        # membership of a neighbour pool for every model in one gather instead of a search per model.
-        self._bits = np.zeros((0, 1), dtype=np.uint64)
+        self._members = Membership()  # which models answered each question (slot = position in _columns)
         self._log = OutcomeLog()
         self._lock = threading.RLock()
         self._feedback: Any = None  # a FeedbackLog once attach_log() was called
@@ -71,7 +70,7 @@ class History:
         self._saved_as: dict[str, str] = {}  # store directory -> save id it holds (store.py)
 
     @classmethod
-    def connect(cls, url: str, name: str = "default", **settings: Any) -> "History":
+    def connect(cls, url: str, name: str = "default", **settings: Any) -> History:
         """A history shared by every process that connects to it, kept in PostgreSQL.
 
         ``History.connect("postgresql://user@host/db", dim=384, embedder_name=...)`` creates it on
@@ -165,16 +164,7 @@ class History:
     ) -> list[int]:
         """Add questions (texts already present keep their id); returns each text's id."""
         texts = check_texts(texts)
-        try:
-            embeddings = np.asarray(embeddings, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise ScopeError(f"embeddings must be numbers: {exc}") from None
-        if embeddings.ndim != 2 or embeddings.shape != (len(texts), self.dim):
-            raise ScopeError(
-                f"embeddings have shape {embeddings.shape}, expected ({len(texts)}, {self.dim})"
-            )
-        if not np.all(np.isfinite(embeddings)):
-            raise ScopeError("embeddings contain NaN or infinite values")
+        embeddings = check_embeddings(embeddings, len(texts), self.dim)
         benchmarks = check_benchmarks(benchmarks, len(texts))
         with self._lock:
             ids: list[int] = []
@@ -201,10 +191,7 @@ class History:
                     del self._texts[n_texts:], self._benchmarks[n_texts:]
                     raise
                 self._n += len(new_rows)
-                if self._n > len(self._bits):
-                    grown = np.zeros((max(self._n, 2 * len(self._bits), 1024), self._bits.shape[1]), np.uint64)
-                    grown[: len(self._bits)] = self._bits
-                    self._bits = grown
+                self._members.fit_questions(self._n)
             return ids
 
     def add_outcomes(self, question_id: int, outcomes: Iterable[Outcome | Mapping[str, Any]]) -> None:
@@ -236,82 +223,37 @@ class History:
         ``model_codes`` / ``source_codes`` (integer arrays), tables of names those codes index.
         Validated as a whole (same rules as `Outcome`); nothing is added if any row is bad.
         """
-        qids = numbers(question_ids, "question ids")
+        rows = check_outcome_arrays(
+            question_ids, model, correct, output_tokens, input_tokens=input_tokens, latency_s=latency_s,
+            source=source, model_codes=model_codes, source_codes=source_codes,
+        )
+        qids, corr, models, m_idx = rows.qids, rows.correct, rows.models, rows.model_idx
         n = len(qids)
-
-        def num(name: str, v: Any, required: bool = False) -> np.ndarray:
-            arr = np.full(n, np.nan) if v is None else numbers(v, name, "biuf")
-            if len(arr) != n:
-                raise ScopeError(f"{name} has {len(arr)} rows, question_ids has {n}")
-            bad = (np.isnan(arr) if required else np.zeros(n, bool)) | np.isinf(arr) | (arr < 0)
-            if name == "correct":
-                bad |= arr > 1
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise ScopeError(f"invalid outcome #{i}: {name}={arr[i]!r} (must be finite and >= 0"
-                                 f"{', <= 1' if name == 'correct' else ''})")
-            return arr
-
-        def names(name: str, v: str | Sequence[str], codes: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
-            if isinstance(v, str):
-                v = [v]
-            if not isinstance(v, Sequence):
-                raise ScopeError(f"{name} must be a name or a sequence of names")
-            if codes is not None:
-                table = [check_name(u, name) for u in v]
-                if len(set(table)) != len(table):
-                    raise ScopeError(f"{name} names must be distinct non-empty strings")
-                c = np.asarray(codes).ravel()
-                if len(c) != n or c.dtype.kind not in "iu" or (n and (c.min() < 0 or c.max() >= len(table))):
-                    raise ScopeError(f"{name} codes must be {n} integers indexing {len(table)} names")
-                return table, c.astype(np.int64)
-            clean = {u: check_name(u, name) for u in dict.fromkeys(v)} if all(isinstance(u, str) for u in v) else None
-            if clean is None:
-                raise ScopeError(f"every {name} must be a non-empty string")
-            if len(v) not in (1, n):
-                raise ScopeError(f"{name} must be one name or one per row")
-            uniq = list(dict.fromkeys(clean.values()))
-            code = {u: i for i, u in enumerate(uniq)}
-            idx = np.array([code[clean[x]] for x in v], dtype=np.int64)
-            return uniq, np.broadcast_to(idx, (n,)) if len(v) == 1 else idx
-
-        corr = num("correct", correct, required=True)
-        out_t, in_t, lat = num("output_tokens", output_tokens), num("input_tokens", input_tokens), num("latency_s", latency_s)
-        models, m_idx = names("model", model, model_codes)
-        sources, s_idx = names("source", source, source_codes)
-        if n and (np.isnan(qids).any() or np.any(qids != np.round(qids))):
-            raise ScopeError("question ids must be integers")
-        qids = qids.astype(np.int64)
         with self._lock:
             if n and (qids.min() < 0 or qids.max() >= self._n):
                 raise ScopeError(f"question ids out of range (history has {self._n})")
             for i, m in enumerate(models):
-                rows = np.flatnonzero(m_idx == i) if len(models) > 1 else slice(None)
-                if len(models) > 1 and len(rows) == 0:
+                sel = np.flatnonzero(m_idx == i) if len(models) > 1 else slice(None)
+                if len(models) > 1 and len(sel) == 0:
                     continue
-                self._column_for_write(m).add_many(qids[rows], corr[rows], out_t[rows])
-                self._set_bits(qids[rows], m)
+                self._column_for_write(m).add_many(qids[sel], corr[sel], rows.output_tokens[sel])
+                self._set_bits(qids[sel], m)
             m_codes = np.array([self._log.model_code(m) for m in models], dtype=np.int64)
-            s_codes = np.array([self._log.source_code(x) for x in sources], dtype=np.int64)
+            s_codes = np.array([self._log.source_code(x) for x in rows.sources], dtype=np.int64)
             self._log.append_columns(
-                qid=qids, model=m_codes[m_idx], correct=corr, output_tokens=out_t,
-                source=s_codes[s_idx], input_tokens=in_t, latency_s=lat,
+                qid=qids, model=m_codes[m_idx], correct=corr, output_tokens=rows.output_tokens,
+                source=s_codes[rows.source_idx], input_tokens=rows.input_tokens, latency_s=rows.latency_s,
             )
 
     def _column_for_write(self, model: str) -> ModelColumn:
         col = self._columns.get(model)
         if col is None:
             col = self._columns[model] = ModelColumn()
-            words = (len(self._columns) + 63) // 64
-            if words > self._bits.shape[1]:
-                grown = np.zeros((len(self._bits), words), np.uint64)
-                grown[:, : self._bits.shape[1]] = self._bits
-                self._bits = grown
+            self._members.fit_models(len(self._columns))
         return col
 
     def _set_bits(self, qids: np.ndarray, model: str) -> None:
-        slot = list(self._columns).index(model)
-        self._bits[np.unique(qids), slot // 64] |= np.uint64(1 << (slot % 64))
+        self._members.mark(qids, list(self._columns).index(model))
 
     def add(
         self,
@@ -333,7 +275,8 @@ class History:
             raise ScopeError(f"call_id must be a string, got {type(call_id).__name__}")
         if self._feedback is None:
             return self._add_unlogged(text, embedding, outs, benchmark, call_id)
-        emb = self._check_one(text, embedding)
+        check_texts([text])
+        emb = check_embedding(embedding, self.dim)
         check_benchmarks([benchmark], 1)
         with self._lock:  # log order == apply order, so each segment's mark is a true prefix
             replaces = self._calls.previous(call_id, self._log, outs[0].model if len(outs) == 1 else None)
@@ -341,16 +284,6 @@ class History:
             qid = self._add_unlogged(text, emb, outs, benchmark, call_id)
             self.feedback_applied[segment] = seq
             return qid
-
-    def _check_one(self, text: str, embedding: np.ndarray) -> np.ndarray:
-        check_texts([text])
-        try:
-            emb = np.asarray(embedding, dtype=np.float32).reshape(-1)
-        except (TypeError, ValueError) as exc:
-            raise ScopeError(f"embedding must be numbers: {exc}") from None
-        if emb.shape != (self.dim,) or not np.all(np.isfinite(emb)):
-            raise ScopeError(f"embedding must be {self.dim} finite numbers, got shape {emb.shape}")
-        return emb
 
     def _add_unlogged(
         self, text: str, embedding: np.ndarray, outs: list[Outcome], benchmark: str | None,
@@ -364,7 +297,7 @@ class History:
                     self._calls.remember(call_id, len(self._log) - 1)
             return qid
 
-    def attach_log(self, path: str | Path) -> "ReplayReport":
+    def attach_log(self, path: str | Path) -> ReplayReport:
         """Replay a feedback log into this history, then write every later `add` to it first.
 
         Records this history already folded in (see ``feedback_applied``, kept by `save`) are not
@@ -432,19 +365,19 @@ class History:
             "cards": sorted(self.cards),
         }
 
-    def select_models(self, models: Iterable[str]) -> "History":
+    def select_models(self, models: Iterable[str]) -> History:
         """A copy with every question (same ids, no re-embedding) but only ``models``' outcomes."""
         from scope_shared.history.subset import select_models
 
         with self._lock:
             return select_models(self, models)
 
-    def drop_models(self, models: Iterable[str]) -> "History":
+    def drop_models(self, models: Iterable[str]) -> History:
         """A copy without ``models``' outcomes and cards (see `select_models`)."""
         drop = set(models)
         unknown = drop - set(self.models)
         if unknown:
-            raise UnknownModelError(f"model {sorted(unknown)[0]!r} has no outcomes in the history")
+            raise UnknownModelError(f"model {min(unknown)!r} has no outcomes in the history")
         return self.select_models([m for m in self.models if m not in drop])
 
     # ---------------------------------------------------------------- persistence
@@ -456,7 +389,7 @@ class History:
             save_history(self, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "History":
+    def load(cls, path: str | Path) -> History:
         """Load a directory written by ``save``; raises `HistoryStoreError` if missing or corrupt."""
         from scope_shared.history.store import load_history
 

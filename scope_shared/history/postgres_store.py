@@ -15,7 +15,8 @@ commits. If the database refuses, the local history is rebuilt from the database
 keeps rows the fleet does not have.
 
 ``save(path)`` writes the local snapshot as an ordinary history directory (the export);
-`scope_shared.history.postgres_transfer` moves directories in and out.
+`scope_shared.history.postgres_transfer` moves directories in and out. The SQL is in
+`postgres_sql`; turning rows into `History` arguments and back is `postgres_rows`.
 """
 
 from __future__ import annotations
@@ -27,16 +28,27 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from scope_shared.cards import ModelCard
 from scope_shared.errors import ScopeError, SharedStoreError
+from scope_shared.history import postgres_rows as rows
 from scope_shared.history import postgres_sql as sql
 from scope_shared.history.anchors import Anchors
 from scope_shared.history.history import History
-from scope_shared.postgres import Session, Timeouts, connect, describe, ensure_schema, translate_errors
+from scope_shared.postgres import (
+    Session,
+    Timeouts,
+    connect,
+    describe,
+    ensure_schema,
+    translate_errors,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,7 +57,7 @@ T = TypeVar("T")
 class SharedCards(dict):
     """The history's model cards; setting or deleting one writes it through to the database."""
 
-    def __init__(self, owner: "PostgresHistory", cards: Mapping[str, ModelCard] = ()) -> None:
+    def __init__(self, owner: PostgresHistory, cards: Mapping[str, ModelCard] = ()) -> None:
         super().__init__(cards)
         self._owner = owner
 
@@ -96,7 +108,7 @@ class PostgresHistory(History):
         self._changed = threading.Condition()
         self._stop = threading.Event()
         ensure_schema(self._session.connection(), "history", sql.VERSION, sql.DDL)
-        meta = self._session.run(f"opening history {name!r}", lambda c: self._open(c, dim, embedder_name, index))
+        meta = self._session.run(f"opening history {name!r}", lambda c: rows.open_settings(c, name, url, dim, embedder_name, index))
         self._config = meta
         super().__init__(meta["dim"], meta["embedder"], index=meta["index"])
         self.sync()
@@ -104,32 +116,6 @@ class PostgresHistory(History):
         if follow:
             self._follower = threading.Thread(target=self._follow, name=f"scope-history-{name}", daemon=True)
             self._follower.start()
-
-    def _open(self, conn: Any, dim: int | None, embedder: str | None, index: Any) -> dict[str, Any]:
-        row = conn.execute(
-            "SELECT dim, embedder, index_spec FROM scope_histories WHERE name = %s", (self.name,)
-        ).fetchone()
-        if row is None:
-            if dim is None:
-                raise SharedStoreError(
-                    f"no history named {self.name!r} at {describe(self.url)}: pass dim= (and embedder_name=) "
-                    "to create it, or import a directory (scope history import)"
-                )
-            spec = dict(index) if isinstance(index, Mapping) else index
-            conn.execute(
-                "INSERT INTO scope_histories (name, dim, embedder, index_spec) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (name) DO NOTHING",
-                (self.name, int(dim), embedder, json.dumps(spec)),
-            )
-            row = conn.execute(
-                "SELECT dim, embedder, index_spec FROM scope_histories WHERE name = %s", (self.name,)
-            ).fetchone()
-        for what, given, stored in (("dim", dim, row[0]), ("embedder", embedder, row[1])):
-            if given is not None and given != stored:
-                raise SharedStoreError(
-                    f"history {self.name!r} at {describe(self.url)} has {what} {stored!r}, not {given!r}"
-                )
-        return {"dim": row[0], "embedder": row[1], "index": row[2]}
 
     @property
     def _applying(self) -> bool:
@@ -205,24 +191,11 @@ class PostgresHistory(History):
         with self._lock, self._applying_here():
             if qrows:
                 start = len(self)
-                embs = np.frombuffer(b"".join(bytes(r[2]) for r in qrows), dtype="<f4").reshape(len(qrows), self.dim)
-                ids = History.add_questions(self, [r[0] for r in qrows], embs, [r[1] for r in qrows])
+                ids = History.add_questions(self, *rows.question_arrays(qrows, self.dim))
                 if ids != list(range(start, start + len(qrows))):
                     raise SharedStoreError(f"history {self.name!r}: question rows out of order; connect again")
             if orows:
-                col = list(zip(*orows))
-                models, sources = list(dict.fromkeys(col[1])), list(dict.fromkeys(col[6]))  # first-seen order
-                m_code, s_code = {m: i for i, m in enumerate(models)}, {s: i for i, s in enumerate(sources)}
-
-                def num(i: int) -> np.ndarray:
-                    return np.array([np.nan if v is None else v for v in col[i]], dtype=np.float64)
-
-                History.add_outcome_arrays(
-                    self, np.array(col[0], np.int64), models, num(2), num(3),
-                    input_tokens=num(4), latency_s=num(5), source=sources,
-                    model_codes=np.array([m_code[m] for m in col[1]], np.int64),
-                    source_codes=np.array([s_code[s] for s in col[6]], np.int64),
-                )
+                History.add_outcome_arrays(self, **rows.outcome_arrays(orows))
             for row, correct in reps:  # a call's later feedback replaced its score
                 record = self._log.record(row)
                 old = self._log.set_correct(row, correct)
@@ -249,7 +222,7 @@ class PostgresHistory(History):
                 if failing:
                     log.warning("history %r: following the database again", self.name)
                 failing = False
-            except Exception as exc:  # keep following: the server may come back
+            except Exception as exc:  # noqa: BLE001 - keep following: the server may come back
                 (log.debug if failing else log.warning)("history %r: following the database failed: %s", self.name, exc)
                 failing = True
                 if conn is not None:
@@ -277,7 +250,7 @@ class PostgresHistory(History):
             self._follower.join(timeout=self.poll_s + 5)
         self._session.close()
 
-    def __enter__(self) -> "PostgresHistory":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -328,19 +301,9 @@ class PostgresHistory(History):
 
     def _store_rows(self, conn: Any, n_q: int, n_o: int, texts: Any, embeddings: Any, call_id: str | None) -> None:
         if len(self) > n_q:
-            first = {}
-            for i, t in enumerate(texts):
-                first.setdefault(t.strip(), i)
-            vecs = np.asarray(embeddings, dtype="<f4")
-            with conn.cursor().copy(sql.COPY_QUESTIONS) as copy:
-                for qid in range(n_q, len(self)):
-                    v = vecs[first[self.text(qid)]]
-                    copy.write_row((self.name, qid, self.text(qid), self.benchmark(qid), v.tobytes()))
+            rows.copy_questions(conn, self.name, self, n_q, texts, embeddings)
         if self.n_records > n_o:
-            with conn.cursor().copy(sql.COPY_OUTCOMES) as copy:
-                for seq, row in enumerate(self.outcome_log.rows(n_o), start=n_o):
-                    copy.write_row((self.name, seq, row["q"], row["model"], row["correct"], row.get("output_tokens"),
-                                    row.get("input_tokens"), row.get("latency_s"), row["source"]))
+            rows.copy_outcomes(conn, self.name, self, n_o)
         row = self._calls.row(call_id)
         if row is not None and row >= n_o:  # the call's first feedback (here): a new row holds it
             conn.execute(sql.FREE_CALL, (self.name, call_id))
@@ -365,7 +328,7 @@ class PostgresHistory(History):
             log.warning("history %r: could not reload after a failed write: %s", self.name, exc)
 
     def add_questions(self, texts: Any, embeddings: np.ndarray, benchmarks: Any = None) -> list[int]:
-        vecs = _unit_rows(embeddings, self.dim)
+        vecs = rows.unit_rows(embeddings, self.dim)
         return self._write("adding questions to", lambda: History.add_questions(self, texts, vecs, benchmarks),
                            list(texts), vecs)
 
@@ -381,7 +344,7 @@ class PostgresHistory(History):
         call_id: str | None = None,
     ) -> int:
         outs = list(outcomes)
-        vec = _unit_rows(np.asarray(embedding).reshape(1, -1), self.dim)
+        vec = rows.unit_rows(np.asarray(embedding).reshape(1, -1), self.dim)
         return self._write("recording an outcome in", lambda: History.add(self, text, vec, outs, benchmark, call_id),
                            [text] if isinstance(text, str) else [], vec, call_id)
 
@@ -391,15 +354,3 @@ class PostgresHistory(History):
             "so it takes no feedback log"
         )
 
-
-def _unit_rows(embeddings: Any, dim: int) -> Any:
-    """Rows scaled to unit length as `History.add_questions` scales them, so the writer and every
-    replica (which re-scale what the database holds) index bit-identical vectors. Input that
-    `History` would reject is passed through for it to reject."""
-    try:
-        e = np.asarray(embeddings, dtype=np.float32)
-    except (TypeError, ValueError):
-        return embeddings
-    if e.ndim != 2 or e.shape[1] != dim or not np.all(np.isfinite(e)):
-        return embeddings
-    return (e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)).astype("<f4")

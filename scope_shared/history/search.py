@@ -24,7 +24,7 @@ MAX_POOL = 2048
 
 
 def anchors(
-    h: "History", query_embs: np.ndarray, models: Sequence[str], k: int, exclude_ids: np.ndarray | None = None
+    h: History, query_embs: np.ndarray, models: Sequence[str], k: int, exclude_ids: np.ndarray | None = None
 ) -> Anchors:
     """For each query and model, the k most similar questions that model has outcomes for.
 
@@ -85,7 +85,7 @@ def _exclusions(exclude_ids: np.ndarray, n_q: int) -> np.ndarray:
 
 
 def _fill_from_pool(
-    h: "History",
+    h: History,
     g_sims: np.ndarray,
     g_ids: np.ndarray,
     arrays: list[ModelArrays],
@@ -102,11 +102,10 @@ def _fill_from_pool(
 ) -> None:
     """Anchors of the ``shared`` models from one neighbour pool, vectorised across models;
     marks in ``short`` the (query, model) pairs whose pool held fewer than k of its questions."""
-    n_q, pool = g_ids.shape
+    pool = g_ids.shape[1]
     valid = g_ids >= 0
     slots = np.array(shared_slots, dtype=np.int64)
-    words = h._bits[np.where(valid, g_ids, 0)][:, :, slots // 64]  # (n_q, pool, J)
-    member = ((words >> (slots % 64).astype(np.uint64)) & np.uint64(1)).astype(bool)
+    member = h._members.answered(np.where(valid, g_ids, 0), slots)  # (n_q, pool, J)
     member &= valid[:, :, None]
     member = member.transpose(0, 2, 1)  # (n_q, J, pool)
     kk = min(k, pool)
@@ -134,7 +133,7 @@ def _fill_from_pool(
     short[:, sh] = got < np.minimum(k, sizes - extra)[None, :]
 
 def _exact_model_search(
-    h: "History", q: np.ndarray, arrays: ModelArrays, k: int, exclude: np.ndarray | None
+    h: History, q: np.ndarray, arrays: ModelArrays, k: int, exclude: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Brute force over one model's questions: (sims, ids, positions, valid), each (n, k)."""
     n = len(q)

@@ -7,6 +7,7 @@ it was: no model created in memory that is missing on disk, no question half-add
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
 
@@ -116,3 +117,101 @@ def check_name(name: Any, what: str) -> str:
     if not isinstance(name, str):
         raise ScopeError(f"every {what} must be a non-empty string, got {type(name).__name__}")
     return check_text(name, f"{what} name").strip()
+
+
+def check_embeddings(embeddings: Any, n: int, dim: int) -> np.ndarray:
+    """(n, dim) finite float32 question vectors."""
+    try:
+        arr = np.asarray(embeddings, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ScopeError(f"embeddings must be numbers: {exc}") from None
+    if arr.ndim != 2 or arr.shape != (n, dim):
+        raise ScopeError(f"embeddings have shape {arr.shape}, expected ({n}, {dim})")
+    if not np.all(np.isfinite(arr)):
+        raise ScopeError("embeddings contain NaN or infinite values")
+    return arr
+
+
+def check_embedding(embedding: Any, dim: int) -> np.ndarray:
+    """One question's vector: ``dim`` finite float32 numbers (any shape that flattens to it)."""
+    try:
+        arr = np.asarray(embedding, dtype=np.float32).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise ScopeError(f"embedding must be numbers: {exc}") from None
+    if arr.shape != (dim,) or not np.all(np.isfinite(arr)):
+        raise ScopeError(f"embedding must be {dim} finite numbers, got shape {arr.shape}")
+    return arr
+
+
+@dataclass(frozen=True)
+class OutcomeArrays:
+    """Bulk outcomes, checked: one row each; ``models[model_idx[i]]`` answered row i (likewise sources)."""
+
+    qids: np.ndarray  # int64
+    correct: np.ndarray  # float64, in [0, 1]
+    output_tokens: np.ndarray  # float64, NaN = unknown
+    input_tokens: np.ndarray
+    latency_s: np.ndarray
+    models: list[str]
+    model_idx: np.ndarray
+    sources: list[str]
+    source_idx: np.ndarray
+
+
+def _measure(name: str, values: Any, n: int, required: bool = False) -> np.ndarray:
+    """A column of ``n`` finite numbers >= 0 (NaN allowed unless ``required``; ``correct`` <= 1)."""
+    arr = np.full(n, np.nan) if values is None else numbers(values, name, "biuf")
+    if len(arr) != n:
+        raise ScopeError(f"{name} has {len(arr)} rows, question_ids has {n}")
+    bad = (np.isnan(arr) if required else np.zeros(n, bool)) | np.isinf(arr) | (arr < 0)
+    if name == "correct":
+        bad |= arr > 1
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ScopeError(f"invalid outcome #{i}: {name}={arr[i]!r} (must be finite and >= 0"
+                         f"{', <= 1' if name == 'correct' else ''})")
+    return arr
+
+
+def _names(name: str, values: Any, n: int, codes: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
+    """A table of distinct names and each row's index into it, from one name, one per row, or
+    (with ``codes``) a table the integer codes index."""
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, Sequence):
+        raise ScopeError(f"{name} must be a name or a sequence of names")
+    if codes is not None:
+        table = [check_name(u, name) for u in values]
+        if len(set(table)) != len(table):
+            raise ScopeError(f"{name} names must be distinct non-empty strings")
+        c = np.asarray(codes).ravel()
+        if len(c) != n or c.dtype.kind not in "iu" or (n and (c.min() < 0 or c.max() >= len(table))):
+            raise ScopeError(f"{name} codes must be {n} integers indexing {len(table)} names")
+        return table, c.astype(np.int64)
+    if not all(isinstance(u, str) for u in values):
+        raise ScopeError(f"every {name} must be a non-empty string")
+    clean = {u: check_name(u, name) for u in dict.fromkeys(values)}
+    if len(values) not in (1, n):
+        raise ScopeError(f"{name} must be one name or one per row")
+    uniq = list(dict.fromkeys(clean.values()))
+    code = {u: i for i, u in enumerate(uniq)}
+    idx = np.array([code[clean[x]] for x in values], dtype=np.int64)
+    return uniq, np.broadcast_to(idx, (n,)) if len(values) == 1 else idx
+
+
+def check_outcome_arrays(
+    question_ids: Any, model: Any, correct: Any, output_tokens: Any = None, *, input_tokens: Any = None,
+    latency_s: Any = None, source: Any = "benchmark", model_codes: Any = None, source_codes: Any = None,
+) -> OutcomeArrays:
+    """The arguments of `History.add_outcome_arrays`, checked as a whole (same rules as `Outcome`);
+    question ids are checked to be integers here and to exist by the history."""
+    qids = numbers(question_ids, "question ids")
+    n = len(qids)
+    corr = _measure("correct", correct, n, required=True)
+    out_t, in_t = _measure("output_tokens", output_tokens, n), _measure("input_tokens", input_tokens, n)
+    lat = _measure("latency_s", latency_s, n)
+    models, m_idx = _names("model", model, n, model_codes)
+    sources, s_idx = _names("source", source, n, source_codes)
+    if n and (np.isnan(qids).any() or np.any(qids != np.round(qids))):
+        raise ScopeError("question ids must be integers")
+    return OutcomeArrays(qids.astype(np.int64), corr, out_t, in_t, lat, models, m_idx, sources, s_idx)
