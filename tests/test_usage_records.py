@@ -50,7 +50,11 @@ def test_langchain_usage_of_reads_reported_then_counts():
 
 
 def test_llamaindex_reported_usage_reads_raw_and_kwargs():
-    from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse
+    from llama_index.core.base.llms.types import (
+        ChatMessage,
+        ChatResponse,
+        CompletionResponse,
+    )
 
     from llamaindex_scope.texts import reported_usage
 
