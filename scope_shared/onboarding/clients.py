@@ -230,7 +230,7 @@ def call_with_retries(client: ModelClient, prompt: str, policy: RetryPolicy) -> 
     while True:
         try:
             return client(prompt), attempt
-        except Exception as exc:
+        except Exception as exc:  # the provider's error types are unknown here
             if not is_transient(exc) or attempt >= policy.max_retries:
                 raise
             policy.sleep(policy.wait(attempt, exc))
