@@ -1,5 +1,7 @@
 """Issue 11 target checks from routing_quality results JSON (means over seeds): python benchmarks/routing_targets.py benchmarks/results/routing_quality*.json"""
-import json, sys
+import json
+import sys
+
 BASE = {"logreg", "mlp", "knn-embed", "mf", "prior"}
 for path in sys.argv[1:]:
     d = json.load(open(path)); S = d["settings"]
