@@ -8,6 +8,7 @@ from typing import Any
 
 from scope_shared.estimators.base import Estimator, RawEstimates
 from scope_shared.estimators.knn import KNNEstimator, tune_knn
+from scope_shared.estimators.panel import PanelEstimator
 
 _LAZY = {
     "LearnedEstimator": "scope_shared.estimators.learned",
@@ -28,4 +29,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Estimator", "KNNEstimator", "RawEstimates", "tune_knn", *_LAZY]
+__all__ = ["Estimator", "KNNEstimator", "PanelEstimator", "RawEstimates", "tune_knn", *_LAZY]

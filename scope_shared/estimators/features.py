@@ -12,8 +12,9 @@ Per pair, three blocks:
   neighbourhood (mean, over the 10 nearest anchors, of the model's accuracy on each anchor's
   benchmark: far less noisy than the anchors' own outcomes), a *ridge probe* (a ridge
   regression of the model's outcomes on the question embeddings, fitted in closed form on the
-  history, read at the query), and length evidence (weighted log length of the anchors, the model's
-  median log length, whether any length is known).
+  history, read at the query), and length evidence: the weighted log length of the anchors and the
+  model's median log length, each 0 when unknown and paired with a 0/1 "known" indicator, so a
+  value means the same whether or not the training history had lengths.
 - ``aset`` (k x ``N_ANCHOR``): per anchor similarity, outcome, log length (0 when unknown) and
   whether it is known, for a learned set encoder.
 - ``base_logtok``: the kNN estimate of log(1 + output tokens), NaN when nothing is known; the learned
@@ -22,6 +23,10 @@ Per pair, three blocks:
 Leave-one-out: for a history question (``exclude_ids``) its own outcome is removed from the anchors
 (by the history), from the accuracy and from the ridge probe (exact closed-form LOO), so training
 features look like features of a new question.
+
+Length features are evidence, never required: a model may come with or without output lengths,
+whatever the training history had (training hides them for a share of pairs, `hide_lengths`, and
+the network pins inputs that never varied in training).
 """
 
 from __future__ import annotations
@@ -40,9 +45,11 @@ HAND_NAMES = (
     + ["mean_top5", "mean_all", "sim_max", "sim_mean", "log_evidence"]
     + ["model_acc", "log_n", "bench_acc"]
     + [f"ridge_l{lam}" for lam in RIDGE_LAMBDAS]
-    + ["len_knn", "len_model", "len_known"]
+    + ["len_knn", "len_knn_known", "len_model", "len_model_known"]
 )
 N_HAND = len(HAND_NAMES)
+LENGTH_HAND = [HAND_NAMES.index(n) for n in ("len_knn", "len_knn_known", "len_model", "len_model_known")]
+LENGTH_ANCHOR = [2, 3]  # aset columns: log length, known
 _EPS = 1e-3
 
 
@@ -189,7 +196,21 @@ def pair_features(
         knn_len = np.where(wt.sum(-1) > 0, (wt * logt).sum(-1) / wt.sum(-1), np.nan)
     base = np.where(np.isfinite(knn_len), knn_len, med)
     hand[..., col] = np.nan_to_num(knn_len) / 5.0
-    hand[..., col + 1] = np.nan_to_num(med) / 5.0
-    hand[..., col + 2] = np.isfinite(base).astype(np.float64)
+    hand[..., col + 1] = np.isfinite(knn_len)
+    hand[..., col + 2] = np.nan_to_num(med) / 5.0
+    hand[..., col + 3] = np.isfinite(med)
     aset = np.stack([sims, scores, logt / 5.0, known.astype(np.float64)], axis=-1)
     return hand.astype(np.float32), aset.astype(np.float32), base.astype(np.float32)
+
+
+def hide_lengths(hand: np.ndarray, aset: np.ndarray, base: np.ndarray, rows: np.ndarray) -> None:
+    """In place: make the ``rows`` pairs (boolean, shaped like ``base``) look length-free.
+
+    The result equals `pair_features` of the same model with every output length unknown (the
+    test suite checks it), which is how training teaches the network models without lengths.
+    """
+    for c in LENGTH_HAND:
+        hand[..., c][rows] = 0.0
+    for c in LENGTH_ANCHOR:
+        aset[..., c][rows] = 0.0
+    base[rows] = np.nan

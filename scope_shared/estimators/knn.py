@@ -58,8 +58,7 @@ class KNNEstimator(Estimator):
         stats = [history.model_stats(m) for m in anchors.models]
         prior = np.array([s["accuracy"] for s in stats])[None, :]
         med_tok = np.array([s["median_output_tokens"] for s in stats])[None, :]
-        scores = np.nan_to_num(anchors.scores.astype(np.float64))
-        p = ((w * scores).sum(-1) + self.prior_weight * prior) / (w.sum(-1) + self.prior_weight)
+        p = weighted_accuracy(w, anchors.scores, prior, self.prior_weight)
         known = anchors.mask & np.isfinite(anchors.tokens)
         wt = np.where(known, w, 0.0)
         logt = np.where(known, np.log1p(np.nan_to_num(anchors.tokens.astype(np.float64))), 0.0)
@@ -72,6 +71,13 @@ class KNNEstimator(Estimator):
             output_tokens=tok,
             n_anchors=anchors.mask.sum(-1),
         )
+
+
+def weighted_accuracy(w: np.ndarray, scores: np.ndarray, prior: np.ndarray, prior_weight: float) -> np.ndarray:
+    """The kNN estimate: anchor scores averaged with weights ``w`` (zero on empty slots), plus
+    ``prior_weight`` pseudo-anchors at the model's overall accuracy ``prior``; (n_q, n_m)."""
+    s = np.nan_to_num(scores.astype(np.float64))
+    return ((w * s).sum(-1) + prior_weight * prior) / (w.sum(-1) + prior_weight)
 
 
 def _integer(v: object) -> bool:

@@ -8,8 +8,11 @@ Training (`LearnedEstimator.fit`) uses the history only: every history question 
 query with leave-one-out features (its own outcome is hidden from its anchors and statistics); a
 share of questions is held out for early stopping. To serve models with few outcomes, each model
 also appears in *views* whose history is subsampled to e.g. 200 or 50 outcomes, so the network
-learns how much to trust thin evidence. Loss: binary cross-entropy on correctness (scores in [0, 1]
-are soft labels) plus a Huber loss on log(1 + output tokens) where lengths are known.
+learns how much to trust thin evidence. Where lengths exist, a share of the training pairs has its
+length evidence hidden (``length_dropout``), and inputs that never varied in training are pinned at
+serving time, so models onboarded with or without output-token counts are served alike (whatever
+the training history had). Loss: binary cross-entropy on correctness (scores in [0, 1] are soft
+labels) plus a Huber loss on log(1 + output tokens) where lengths are known.
 
 Persistence: ``model.safetensors`` (weights) + ``config.json`` (shapes, settings, the weights'
 sha256); loading parses JSON and tensors only, never executes code.
@@ -43,7 +46,7 @@ from scope_shared.estimators.learned_train import TrainReport, auroc, build_trai
 from scope_shared.history import Anchors, History
 
 FORMAT = "scope-learned-estimator"
-VERSION = 1
+VERSION = 2  # 2: length features with "known" indicators, pinned inputs (models with or without lengths)
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 
@@ -65,6 +68,7 @@ class LearnedConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     length_weight: float = 0.5
+    length_dropout: float = 0.3  # share of training pairs whose length evidence is hidden
     seed: int = 0
     threads: int = 1  # torch threads for training and inference (0: leave torch's setting)
 
@@ -208,8 +212,14 @@ class LearnedEstimator(Estimator):
             data = (folder / WEIGHTS).read_bytes()
         except (OSError, ValueError) as exc:
             raise EstimatorError(f"cannot read a learned estimator from {folder}: {exc}") from None
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise EstimatorError(f"{folder} is not a {FORMAT} v{VERSION} directory")
+        if meta.get("format") != FORMAT:
+            raise EstimatorError(f"{folder} is not a {FORMAT} directory")
+        if meta.get("version") != VERSION:
+            raise EstimatorError(
+                f"{folder} holds a {FORMAT} of format version {str(meta.get('version'))[:20]}; this library reads "
+                f"version {VERSION} (its length features changed, so models with and without output lengths "
+                "are served alike): retrain it (scope train)"
+            )
         if meta.get("hand_features") != list(HAND_NAMES):
             raise EstimatorError(f"{folder} was trained with other features; retrain it")
         if hashlib.sha256(data).hexdigest() != meta.get("weights_sha256"):

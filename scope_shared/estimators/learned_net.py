@@ -2,8 +2,9 @@
 
 Inputs per (query, model) pair: the query embedding (projected: a shared, model-agnostic notion of
 what kind of question it is), the standardised hand features and the anchor set (a DeepSets encoder
-with similarity-driven attention pooling). Outputs: the correctness logit and a correction to the kNN
-log-length. No model identity enters anywhere.
+with similarity-driven attention pooling). Outputs: the correctness logit and a correction to the
+kNN log-length. No model identity enters anywhere. Inputs that were constant in training are pinned
+to their training value, so evidence the network never saw (say, output lengths) cannot move it.
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 from torch import nn
+
+MIN_STD = 1e-3  # a training input with less spread than this is treated as constant (pinned)
+CLAMP = 10.0  # standardised hand features are clipped to +-CLAMP: a far-off input cannot swamp the rest
 
 
 @contextmanager
@@ -54,6 +59,11 @@ class PairNet(nn.Module):
         super().__init__()
         self.register_buffer("hand_mean", torch.zeros(n_hand))
         self.register_buffer("hand_std", torch.ones(n_hand))
+        # inputs that never varied in training (e.g. length features of a history without lengths)
+        # carry no learned meaning: they are pinned to their training value at serving time
+        self.register_buffer("hand_live", torch.ones(n_hand))
+        self.register_buffer("aset_live", torch.ones(n_anchor))
+        self.register_buffer("aset_fill", torch.zeros(n_anchor))
         # q_dim = 0 drops the query embedding (it lets the net memorise training questions' difficulty)
         self.q_proj = nn.Sequential(nn.Linear(dim, q_dim), nn.GELU()) if q_dim > 0 else None
         self.anchors = AnchorSetEncoder(n_anchor, hidden // 2)
@@ -68,10 +78,27 @@ class PairNet(nn.Module):
         self.head_len = nn.Linear(hidden, 1)
         self.skip = nn.Linear(n_hand, 1)  # a linear path over the hand features: a strong start
 
+    @torch.no_grad()
+    def fit_input_stats(self, hand: np.ndarray, aset: np.ndarray, amask: np.ndarray) -> None:
+        """Set the standardisation and the live/pinned masks from training inputs.
+
+        ``hand`` (n, n_hand) and ``aset`` (n, k, n_anchor) with ``amask`` (n, k): a column whose
+        spread is below ``MIN_STD`` is pinned (its standardised value 0, or its training value).
+        """
+        std = hand.std(0)
+        self.hand_mean.copy_(torch.from_numpy(hand.mean(0)))
+        self.hand_std.copy_(torch.from_numpy(np.maximum(std, MIN_STD)))
+        self.hand_live.copy_(torch.from_numpy((std >= MIN_STD).astype(np.float32)))
+        rows = aset[amask]  # (n_anchors, n_anchor): only real anchors count
+        if len(rows):
+            self.aset_live.copy_(torch.from_numpy((rows.std(0) >= MIN_STD).astype(np.float32)))
+            self.aset_fill.copy_(torch.from_numpy(rows.mean(0).astype(np.float32)))
+
     def forward(
         self, q: torch.Tensor, hand: torch.Tensor, aset: torch.Tensor, amask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        hz = (hand - self.hand_mean) / self.hand_std
+        hz = ((hand - self.hand_mean) / self.hand_std * self.hand_live).clamp(-CLAMP, CLAMP)
+        aset = aset * self.aset_live + self.aset_fill * (1 - self.aset_live)
         parts = [hz, self.anchors(aset, amask)]
         if self.q_proj is not None:
             parts.append(self.q_proj(q))

@@ -1,7 +1,9 @@
 """Training of `LearnedEstimator`: leave-one-out features over the history, early stopping.
 
-Kept apart from the estimator so that inference code stays small. Everything is seeded (numpy and
-torch generators built from ``config.seed``), so a run is reproducible on the same machine.
+Kept apart from the estimator so that inference code stays small. Where the history has output
+lengths, a ``length_dropout`` share of the training pairs has its length evidence hidden, so one
+network serves models onboarded with and without output-token counts. Everything is seeded (numpy
+and torch generators built from ``config.seed``), so a run is reproducible on the same machine.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from scope_shared.cards import Outcome
-from scope_shared.estimators.features import N_ANCHOR, N_HAND, pair_features, summarize_model
+from scope_shared.estimators.features import N_ANCHOR, N_HAND, hide_lengths, pair_features, summarize_model
 from scope_shared.estimators.learned_net import PairNet
 from scope_shared.history import History
 
@@ -140,7 +142,12 @@ def build_training_set(
     val = np.zeros(n, bool)
     val[rng.permutation(n)[: int(round(n * cfg.val_fraction))]] = True
     idx = np.array(base_of)
-    return TrainingSet(emb, hand, aset, mask, base, y[:, idx], ylen[:, idx], val, bool(np.isfinite(ylen).any()))
+    has_length = bool(np.isfinite(ylen).any())
+    if has_length and cfg.length_dropout > 0:
+        # these pairs look exactly as if the model came without output lengths, so the network
+        # learns to serve both kinds of model (their length loss is skipped: base is NaN)
+        hide_lengths(hand, aset, base, rng.random(base.shape) < cfg.length_dropout)
+    return TrainingSet(emb, hand, aset, mask, base, y[:, idx], ylen[:, idx], val, has_length)
 
 
 def _losses(net: PairNet, data: TrainingSet, qi: np.ndarray, pj: np.ndarray, length_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,9 +182,7 @@ def train_net(data: TrainingSet, dim: int, cfg: LearnedConfig, show_progress: bo
 
         raise EstimatorError("too few labelled questions to hold some out for validation")
     net = PairNet(dim, N_HAND, N_ANCHOR, cfg.hidden, cfg.q_dim, cfg.dropout)
-    h = data.hand[tq, tp]
-    net.hand_mean.copy_(torch.from_numpy(h.mean(0)))
-    net.hand_std.copy_(torch.from_numpy(np.maximum(h.std(0), 1e-3)))
+    net.fit_input_stats(data.hand[tq, tp], data.aset[tq, tp], data.mask[tq, tp])
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     report = TrainReport(n_train_pairs=len(tq), n_val_pairs=len(vq), has_length=data.has_length)
     report.val_question_ids = np.flatnonzero(data.val).tolist()

@@ -21,7 +21,7 @@ import numpy as np
 from scope_shared.data import RoutingTable
 from scope_shared.embedder import FunctionEmbedder
 from scope_shared.errors import ScopeError
-from scope_shared.estimators import Estimator, KNNEstimator
+from scope_shared.estimators import Estimator, KNNEstimator, PanelEstimator
 from scope_shared.evaluation.routers import EvalRouter, EvalSplit, RouterOutput, sweep
 from scope_shared.history import History
 from scope_shared.routing.router import Router
@@ -39,6 +39,7 @@ def register_estimator(name: str, factory: EstimatorFactory) -> None:
 
 
 register_estimator("scope-knn", lambda history, split: KNNEstimator())
+register_estimator("scope-panel", lambda history, split: PanelEstimator(seed=split.seed))
 
 
 def lookup_embedder(split: EvalSplit) -> FunctionEmbedder:
