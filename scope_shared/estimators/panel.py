@@ -210,10 +210,9 @@ class PanelEstimator(Estimator):
             pick = np.sort(rng.choice(len(arr.ids), size=min(self.fit_sample, len(arr.ids)), replace=False))
             ids, y = arr.ids[pick].astype(np.int64), arr.scores[pick].astype(np.float64)
             x = self._loo_design(history, panel, model, ids)
-            f = panel.basis.shape[1]
-            coef = map_logistic(x, y, np.r_[logit(np.array([y.mean()]))[0], panel.loading_mean, 0.0],
+            coef = map_logistic(x, y, np.r_[_prior_mean(y, panel.loading_mean), 0.0],
                                 np.r_[INTERCEPT_PRECISION, 1.0 / panel.loading_var, OWN_PRECISION])
-            level = self._level(history, panel, model, coef, f)
+            level = self._level(history, panel, model, coef)
             fit = ModelFit(coef, level, n_out)
             self._fits[model] = fit
             return fit
@@ -225,7 +224,7 @@ class PanelEstimator(Estimator):
         own = self.knn.predict([""] * len(ids), vecs, history.anchors(vecs, [model], self.k, exclude_ids=ids), history)
         return design(panel.factors(ref.p_correct), logit(own.p_correct[:, 0]))
 
-    def _level(self, history: History, panel: Panel, model: str, coef: np.ndarray, f: int) -> float:
+    def _level(self, history: History, panel: Panel, model: str, coef: np.ndarray) -> float:
         """The model's mean estimate over a sample of the history, as a logit (its accuracy there)."""
         rng = np.random.default_rng(self.seed + 1)
         ids = np.sort(rng.choice(len(history), size=min(500, len(history)), replace=False)).astype(np.int64)
@@ -260,6 +259,7 @@ def map_logistic(x: np.ndarray, y: np.ndarray, mean: np.ndarray, precision: np.n
 
 
 def _prior_mean(y: np.ndarray, loadings: np.ndarray) -> np.ndarray:
+    """Prior mean of (intercept, loadings): the outcomes' mean as a logit, then the loadings."""
     return np.r_[logit(np.array([y.mean() if len(y) else 0.5]))[0], loadings]
 
 
