@@ -13,7 +13,9 @@ Run:  PYTHONPATH=$PWD python benchmarks/learned_lengths.py --dataset llmrouter-9
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -57,6 +59,7 @@ def main() -> None:
     print(f"{args.dataset}: trained in {time.time() - t0:.0f}s (training history has lengths: {est.has_length})")
     fake = np.exp(np.random.default_rng(7).normal(np.log(300), 0.5, len(tr)))
     test_acc = float(np.nanmean(table.scores[te, j]))
+    rows = []
     for with_len in (False, True):
         h = history_without_model()
         for qid in keep[np.isfinite(y_new[keep])]:
@@ -67,6 +70,12 @@ def main() -> None:
             f"  {args.model} joins with {args.n} outcomes, lengths={with_len!s:5}: mean p_correct {p.mean():.3f} "
             f"(std {p.std():.3f}); accuracy on its {args.n}: {np.nanmean(y_new[keep]):.3f}, on the test part: {test_acc:.3f}"
         )
+        rows.append({"with_lengths": with_len, "mean_p_correct": float(p.mean()), "std_p_correct": float(p.std()),
+                     "test_accuracy": test_acc, "ratio_p_to_accuracy": float(p.mean()) / test_acc})
+    out = Path(__file__).resolve().parent / "results" / f"learned_lengths_{args.dataset}.json"
+    out.write_text(json.dumps({"dataset": args.dataset, "model": args.model, "n": args.n, "epochs": args.epochs,
+                               "seed": args.seed, "training_has_lengths": bool(est.has_length), "rows": rows}, indent=1))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
