@@ -32,7 +32,8 @@ def hf_token_counter(tokenizer) -> TokenCounter:  # type: ignore[no-untyped-def]
     return count
 
 
-def _member(obj: Any, key: str) -> Any:
+def member(obj: Any, key: str) -> Any:
+    """``obj[key]`` for a mapping, else ``obj.key``; None when absent (providers use both shapes)."""
     if obj is None:
         return None
     if isinstance(obj, Mapping):
@@ -51,7 +52,7 @@ def token_pair(record: Any) -> tuple[float, float] | None:
     says too little to settle a call on, so the caller counts instead.
     """
     for inp, out in USAGE_FIELDS:
-        i, o = _member(record, inp), _member(record, out)
+        i, o = member(record, inp), member(record, out)
         if _is_count(i) and _is_count(o):
             return float(i), float(o)
     return None
@@ -63,7 +64,7 @@ def reported_tokens(*sources: Any) -> tuple[float, float] | None:
     for source in sources:
         if source is None:
             continue
-        for record in (source, *(_member(source, k) for k in USAGE_MEMBERS)):
+        for record in (source, *(member(source, k) for k in USAGE_MEMBERS)):
             pair = token_pair(record) if record is not None else None
             if pair is not None:
                 return pair

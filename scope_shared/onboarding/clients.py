@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from scope_shared.errors import OnboardingError
-from scope_shared.tokens import TokenCounter, approx_token_count, reported_tokens
+from scope_shared.tokens import (
+    TokenCounter,
+    approx_token_count,
+    member,
+    reported_tokens,
+)
 
 
 @dataclass(frozen=True)
@@ -36,19 +41,11 @@ class Reply:
     latency_s: float
 
 
-def _get(obj: Any, key: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content blocks
-        return "".join(b if isinstance(b, str) else str(_get(b, "text") or "") for b in content)
+        return "".join(b if isinstance(b, str) else str(member(b, "text") or "") for b in content)
     return "" if content is None else str(content)
 
 
@@ -85,15 +82,15 @@ class LangChainClient(ModelClient):
         msg = self.model.invoke([HumanMessage(content=prompt)])
         if isinstance(msg, str):
             return msg, None
-        usage = _get(msg, "usage_metadata") or None
-        return _content_text(_get(msg, "content")), reported_tokens(usage, _get(msg, "response_metadata"))
+        usage = member(msg, "usage_metadata") or None
+        return _content_text(member(msg, "content")), reported_tokens(usage, member(msg, "response_metadata"))
 
 
 class LlamaIndexClient(ModelClient):
     """A LlamaIndex ``LLM``: ``chat([ChatMessage(role="user", content=prompt)])``."""
 
     def __init__(self, llm: Any, token_counter: TokenCounter = approx_token_count) -> None:
-        name = _get(_get(llm, "metadata"), "model_name")
+        name = member(member(llm, "metadata"), "model_name")
         super().__init__(str(name) if name and name != "unknown" else type(llm).__name__, token_counter)
         self.llm = llm
 
@@ -101,9 +98,9 @@ class LlamaIndexClient(ModelClient):
         from llama_index.core.llms import ChatMessage
 
         resp = self.llm.chat([ChatMessage(role="user", content=prompt)])
-        message = _get(resp, "message")
-        usage = reported_tokens(_get(resp, "additional_kwargs"), _get(message, "additional_kwargs"), _get(resp, "raw"))
-        return _content_text(_get(message, "content")), usage
+        message = member(resp, "message")
+        usage = reported_tokens(member(resp, "additional_kwargs"), member(message, "additional_kwargs"), member(resp, "raw"))
+        return _content_text(member(message, "content")), usage
 
 
 class CallableClient(ModelClient):
@@ -122,7 +119,7 @@ class CallableClient(ModelClient):
         if isinstance(out, Mapping):
             return _content_text(out.get("text", out.get("content"))), reported_tokens(out)
         if hasattr(out, "content"):  # a message object
-            return _content_text(out.content), reported_tokens(_get(out, "usage_metadata"), _get(out, "response_metadata"))
+            return _content_text(out.content), reported_tokens(member(out, "usage_metadata"), member(out, "response_metadata"))
         raise OnboardingError(f"model function {self.name!r} returned {type(out).__name__}; return a str, a dict or (text, usage)")
 
 
@@ -202,7 +199,7 @@ def is_transient(exc: BaseException) -> bool:
 def retry_after(exc: BaseException) -> float | None:
     """Seconds a ``Retry-After`` header (on ``exc.response``) asks to wait, if any."""
     headers = getattr(getattr(exc, "response", None), "headers", None)
-    value = (_get(headers, "retry-after") or _get(headers, "Retry-After")) if headers is not None else None
+    value = (member(headers, "retry-after") or member(headers, "Retry-After")) if headers is not None else None
     try:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
