@@ -114,8 +114,7 @@ class PanelEstimator(Estimator):
         panel = self.panel(history)
         if panel is None or not len(queries):
             return own
-        ref = self.knn.predict(queries, query_embs, history.anchors(query_embs, panel.reference, self.k), history)
-        z = panel.factors(ref.p_correct)
+        z = panel.factors(self._reference_estimates(queries, query_embs, anchors, own, history, panel))
         own_logit = logit(own.p_correct)
         eta = np.empty_like(own_logit)
         level = np.empty(len(anchors.models))
@@ -126,6 +125,16 @@ class PanelEstimator(Estimator):
         if self.shrink:
             eta = panel.shrinkage.apply(eta, level[None, :], closeness(history, query_embs))
         return RawEstimates(p_correct=sigmoid(eta), output_tokens=own.output_tokens, n_anchors=own.n_anchors)
+
+    def _reference_estimates(self, queries: Sequence[str], query_embs: np.ndarray, anchors: Anchors,
+                             own: RawEstimates, history: History, panel: Panel) -> np.ndarray:
+        """The reference models' kNN estimates: read from ``own`` when the router already fetched
+        their anchors (routing among known models), else from one more anchor search."""
+        col = {m: j for j, m in enumerate(anchors.models)}
+        if anchors.k == self.k and all(m in col for m in panel.reference):
+            return own.p_correct[:, [col[m] for m in panel.reference]]
+        ref = history.anchors(query_embs, panel.reference, self.k)
+        return self.knn.predict(queries, query_embs, ref, history).p_correct
 
     # ---------------------------------------------------------------- fitting
     def reference_models(self, history: History) -> list[str]:
