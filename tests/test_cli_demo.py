@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from scope_shared.cli import main
-from scope_shared.data import dataset_path, load_llmrouter9
 
 ROWS = [
     ("What is 17 * 23?", "math"), ("Solve for x: 2x + 3 = 11.", "math"), ("Integrate x^2 from 0 to 3.", "math"),
@@ -59,8 +58,9 @@ def test_cli_errors_are_clear(tmp_path, capsys):
 @pytest.mark.slow
 def test_demo_on_a_subset_prints_tables(capsys):
     from scope_shared.cli.demo import run_demo
+    from scope_shared.onboarding import load_pack
 
-    table = load_llmrouter9(dataset_path("llmrouter-9"))
+    table = load_pack().to_table()  # what a plain install has: no ../shared/data needed
     sub = table.subset(np.arange(0, len(table), 12))  # ~500 questions keep it quick
     result = run_demo(table=sub, seed=1)
     out = capsys.readouterr().out
