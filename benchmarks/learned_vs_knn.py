@@ -35,8 +35,7 @@ import numpy as np
 
 from scope_shared.data import dataset_path, load_llmrouter9
 from scope_shared.data.table import stratified_split
-from scope_shared.embed_cache import embed_with_cache
-from scope_shared.embedder import default_embedder
+from scope_shared.embedders import default_embedder, embed_with_cache
 from scope_shared.estimators import KNNEstimator
 from scope_shared.estimators.calibration import calibrate, reliability_curve
 from scope_shared.estimators.learned import LearnedConfig, LearnedEstimator

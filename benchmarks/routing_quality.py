@@ -39,8 +39,7 @@ from scope_shared.data import (
     load_routerarena2,
     load_routerbench11,
 )
-from scope_shared.embed_cache import embed_with_cache
-from scope_shared.embedder import as_embedder
+from scope_shared.embedders import as_embedder, embed_with_cache
 from scope_shared.evaluation.closed_set import EmbeddingKNNRouter, LogisticRouter, MatrixFactorizationRouter, MLPRouter
 from scope_shared.evaluation.harness import CPU_USD_PER_HOUR, evaluate
 from scope_shared.evaluation.curves import reference

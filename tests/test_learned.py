@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scope_shared.cards import ModelCard, Outcome
-from scope_shared.embedder import FunctionEmbedder
+from scope_shared.embedders import FunctionEmbedder
 from scope_shared.errors import EstimatorError, ScopeError
 from scope_shared.estimators import KNNEstimator
 from scope_shared.estimators.calibration import (

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from scope_shared.data import RoutingTable
-from scope_shared.embedder import FunctionEmbedder
+from scope_shared.embedders import FunctionEmbedder
 from scope_shared.errors import ScopeError
 from scope_shared.estimators import Estimator, KNNEstimator, PanelEstimator
 from scope_shared.evaluation.routers import EvalRouter, EvalSplit, RouterOutput, sweep

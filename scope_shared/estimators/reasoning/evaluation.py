@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from scope_shared.embedder import Embedder
+from scope_shared.embedders import Embedder
 from scope_shared.errors import ScopeError
 from scope_shared.estimators import Estimator
 from scope_shared.history import History
