@@ -32,7 +32,7 @@ INTEGRATIONS = {"langchain_scope": "langchain", "llamaindex_scope": "llamaindex"
 #: the core's floors (docs/design.md, Layout): a module imports only from its floor and those below
 FLOORS: dict[str, int] = {
     **dict.fromkeys(
-        ("errors", "atomic", "tokens", "embedders", "cards", "query", "metrics",
+        ("errors", "atomic", "tokens", "embedders", "cards", "query", "metrics", "arguments",
          "live", "postgres"),
         0,
     ),

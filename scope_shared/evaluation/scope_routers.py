@@ -8,7 +8,7 @@ benchmark with one line::
 The adapter records the history part (with only the anchors of unseen models) into a `History`,
 builds a `Router` over it with the estimator, reads every test question's estimates through the
 public `Router.estimate_batch`, and sweeps the same tradeoff grid as every other router (what
-`Router.route(tradeoff=lam)` decides, vectorised). An estimator that spends money per query (an LLM)
+`Router.route(knob={"tradeoff": lam})` decides, vectorised). An estimator that spends money per query (an LLM)
 states it as ``overhead_usd_per_query``; CPU time is measured by the benchmark.
 """
 
