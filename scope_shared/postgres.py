@@ -24,7 +24,7 @@ import os
 import re
 import threading
 from urllib.parse import unquote
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -178,8 +178,13 @@ def _first_line(exc: BaseException) -> str:
     return redact(text.splitlines()[0]) if text else type(exc).__name__
 
 
-def ensure_schema(conn: "psycopg.Connection", component: str, version: int, ddl: str) -> None:
-    """Create ``component``'s tables (``ddl``) if this database has none; refuse another version."""
+def ensure_schema(
+    conn: "psycopg.Connection", component: str, version: int, ddl: str, migrations: Mapping[int, str] | None = None,
+) -> None:
+    """Create ``component``'s tables (``ddl``) if this database has none; bring an older version up
+    to ``version`` with ``migrations`` (from-version -> statements, each step in the same
+    transaction as the version bump); refuse a version it cannot migrate (e.g. a newer one)."""
+    migrations = migrations or {}
     with translate_errors(f"setting up the {component} schema"), conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         conn.execute("CREATE TABLE IF NOT EXISTS scope_schema (component text PRIMARY KEY, version integer NOT NULL)")
@@ -187,16 +192,37 @@ def ensure_schema(conn: "psycopg.Connection", component: str, version: int, ddl:
         if row is None:
             conn.execute(ddl)
             conn.execute("INSERT INTO scope_schema (component, version) VALUES (%s, %s)", (component, version))
-        elif row[0] != version:
+            return
+        stored = row[0]
+        if stored < version and all(v in migrations for v in range(stored, version)):
+            for v in range(stored, version):
+                conn.execute(migrations[v])
+            conn.execute("UPDATE scope_schema SET version = %s WHERE component = %s", (version, component))
+        elif stored != version:
             raise SharedStoreError(
-                f"the database's {component} tables have schema version {row[0]}; this library uses "
+                f"the database's {component} tables have schema version {stored}; this library uses "
                 f"version {version} (use a matching scope-router, or a new database)"
             )
 
 
+#: SQLSTATE classes of errors that come from the statement or its data, not from the moment:
+#: sending the same statement again fails again (data, integrity, syntax or access, limits, a raise)
+_PERMANENT_CLASSES = ("22", "23", "42", "54", "P0", "2F", "0A")
+
+
+def _permanent(psycopg: Any, exc: BaseException) -> bool:
+    state = getattr(exc, "sqlstate", None)
+    if state:
+        return state[:2] in _PERMANENT_CLASSES
+    # raised by the driver before sending (e.g. a NUL byte in a text value): the same every time
+    return isinstance(exc, (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError, psycopg.NotSupportedError))
+
+
 @contextlib.contextmanager
 def translate_errors(doing: str) -> Iterator[None]:
-    """Turn a driver error raised while ``doing`` into a `SharedStoreError` that names it."""
+    """Turn a driver error raised while ``doing`` into a `SharedStoreError` that names it: a
+    timeout, a lock wait, a lost connection, or the server's own reason (a constraint, a limit such
+    as an index row too large) with its SQLSTATE. ``permanent`` marks errors a retry cannot fix."""
     psycopg = _psycopg()
     try:
         yield
@@ -204,11 +230,14 @@ def translate_errors(doing: str) -> Iterator[None]:
         raise SharedStoreError(f"PostgreSQL timed out {doing}: {_first_line(exc)}") from None
     except psycopg.errors.LockNotAvailable as exc:
         raise SharedStoreError(f"PostgreSQL lock wait timed out {doing}: {_first_line(exc)}") from None
-    except psycopg.OperationalError as exc:
-        raise SharedStoreError(f"lost the PostgreSQL connection {doing}: {_first_line(exc)}") from None
-    except psycopg.Error as exc:  # the server refused the statement itself: sending it again will not help
-        err = SharedStoreError(f"PostgreSQL error {doing}: {_first_line(exc)}")
-        err.permanent = True
+    except psycopg.Error as exc:
+        state = getattr(exc, "sqlstate", None)
+        if isinstance(exc, psycopg.OperationalError) and (not state or state[:2] in ("08", "57")):
+            err = SharedStoreError(f"lost the PostgreSQL connection {doing}: {_first_line(exc)}")
+        else:
+            code = f" [SQLSTATE {state}]" if state else ""
+            err = SharedStoreError(f"PostgreSQL refused {doing}: {_first_line(exc)}{code}")
+        err.permanent = _permanent(psycopg, exc)
         raise err from None
 
 
