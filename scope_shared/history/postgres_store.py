@@ -236,7 +236,12 @@ class PostgresHistory(History):
             if n_q > len(self):
                 start = len(self)
                 texts, embs, benches, bad = rows.question_arrays(qrows, self.dim, start, n_q, self.name, self.__contains__)
-                ids = History.add_questions(self, texts, embs, benches)
+                try:
+                    ids = History.add_questions(self, texts, embs, benches)
+                except ScopeError as exc:  # a rule the row checks missed: hold the whole batch by placeholders
+                    bad = {qid: f"the batch was refused ({exc})" for qid in range(start, n_q)}
+                    texts = [rows.PLACEHOLDER.format(qid=qid, name=self.name) for qid in range(start, n_q)]
+                    ids = History.add_questions(self, texts, np.zeros((n_q - start, self.dim), np.float32))
                 if ids != list(range(start, n_q)):
                     raise SharedStoreError(f"history {self.name!r}: question rows out of order; connect again")
                 for qid, why in bad.items():
@@ -246,7 +251,10 @@ class PostgresHistory(History):
             if n_o > read:
                 kwargs, bad = rows.outcome_arrays(orows, read, n_o, len(self), self._placeholders)
                 if kwargs is not None:
-                    History.add_outcome_arrays(self, **kwargs)
+                    try:
+                        History.add_outcome_arrays(self, **kwargs)
+                    except ScopeError as exc:  # a rule the row checks missed: leave the batch out
+                        bad = {seq: f"the batch was refused ({exc})" for seq in range(read, n_o)}
                 for seq, why in bad.items():
                     self._skipped_seqs.append(seq)
                     self._skip(f"outcome row {seq}", why)

@@ -290,6 +290,8 @@ def _load_once(path: Path) -> History:
         expected = f"{key}-{gen}.{_EXT[version][key]}"
         if files[key] != expected:
             raise HistoryStoreError(f"manifest names {str(files[key])[:80]!r} for {key}, expected {expected!r}")
+        if not isinstance(sums[key], str):
+            raise HistoryStoreError(f"checksum mismatch in {expected}")
         blobs[key] = read_file(path, expected, limits.get(key), sha256=sums[key])
     n_q = manifest.get("n_questions")
     texts, benches = parse_questions(blobs["questions"], None if n_q is None else check_int(n_q, "n_questions"))

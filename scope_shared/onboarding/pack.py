@@ -243,6 +243,8 @@ def _read_verified(path: Path, manifest: dict[str, Any], key: str, limit: int | 
     """One file of the pack, confined and bounded like a history store's, checksum verified in
     chunks before it is read into memory."""
     name = manifest["files"][key]
+    if not isinstance(manifest["sha256"].get(key), str):
+        raise AnchorPackError(f"anchor pack {str(path)!r} is corrupt: no checksum for {name}")
     limit = min(limit or MAX_FILE_BYTES, MAX_LICENSE_BYTES if key == "license" else MAX_FILE_BYTES)
     try:
         return read_file(path, name, limit, sha256=manifest["sha256"].get(key), error=AnchorPackError)
