@@ -258,14 +258,14 @@ def _gunzip(data: bytes, name: str) -> bytes:
     out, total = [], 0
     while data:
         d = zlib.decompressobj(wbits=31)
-        while data:
-            chunk = d.decompress(data, _GUNZIP_CHUNK)
+        while not d.eof:
+            chunk = d.decompress(data, _GUNZIP_CHUNK)  # at most one chunk of output per call
             total += len(chunk)
             if total > MAX_QUESTIONS_BYTES:
                 raise AnchorPackError(f"anchor pack file {name} decompresses to more than {MAX_QUESTIONS_BYTES} bytes")
             out.append(chunk)
             data = d.unconsumed_tail
-            if d.eof:
+            if not chunk and not data:  # no input left and nothing more came out
                 break
         if not d.eof:
             raise AnchorPackError(f"anchor pack file {name} is unreadable: truncated gzip data")
