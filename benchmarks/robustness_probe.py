@@ -4,12 +4,19 @@ model output; run against any checkout, cases in child processes (a crash is a f
     python benchmarks/robustness_probe.py                       # this checkout, label "branch"
     python benchmarks/robustness_probe.py --code /path/to/main --label main
     python benchmarks/robustness_probe.py --compare main branch # the before/after table
+    python benchmarks/robustness_probe.py --compare main branch --save NAME   # ... also to results/NAME.txt
 
-The case table lives in ``tests/probe_*.py`` (the tests run it in-process, with fewer trials).
+The case table lives in ``tests/probe_*.py`` (the tests run it in-process, with fewer trials):
+bad input, store files, many processes, adversarial model output, and (issue 22) hostile anchor
+packs and store files (``pack``, ``store-files``), rows other clients write to the shared PostgreSQL
+history (``postgres``), connection URLs of every form (``urls``), settles the shared ledger's
+database refuses (``ledger``) and the onboarding spend cap (``onboarding``); the groups that need
+PostgreSQL start their own throw-away server and are reported as not run where none can start.
 Each child gets an address-space limit (``--memory-gib``), so a case that makes numpy allocate
 hundreds of GB fails with ``MemoryError`` instead of waking the host's OOM killer; a case that
-takes longer than ``--case-timeout`` seconds is killed and fails. Prints tried / passed /
-data-loss per group and writes ``benchmarks/results/robustness_probe_<label>.json``.
+takes longer than ``--case-timeout`` seconds is killed and counts as a hang. Prints tried / passed /
+failed / data-loss / hangs / raw errors per group and writes
+``benchmarks/results/robustness_probe_<label>.json``.
 """
 
 from __future__ import annotations
