@@ -148,6 +148,9 @@ ATTACKS: list[Attack] = [
         "for i in range(8):\n    with open('fill%d' % i, 'wb') as fh:\n        fh.write(b'x' * (8 * 1024 * 1024))"), CAP_TESTS),
     Attack("memory-bomb", "resources", "x = bytearray(16 * 1024 ** 3)\ndef f():\n    return True\n", CAP_TESTS),
     Attack("memory-creep", "resources", "def f():\n    keep = []\n    while True:\n        keep.append(bytearray(1 << 24))\n", CAP_TESTS),
+    Attack("thread-bomb", "resources", _cap(
+        "import threading\nthreading.stack_size(65536)\nev = threading.Event()\nfor _ in range(5000):\n"
+        "    threading.Thread(target=ev.wait, daemon=True).start()\nev.set()"), CAP_TESTS),
     Attack("cpu-spin", "resources", "def f():\n    while True:\n        pass\n", CAP_TESTS),
     Attack("sleep-forever", "resources", "import time\ntime.sleep(10_000)\ndef f():\n    return True\n", CAP_TESTS),
     # ---------------------------------------------------------------- hook tampering

@@ -97,3 +97,14 @@ def test_answer_exceptions_reach_the_tests_as_builtin_types():
     assert run_tests(program, tests, timeout_s=10).passed
     failed = run_tests(program, "assert f(-1) == 1\n", timeout_s=10)
     assert not failed.passed and failed.detail.startswith("ValueError: negative")
+
+
+@needs_sandbox
+def test_an_entry_point_named_like_a_builtin_is_the_answers():
+    sum_q = AnchorQuestion(2, "Write a python function to find the sum of common divisors of two given numbers.", "mbpp", "code",
+                           tests="assert sum(10,15) == 6\nassert sum(4,6) == 3\n", entry_point="sum")
+    right = "```python\ndef sum(a, b):\n    return __builtins__.sum(d for d in range(1, min(a, b) + 1) if a % d == 0 and b % d == 0)\n```"
+    grader = CodeGrader(timeout_s=10)
+    assert grader.grade(right, sum_q).score == 1.0
+    shadow = "```python\ndef len(x):\n    return 3\ndef f(x):\n    return [x]\n```"  # not the entry point: the tests keep the real len
+    assert grader.grade(shadow, AnchorQuestion(3, "Write f.", "mbpp", "code", tests="assert len(f(1)) == 3\n", entry_point="f")).score == 0.0
