@@ -10,7 +10,9 @@ the checkout under test in a disposable child process, with canaries on the host
 category: attacks, escapes, forged passes, and whether the controls held (right answers, numpy
 included, pass; wrong ones fail). ``--pack`` also grades, for each code question of the bundled
 pack whose tests the scripted stand-in can answer (`lookup_solution`), that right answer: how
-many pass (right answers must keep passing under the new harness). Writes
+many pass (right answers must keep passing under the new harness). ``--hide-unshare`` grades with
+no ``unshare`` on PATH, as in containers without user namespaces (main's sandbox then has no
+network namespace; bubblewrap stays on PATH). Writes
 ``benchmarks/results/sandbox_escapes_<label>.json``.
 """
 
@@ -54,9 +56,9 @@ print(json.dumps({"questions": len(qs), "answered": len(jobs), "passed": sum(r[1
 '''
 
 
-def measure(code: Path, label: str, timeout_s: float, pack: bool, workers: int) -> dict:
+def measure(code: Path, label: str, timeout_s: float, pack: bool, workers: int, hide_unshare: bool = False) -> dict:
     t = time.perf_counter()
-    outcomes = run_suite(code, timeout_s=timeout_s, progress=lambda o: print(
+    outcomes = run_suite(code, timeout_s=timeout_s, hide_unshare=hide_unshare, progress=lambda o: print(
         f"  {o.id:26s} {o.category:11s} {'ok' if o.ok else 'ESCAPE' if o.escaped else 'FORGED' if o.forged else 'WRONG'}"
         f"  {o.detail[:70]}", flush=True) if sys.stdout.isatty() else None)
     per: dict = defaultdict(lambda: {"attacks": 0, "escapes": 0, "forged": 0, "not_ok": 0})
@@ -66,7 +68,7 @@ def measure(code: Path, label: str, timeout_s: float, pack: bool, workers: int) 
         row["escapes"] += int(o.escaped)
         row["forged"] += int(o.forged)
         row["not_ok"] += int(not o.ok)
-    out = {"label": label, "code": str(code), "timeout_s": timeout_s, "seconds": round(time.perf_counter() - t, 1),
+    out = {"label": label, "code": str(code), "timeout_s": timeout_s, "hide_unshare": hide_unshare, "seconds": round(time.perf_counter() - t, 1),
            "per_category": dict(per),
            "attacks": sum(v["attacks"] for k, v in per.items() if k != "control"),
            "escapes": sum(o.escaped for o in outcomes), "forged": sum(o.forged for o in outcomes),
@@ -86,15 +88,17 @@ def measure(code: Path, label: str, timeout_s: float, pack: bool, workers: int) 
 
 
 def table(rows: list[dict]) -> str:
-    head = f"{'category':12s}" + "".join(f" | {r['label'] + ' attacks/escapes/forged':>30s}" for r in rows)
+    width = max(30, *(len(r["label"]) + 24 for r in rows))
+    head = f"{'category':12s}" + "".join(f" | {r['label'] + ' attacks/escapes/forged':>{width}s}" for r in rows)
     lines = [head, "-" * len(head)]
     for c in CATEGORIES:
         cells = []
         for r in rows:
             v = r["per_category"].get(c, {"attacks": 0, "escapes": 0, "forged": 0, "not_ok": 0})
             cells.append(f"{v['attacks']:>10d} / {v['escapes']:>3d} / {v['forged']:>3d}" + ("" if c != "control" else f" ({v['not_ok']} wrong)"))
-        lines.append(f"{c:12s}" + "".join(f" | {x:>30s}" for x in cells))
-    lines.append(f"{'total':12s}" + "".join(f" | {r['attacks']:>10d} / {r['escapes']:>3d} / {r['forged']:>3d}" + " " * 0 for r in rows))
+        lines.append(f"{c:12s}" + "".join(f" | {x:>{width}s}" for x in cells))
+    totals = [f"{r['attacks']:>10d} / {r['escapes']:>3d} / {r['forged']:>3d}" for r in rows]
+    lines.append(f"{'total':12s}" + "".join(f" | {x:>{width}s}" for x in totals))
     for r in rows:
         ctl = ", ".join(r["controls_failed"]) or "none"
         lines.append(f"{r['label']}: {r['escapes']} escapes, {r['forged']} forged passes in {r['attacks']} attacks; controls failed: {ctl}")
@@ -114,6 +118,8 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=5.0, help="the grader's time limit per answer (s)")
     ap.add_argument("--pack", action="store_true", help="also grade right answers to the bundled pack's code questions")
     ap.add_argument("--workers", type=int, default=2, help="grades in flight for --pack")
+    ap.add_argument("--hide-unshare", action="store_true",
+                    help="grade with no `unshare` on PATH, as in containers without user namespaces (bwrap stays)")
     ap.add_argument("--compare", nargs="+", metavar="LABEL", help="print the table of saved runs and exit")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -121,7 +127,7 @@ def main() -> None:
         rows = [json.loads((RESULTS / f"sandbox_escapes_{label}.json").read_text()) for label in args.compare]
         print(table(rows))
         return
-    row = measure(args.code.resolve(), args.label, args.timeout, args.pack, args.workers)
+    row = measure(args.code.resolve(), args.label, args.timeout, args.pack, args.workers, args.hide_unshare)
     path = RESULTS / f"sandbox_escapes_{args.label}.json"
     path.write_text(json.dumps(row, indent=1))
     print(table([row]))

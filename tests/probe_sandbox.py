@@ -281,9 +281,10 @@ class _Listener:
 class Bench:
     """The canaries and a grader child for a run of the suite against the checkout at ``code_root``."""
 
-    def __init__(self, code_root: Path = ROOT, timeout_s: float = 5.0) -> None:
+    def __init__(self, code_root: Path = ROOT, timeout_s: float = 5.0, hide_unshare: bool = False) -> None:
         self.code_root = Path(code_root)
         self.timeout_s = timeout_s
+        self.hide_unshare = hide_unshare  # as in containers without user namespaces: no `unshare` on PATH
         self.dir = Path(tempfile.mkdtemp(prefix="scope-canary-"))
         self.canary = self.dir / "store"
         self.secret = secrets.token_hex(12)
@@ -344,6 +345,13 @@ class Bench:
     def _start_grader(self) -> None:
         env = dict(os.environ, PYTHONPATH=str(self.code_root), SCOPE_CANARY_SECRET=self.env_secret,
                    HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        if self.hide_unshare:
+            bin_dir = self.dir / "bin"
+            bin_dir.mkdir(exist_ok=True)
+            bwrap = shutil.which("bwrap")
+            if bwrap and not (bin_dir / "bwrap").exists():
+                (bin_dir / "bwrap").symlink_to(bwrap)
+            env["PATH"] = str(bin_dir)
         self.grader = subprocess.Popen([sys.executable, "-c", _GRADER, str(self.timeout_s)], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=str(self.dir),
                                        text=True, start_new_session=True)
@@ -421,11 +429,12 @@ class Bench:
         self.close()
 
 
-def run_suite(code_root: Path = ROOT, timeout_s: float = 5.0, ids: list[str] | None = None, progress=None) -> list[Outcome]:
+def run_suite(code_root: Path = ROOT, timeout_s: float = 5.0, ids: list[str] | None = None, progress=None,
+              hide_unshare: bool = False) -> list[Outcome]:
     """Every attack (or those named) against the checkout at ``code_root``."""
     chosen = [a for a in ATTACKS if ids is None or a.id in ids]
     out = []
-    with Bench(code_root, timeout_s) as bench:
+    with Bench(code_root, timeout_s, hide_unshare) as bench:
         for a in chosen:
             out.append(bench.run(a))
             if progress is not None:

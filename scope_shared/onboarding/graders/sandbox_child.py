@@ -391,13 +391,22 @@ def harness_main(fd_in: int, fd_out: int, fd_verdict: int) -> None:
 
     def resolve(n):
         if type(n) is tuple:
-            import importlib
-
-            try:
-                return importlib.import_module(n[1])
-            except Exception:
-                return None
+            raise ProtocolError("a module where a value was expected")
         return Remote(n)
+
+    def resolve_name(n):
+        """A top-level name of the answer: a handle, or a standard-library module imported here."""
+        if type(n) is not tuple:
+            return Remote(n)
+        name = str(n[1])
+        if name.split(".")[0] not in getattr(sys, "stdlib_module_names", ()):
+            return None  # only the standard library is imported on the answer's say-so
+        import importlib
+
+        try:
+            return importlib.import_module(name)
+        except Exception:
+            return None
 
     def rpc(op, ref, **fields):
         if state["gone"]:
@@ -449,7 +458,9 @@ def harness_main(fd_in: int, fd_out: int, fd_verdict: int) -> None:
             name = str(name)
             if name.startswith("__") or (name != entry_point and (name in trusted or hasattr(builtins, name))):
                 continue  # an answer may not redefine what the tests rely on (but its function may be called `sum`)
-            ns[name] = decode(value, resolve)
+            value = decode(value, resolve_name)
+            if value is not None or type(first["names"].get(name)) is not list:
+                ns[name] = value
     except (AnswerGone, ProtocolError, ValueError, TypeError, RecursionError) as e:
         verdict(False, state["gone"] or f"the answer's process broke the protocol ({e})")
         return
