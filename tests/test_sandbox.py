@@ -82,10 +82,13 @@ def test_the_sandbox_holds_only_what_python_needs():
 
 @needs_sandbox
 def test_numpy_answers_pass_and_plain_data_crosses_back_intact():
-    program = ("import numpy as np\n"
-               "def f(n):\n    return {'a': (1, 2.5), 'b': {3, 4}, 'c': b'x', 'd': float('nan'), 'e': np.int64(7), 'g': 2 ** 70}\n")
+    program = ("import numpy as np, collections, enum\nclass E(enum.IntEnum):\n    A = 5\n"
+               "def f(n):\n    return {'a': (1, 2.5), 'b': {3, 4}, 'c': b'x', 'd': float('nan'), 'e': np.int64(7), 'g': 2 ** 70,\n"
+               "            'h': collections.Counter('aab'), 'i': E.A, 'j': collections.namedtuple('P', 'x y')(1, 2)}\n")
     tests = ("r = f(1)\nassert r['a'] == (1, 2.5) and type(r['a']) is tuple and r['b'] == {3, 4} and r['c'] == b'x'\n"
-             "assert r['d'] != r['d'] and r['e'] == 7 and type(r['e']) is int and r['g'] == 2 ** 70\n")
+             "assert r['d'] != r['d'] and r['e'] == 7 and type(r['e']) is int and r['g'] == 2 ** 70\n"
+             "assert r['h'] == {'a': 2, 'b': 1} and r['i'] == 5 and r['j'] == (1, 2)\n"
+             "assert all(type(v) in (tuple, set, bytes, float, int, dict) for v in r.values())\n")
     result = run_tests(program, tests, timeout_s=20)
     assert result.passed, result.detail
 
@@ -108,3 +111,14 @@ def test_an_entry_point_named_like_a_builtin_is_the_answers():
     assert grader.grade(right, sum_q).score == 1.0
     shadow = "```python\ndef len(x):\n    return 3\ndef f(x):\n    return [x]\n```"  # not the entry point: the tests keep the real len
     assert grader.grade(shadow, AnchorQuestion(3, "Write f.", "mbpp", "code", tests="assert len(f(1)) == 3\n", entry_point="f")).score == 0.0
+
+
+def test_a_bubblewrap_that_cannot_make_namespaces_is_refused_with_its_reason(tmp_path, monkeypatch):
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    ok, why = sandbox_support()
+    assert not ok and "No permissions to create new namespace" in why and "apt-get install bubblewrap" in why
+    with pytest.raises(OnboardingError, match="cannot make a sandbox here"):
+        CodeGrader()

@@ -171,10 +171,10 @@ def warn_unsafe() -> None:
     logger.warning(msg)
 
 
-def _read_all(f) -> str:
-    f.seek(0)
-    data = f.read(200_000)
-    return data.decode("utf-8", "replace")
+def _read_tail(f, limit: int = 200_000) -> str:
+    f.seek(0, os.SEEK_END)
+    f.seek(max(0, f.tell() - limit))
+    return f.read().decode("utf-8", "replace")
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -265,9 +265,9 @@ def run_tests(code: str, tests: str, timeout_s: float = 10.0, memory_mb: int = 5
                 reason = "the verdict did not carry this grade's nonce"
         except (ValueError, IndexError, AttributeError):
             if not timed_out:
-                tail = [x for x in _read_all(h_err).splitlines() if x.strip()]
+                tail = [x for x in _read_tail(h_err).splitlines() if x.strip()]
                 reason = "the test harness gave no verdict" + (f" ({tail[-1][:200]})" if tail else "")
-        return SandboxResult(passed and not timed_out, answer.returncode, timed_out, _read_all(a_out), _read_all(a_err),
+        return SandboxResult(passed and not timed_out, answer.returncode, timed_out, _read_tail(a_out), _read_tail(a_err),
                              reason)
 
 

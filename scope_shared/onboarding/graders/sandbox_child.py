@@ -147,10 +147,9 @@ def encode(x: object, refs: list | None, depth: int = 0) -> object:
             module = getattr(t, "__module__", "")
             if module == "numpy" and hasattr(x, "tolist"):  # numpy scalars and arrays as Python data
                 return encode(x.tolist(), refs, depth + 1)
-            if isinstance(x, dict) and type(x).__module__ == "collections":  # Counter, OrderedDict, ...
-                return encode(dict(x), refs, depth + 1)
-            if isinstance(x, tuple) and hasattr(x, "_fields"):  # namedtuple
-                return encode(tuple(x), refs, depth + 1)
+            for base in (bool, int, float, str, bytes, list, tuple, dict, set, frozenset):
+                if isinstance(x, base):  # a subclass (IntEnum, namedtuple, Counter, ...) as its plain base
+                    return encode(base(x), refs, depth + 1)
     if refs is None:
         if isinstance(x, Remote):
             return ["r", x._ref]
