@@ -122,3 +122,9 @@ def test_a_bubblewrap_that_cannot_make_namespaces_is_refused_with_its_reason(tmp
     assert not ok and "No permissions to create new namespace" in why and "apt-get install bubblewrap" in why
     with pytest.raises(OnboardingError, match="cannot make a sandbox here"):
         CodeGrader()
+
+
+@needs_sandbox
+def test_a_big_top_level_table_stays_in_the_answers_process():
+    program = "TABLE = {i: str(i) * 20 for i in range(200_000)}\ndef f(i):\n    return TABLE[i]\n"
+    assert run_tests(program, "assert f(7) == '7' * 20\nassert len(TABLE) == 200_000\n", timeout_s=20).passed

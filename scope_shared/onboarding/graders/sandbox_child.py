@@ -28,6 +28,7 @@ import traceback
 MAX_MESSAGE = 32 * 1024 * 1024  # bytes of one message between the two processes
 MAX_DEPTH = 200  # nesting of a value sent as data; deeper goes as a handle
 MAX_REFS = 100_000
+MAX_NAME_BYTES = 1024 * 1024  # a top-level value bigger than this as data is sent as a handle
 
 # ---------------------------------------------------------------- limits and seccomp
 
@@ -246,8 +247,14 @@ def answer_main(fd_in: int, fd_out: int) -> None:
             continue
         if type(value) is type(os):
             names[name] = ["m", value.__name__]
-        else:
+            continue
+        try:
             names[name] = encode(value, refs)
+        except (ProtocolError, ValueError, RecursionError):
+            names[name] = None
+        if type(names[name]) is list and len(json.dumps(names[name])) > MAX_NAME_BYTES:
+            refs.append(value)  # a big table stays here, behind a handle
+            names[name] = ["r", len(refs) - 1]
     channel.send({"names": names})
 
     def resolve(n):
