@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -384,7 +384,7 @@ def onboard(
     concurrency: int = 4,
     feedback_log: str | Path | None = None,
     graders: Mapping[str, Any] | None = None,
-    run_code: bool = False,
+    run_code: bool | Literal["unsafe"] = False,
     judge: Any = None,
     retry: RetryPolicy | None = None,
     dry_run: bool = False,
@@ -402,8 +402,10 @@ def onboard(
         concurrency: calls in flight at once.
         feedback_log: path of the feedback log that makes the run resumable (attached to ``history``).
         graders: graders by metric to use instead of the built-ins (a `Grader` or a function).
-        run_code: grade code questions by running them, confined (opt-in; POSIX only). Without it,
-            code questions are left out of the anchors unless ``graders`` has one for ``"code"``.
+        run_code: grade code questions by running them in the sandbox (opt-in; Linux with bubblewrap,
+            else an error that says how to install it; ``"unsafe"`` runs them without the sandbox, with
+            a warning). Without it, code questions are left out of the anchors unless ``graders`` has
+            one for ``"code"``.
         judge: a chat model grading ``judge``-metric questions (`LLMJudgeGrader`).
         retry: back-off on rate limits (default `RetryPolicy()`: 6 retries from 1 s, at most 60 s).
         dry_run: plan and price only; no call is made.
