@@ -159,7 +159,7 @@ def run_setting(table, embs, seeds, args, embed_s, setting: Setting, curves, emb
 def run_embedder(table, embedder, texts, seeds, args, settings: list[Setting], curves) -> dict:
     """Every setting with one embedder: its vectors (disk-cached), its CPU time per query, the results."""
     if isinstance(embedder, PerSplitTuned):
-        embs, embed_s = embedder, embed_seconds_per_query(embedder.base, texts)  # same table shape, same cost
+        embs, embed_s = embedder, embed_seconds_per_query(embedder.uncached_base(), texts)  # same shape, same cost
     else:
         embs = embed_with_cache(embedder, texts, show_progress=True)
         embed_s = embed_seconds_per_query(embedder, texts)

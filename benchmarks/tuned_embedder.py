@@ -16,7 +16,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from scope_shared.embedders import fast_embedder
+from scope_shared.embedders import StaticEmbedder, fast_embedder
 from scope_shared.embedders.tuning import TuningConfig, TuningData, embed_pooled, pooling_matrix, tune_table
 from scope_shared.evaluation.settings import Setting, setting_split
 
@@ -51,6 +51,10 @@ class PerSplitTuned:
         self.row = {q: i for i, q in enumerate(table.questions)}
         self.reports: list[dict] = []
         self.name = "routing-tuned-per-split+" + self.base.truncation.label
+
+    def uncached_base(self) -> StaticEmbedder:
+        """The base table without a per-text cache: what a tuned table costs a query (same shape)."""
+        return StaticEmbedder(self.base.path, truncation=self.base.truncation, cache_size=0)
 
     def __call__(self, setting: Setting, seed: int) -> np.ndarray:
         split = setting_split(self.table, self.base_embs, setting, seed, self.test_size).split
