@@ -22,6 +22,8 @@ may be used (a held-out model's outcomes never are).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scope_shared.embedders.distill import BUILD_FILE
-from scope_shared.embedders.static import StaticEmbedder
+from scope_shared.embedders.distill import BUILD_FILE, TOKENIZER_FILE, write_static_model
+from scope_shared.embedders.static import StaticEmbedder, Truncation
 from scope_shared.errors import ScopeError
 
 #: the name that selects the routing-tuned embedder (``as_embedder("routing")``)
@@ -341,10 +343,6 @@ def _tune(torch, tqdm, base, data, cfg, show_progress, pooled):  # type: ignore[
 def save_tuned(out: str | Path, table: np.ndarray, base: StaticEmbedder, report: TuningReport,
                config: TuningConfig, replace: bool = True) -> Path:
     """Write a tuned table as a model2vec-layout folder (the base's tokenizer), atomically."""
-    import json
-
-    from scope_shared.embedders.distill import TOKENIZER_FILE, write_static_model
-
     tokenizer = json.loads((base.path / TOKENIZER_FILE).read_text(encoding="utf-8"))
     build = {"kind": TUNED_KIND, "name": tuned_name(table, base.truncation.label), "base": base.name,
              "truncation": asdict(base.truncation),
@@ -355,16 +353,12 @@ def save_tuned(out: str | Path, table: np.ndarray, base: StaticEmbedder, report:
 def tuned_name(table: np.ndarray, truncation_label: str) -> str:
     """The name a tuned table records in histories: ``routing-`` and a hash of its rows (two tables
     trained on different histories never share a name), plus the truncation label."""
-    import hashlib
-
     digest = hashlib.sha256(np.ascontiguousarray(table.astype(np.float16)).tobytes()).hexdigest()[:12]
     return f"{ROUTING}-{digest}" + (f"+{truncation_label}" if truncation_label else "")
 
 
 def load_tuned(path: str | Path) -> StaticEmbedder:
     """A saved routing-tuned embedder (read from local files only), under the name it records."""
-    from scope_shared.embedders.static import Truncation
-
     build = tuned_build(path)
     if build is None:
         raise ScopeError(f"{str(path)!r} is not a routing-tuned embedder (no {BUILD_FILE} of kind {TUNED_KIND!r})")
@@ -378,8 +372,6 @@ def load_tuned(path: str | Path) -> StaticEmbedder:
 
 def tuned_build(path: str | Path) -> dict | None:
     """The build record of a tuned folder (``scope_embedder.json``), or None if it is not one."""
-    import json
-
     f = Path(path) / BUILD_FILE
     try:
         build = json.loads(f.read_text(encoding="utf-8"))
