@@ -46,6 +46,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from scope_shared import FunctionEmbedder, History, ModelCard, Router  # noqa: E402
 from scope_shared.data import dataset_path, load_llmrouter9  # noqa: E402
 from scope_shared.embedders import SentenceTransformerEmbedder, StaticEmbedder, build_fast, embed_with_cache, named  # noqa: E402
+from scope_shared.embedders.tuning import load_tuned  # noqa: E402
 
 DIM = 384
 N_MODELS = 100
@@ -163,8 +164,12 @@ def load_embedder(name: str):
     elif name == named.MINILM:
         t0 = time.perf_counter()
         emb = SentenceTransformerEmbedder(cache_size=0)
+    elif name == named.ROUTING:  # trained by 'scope embedder train' (same table shape as fast)
+        t0 = time.perf_counter()
+        emb = load_tuned(named.routing_model_dir())
+        emb = StaticEmbedder(emb.path, name=emb.name, truncation=emb.truncation, cache_size=0)
     else:
-        raise SystemExit(f"unknown embedder {name!r} (minilm, fast)")
+        raise SystemExit(f"unknown embedder {name!r} (minilm, fast, routing)")
     return emb, time.perf_counter() - t0
 
 

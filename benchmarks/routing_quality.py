@@ -16,7 +16,8 @@ against the prior), writes ``benchmarks/results/routing_quality*.json`` (means o
 under ``*_std``, per-seed figures under ``per_seed``) and a PNG of all curves (first seed).
 
 ``--embedders minilm,fast`` runs the same routers, seeds and settings once per embedder (the first is
-the main result) and prints AUC / AUROC side by side, with the difference to the first:
+the main result) and prints AUC / AUROC side by side, with the difference to the first; ``routing``
+is the routing-tuned embedder, trained anew on each split's history part (`tuned_embedder`):
 
     nice -n 10 python benchmarks/routing_quality.py --dataset routerbench-11 --embedders minilm,fast \
         --routers scope-knn --out benchmarks/results/embedders_routerbench-11.json
@@ -50,6 +51,7 @@ from scope_shared.evaluation.settings import SETTING_KINDS, Setting, n_ood_bench
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from length_quality import length_sections  # noqa: E402
 from routing_report import plot, print_draws, print_embedders, print_held_out, print_length, print_table  # noqa: E402
+from tuned_embedder import TUNED, PerSplitTuned  # noqa: E402
 
 LOADERS = {"llmrouter-9": load_llmrouter9, "routerbench-11": load_routerbench11, "routerarena-2": load_routerarena2}
 #: embed only the last characters of a prompt where few-shot examples come first (MiniLM reads ~256 tokens)
@@ -107,7 +109,8 @@ def run_setting(table, embs, seeds, args, embed_s, setting: Setting, curves, emb
     per_model: dict[str, list[dict]] = {}
     bsm_rows, oracle_rows, draws = [], [], []
     for seed in seeds:
-        drawn = setting_split(table, embs, setting, seed, args.test_size, embedder_name=embedder_name)
+        vectors = embs(setting, seed) if callable(embs) else embs  # a per-split tuned embedder trains here
+        drawn = setting_split(table, vectors, setting, seed, args.test_size, embedder_name=embedder_name)
         split, truth = drawn.split, drawn.truth
         ref = reference(split.models, truth.scores, truth.costs)
         bsm_rows.append({"model": ref.models[ref.bsm_index], "accuracy": ref.bsm.accuracy, "cost": ref.bsm.cost,
@@ -155,15 +158,19 @@ def run_setting(table, embs, seeds, args, embed_s, setting: Setting, curves, emb
 
 def run_embedder(table, embedder, texts, seeds, args, settings: list[Setting], curves) -> dict:
     """Every setting with one embedder: its vectors (disk-cached), its CPU time per query, the results."""
-    embs = embed_with_cache(embedder, texts, show_progress=True)
-    embed_s = embed_seconds_per_query(embedder, texts)
+    if isinstance(embedder, PerSplitTuned):
+        embs, embed_s = embedder, embed_seconds_per_query(embedder.uncached_base(), texts)  # same shape, same cost
+    else:
+        embs = embed_with_cache(embedder, texts, show_progress=True)
+        embed_s = embed_seconds_per_query(embedder, texts)
     out = {}
     for setting in settings:
         curves[setting.name] = {}
         print(f"{embedder.name} / {setting.name}: {len(seeds)} seed(s)", file=sys.stderr)
         out[setting.name] = run_setting(table, embs, seeds, args, embed_s, setting, curves[setting.name],
                                         embedder_name=embedder.name)
-    return {"embed_s": embed_s, "settings": out}
+    tuning = {"tuning": embedder.reports} if isinstance(embedder, PerSplitTuned) else {}
+    return {"embed_s": embed_s, "settings": out, **tuning}
 
 
 def ood_note(n_benchmarks: int) -> str:
@@ -201,7 +208,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="one seed (a smoke run)")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/routing_quality[_DATASET].json)")
     ap.add_argument("--embedders", default=None,
-                    help="compare embedders by name, e.g. minilm,fast (the first gives the main result)")
+                    help="compare embedders by name, e.g. minilm,fast,routing (the first gives the main result; "
+                         "routing: tuned on each split's history part)")
     ap.add_argument(
         "--reasoner-dir", default=None,
         help="local reasoning-predictor checkpoint: adds scope-reasoning (also $SCOPE_REASONER_DIR; GPU advised)",
@@ -226,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.time()
     curves: dict = {}
     for i, name in enumerate(names):
-        embedder = as_embedder(name)
+        embedder = PerSplitTuned(table, texts, args.test_size) if name == TUNED else as_embedder(name)
         run = run_embedder(table, embedder, texts, seeds, args, settings, curves if i == 0 else {})
         if i == 0:
             main_name, embed_s = embedder.name, run["embed_s"]

@@ -1,5 +1,6 @@
-"""Embedders by name: ``"minilm"`` (the bundled all-MiniLM-L6-v2) and ``"fast"`` (a static model
-distilled from it, built once on this machine and cached).
+"""Embedders by name: ``"minilm"`` (the bundled all-MiniLM-L6-v2), ``"fast"`` (a static model
+distilled from it, built once on this machine and cached) and ``"routing"`` (the fast model tuned on
+a history's outcomes, `scope_shared.embedders.tuning`; ``scope embedder train``).
 
 The fast model is built offline from the bundled teacher (2-7 minutes on 2 busy cores; ``scope
 embedder build``) or, if missing, at first use. It lives in ``$SCOPE_CACHE_DIR/embedders`` (default
@@ -19,6 +20,7 @@ from scope_shared.embedders.cache import cache_dir
 from scope_shared.embedders.distill import BUILD_FILE, DistillConfig, distill_static
 from scope_shared.embedders.minilm import SentenceTransformerEmbedder, default_embedder, default_model_path
 from scope_shared.embedders.static import StaticEmbedder, Truncation
+from scope_shared.embedders.tuning import ROUTING, load_tuned, tuned_build
 from scope_shared.errors import ScopeError
 
 MINILM, FAST = "minilm", "fast"
@@ -26,6 +28,7 @@ MINILM, FAST = "minilm", "fast"
 DESCRIPTIONS = {
     MINILM: "all-MiniLM-L6-v2, the bundled sentence-transformers model (6 transformer layers)",
     FAST: "static token vectors distilled from all-MiniLM-L6-v2 (model2vec recipe): a lookup and a mean",
+    ROUTING: "the fast vectors tuned on a history's outcomes so that neighbours share outcomes (same speed)",
 }
 #: names that mean the bundled MiniLM (the second is what histories built with it record)
 MINILM_ALIASES = (MINILM, "all-MiniLM-L6-v2", "default")
@@ -102,13 +105,42 @@ def fast_embedder(spec: FastSpec | None = None, build: bool = True) -> StaticEmb
         return _FAST[spec]
 
 
+def routing_model_dir() -> Path:
+    """Where ``scope embedder train`` writes the routing-tuned embedder (``"routing"``)."""
+    return embedders_dir() / ROUTING
+
+
+_ROUTING: dict[Path, StaticEmbedder] = {}
+
+
+def routing_embedder() -> StaticEmbedder:
+    """The routing-tuned embedder trained on this machine (``scope embedder train``), loaded once."""
+    path = routing_model_dir()
+    with _FAST_LOCK:
+        cached = _ROUTING.get(path)
+        build = tuned_build(path)
+        if build is None:
+            raise ScopeError(f"no routing-tuned embedder at {path}; train one with 'scope embedder train'")
+        if cached is None or cached.name != build.get("name"):  # retrained since it was loaded
+            _ROUTING[path] = cached = load_tuned(path)
+        return cached
+
+
 def named_embedder(name: str) -> Embedder | None:
-    """The embedder a name stands for: ``"minilm"`` / ``"fast"`` or the name a history recorded for
-    one of them; ``None`` if the name is none of these (then it may be a model path)."""
+    """The embedder a name stands for: ``"minilm"`` / ``"fast"`` / ``"routing"`` or the name a history
+    recorded for one of them; ``None`` if the name is none of these (then it may be a model path)."""
     if name in MINILM_ALIASES:
         return default_embedder()
     if name == FAST or name == fast_recorded_name():
         return fast_embedder()
+    if name == ROUTING:
+        return routing_embedder()
+    if name.startswith(f"{ROUTING}-"):
+        tuned = routing_embedder()
+        if tuned.name != name:
+            raise ScopeError(f"the history was embedded with the routing-tuned embedder {name!r}, but the one "
+                             f"trained here is {tuned.name!r}; re-embed the history or train on it again")
+        return tuned
     return None
 
 

@@ -102,9 +102,23 @@ class StaticEmbedder(Embedder):
     def dim(self) -> int:
         return int(self._table.shape[1])
 
+    @property
+    def table(self) -> np.ndarray:
+        """The (vocabulary, dim) float32 token table (read it, do not change it)."""
+        return self._table
+
+    @property
+    def unknown_id(self) -> int | None:
+        """Row read for a text with no known token (``[UNK]``), if the vocabulary has one."""
+        return self._tokenizer.token_to_id("[UNK]")
+
     def token_ids(self, text: str) -> list[int]:
         """The kept token ids of a text (special tokens dropped, then truncated)."""
         return self._kept(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def token_ids_batch(self, texts: list[str]) -> list[list[int]]:
+        """`token_ids` of many texts (tokenized in parallel)."""
+        return [self._kept(enc.ids) for enc in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
 
     def _kept(self, ids: list[int]) -> list[int]:
         return self.truncation.apply([i for i in ids if i not in self._drop])

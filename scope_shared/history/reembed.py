@@ -2,14 +2,19 @@
 
 Vectors of two embedders are not comparable (even at the same dimension), so a router refuses a
 history recorded by another embedder (`check_embedder`); `reembed` makes a copy of a history with every
-question embedded anew, outcomes, cards and feedback offsets unchanged (``scope history reembed``).
+question embedded anew, outcomes, cards and feedback offsets unchanged (``scope history reembed``);
+`tuning_data` hands a history's questions and outcomes to the routing-tuned embedder's training.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from scope_shared.embedders import Embedder, as_embedder
+from scope_shared.embedders.tuning import TuningData
 from scope_shared.errors import ScopeError
 from scope_shared.history.history import History
 
@@ -65,3 +70,22 @@ def reembed(history: History, embedder: Embedder, show_progress: bool = True) ->
     out.cards = dict(history.cards)
     out.feedback_applied = dict(history.feedback_applied)
     return out
+
+
+def tuning_data(history: History, models: Sequence[str] | None = None) -> TuningData:
+    """Questions, benchmarks, outcomes and output lengths of ``models`` (default: all of the history's)
+    as `TuningData`; only these models' outcomes are read."""
+    names = list(history.models if models is None else models)
+    unknown = [m for m in names if m not in history.models]
+    if unknown:
+        raise ScopeError(f"no outcomes of {', '.join(unknown)} in the history")
+    n = len(history)
+    scores = np.full((n, len(names)), np.nan)
+    tokens = np.full((n, len(names)), np.nan)
+    for j, m in enumerate(names):
+        arr = history.model_arrays(m)
+        scores[arr.ids, j] = arr.scores
+        tokens[arr.ids, j] = arr.tokens
+    return TuningData(texts=[history.text(i) for i in range(n)], scores=scores,
+                      output_tokens=tokens if np.isfinite(tokens).any() else None,
+                      groups=list(history.benchmarks), models=names)
