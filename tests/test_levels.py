@@ -44,6 +44,25 @@ def test_level_correction_recovers_a_known_level_from_an_easy_anchor_draw(theta)
     assert est.high - est.low < 0.35
 
 
+def test_level_is_unbiased_over_draws_and_its_interval_covers():
+    known, benchmarks, new_model = rasch_world(seed=3)
+    bank = fit_item_bank(known, benchmarks)
+    p_new = new_model(0.4)
+    truth = float(p_new.mean())
+    errors, covered = [], []
+    for s in range(60):
+        rng = np.random.default_rng([s, 5])
+        # a hard draw: questions weighted toward those the known models fail
+        w = 1.2 - known.mean(1)
+        ids = rng.choice(len(w), 40, replace=False, p=w / w.sum())
+        y = (rng.random(len(ids)) < p_new[ids]).astype(float)
+        est = estimate_level(bank, ids, y)
+        errors.append(est.level - truth)
+        covered.append(est.low <= truth <= est.high)
+    assert abs(np.mean(errors)) < 0.02
+    assert np.mean(covered) >= 0.85
+
+
 def test_per_benchmark_levels_follow_a_specialist():
     known, benchmarks, new_model = rasch_world(seed=4)
     bank = fit_item_bank(known, benchmarks)

@@ -64,15 +64,16 @@ def _logit(p: float) -> float:
 class ItemBank:
     """Question parameters from the reference models' outcomes (see the module doc).
 
-    Arrays are per history question (``n_questions``): ``difficulty`` (``d_i``), ``variance`` (its
-    posterior variance), ``bench`` (an index into ``benchmarks``) and ``in_pool`` (the question has
-    reference outcomes: the level is the mean over these). Per benchmark: ``benchmark_effect``
-    (``mu_b``, the reference models' mean ability there less their overall ability). ``abilities``:
-    the reference models' overall abilities ``a_k``; ``specialist_sd``: ``tau``.
+    Per history question (``n_questions``): ``bench`` (an index into ``benchmarks``), ``in_pool``
+    (the question has reference outcomes: the level is the mean over these) and ``weights``
+    (n_questions, G): the posterior of its difficulty over the benchmark's difficulty grid
+    ``grid[bench]`` (G nodes). Per benchmark: ``benchmark_effect`` (``mu_b``, the reference models'
+    mean ability there less their overall ability). ``abilities``: the reference models' overall
+    abilities ``a_k``; ``specialist_sd``: ``tau``.
     """
 
-    difficulty: np.ndarray
-    variance: np.ndarray
+    weights: np.ndarray
+    grid: np.ndarray
     bench: np.ndarray
     in_pool: np.ndarray
     benchmarks: tuple[str, ...]
@@ -82,15 +83,24 @@ class ItemBank:
     reference: tuple[str, ...] = ()
 
     @property
-    def kappa(self) -> np.ndarray:
-        """Per question: how much a difficulty's uncertainty flattens the chance curve (probit rule)."""
-        return 1.0 / np.sqrt(1.0 + math.pi * self.variance / 8.0)
+    def difficulty(self) -> np.ndarray:
+        """Per question: its posterior mean difficulty (logits)."""
+        return (self.weights * self.grid[self.bench]).sum(1)
 
     @property
     def pool_share(self) -> np.ndarray:
         """Per benchmark: its share of the pool (the weights of the overall level)."""
         counts = np.bincount(self.bench[self.in_pool], minlength=len(self.benchmarks)).astype(np.float64)
         return counts / max(counts.sum(), 1.0)
+
+    def chance(self, ids: np.ndarray, ability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For questions ``ids`` and a model's ability on each one's benchmark (``ability``, one per
+        id, without ``mu_b``): its chance of solving each (the difficulty integrated out) and the
+        chance's derivative in the ability."""
+        eta = (ability + self.benchmark_effect[self.bench[ids]])[:, None] - self.grid[self.bench[ids]]
+        q = _sigmoid(eta)
+        w = self.weights[ids]
+        return (w * q).sum(1), (w * q * (1 - q)).sum(1)
 
 
 @dataclass(frozen=True)
@@ -133,15 +143,20 @@ def _bench_codes(benchmarks: Sequence[str | None]) -> tuple[tuple[str, ...], np.
     return tuple(names.tolist()), codes.astype(np.int64)
 
 
+#: standard normal nodes of the difficulty grid (times each benchmark's spread)
+GRID = np.linspace(-4.0, 4.0, 25)
+
+
 def fit_item_bank(
     scores: np.ndarray,
     benchmarks: Sequence[str | None],
-    iters: int = 60,
+    iters: int = 20,
     reference: Sequence[str] = (),
 ) -> ItemBank:
     """The item bank of a (n_questions, n_reference_models) score matrix (NaN = no outcome; scores
-    in [0, 1]) and each question's benchmark: see the module doc. Alternating damped Newton steps on
-    difficulties and abilities, with the difficulty spread per benchmark refitted as it goes."""
+    in [0, 1]) and each question's benchmark: see the module doc. Marginal maximum likelihood by EM,
+    each question's difficulty integrated over a grid: E-step its posterior given the reference
+    outcomes, M-step one Newton step on every ability and the difficulty spread per benchmark."""
     y = np.asarray(scores, dtype=np.float64)
     if y.ndim != 2 or len(benchmarks) != len(y):
         raise EstimatorError("fit_item_bank needs a (questions, models) score matrix and one benchmark per question")
@@ -152,39 +167,52 @@ def fit_item_bank(
         raise EstimatorError("the item bank needs reference models with outcomes")
     yk = np.where(known, y, 0.0)
     in_pool = known.any(1)
+    # questions of one benchmark with the same reference outcomes share their posterior: fit on the
+    # distinct rows, each counted as often as it occurs
+    rows_key = np.c_[bench, np.where(known, yk, -1.0)]
+    _, first, inverse, count = np.unique(rows_key, axis=0, return_index=True, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    u_bench, u_known, u_y, u_pool = bench[first], known[first], yk[first], in_pool[first]
+    cnt_w = count.astype(np.float64)
     theta = np.zeros((n_b, n_k))
     for b in range(n_b):  # start at each model's mean score per benchmark
         rows = bench == b
         cnt = known[rows].sum(0)
-        mean = np.where(cnt > 0, yk[rows].sum(0) / np.maximum(cnt, 1), 0.5)
-        theta[b] = np.log(np.clip(mean, 0.02, 0.98) / (1 - np.clip(mean, 0.02, 0.98)))
-    d = np.zeros(len(y))
-    s2 = np.ones(n_b)
-    info = np.zeros(len(y))
+        mean = np.clip(np.where(cnt > 0, yk[rows].sum(0) / np.maximum(cnt, 1), 0.5), 0.02, 0.98)
+        theta[b] = np.log(mean / (1 - mean))
+    spread = np.full(n_b, 1.5)
+    prior = np.exp(-0.5 * GRID**2)
+    prior /= prior.sum()
+    weights = np.broadcast_to(prior, (len(first), len(GRID))).copy()
     for it in range(iters):
-        p = _sigmoid(theta[bench] - d[:, None])
-        w = np.where(known, p * (1 - p), 0.0)
-        r = np.where(known, yk - p, 0.0)
-        info = w.sum(1)
-        prec = 1.0 / s2[bench]
-        d += np.clip((-r.sum(1) - d * prec) / (info + prec), -2.0, 2.0)
-        d = np.clip(d, -MAX_LOGIT, MAX_LOGIT)
-        p = _sigmoid(theta[bench] - d[:, None])
-        w = np.where(known, p * (1 - p), 0.0)
-        r = np.where(known, yk - p, 0.0)
-        g = np.zeros((n_b, n_k))
-        h = np.zeros((n_b, n_k))
-        np.add.at(g, bench, r)
-        np.add.at(h, bench, w)
-        theta = np.clip(theta + np.clip((g - 1e-2 * theta) / (h + 1e-2), -2.0, 2.0), -MAX_LOGIT, MAX_LOGIT)
-        if it % 5 == 4:  # empirical Bayes: the difficulty spread per benchmark (EM step)
-            var = 1.0 / (info + 1.0 / s2[bench])
-            for b in range(n_b):
-                rows = (bench == b) & in_pool
-                if rows.any():
-                    s2[b] = float(np.clip(np.mean(d[rows] ** 2 + var[rows]), 0.05, 25.0))
-    variance = 1.0 / (info + 1.0 / s2[bench])
-    variance = np.where(in_pool, variance, s2[bench])
+        grid = spread[:, None] * GRID[None, :]  # (B, G)
+        # E-step: log-likelihood of each question's reference outcomes at each grid difficulty
+        eta = theta[u_bench][:, None, :] - grid[u_bench][:, :, None]  # (n, G, K)
+        ll = np.where(u_known[:, None, :], u_y[:, None, :] * eta - np.logaddexp(0.0, eta), 0.0).sum(2)
+        ll += np.log(prior)[None, :]
+        ll -= ll.max(1, keepdims=True)
+        weights = np.exp(ll)
+        weights /= weights.sum(1, keepdims=True)
+        # M-step: abilities (one Newton step on the expected log-likelihood), spreads (moment)
+        q = _sigmoid(eta)
+        r = np.where(u_known, u_y - (weights[:, :, None] * q).sum(1), 0.0) * cnt_w[:, None]
+        h = np.where(u_known, (weights[:, :, None] * q * (1 - q)).sum(1), 0.0) * cnt_w[:, None]
+        g_b, h_b = np.zeros((n_b, n_k)), np.zeros((n_b, n_k))
+        np.add.at(g_b, u_bench, r)
+        np.add.at(h_b, u_bench, h)
+        step = np.clip((g_b - 1e-2 * theta) / (h_b + 1e-2), -2.0, 2.0)
+        theta = np.clip(theta + step, -MAX_LOGIT, MAX_LOGIT)
+        old = spread.copy()
+        for b in range(n_b):
+            rows = (u_bench == b) & u_pool
+            if rows.any():
+                second = float(cnt_w[rows] @ (weights[rows] * grid[b] ** 2).sum(1) / cnt_w[rows].sum())
+                spread[b] = float(np.clip(math.sqrt(second), 0.2, MAX_LOGIT / 2))
+        if np.abs(step).max() < 1e-2 and np.abs(spread - old).max() < 1e-2:
+            break
+    weights = weights[inverse]
+    grid = spread[:, None] * GRID[None, :]
+    weights[~in_pool] = prior
     # abilities: model + benchmark effects (benchmarks weighed by their pool share) and the rest
     share = np.bincount(bench[in_pool], minlength=n_b).astype(np.float64)
     share /= max(share.sum(), 1.0)
@@ -199,7 +227,7 @@ def fit_item_bank(
     inter = resid - effect[:, None]
     dof = max((np.isfinite(inter).sum() - n_b - n_k + 1), 1)
     tau = float(np.sqrt(np.nansum(inter ** 2) / dof)) if n_k > 1 else 1.0
-    return ItemBank(d, variance, bench, in_pool, names, effect, ability, max(tau, MIN_SPECIALIST_SD), tuple(reference))
+    return ItemBank(weights, grid, bench, in_pool, names, effect, ability, max(tau, MIN_SPECIALIST_SD), tuple(reference))
 
 
 def estimate_level(
@@ -226,17 +254,17 @@ def estimate_level(
     prior_prec = np.r_[1.0 / sa**2, np.full(n_b, 1.0 / tau**2)]
     prior_mean = np.r_[a0, np.zeros(n_b)]
     phi = prior_mean.copy()
-    kappa = bank.kappa
-    ka, ba, da = kappa[ids], bank.bench[ids], bank.difficulty[ids]
-    x = np.zeros((len(ids), n_b + 1))  # d eta / d phi per anchor
-    x[:, 0] = ka
-    x[np.arange(len(ids)), 1 + ba] = ka
+    ba = bank.bench[ids]
+    x = np.zeros((len(ids), n_b + 1))  # which parameters each anchor's ability sums
+    x[:, 0] = 1.0
+    x[np.arange(len(ids)), 1 + ba] = 1.0
     hess = np.diag(prior_prec)
-    for _ in range(iters):
-        eta = ka * (phi[0] + bank.benchmark_effect[ba] + phi[1 + ba] - da)
-        p = _sigmoid(eta)
-        grad = x.T @ (y - p) - prior_prec * (phi - prior_mean)
-        hess = (x.T * (p * (1 - p))) @ x + np.diag(prior_prec)
+    pa = np.zeros(len(ids))
+    for _ in range(iters):  # Fisher scoring on the posterior
+        pa, slope = bank.chance(ids, phi[0] + phi[1 + ba])
+        pa = np.clip(pa, 1e-9, 1 - 1e-9)
+        grad = x.T @ ((y - pa) / (pa * (1 - pa)) * slope) - prior_prec * (phi - prior_mean)
+        hess = (x.T * (slope**2 / (pa * (1 - pa)))) @ x + np.diag(prior_prec)
         step = np.linalg.solve(hess, grad)
         norm = float(np.linalg.norm(step))
         if norm > 2.0:
@@ -244,15 +272,16 @@ def estimate_level(
         phi = phi + step
         if norm < 1e-8:
             break
+    if len(ids):
+        pa, _ = bank.chance(ids, phi[0] + phi[1 + ba])
     cov = np.linalg.inv(hess)
     pool = np.flatnonzero(bank.in_pool)
-    kb, bb, db = kappa[pool], bank.bench[pool], bank.difficulty[pool]
-    pp = _sigmoid(kb * (phi[0] + bank.benchmark_effect[bb] + phi[1 + bb] - db))
-    dp = pp * (1 - pp) * kb
+    bb = bank.bench[pool]
+    pp, dp = bank.chance(pool, phi[0] + phi[1 + bb])
     # over-dispersion of the outcomes against the fit (>= 1): widens the interval for a poor fit
     if len(ids) >= 5:
-        pa = _sigmoid(ka * (phi[0] + bank.benchmark_effect[ba] + phi[1 + ba] - da))
-        dispersion = max(1.0, float(np.sum((y - pa) ** 2) / max(np.sum(pa * (1 - pa)) * (len(ids) - 1) / len(ids), 1e-9)))
+        expected = max(float(np.sum(pa * (1 - pa))) * (len(ids) - 1) / len(ids), 1e-9)
+        dispersion = max(1.0, float(np.sum((y - pa) ** 2)) / expected)
     else:
         dispersion = 1.0
     share = bank.pool_share
