@@ -316,11 +316,45 @@ def estimate_level(
     return LevelEstimate(level, low, high, se, len(ids), naive, "irt" if len(ids) else "prior", tuple(rows))
 
 
+# ---------------------------------------------------------------- on arrays
+def mean_level(y: np.ndarray, z: float = Z_95) -> LevelEstimate:
+    """A reference model's level: the plain mean of its outcomes, with a normal interval."""
+    y = np.asarray(y, dtype=np.float64)
+    n = len(y)
+    mean = float(y.mean()) if n else float("nan")
+    se = float(y.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    low, high = (max(0.0, mean - z * se), min(1.0, mean + z * se)) if n > 1 else (0.0, 1.0)
+    return LevelEstimate(mean, low, high, se, n, mean, "mean")
+
+
+def reference_columns(counts: Sequence[int], n_questions: int, share: float = REFERENCE_SHARE) -> list[int]:
+    """Which models (by their outcome ``counts``) are reference models: outcomes on at least
+    ``share`` of the ``n_questions`` (and at least 20)."""
+    return [j for j, c in enumerate(counts) if c >= max(share * n_questions, 20)]
+
+
+def score_matrix_levels(scores: np.ndarray, benchmarks: Sequence[str | None],
+                        share: float = REFERENCE_SHARE) -> list[LevelEstimate]:
+    """Every column's level on a (n_questions, n_models) score matrix (NaN = no outcome): the
+    reference columns (`reference_columns`) by their plain mean, the others corrected for their
+    questions by an item bank of the reference columns. With fewer than two reference columns every
+    level is the plain mean."""
+    y = np.asarray(scores, dtype=np.float64)
+    known = np.isfinite(y)
+    ref = reference_columns(known.sum(0).tolist(), len(y), share)
+    bank = fit_item_bank(y[:, ref], benchmarks) if len(ref) >= 2 else None
+    out = []
+    for j in range(y.shape[1]):
+        ids = np.flatnonzero(known[:, j])
+        out.append(mean_level(y[ids, j]) if bank is None or j in ref else estimate_level(bank, ids, y[ids, j]))
+    return out
+
+
 # ---------------------------------------------------------------- on a History
 def reference_models(history: History, share: float = REFERENCE_SHARE) -> list[str]:
     """Models whose outcomes cover at least ``share`` of the history's questions (at least 20)."""
-    n = max(len(history), 1)
-    return [m for m in history.models if history.n_outcomes(m) >= max(share * n, 20)]
+    models = history.models
+    return [models[j] for j in reference_columns([history.n_outcomes(m) for m in models], len(history), share)]
 
 
 def history_item_bank(history: History, reference: Sequence[str] | None = None) -> ItemBank:
@@ -335,48 +369,84 @@ def history_item_bank(history: History, reference: Sequence[str] | None = None) 
     return fit_item_bank(scores, history.benchmarks, reference=ref)
 
 
-def mean_level(y: np.ndarray, z: float = Z_95) -> LevelEstimate:
-    """A reference model's level: the plain mean of its outcomes, with a normal interval."""
-    n = len(y)
-    mean = float(y.mean()) if n else float("nan")
-    se = float(y.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
-    return LevelEstimate(mean, max(0.0, mean - z * se), min(1.0, mean + z * se), se, n, mean, "mean")
+def _moved(old: int, new: int, share: float) -> bool:
+    return abs(new - old) >= max(1.0, share * old)
 
 
-_CACHE: weakref.WeakKeyDictionary[History, tuple[tuple, dict[str, LevelEstimate]]] = weakref.WeakKeyDictionary()
-_CACHE_LOCK = threading.Lock()
+class _LevelCache:
+    """One history's item bank and levels, refitted only when its counts move by ``REFIT_SHARE``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.bank: ItemBank | None = None  # fitted when first needed
+        self.bank_sizes: tuple[int, ...] = ()
+        self.reference: tuple[str, ...] = ()
+        self.levels: dict[str, tuple[int, LevelEstimate]] = {}
 
 
-def _state(history: History) -> tuple:
-    return (len(history), tuple((m, history.n_outcomes(m)) for m in history.models))
+#: the item bank is refitted when the history's length or a reference model's outcome count has
+#: moved by this share since the fit; a model's level when its own outcome count has
+REFIT_SHARE = 0.05
+_CACHES: weakref.WeakKeyDictionary[History, _LevelCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
 
 
-def model_levels(history: History) -> dict[str, LevelEstimate]:
-    """Every model's level on ``history`` (see the module doc), cached until the history's questions
-    or outcome counts change. Models other than the reference ones are corrected for their questions;
-    with fewer than two reference models every level is the plain mean."""
-    state = _state(history)
-    with _CACHE_LOCK:
-        hit = _CACHE.get(history)
-        if hit is not None and hit[0] == state:
-            return hit[1]
-    ref = reference_models(history)
-    out: dict[str, LevelEstimate] = {}
-    bank = history_item_bank(history, ref) if len(ref) >= 2 else None
-    for m in history.models:
-        arr = history.model_arrays(m)
-        y = np.asarray(arr.scores, dtype=np.float64)
-        if bank is None or m in ref:
-            out[m] = mean_level(y)
-        else:
-            out[m] = estimate_level(bank, np.asarray(arr.ids, dtype=np.int64), y)
-    with _CACHE_LOCK:
-        _CACHE[history] = (state, out)
-    return out
+def model_levels(history: History, models: Sequence[str] | None = None) -> dict[str, LevelEstimate]:
+    """The levels of ``models`` (default all) on ``history``: reference models (`reference_models`)
+    by their plain mean, the others corrected for their questions by the history's item bank (with
+    fewer than two reference models, every level is the plain mean). Cached per history: the item
+    bank is refitted when the history's length or a reference model's count has moved by
+    `REFIT_SHARE`, a model's level when its own count has; outcomes on questions added after the
+    item bank's fit are left out of its level until the next refit."""
+    with _CACHES_LOCK:
+        cache = _CACHES.get(history)
+        if cache is None:
+            cache = _CACHES[history] = _LevelCache()
+    wanted = list(models) if models is not None else history.models
+    with cache.lock:
+        ref = tuple(reference_models(history))
+        sizes = (len(history), *(history.n_outcomes(m) for m in ref))
+        stale = (ref != cache.reference or len(sizes) != len(cache.bank_sizes)
+                 or any(_moved(o, n, REFIT_SHARE) for o, n in zip(cache.bank_sizes, sizes)))
+        if stale:
+            cache.bank, cache.bank_sizes, cache.reference, cache.levels = None, sizes, ref, {}
+        out: dict[str, LevelEstimate] = {}
+        for m in wanted:
+            n = history.n_outcomes(m)  # UnknownModelError names a model without outcomes
+            hit = cache.levels.get(m)
+            if hit is not None and not _moved(hit[0], n, REFIT_SHARE):
+                out[m] = hit[1]
+                continue
+            arr = history.model_arrays(m)
+            ids, y = np.asarray(arr.ids, dtype=np.int64), np.asarray(arr.scores, dtype=np.float64)
+            if len(ref) < 2 or m in ref:
+                est = mean_level(y)
+            else:
+                if cache.bank is None:  # fitted only once a model needs it
+                    cache.bank = history_item_bank(history, ref)
+                keep = ids < len(cache.bank.bench)
+                est = estimate_level(cache.bank, ids[keep], y[keep])
+            cache.levels[m] = (n, est)
+            out[m] = est
+        return out
 
 
 def model_level(history: History, model: str) -> float:
-    """One model's level on ``history`` (`model_levels`); raises `UnknownModelError` for a model
-    without outcomes."""
-    history.model_arrays(model)  # names an unknown model clearly
-    return model_levels(history)[model].level
+    """One model's level on ``history`` (`model_levels`)."""
+    return model_levels(history, [model])[model].level
+
+
+def logit_shift(eta: np.ndarray, level: float, iters: int = 30) -> float:
+    """The shift ``s`` with ``mean(sigmoid(eta + s)) == level``: what moves an estimator's logits
+    ``eta`` over a sample of the history onto a model's level (Newton steps)."""
+    eta = np.asarray(eta, dtype=np.float64)
+    level = min(max(float(level), 1e-4), 1 - 1e-4)
+    s = 0.0
+    for _ in range(iters):
+        p = _sigmoid(eta + s)
+        gap = float(p.mean()) - level
+        slope = float((p * (1 - p)).mean())
+        if abs(gap) < 1e-7 or slope <= 0:
+            break
+        s -= float(np.clip(gap / slope, -2.0, 2.0))
+    return s
