@@ -38,9 +38,9 @@ from scope_shared.data import dataset_path, load_llmrouter9, load_routerbench11,
 from scope_shared.embed_cache import embed_with_cache
 from scope_shared.embedder import as_embedder
 from scope_shared.estimators import KNNEstimator
-from scope_shared.estimators.levels import estimate_level, fit_item_bank, score_matrix_levels
+from scope_shared.estimators.levels import estimate_level, fit_item_bank
 from scope_shared.evaluation.scope_routers import ScopeRouter
-from scope_shared.evaluation.settings import Setting, setting_split, suggested_anchors
+from scope_shared.evaluation.settings import Setting, setting_split
 from scope_shared.onboarding import load_pack, sample_anchors
 
 LOADERS = {"llmrouter-9": load_llmrouter9, "routerbench-11": load_routerbench11}
@@ -82,47 +82,47 @@ def knn_level(split, level_correction: bool) -> np.ndarray:
 
 def onboarding_levels(ds: str, table, embs: np.ndarray, trio: list[str], seeds: list[int], n: int,
                       draws: int, with_knn: bool) -> dict:
-    """Per held-out model of ``trio``: the figures of the module doc."""
+    """Per held-out model of ``trio``: the figures of the module doc. The anchors are
+    `sample_anchors` over the known models' outcomes on the history part, draw seed = split seed
+    (what `setting_split` / `suggested_anchors` pick, computed on arrays); the corrected level is what
+    `score_matrix_levels` gives the held-out columns (the item bank of the known models)."""
     cols = [table.models.index(m) for m in trio]
     known = [m for m in table.models if m not in trio]
     kcols = [table.models.index(m) for m in known]
     rows = {k: np.full((len(seeds), len(trio)), np.nan) for k in
             ("naive", "corrected", "knn_plain", "knn_corrected", "covers_test", "covers_history", "halfwidth")}
-    extra = {k: [] for k in ("naive", "corrected")}
+    extra: dict[str, list] = {k: [] for k in ("naive", "corrected")}
     for si, seed in enumerate(tqdm(seeds, desc=f"{ds} {trio[0][:20]}...", leave=False)):
-        ss = setting_split(table, embs, Setting("onboarding", tuple(trio), n), seed)
-        split, truth = ss.split, ss.truth
-        tr, _ = stratified_split(table.benchmarks, 0.2, seed)
-        test_acc = np.nanmean(truth.scores[:, cols], 0)
-        hist_acc = np.nanmean(table.scores[tr][:, cols], 0)
-        levels = score_matrix_levels(split.hist_scores, split.hist_benchmarks)
-        for a, j in enumerate(cols):
-            est = levels[j]
-            rows["naive"][si, a] = est.naive - test_acc[a]
-            rows["corrected"][si, a] = est.level - test_acc[a]
-            rows["covers_test"][si, a] = est.low <= test_acc[a] <= est.high
-            rows["covers_history"][si, a] = est.low <= hist_acc[a] <= est.high
-            rows["halfwidth"][si, a] = (est.high - est.low) / 2
-        if with_knn:
-            rows["knn_plain"][si] = knn_level(split, False)[cols] - test_acc
-            rows["knn_corrected"][si] = knn_level(split, True)[cols] - test_acc
-        if draws:  # more draws on the same split: the expected error of each rule, not one draw's
-            hist_scores = table.scores[tr]
-            bank = fit_item_bank(hist_scores[:, kcols], [table.benchmarks[i] for i in tr])
-            for d in range(draws):
-                picked = suggested_anchors(table, embs, tr, known, n, seed=1000 + 100 * seed + d)
-                for a, j in enumerate(cols):
-                    est = estimate_level(bank, picked, hist_scores[picked, j])
+        tr, te = stratified_split(table.benchmarks, 0.2, seed)
+        hist, bench = table.scores[tr], [table.benchmarks[i] for i in tr]
+        test_acc = np.nanmean(table.scores[te][:, cols], 0)
+        hist_acc = np.nanmean(hist[:, cols], 0)
+        bank = fit_item_bank(hist[:, kcols], bench)
+        for d in range(draws + 1):  # draw 0: the protocol's (draw seed = split seed); then more draws
+            picked, _ = sample_anchors(hist[:, kcols], bench, n, embs[tr], seed if d == 0 else 1000 + 100 * seed + d)
+            for a, j in enumerate(cols):
+                est = estimate_level(bank, picked, hist[picked, j])
+                if d == 0:
+                    rows["naive"][si, a] = est.naive - test_acc[a]
+                    rows["corrected"][si, a] = est.level - test_acc[a]
+                    rows["covers_test"][si, a] = est.low <= test_acc[a] <= est.high
+                    rows["covers_history"][si, a] = est.low <= hist_acc[a] <= est.high
+                    rows["halfwidth"][si, a] = (est.high - est.low) / 2
+                else:
                     extra["naive"].append((a, est.naive - test_acc[a]))
                     extra["corrected"].append((a, est.level - test_acc[a]))
+        if with_knn:
+            split = setting_split(table, embs, Setting("onboarding", tuple(trio), n), seed).split
+            rows["knn_plain"][si] = knn_level(split, False)[cols] - test_acc
+            rows["knn_corrected"][si] = knn_level(split, True)[cols] - test_acc
     out: dict = {}
     for a, m in enumerate(trio):
-        fig = {k: float(np.nanmean(v[:, a])) for k, v in rows.items()}
+        fig = {k: float(np.nanmean(v[:, a])) if np.isfinite(v[:, a]).any() else None for k, v in rows.items()}
         fig["naive_per_seed"] = rows["naive"][:, a].tolist()
         fig["corrected_per_seed"] = rows["corrected"][:, a].tolist()
         for rule, pairs in extra.items():
             e = np.array([x for b, x in pairs if b == a])
-            if len(e):
+            if len(e) > 1:
                 fig[f"{rule}_expected"] = float(e.mean())
                 fig[f"{rule}_expected_se"] = float(e.std(ddof=1) / np.sqrt(len(e)))
                 fig[f"{rule}_rmse_draws"] = float(np.sqrt(np.mean(e**2)))
@@ -132,10 +132,10 @@ def onboarding_levels(ds: str, table, embs: np.ndarray, trio: list[str], seeds: 
 
 def run_onboarding(args) -> dict:
     result: dict = {"protocol": "onboarding", "seeds": list(range(args.seeds)), "n": args.n[0], "draws": args.draws,
-                    "knn": not args.no_knn, "datasets": {}}
+                    "knn": not args.no_knn, "embedding_key": not (args.no_embedding_key and args.no_knn), "datasets": {}}
     for ds in args.datasets:
         table = LOADERS[ds](dataset_path(ds))
-        embs = embeddings(ds, table)
+        embs = np.zeros((len(table), 1), np.float32) if args.no_embedding_key and args.no_knn else embeddings(ds, table)
         per: dict = {}
         t0 = time.perf_counter()
         for trio in TRIOS[ds]:
@@ -153,7 +153,8 @@ def run_onboarding(args) -> dict:
             if "naive_expected" in f:
                 exp = (f"   {f['naive_expected']:+.3f}±{f['naive_expected_se']:.3f} (rmse {f['naive_rmse_draws']:.3f})"
                        f"  {f['corrected_expected']:+.3f}±{f['corrected_expected_se']:.3f} (rmse {f['corrected_rmse_draws']:.3f})")
-            print(f"  {m[:34]:<34} {f['naive']:+7.3f} {f['corrected']:+7.3f} {f['knn_plain']:+7.3f} {f['knn_corrected']:+7.3f}"
+            knn = "".join(f" {f[k]:+7.3f}" if f[k] is not None else f" {'-':>7}" for k in ("knn_plain", "knn_corrected"))
+            print(f"  {m[:34]:<34} {f['naive']:+7.3f} {f['corrected']:+7.3f}{knn}"
                   f" {f['covers_test']:6.0%} {f['halfwidth']:5.3f}{exp}")
         within = [abs(f["corrected"]) <= 0.02 for f in per.values()]
         within_naive = [abs(f["naive"]) <= 0.02 for f in per.values()]
@@ -219,6 +220,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n", type=int, nargs="+", default=None, help="anchors (default 50; leave-one-out 20 50 100 250)")
     ap.add_argument("--draws", type=int, default=20, help="onboarding: more anchor draws per split seed (0: none)")
     ap.add_argument("--no-knn", action="store_true", help="onboarding: skip the kNN router's level")
+    ap.add_argument("--no-embedding-key", action="store_true",
+                    help="onboarding, no kNN: draw without the sampler's last sort key (embedding direction), embedding nothing")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     onboarding = args.protocol == "onboarding"
