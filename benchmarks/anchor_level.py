@@ -1,20 +1,34 @@
-"""How well a new model's anchors measure its level: suggested anchors against random ones.
+"""How well a new model's anchors measure its level: the plain anchor mean against the level corrected
+for which questions the anchors are (`scope_shared.estimators.levels`).
 
     PYTHONPATH=. HF_HUB_OFFLINE=1 SCOPE_DATA_DIR=../shared/data nice -n 10 python benchmarks/anchor_level.py
+    # per data set, without the kNN router's level (much faster):
+    ... python benchmarks/anchor_level.py --datasets routerbench-11 --no-knn --draws 3 \
+        --out benchmarks/results/anchor_level_onboarding_routerbench-11.json
 
-For each split seed (stratified 80/20, as the routing benchmark) and each model in turn held out
-(the other models are the "known" ones), N anchors are drawn from the history part, by
-`sample_anchors` (what `suggest_questions` does; draw seed = split seed) and at random, and the
-held-out model's mean score on them is compared with its accuracy on the test part. Prints, per
-data set and N, the mean error (bias), the spread of the per-model mean errors and the RMSE of
-both rules, and the RMSE ratio suggested / random; writes ``benchmarks/results/anchor_level.json``.
-No router runs: this is the level every estimator's prior starts from.
+Protocol ``onboarding`` (the default; the routing benchmark's onboarding-n50 setting): for each data
+set, each held-out trio (the routing benchmark's default one and two others) and each split seed
+(stratified 80/20), the trio's models keep only the N anchors `suggest_questions` picks from the
+known models' outcomes on the history part (draw seed = split seed). Per held-out model it prints
+the level bias (estimate - accuracy on the test part, mean over seeds) of
+
+- ``naive``: the plain mean of its anchor outcomes (the prior router's level before the correction),
+- ``corrected``: its level from `levels` (what the prior router and the estimators now use),
+- ``knn``: the mean p_correct of the kNN router over the test part without and with the correction,
+
+the corrected interval's coverage of the test accuracy (and of the history part's accuracy, its
+target), and, to tell bias from the noise of one draw, the mean error over ``--draws`` more anchor
+draws per split seed (with its standard error). Writes ``benchmarks/results/anchor_level_onboarding.json``.
+
+Protocol ``leave-one-out`` (``--protocol leave-one-out``): every model held out in turn, suggested
+anchors against random ones (`anchor_level.json`), as issue 11 measured them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +36,136 @@ from tqdm.auto import tqdm
 
 from scope_shared.data import dataset_path, load_llmrouter9, load_routerbench11, stratified_split
 from scope_shared.embedders import as_embedder, embed_with_cache
-from scope_shared.onboarding import sample_anchors
+from scope_shared.estimators import KNNEstimator
+from scope_shared.estimators.levels import estimate_level, fit_item_bank
+from scope_shared.evaluation.scope_routers import ScopeRouter
+from scope_shared.evaluation.settings import Setting, setting_split
+from scope_shared.onboarding import load_pack, sample_anchors
 
 LOADERS = {"llmrouter-9": load_llmrouter9, "routerbench-11": load_routerbench11}
 EMBED_TAIL = {"routerbench-11": 1000}  # as routing_quality.py
+#: held-out trios: the routing benchmark's default (strong, mid, weak) first, then two others
+TRIOS = {
+    "llmrouter-9": [
+        ["llama-3.1-nemotron-51b-instruct", "qwen2.5-7b-instruct", "mistral-7b-instruct-v0.3"],
+        ["llama-3.3-nemotron-super-49b-v1", "gemma-2-9b-it", "codegemma-7b"],
+        ["llama-3.1-8b-instruct", "llama3-chatqa-1.5-70b", "llama3-chatqa-1.5-8b"],
+    ],
+    "routerbench-11": [
+        ["gpt-4-1106-preview", "gpt-3.5-turbo-1106", "WizardLM/WizardLM-13B-V1.2"],
+        ["zero-one-ai/Yi-34B-Chat", "claude-instant-v1", "meta/code-llama-instruct-34b-chat"],
+        ["mistralai/mixtral-8x7b-chat", "claude-v2", "mistralai/mistral-7b-chat"],
+    ],
+}
 
 
+def embeddings(ds: str, table) -> np.ndarray:
+    """The bundled embedder's vectors of the table's questions (as routing_quality.py). Where every
+    question is in the bundled pack, its stored vectors are those (the same embedder; they agree
+    to 1e-4), read instead of embedding again."""
+    tail = EMBED_TAIL.get(ds)
+    if not tail:
+        pack = load_pack()
+        found = [pack.find(q) for q in table.questions]
+        if all(q is not None for q in found) and pack.embedder_name == as_embedder(None).name:
+            return pack.vectors([q.id for q in found])
+    return embed_with_cache(as_embedder(None), [q[-tail:] for q in table.questions] if tail else table.questions)
+
+
+def knn_level(split, level_correction: bool) -> np.ndarray:
+    """Mean p_correct over the test part of the kNN router, per model."""
+    router = ScopeRouter("knn", lambda history, s: KNNEstimator(level_correction=level_correction))
+    router.fit(split)
+    return router.route(split).p_correct.mean(0)
+
+
+def onboarding_levels(ds: str, table, embs: np.ndarray, trio: list[str], seeds: list[int], n: int,
+                      draws: int, with_knn: bool) -> dict:
+    """Per held-out model of ``trio``: the figures of the module doc. The anchors are
+    `sample_anchors` over the known models' outcomes on the history part, draw seed = split seed
+    (what `setting_split` / `suggested_anchors` pick, computed on arrays); the corrected level is what
+    `score_matrix_levels` gives the held-out columns (the item bank of the known models)."""
+    cols = [table.models.index(m) for m in trio]
+    known = [m for m in table.models if m not in trio]
+    kcols = [table.models.index(m) for m in known]
+    rows = {k: np.full((len(seeds), len(trio)), np.nan) for k in
+            ("naive", "corrected", "knn_plain", "knn_corrected", "covers_test", "covers_history", "halfwidth")}
+    extra: dict[str, list] = {k: [] for k in ("naive", "corrected")}
+    for si, seed in enumerate(tqdm(seeds, desc=f"{ds} {trio[0][:20]}...", leave=False)):
+        tr, te = stratified_split(table.benchmarks, 0.2, seed)
+        hist, bench = table.scores[tr], [table.benchmarks[i] for i in tr]
+        test_acc = np.nanmean(table.scores[te][:, cols], 0)
+        hist_acc = np.nanmean(hist[:, cols], 0)
+        bank = fit_item_bank(hist[:, kcols], bench)
+        for d in range(draws + 1):  # draw 0: the protocol's (draw seed = split seed); then more draws
+            picked, _ = sample_anchors(hist[:, kcols], bench, n, embs[tr], seed if d == 0 else 1000 + 100 * seed + d)
+            for a, j in enumerate(cols):
+                est = estimate_level(bank, picked, hist[picked, j])
+                if d == 0:
+                    rows["naive"][si, a] = est.naive - test_acc[a]
+                    rows["corrected"][si, a] = est.level - test_acc[a]
+                    rows["covers_test"][si, a] = est.low <= test_acc[a] <= est.high
+                    rows["covers_history"][si, a] = est.low <= hist_acc[a] <= est.high
+                    rows["halfwidth"][si, a] = (est.high - est.low) / 2
+                else:
+                    extra["naive"].append((a, est.naive - test_acc[a]))
+                    extra["corrected"].append((a, est.level - test_acc[a]))
+        if with_knn:
+            split = setting_split(table, embs, Setting("onboarding", tuple(trio), n), seed).split
+            rows["knn_plain"][si] = knn_level(split, False)[cols] - test_acc
+            rows["knn_corrected"][si] = knn_level(split, True)[cols] - test_acc
+    out: dict = {}
+    for a, m in enumerate(trio):
+        fig = {k: float(np.nanmean(v[:, a])) if np.isfinite(v[:, a]).any() else None for k, v in rows.items()}
+        fig["naive_per_seed"] = rows["naive"][:, a].tolist()
+        fig["corrected_per_seed"] = rows["corrected"][:, a].tolist()
+        for rule, pairs in extra.items():
+            e = np.array([x for b, x in pairs if b == a])
+            if len(e) > 1:
+                fig[f"{rule}_expected"] = float(e.mean())
+                fig[f"{rule}_expected_se"] = float(e.std(ddof=1) / np.sqrt(len(e)))
+                fig[f"{rule}_rmse_draws"] = float(np.sqrt(np.mean(e**2)))
+        out[m] = fig
+    return out
+
+
+def run_onboarding(args) -> dict:
+    result: dict = {"protocol": "onboarding", "seeds": list(range(args.seeds)), "n": args.n[0], "draws": args.draws,
+                    "knn": not args.no_knn, "embedding_key": not (args.no_embedding_key and args.no_knn), "datasets": {}}
+    for ds in args.datasets:
+        table = LOADERS[ds](dataset_path(ds))
+        embs = np.zeros((len(table), 1), np.float32) if args.no_embedding_key and args.no_knn else embeddings(ds, table)
+        per: dict = {}
+        t0 = time.perf_counter()
+        for trio in TRIOS[ds]:
+            per.update({m: {"trio": trio, **f} for m, f in
+                        onboarding_levels(ds, table, embs, trio, result["seeds"], args.n[0], args.draws, not args.no_knn).items()})
+        result["datasets"][ds] = per
+        print(f"\n{ds}: onboarding with N={args.n[0]} suggested anchors, held-out trios {len(TRIOS[ds])}, "
+              f"split seeds {result['seeds']}  ({time.perf_counter() - t0:.0f} s)")
+        print("  level bias = estimate - accuracy on the test part, mean over seeds; cover = corrected 95% interval")
+        head = (f"  {'held-out model':<34} {'naive':>7} {'corr.':>7} {'kNN':>7} {'kNN c.':>7} {'cover':>6} {'±':>5}"
+                f"   {'over ' + str(args.draws) + ' draws/seed: naive':>26} {'corrected':>16}")
+        print(head)
+        for m, f in per.items():
+            exp = ""
+            if "naive_expected" in f:
+                exp = (f"   {f['naive_expected']:+.3f}±{f['naive_expected_se']:.3f} (rmse {f['naive_rmse_draws']:.3f})"
+                       f"  {f['corrected_expected']:+.3f}±{f['corrected_expected_se']:.3f} (rmse {f['corrected_rmse_draws']:.3f})")
+            knn = "".join(f" {f[k]:+7.3f}" if f[k] is not None else f" {'-':>7}" for k in ("knn_plain", "knn_corrected"))
+            print(f"  {m[:34]:<34} {f['naive']:+7.3f} {f['corrected']:+7.3f}{knn}"
+                  f" {f['covers_test']:6.0%} {f['halfwidth']:5.3f}{exp}")
+        within = [abs(f["corrected"]) <= 0.02 for f in per.values()]
+        within_naive = [abs(f["naive"]) <= 0.02 for f in per.values()]
+        print(f"  |bias| <= 0.02: corrected {sum(within)}/{len(within)} models, naive {sum(within_naive)}/{len(within_naive)}; "
+              f"max |bias| corrected {max(abs(f['corrected']) for f in per.values()):.3f}, "
+              f"naive {max(abs(f['naive']) for f in per.values()):.3f}; "
+              f"coverage (test) {np.mean([f['covers_test'] for f in per.values()]):.0%}, "
+              f"(history part) {np.mean([f['covers_history'] for f in per.values()]):.0%}")
+    return result
+
+
+# ---------------------------------------------------------------- issue 11's protocol
 def level_errors(table, embs: np.ndarray, seeds: list[int], ns: list[int]) -> dict:
     """{rule: {N: (seeds x models) array of anchor mean - test accuracy}}."""
     m = len(table.models)
@@ -53,18 +191,11 @@ def summary(e: np.ndarray) -> dict:
             "per_model_mean_min": float(per_model.min()), "per_model_mean_max": float(per_model.max())}
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--datasets", nargs="+", default=list(LOADERS), choices=list(LOADERS))
-    ap.add_argument("--seeds", type=int, default=10, help="split seeds 0..S-1")
-    ap.add_argument("--n", type=int, nargs="+", default=[20, 50, 100, 250])
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "anchor_level.json"))
-    args = ap.parse_args(argv)
+def run_leave_one_out(args) -> dict:
     result: dict = {"seeds": list(range(args.seeds)), "n": args.n, "datasets": {}}
     for ds in args.datasets:
         table = LOADERS[ds](dataset_path(ds))
-        tail = EMBED_TAIL.get(ds)
-        embs = embed_with_cache(as_embedder(None), [q[-tail:] for q in table.questions] if tail else table.questions)
+        embs = embeddings(ds, table)
         errs = level_errors(table, embs, result["seeds"], args.n)
         result["datasets"][ds] = {rule: {str(n): summary(e) for n, e in by_n.items()} for rule, by_n in errs.items()}
         print(f"\n{ds}: anchor mean - test accuracy, every model held out in turn, {args.seeds} split seeds")
@@ -77,10 +208,30 @@ def main(argv: list[str] | None = None) -> dict:
                     ratio = f"{s['rmse'] / result['datasets'][ds]['random'][str(n)]['rmse']:.2f}"
                 print(f"  {n:>4}  {rule:<10} {s['bias']:+8.4f}   [{s['per_model_mean_min']:+.3f}, "
                       f"{s['per_model_mean_max']:+.3f}] {s['rmse']:>9.4f}  {ratio}")
-    out = Path(args.out)
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--protocol", choices=["onboarding", "leave-one-out"], default="onboarding")
+    ap.add_argument("--datasets", nargs="+", default=list(LOADERS), choices=list(LOADERS))
+    ap.add_argument("--seeds", type=int, default=None, help="split seeds 0..S-1 (default 5; leave-one-out 10)")
+    ap.add_argument("--n", type=int, nargs="+", default=None, help="anchors (default 50; leave-one-out 20 50 100 250)")
+    ap.add_argument("--draws", type=int, default=20, help="onboarding: more anchor draws per split seed (0: none)")
+    ap.add_argument("--no-knn", action="store_true", help="onboarding: skip the kNN router's level")
+    ap.add_argument("--no-embedding-key", action="store_true",
+                    help="onboarding, no kNN: draw without the sampler's last sort key (embedding direction), embedding nothing")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    onboarding = args.protocol == "onboarding"
+    args.seeds = args.seeds or (5 if onboarding else 10)
+    args.n = args.n or ([50] if onboarding else [20, 50, 100, 250])
+    result = run_onboarding(args) if onboarding else run_leave_one_out(args)
+    name = "anchor_level_onboarding.json" if onboarding else "anchor_level.json"
+    out = Path(args.out or Path(__file__).resolve().parent / "results" / name)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
+    print(f"wrote {out.name}")
     return result
 
 

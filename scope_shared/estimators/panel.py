@@ -14,7 +14,9 @@ tests. The panel estimator reads that as a few latent factors and regresses each
    With 20 outcomes a model is "an average model at its own level"; with thousands its own profile
    and its own neighbours dominate. The free intercept makes the mean estimate on the outcomes equal
    the mean outcome, so the level is right; averaged over the history it is a regression estimate of
-   the model's accuracy, with less variance than the plain mean of its anchors.
+   the model's accuracy, with less variance than the plain mean of its anchors. For a model with
+   few outcomes the intercept is then moved so that this mean is its level corrected for which
+   questions it answered (`levels`): anchors that happened to be easy do not tilt it.
 3. Far from the history the estimate shrinks toward the model's level (`shrinkage`), by an amount
    fitted on leave-one-out and leave-benchmark-out views of the history.
 
@@ -35,6 +37,7 @@ from tqdm.auto import tqdm
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators.base import Estimator, RawEstimates
 from scope_shared.estimators.knn import KNNEstimator
+from scope_shared.estimators.levels import logit_shift, model_levels
 from scope_shared.estimators.panel_features import HistorySnapshot, closeness, logit
 from scope_shared.estimators.shrinkage import Shrinkage, fit_shrinkage, sigmoid
 from scope_shared.history import Anchors, History
@@ -96,7 +99,7 @@ class PanelEstimator(Estimator):
                 f"and refit_share >= 0; got factors={factors!r}, min_share={min_share!r}, "
                 f"fit_sample={fit_sample!r}, benchmark_sample={benchmark_sample!r}, refit_share={refit_share!r}"
             )
-        self.knn = KNNEstimator(k, temperature, prior_weight)
+        self.knn = KNNEstimator(k, temperature, prior_weight, level_correction=False)  # the level is set below
         self.k = k
         self.n_factors, self.min_share, self.fit_sample = factors, min_share, fit_sample
         self.benchmark_sample, self.refit_share, self.shrink, self.seed = benchmark_sample, refit_share, shrink, seed
@@ -234,10 +237,19 @@ class PanelEstimator(Estimator):
         return design(panel.factors(ref.p_correct), logit(own.p_correct[:, 0]))
 
     def _level(self, history: History, panel: Panel, model: str, coef: np.ndarray) -> float:
-        """The model's mean estimate over a sample of the history, as a logit (its accuracy there)."""
+        """The model's mean estimate over a sample of the history, as a logit (its accuracy there).
+
+        For a model with few outcomes (not a reference model of `levels`) the intercept is first
+        moved so that this mean is its level corrected for which questions it answered
+        (`levels.model_levels`), in place in ``coef``."""
         rng = np.random.default_rng(self.seed + 1)
         ids = np.sort(rng.choice(len(history), size=min(500, len(history)), replace=False)).astype(np.int64)
-        p = sigmoid(self._loo_design(history, panel, model, ids) @ coef).mean()
+        eta = self._loo_design(history, panel, model, ids) @ coef
+        target = model_levels(history, [model])[model]
+        if target.method == "irt":
+            coef[0] += logit_shift(eta, target.level)
+            return float(logit(np.array([target.level]))[0])
+        p = sigmoid(eta).mean()
         return float(logit(np.array([p]))[0])
 
 
