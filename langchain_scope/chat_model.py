@@ -26,7 +26,7 @@ but not pushed into the candidates; ``stop`` is passed to the chosen candidate.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -36,7 +36,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, message_chunk_to_message
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable, ensure_config
 from langchain_core.runnables.configurable import RunnableConfigurableFields
@@ -256,20 +256,22 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
             plan, config = self._prepare(input, config, kwargs)
         except BudgetExceeded as exc:
             return ended(exc)
-        run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
+        run, child = tracing.start_chat_run(self, config, plan.messages, plan.call.record, self._stop(stop))
+        if tracing.wants_chunks(self, run, plan.kwargs):  # a streaming listener: stream, as native models do
+            return _whole(self._traced_chunks(plan, run, child, stop))
         try:
             model, message, record = try_in_order(
                 plan.call,
-                lambda m: self._target(m, plan.binding).invoke(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
+                lambda m: tracing.call_in(child, self._target(m, plan.binding).invoke, plan.messages, child, stop=self._stop(stop), **plan.kwargs),
                 plan.usage,
             )
             out = plan.finish(message, model, record)
         except BaseException as exc:
             if not ends_run(exc):
-                run.on_chain_error(exc)
+                run.on_llm_error(exc)
                 raise
             out = ended(exc)
-        tracing.end_run(run, plan.call.record, out)
+        tracing.end_chat_run(run, plan.call.record, out)
         return out
 
     async def ainvoke(
@@ -280,20 +282,23 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
             plan, config = self._prepare(input, config, kwargs)
         except BudgetExceeded as exc:
             return ended(exc)
-        run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
+        run, child = await tracing.astart_chat_run(self, config, plan.messages, plan.call.record, self._stop(stop))
+        if tracing.wants_chunks(self, run, plan.kwargs):
+            chunks = [chunk async for chunk in self._atraced_chunks(plan, run, child, stop)]
+            return _whole(iter(chunks))
         try:
             model, message, record = await atry_in_order(
                 plan.call,
-                lambda m: self._target(m, plan.binding).ainvoke(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
+                lambda m: tracing.acall_in(child, self._target(m, plan.binding).ainvoke(plan.messages, child, stop=self._stop(stop), **plan.kwargs)),
                 plan.usage,
             )
             out = plan.finish(message, model, record)
         except BaseException as exc:
             if not ends_run(exc):
-                await run.on_chain_error(exc)
+                await run.on_llm_error(exc)
                 raise
             out = ended(exc)
-        await tracing.aend_run(run, plan.call.record, out)
+        await tracing.aend_chat_run(run, plan.call.record, out)
         return out
 
     # ------------------------------------------------------------------ batch
@@ -331,35 +336,38 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:
-        """Used only by the legacy ``generate()`` path (``invoke`` and friends are overridden)."""
-        config = ensure_config()
-        inner: RunnableConfig = {"configurable": dict(config.get("configurable", {}))}
+        """Used only by the legacy ``generate()`` path (``invoke`` and friends are overridden):
+        LangChain opened the router's run; the decision is added to it, the candidate nests under it."""
         try:
-            plan = self._plan(list(messages), config, kwargs)
+            plan = self._plan(list(messages), ensure_config(), kwargs)
+            inner = tracing.nested_config(run_manager, plan.call.record)
             model, message, record = try_in_order(
                 plan.call,
-                lambda m: self._target(m, plan.binding).invoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
+                lambda m: tracing.call_in(inner, self._target(m, plan.binding).invoke, plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
                 plan.usage,
             )
         except BudgetExceeded as exc:
             return ChatResult(generations=[ChatGeneration(message=ended(exc))])
+        if run_manager is not None:
+            tracing.end_metadata(run_manager, record)
         return ChatResult(generations=[ChatGeneration(message=plan.finish(message, model, record))])
 
     async def _agenerate(
         self, messages: list[BaseMessage], stop: list[str] | None = None,
         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:
-        config = ensure_config()
-        inner: RunnableConfig = {"configurable": dict(config.get("configurable", {}))}
         try:
-            plan = self._plan(list(messages), config, kwargs)
+            plan = self._plan(list(messages), ensure_config(), kwargs)
+            inner = tracing.nested_config(run_manager, plan.call.record)
             model, message, record = await atry_in_order(
                 plan.call,
-                lambda m: self._target(m, plan.binding).ainvoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
+                lambda m: tracing.acall_in(inner, self._target(m, plan.binding).ainvoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs)),
                 plan.usage,
             )
         except BudgetExceeded as exc:
             return ChatResult(generations=[ChatGeneration(message=ended(exc))])
+        if run_manager is not None:
+            tracing.end_metadata(run_manager, record)
         return ChatResult(generations=[ChatGeneration(message=plan.finish(message, model, record))])
 
     # ------------------------------------------------------------------ feedback
@@ -367,6 +375,14 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
         """Store a routed call's real outcome in the history (by reply, run id, call id or record);
         feedback on the same call again replaces the earlier one."""
         return record_feedback(self.router, call, correct)
+
+
+def _whole(chunks: Iterator[AIMessageChunk]) -> AIMessage:
+    """The reply an ``invoke`` returns after streaming: its chunks summed, as a whole message."""
+    acc: AIMessageChunk | None = None
+    for chunk in chunks:
+        acc = chunk if acc is None else acc + chunk
+    return message_chunk_to_message(acc if acc is not None else AIMessageChunk(content=""))  # type: ignore[return-value]
 
 
 #: keywords the constructor takes besides the model's fields (they build the core router)

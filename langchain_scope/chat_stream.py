@@ -20,7 +20,7 @@ from langchain_core.callbacks import (
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import RunnableConfig, ensure_config
 
 from langchain_scope import tracing
 from langchain_scope.budget import ended, ends_run
@@ -29,14 +29,78 @@ from scope_shared.errors import BudgetExceeded
 
 if TYPE_CHECKING:
     from langchain_scope.chat_model import SCOPERouter
-
-
-def _is_final(chunk: AIMessageChunk) -> bool:
-    return chunk.chunk_position == "last" and "scope" in chunk.response_metadata
+    from langchain_scope.plan import Plan
 
 
 class RoutedStreams:
     """Stream methods of `SCOPERouter` (a mixin: it uses the router's ``_prepare``/``_target``/``_stop``)."""
+
+    def _candidate_chunks(self: SCOPERouter, plan: Plan, child: RunnableConfig, stop: list[str] | None) -> Iterator[AIMessageChunk]:
+        return stream_in_order(
+            plan.call,
+            lambda m: tracing.iterate_in(
+                child, lambda: self._target(m, plan.binding).stream(plan.messages, child, stop=self._stop(stop), **plan.kwargs)
+            ),
+            add_chunks, plan.final_chunk, plan.settle_stopped,
+        )
+
+    def _acandidate_chunks(self: SCOPERouter, plan: Plan, child: RunnableConfig, stop: list[str] | None) -> AsyncIterator[AIMessageChunk]:
+        return astream_in_order(
+            plan.call,
+            lambda m: tracing.aiterate_in(
+                child, lambda: self._target(m, plan.binding).astream(plan.messages, child, stop=self._stop(stop), **plan.kwargs)
+            ),
+            add_chunks, plan.final_chunk, plan.settle_stopped,
+        )
+
+    def _traced_chunks(
+        self: SCOPERouter, plan: Plan, run: CallbackManagerForLLMRun, child: RunnableConfig, stop: list[str] | None
+    ) -> Iterator[AIMessageChunk]:
+        """The routed chunks, each reported as a token of the router's own run (the last one carries
+        the record); the run ends with their sum, or with the error."""
+        acc: AIMessageChunk | None = None
+        first_id: str | None = None
+        try:
+            for chunk in self._candidate_chunks(plan, child, stop):
+                chunk = tracing.with_run_id(chunk, run, first_id)
+                first_id, acc = chunk.id, add_chunks(acc, chunk)
+                text, generation = tracing.token(chunk)
+                run.on_llm_new_token(text, chunk=generation)
+                yield chunk
+        except BaseException as exc:
+            if not ends_run(exc):  # a graceful stop is only raised before any chunk is out
+                run.on_llm_error(exc)
+                raise
+            acc = tracing.with_run_id(ended(exc, chunk=True), run, first_id)  # type: ignore[arg-type]
+            text, generation = tracing.token(acc)
+            run.on_llm_new_token(text, chunk=generation)
+            yield acc
+        tracing.end_chat_run(run, plan.call.record, acc if acc is not None else AIMessageChunk(content=""))
+
+    async def _atraced_chunks(
+        self: SCOPERouter, plan: Plan, run: AsyncCallbackManagerForLLMRun, child: RunnableConfig, stop: list[str] | None
+    ) -> AsyncIterator[AIMessageChunk]:
+        """Async `_traced_chunks`."""
+        acc: AIMessageChunk | None = None
+        first_id: str | None = None
+        chunks = self._acandidate_chunks(plan, child, stop)
+        try:
+            async with aclosing(chunks):  # closing this stream closes (and settles) the routed one at once
+                async for chunk in chunks:
+                    chunk = tracing.with_run_id(chunk, run, first_id)
+                    first_id, acc = chunk.id, add_chunks(acc, chunk)
+                    text, generation = tracing.token(chunk)
+                    await run.on_llm_new_token(text, chunk=generation)
+                    yield chunk
+        except BaseException as exc:
+            if not ends_run(exc):
+                await run.on_llm_error(exc)
+                raise
+            acc = tracing.with_run_id(ended(exc, chunk=True), run, first_id)  # type: ignore[arg-type]
+            text, generation = tracing.token(acc)
+            await run.on_llm_new_token(text, chunk=generation)
+            yield acc
+        await tracing.aend_chat_run(run, plan.call.record, acc if acc is not None else AIMessageChunk(content=""))
 
     def stream(
         self: SCOPERouter, input: LanguageModelInput, config: RunnableConfig | None = None, *,
@@ -47,23 +111,8 @@ class RoutedStreams:
         except BudgetExceeded as exc:
             yield ended(exc, chunk=True)
             return
-        run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
-        final: AIMessageChunk | None = None
-        try:
-            for chunk in stream_in_order(
-                plan.call,
-                lambda m: self._target(m, plan.binding).stream(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
-                add_chunks, plan.final_chunk, plan.settle_stopped,
-            ):
-                final = chunk if _is_final(chunk) else None
-                yield chunk
-        except BaseException as exc:
-            if not ends_run(exc):  # a graceful stop is only raised before any chunk is out
-                run.on_chain_error(exc)
-                raise
-            final = ended(exc, chunk=True)
-            yield final
-        tracing.end_run(run, plan.call.record, final)
+        run, child = tracing.start_chat_run(self, config, plan.messages, plan.call.record, self._stop(stop))
+        yield from self._traced_chunks(plan, run, child, stop)
 
     async def astream(
         self: SCOPERouter, input: LanguageModelInput, config: RunnableConfig | None = None, *,
@@ -74,37 +123,38 @@ class RoutedStreams:
         except BudgetExceeded as exc:
             yield ended(exc, chunk=True)
             return
-        run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
-        final: AIMessageChunk | None = None
-        chunks = astream_in_order(
-            plan.call,
-            lambda m: self._target(m, plan.binding).astream(plan.messages, child, stop=self._stop(stop), **plan.kwargs),
-            add_chunks, plan.final_chunk, plan.settle_stopped,
-        )
-        try:
-            async with aclosing(chunks):  # closing this stream closes (and settles) the routed one at once
-                async for chunk in chunks:
-                    final = chunk if _is_final(chunk) else None
-                    yield chunk
-        except BaseException as exc:
-            if not ends_run(exc):
-                await run.on_chain_error(exc)
-                raise
-            final = ended(exc, chunk=True)
-            yield final
-        await tracing.aend_run(run, plan.call.record, final)
+        run, child = await tracing.astart_chat_run(self, config, plan.messages, plan.call.record, self._stop(stop))
+        chunks = self._atraced_chunks(plan, run, child, stop)
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk
 
     def _stream(
         self: SCOPERouter, messages: list[BaseMessage], stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        """For LangChain's own streaming paths (``stream_events(version="v3")``): `stream`, as generation chunks."""
-        for chunk in self.stream(messages, stop=stop, **kwargs):
+        """For LangChain's own streaming paths (``stream_events(version="v3")``): LangChain opened the
+        router's run and reports its chunks; the candidate nests under it."""
+        try:
+            plan = self._plan(list(messages), ensure_config(), kwargs)
+        except BudgetExceeded as exc:
+            yield ChatGenerationChunk(message=ended(exc, chunk=True))
+            return
+        child = tracing.nested_config(run_manager, plan.call.record)
+        for chunk in self._candidate_chunks(plan, child, stop):
             yield ChatGenerationChunk(message=chunk)
 
     async def _astream(
         self: SCOPERouter, messages: list[BaseMessage], stop: list[str] | None = None,
         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        async for chunk in self.astream(messages, stop=stop, **kwargs):
-            yield ChatGenerationChunk(message=chunk)
+        try:
+            plan = self._plan(list(messages), ensure_config(), kwargs)
+        except BudgetExceeded as exc:
+            yield ChatGenerationChunk(message=ended(exc, chunk=True))
+            return
+        child = tracing.nested_config(run_manager, plan.call.record)
+        chunks = self._acandidate_chunks(plan, child, stop)
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                yield ChatGenerationChunk(message=chunk)

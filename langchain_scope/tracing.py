@@ -15,17 +15,27 @@ holds the run (LangSmith's and any other ``BaseTracer``) before ending it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackManager, CallbackManager
-from langchain_core.callbacks.manager import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
-from langchain_core.messages import BaseMessage
-from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import patch_config
+from langchain_core.callbacks.manager import (
+    AsyncCallbackManagerForChainRun,
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForChainRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.messages import AIMessageChunk, BaseMessage, BaseMessageChunk, message_chunk_to_message
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResult
+from langchain_core.runnables import RunnableConfig, ensure_config
+from langchain_core.runnables.config import patch_config, set_config_context
+from langchain_core.runnables.utils import coro_with_context
+from langchain_core.utils.utils import LC_ID_PREFIX
 
 from scope_shared.calls import CallRecord
+
+T = TypeVar("T")
 
 
 def decision_metadata(record: CallRecord) -> dict[str, Any]:
@@ -98,7 +108,11 @@ def _answered(run: Any, record: CallRecord) -> None:
     """Name the model that answered in the metadata tracers keep for the run (a fallback may have)."""
     if record.model is None or record.model == record.decision.model:
         return
-    update = {"scope_model": record.model, "scope_failed": [a.model for a in record.failed]}
+    _update_traced(run, {"scope_model": record.model, "scope_failed": [a.model for a in record.failed]})
+
+
+def _update_traced(run: Any, update: dict[str, Any]) -> None:
+    """Add metadata to a started run on every tracer that holds it (LangSmith's, any ``BaseTracer``)."""
     for handler in {id(h): h for h in [*run.handlers, *run.inheritable_handlers]}.values():
         traced = getattr(handler, "run_map", {}).get(str(run.run_id))
         if traced is not None and hasattr(traced, "add_metadata"):
@@ -115,3 +129,188 @@ async def aend_run(run: AsyncCallbackManagerForChainRun, record: CallRecord, out
     """Async `end_run`."""
     _answered(run, record)
     await run.on_chain_end(outputs(output, record))
+
+
+# ---------------------------------------------------------------- the router's own chat-model run
+#: LangGraph's tag for runs whose chunks its ``stream_mode="messages"`` must not emit: the answering
+#: candidate's run carries it, so a graph streams the router's chunks once, not the candidate's too.
+NOSTREAM_TAG = "nostream"
+
+
+def _chat_configure_args(owner: Any, config: RunnableConfig, record: CallRecord, stop: list[str] | None) -> dict[str, Any]:
+    return {
+        "inheritable_callbacks": config.get("callbacks"),
+        "local_callbacks": owner.callbacks,
+        "verbose": bool(owner.verbose),
+        "inheritable_tags": config.get("tags"),
+        "local_tags": owner.tags,
+        # as a native chat model does: the ``ls_*`` params are inheritable (a candidate's own replace them)
+        "inheritable_metadata": {**(config.get("metadata") or {}), **owner._get_ls_params_with_defaults(stop=stop)},
+        "local_metadata": {**(owner.metadata or {}), **decision_metadata(record)},
+    }
+
+
+def _chat_start_args(owner: Any, config: RunnableConfig, messages: Sequence[BaseMessage], record: CallRecord, stop: list[str] | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    params = owner._get_invocation_params(stop=stop)
+    return (owner._serialized, [list(messages)]), {
+        "invocation_params": params,
+        "options": {"stop": stop},
+        "name": config.get("run_name"),
+        "run_id": UUID(record.call_id),
+        "batch_size": 1,
+    }
+
+
+def child_callbacks(run: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun) -> CallbackManager | AsyncCallbackManager:
+    """Callbacks for the candidate a chat-model run delegates to: its handlers, tags and metadata
+    inherited, parented to the run (LangChain gives chat-model runs no ``get_child``), and tagged
+    `NOSTREAM_TAG` so its chunks reach a LangGraph messages stream only as the router's."""
+    manager_cls = AsyncCallbackManager if isinstance(run, AsyncCallbackManagerForLLMRun) else CallbackManager
+    manager = manager_cls(handlers=[], parent_run_id=run.run_id)
+    manager.set_handlers(run.inheritable_handlers)
+    manager.add_tags(run.inheritable_tags)
+    manager.add_tags([NOSTREAM_TAG])
+    # the router's ``ls_*`` params describe the router, not the candidate (which may report none)
+    manager.add_metadata({k: v for k, v in run.inheritable_metadata.items() if not k.startswith("ls_")})
+    return manager
+
+
+def start_chat_run(
+    owner: Any, config: RunnableConfig, messages: Sequence[BaseMessage], record: CallRecord,
+    stop: list[str] | None = None,
+) -> tuple[CallbackManagerForLLMRun, RunnableConfig]:
+    """Open the router's chat-model run (its id is the call id, its metadata the decision and the
+    router's ``ls_*`` params); return it and the config the chosen candidate is called with."""
+    manager = CallbackManager.configure(**_chat_configure_args(owner, config, record, stop))
+    args, kwargs = _chat_start_args(owner, config, messages, record, stop)
+    (run,) = manager.on_chat_model_start(*args, **kwargs)
+    return run, patch_config(config, callbacks=child_callbacks(run))
+
+
+async def astart_chat_run(
+    owner: Any, config: RunnableConfig, messages: Sequence[BaseMessage], record: CallRecord,
+    stop: list[str] | None = None,
+) -> tuple[AsyncCallbackManagerForLLMRun, RunnableConfig]:
+    """Async `start_chat_run`."""
+    manager = AsyncCallbackManager.configure(**_chat_configure_args(owner, config, record, stop))
+    args, kwargs = _chat_start_args(owner, config, messages, record, stop)
+    (run,) = await manager.on_chat_model_start(*args, **kwargs)
+    return run, patch_config(config, callbacks=child_callbacks(run))
+
+
+def wants_chunks(owner: Any, run: Any, kwargs: dict[str, Any]) -> bool:
+    """Whether an ``invoke`` should stream (and report chunks) as a native chat model's would: a
+    streaming handler listens (LangGraph's messages mode, ``astream_events``) or ``streaming=True``."""
+    return bool(owner._should_stream(async_api=False, run_manager=run, **kwargs))
+
+
+def with_run_id(chunk: AIMessageChunk, run: Any, first_id: str | None) -> AIMessageChunk:
+    """A chunk with an id: the stream's first id (the candidate's), else one from the router's run,
+    so that every chunk of one reply shares one id (LangGraph dedupes the final message by it)."""
+    if chunk.id is None:
+        chunk.id = first_id or f"{LC_ID_PREFIX}-{run.run_id}"
+    return chunk
+
+
+def token(chunk: AIMessageChunk) -> tuple[str, ChatGenerationChunk]:
+    """``on_llm_new_token``'s arguments for a chunk the router yields."""
+    return chunk.text, ChatGenerationChunk(message=chunk)
+
+
+def _result(message: BaseMessage, record: CallRecord) -> LLMResult:
+    if isinstance(message, BaseMessageChunk):
+        message = message_chunk_to_message(message)
+    return LLMResult(
+        generations=[[ChatGeneration(message=message)]],
+        llm_output={"model_name": record.model, "scope": record.metadata()},
+    )
+
+
+def end_chat_run(run: CallbackManagerForLLMRun, record: CallRecord, message: BaseMessage) -> None:
+    """End the router's run with its reply (its ``response_metadata["scope"]`` is the record);
+    the run's metadata names the model that answered (a fallback may have)."""
+    _answered(run, record)
+    run.on_llm_end(_result(message, record))
+
+
+async def aend_chat_run(run: AsyncCallbackManagerForLLMRun, record: CallRecord, message: BaseMessage) -> None:
+    """Async `end_chat_run`."""
+    _answered(run, record)
+    await run.on_llm_end(_result(message, record))
+
+
+def note_decision(run: Any, record: CallRecord) -> None:
+    """Add a decision to a run opened before it was made (LangChain's ``generate()`` path), on every
+    tracer holding the run."""
+    _update_traced(run, decision_metadata(record))
+
+
+def nested_config(run: Any, record: CallRecord) -> RunnableConfig:
+    """The config a candidate is called with under a router run LangChain opened itself (the
+    ``generate()`` and ``_stream`` paths): the decision is added to the run, the candidate nests."""
+    configurable = dict(ensure_config().get("configurable", {}))
+    if run is None:
+        return {"configurable": configurable}
+    note_decision(run, record)
+    return {"configurable": configurable, "callbacks": child_callbacks(run)}
+
+
+def end_metadata(run: Any, record: CallRecord) -> None:
+    """Before a run LangChain opened ends: name the model that answered (a fallback may have)."""
+    _answered(run, record)
+
+
+# ---------------------------------------------------------------- calling the candidate under the run
+# A candidate reads its parent run from its config, but LangChain merges that config with the one in
+# the current context (``RunnableBinding`` does, and a graph node sets one), whose parent then wins;
+# so the candidate is called with its config in the context too, as a Runnable calls its steps.
+
+
+def call_in(config: RunnableConfig, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` with ``config`` as the current runnable config."""
+    with set_config_context(config) as context:
+        return context.run(fn, *args, **kwargs)
+
+
+async def acall_in(config: RunnableConfig, coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` with ``config`` as the current runnable config."""
+    with set_config_context(config) as context:
+        return await coro_with_context(coro, context)
+
+
+def iterate_in(config: RunnableConfig, start: Callable[[], Iterator[T]]) -> Iterator[T]:
+    """The iterator ``start()`` makes, each step taken with ``config`` as the current runnable config."""
+    with set_config_context(config) as context:
+        chunks = context.run(start)
+        try:
+            while True:
+                try:
+                    chunk = context.run(next, chunks)
+                except StopIteration:
+                    return
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                context.run(close)
+
+
+async def _step(chunks: AsyncIterator[T]) -> T:
+    return await chunks.__anext__()
+
+
+async def aiterate_in(config: RunnableConfig, start: Callable[[], AsyncIterator[T]]) -> AsyncIterator[T]:
+    """Async `iterate_in`."""
+    with set_config_context(config) as context:
+        chunks = context.run(start)
+        try:
+            while True:
+                try:
+                    chunk = await coro_with_context(_step(chunks), context)
+                except StopAsyncIteration:
+                    return
+                yield chunk
+        finally:
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await coro_with_context(close(), context)

@@ -1,0 +1,95 @@
+"""The router as a native chat-model run: LangGraph's ``stream_mode="messages"`` and tracers see the
+router's own run and chunks (the last one carrying the routing record), the answering candidate's run
+nested under it and never streamed twice."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from fixtures_langchain import RunLog, ScriptedChat, make_candidates, make_router
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
+from langchain_core.tools import tool
+
+from langchain_scope import SCOPEMiddleware, SCOPERouter
+
+
+@tool
+def lookup(q: int) -> str:
+    """Look up a fact."""
+    return f"fact {q}"
+
+
+def _router_agent(cands: dict[str, Any] | None = None) -> Any:
+    router = SCOPERouter(candidates=cands or make_candidates(), router=make_router(), min_accuracy=0.9)
+    return create_agent(model=router, tools=[lookup])
+
+
+def _middleware_agent(cands: dict[str, Any] | None = None) -> Any:
+    cands = cands or make_candidates()
+    return create_agent(model=cands["cheap"], tools=[lookup], middleware=[SCOPEMiddleware(make_router(), cands, min_accuracy=0.9)])
+
+
+AGENTS = {"router": _router_agent}
+
+
+def _check_steps(parts: list[tuple[Any, dict[str, Any]]], expected_models: list[str]) -> None:
+    """Model chunks grouped by message id: one message per agent step, none emitted twice, the
+    last chunk of each carrying the step's routing record and no earlier chunk carrying one."""
+    chunks = [(m, meta) for m, meta in parts if isinstance(m, AIMessageChunk)]
+    assert all(not isinstance(m, AIMessage) or isinstance(m, AIMessageChunk) for m, _ in parts)
+    steps: dict[str, list[AIMessageChunk]] = {}
+    for message, meta in chunks:
+        assert meta["langgraph_node"] == "model"
+        steps.setdefault(message.id, []).append(message)
+    assert len(steps) == len(expected_models)  # one reply per step: the candidate's chunks are not re-emitted
+    for (_id, step), model in zip(steps.items(), expected_models):
+        assert all("scope" not in c.response_metadata for c in step[:-1])
+        record = step[-1].response_metadata["scope"]
+        assert step[-1].chunk_position == "last" and record["model"] == model
+        whole = step[0]
+        for c in step[1:]:
+            whole = whole + c
+        assert whole.tool_calls or whole.content == f"{model} says the answer is 42"
+    # no chunk object twice, and the tool step's result arrives once
+    assert len({id(m) for m, _ in parts}) == len(parts)
+    assert Counter(type(m) for m, _ in parts)[ToolMessage] == 1
+
+
+@pytest.mark.parametrize("kind", AGENTS)
+def test_an_agent_streamed_in_messages_mode_shows_the_routing_record_on_the_last_chunk(kind):
+    agent = AGENTS[kind]()
+    parts = list(agent.stream({"messages": [("user", "math question 2")]}, stream_mode="messages"))
+    _check_steps(parts, ["strong", "strong"])
+
+
+@pytest.mark.parametrize("kind", AGENTS)
+async def test_an_agent_streamed_async_in_messages_mode(kind):
+    agent = AGENTS[kind]()
+    parts = [p async for p in agent.astream({"messages": [("user", "code question 2")]}, stream_mode="messages")]
+    _check_steps(parts, ["mid", "mid"])
+
+
+@pytest.mark.parametrize("kind", AGENTS)
+def test_after_a_fallback_the_last_chunk_names_the_model_that_answered(kind):
+    cands = make_candidates(strong=ScriptedChat(label="strong", fail=1))
+    agent = AGENTS[kind](cands)
+    parts = list(agent.stream({"messages": [("user", "math question 2")]}, stream_mode="messages"))
+    chunks = [m for m, _ in parts if isinstance(m, AIMessageChunk)]
+    records = [c.response_metadata["scope"] for c in chunks if "scope" in c.response_metadata]
+    assert [r["model"] for r in records] == ["mid", "strong"]
+    assert [f["model"] for f in records[0]["failed"]] == ["strong"]
+
+
+def test_the_agents_model_runs_are_the_routers_with_the_candidate_nested():
+    log = RunLog()
+    agent = _router_agent()
+    agent.invoke({"messages": [("user", "math question 2")]}, config={"callbacks": [log]})
+    routing = log.routing_runs()
+    assert len(routing) == 2 and all(r["name"] == "SCOPERouter" for r in routing)
+    assert all(r["metadata"]["ls_provider"] == "scope" and r["metadata"]["ls_model_type"] == "chat" for r in routing)
+    candidates = log.candidate_runs()
+    assert sorted(c["parent"] for c in candidates) == sorted(r["run_id"] for r in routing)
+    assert all("nostream" in c["tags"] for c in candidates)
