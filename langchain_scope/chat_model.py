@@ -26,7 +26,8 @@ but not pushed into the candidates; ``stop`` is passed to the chosen candidate.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any
 from uuid import UUID
 
@@ -36,41 +37,34 @@ from langchain_core.callbacks import (
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, message_chunk_to_message
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable, ensure_config
 from langchain_core.runnables.configurable import RunnableConfigurableFields
 from langchain_core.runnables.utils import ConfigurableField
 from pydantic import Field, PrivateAttr, SecretStr
 
-from langchain_scope import config as cfg
-from langchain_scope import tracing
+from langchain_scope import chat_stream, tracing
 from langchain_scope.batching import abatch_keeping_stops, batch_keeping_stops
-from langchain_scope.budget import bound_tools, ended, ends_run, prompt_token_count
-from langchain_scope.chat_stream import RoutedStreams
+from langchain_scope.budget import ended, ends_run
 from langchain_scope.feedback import record_feedback
-from langchain_scope.plan import Plan
-from langchain_scope.routing_text import (
-    RoutingTextFn,
-    langchain_rule,
-    routing_text_of,
-    without_markers,
-)
+from langchain_scope.planner import Planner, messages_of
+from langchain_scope.routing_text import RoutingTextFn, langchain_rule
 from langchain_scope.structured import RoutedStructuredOutput, StructuredBinding
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
 from scope_shared.arguments import check_keywords
 from scope_shared.budget.nesting import LedgerLike, check_ledger
 from scope_shared.budget.settings import Settings
-from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, RoutedCall
+from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord
 from scope_shared.calls.attempts import atry_in_order, try_in_order
-from scope_shared.errors import BudgetExceeded, ScopeError, UnknownModelError
+from scope_shared.errors import BudgetExceeded, ScopeError
 from scope_shared.routing.knobs import KNOB_KINDS
 from scope_shared.routing.router import Router
-from scope_shared.routing.routing_text import DEFAULT_TOOL_CHARS, RoutingTextRule
+from scope_shared.routing.routing_text import DEFAULT_TOOL_CHARS
 
 
-class SCOPERouter(RoutedStreams, BaseChatModel):
+class SCOPERouter(BaseChatModel):
     """A chat model over candidate chat models; each call goes to the one SCOPE picks.
 
     Args:
@@ -207,62 +201,44 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
         return KnobConfigurableFields(default=self, fields=checked.fields)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ one call
-
-    def _plan(self, messages: list[BaseMessage], config: RunnableConfig, kwargs: dict[str, Any]) -> Plan:
-        kwargs = dict(kwargs)
-        binding = kwargs.pop(TOOLS_KEY, None)
-        forced = kwargs.pop("model", None)
-        settings = cfg.settings_of_call(config, cfg.run_context(config), self._built)
-        names = list(self.candidates)
-        if forced is not None:
-            if forced not in self.candidates:
-                raise UnknownModelError(f"model={forced!r} is not a candidate; candidates are {', '.join(names)}")
-            names = [forced]
-        skipped: dict[str, str] = {}
-        if binding is not None:  # tools or a structured-output schema: only capable candidates compete
-            names, skipped = binding.capable(names, self.candidates, self.router.cards)
-        routed = routing_text_of(messages, self._rule(), config.get("configurable"), self.routing_text)
-        sent = without_markers(messages)
-        run_id = config.get("run_id")
-        call = RoutedCall.plan(
-            self.router, routed.text, settings, candidates=names,
-            call_id=None if run_id is None else str(run_id),
-            prompt_tokens=prompt_token_count(sent, bound_tools(binding), self.router.count_tokens),
+    @property
+    def planner(self) -> Planner:
+        """How this router plans a call (its settings as they are now; see `langchain_scope.planner`)."""
+        return Planner(
+            router=self.router,
+            candidates=self.candidates,
+            built=self._built,
+            rule=langchain_rule(self.context_chars, self.tool_chars, self.templates),
+            routing_text=self.routing_text,
             fallback_on=self.fallback_on,
+            default_stop=self.stop,
         )
-        call.record.query_source = routed.source
-        return Plan(sent, call, binding, kwargs, self.router.count_tokens, skipped)
 
-    def _rule(self) -> RoutingTextRule:
-        return langchain_rule(self.context_chars, self.tool_chars, self.templates)
-
-    def _prepare(self, input: LanguageModelInput, config: RunnableConfig | None, kwargs: dict[str, Any]) -> tuple[Plan, RunnableConfig]:
-        config = ensure_config(config)
-        return self._plan(self._convert_input(input).to_messages(), config, kwargs), config
-
-    def _target(self, model: str, binding: ToolBinding | None) -> Runnable:
-        candidate = self.candidates[model]
-        return candidate if binding is None else binding.apply(candidate)
-
-    def _stop(self, stop: list[str] | None) -> list[str] | None:
-        return stop if stop is not None else (self.stop or None)
+    def _chat_run_facts(self, stop: list[str] | None) -> tracing.ChatRunFacts:
+        """What this router's own chat-model run reports about it (`langchain_scope.tracing`)."""
+        return tracing.ChatRunFacts(
+            self._serialized, self._get_invocation_params(stop=stop), self._get_ls_params_with_defaults(stop=stop)
+        )
 
     # ------------------------------------------------------------------ invoke
     def invoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> AIMessage:
+        planner = self.planner
         try:
-            plan, config = self._prepare(input, config, kwargs)
+            plan, config = planner.plan(input, config, kwargs)
         except BudgetExceeded as exc:
             return ended(exc)
-        run, child = tracing.start_chat_run(self, config, plan.messages, plan.call.record, self._stop(stop))
-        if tracing.wants_chunks(self, run, plan.kwargs):  # a streaming listener: stream, as native models do
-            return _whole(self._traced_chunks(plan, run, child, stop))
+        run, child = tracing.start_chat_run(self, self._chat_run_facts(planner.stop(stop)), config, plan.messages, plan.call.record, planner.stop(stop))
+        if self._should_stream(async_api=False, run_manager=run, **plan.kwargs):  # a streaming listener: stream, as native models do
+            return chat_stream.whole(chat_stream.traced_chunks(planner, plan, run, child, stop))
         try:
             model, message, record = try_in_order(
                 plan.call,
-                lambda m: tracing.call_in(child, self._target(m, plan.binding).invoke, plan.messages, child, stop=self._stop(stop), **plan.kwargs),
+                lambda m: tracing.call_in(
+                    child, planner.target(m, plan.binding).invoke, plan.messages, child, stop=planner.stop(stop), **plan.kwargs
+                ),
                 plan.usage,
             )
             out = plan.finish(message, model, record)
@@ -278,18 +254,21 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> AIMessage:
+        planner = self.planner
         try:
-            plan, config = self._prepare(input, config, kwargs)
+            plan, config = planner.plan(input, config, kwargs)
         except BudgetExceeded as exc:
             return ended(exc)
-        run, child = await tracing.astart_chat_run(self, config, plan.messages, plan.call.record, self._stop(stop))
-        if tracing.wants_chunks(self, run, plan.kwargs):
-            chunks = [chunk async for chunk in self._atraced_chunks(plan, run, child, stop)]
-            return _whole(iter(chunks))
+        run, child = await tracing.astart_chat_run(self, self._chat_run_facts(planner.stop(stop)), config, plan.messages, plan.call.record, planner.stop(stop))
+        if self._should_stream(async_api=True, run_manager=run, **plan.kwargs):
+            chunks = [c async for c in chat_stream.atraced_chunks(planner, plan, run, child, stop)]
+            return chat_stream.whole(iter(chunks))
         try:
             model, message, record = await atry_in_order(
                 plan.call,
-                lambda m: tracing.acall_in(child, self._target(m, plan.binding).ainvoke(plan.messages, child, stop=self._stop(stop), **plan.kwargs)),
+                lambda m: tracing.acall_in(
+                    child, planner.target(m, plan.binding).ainvoke(plan.messages, child, stop=planner.stop(stop), **plan.kwargs)
+                ),
                 plan.usage,
             )
             out = plan.finish(message, model, record)
@@ -301,14 +280,48 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
         await tracing.aend_chat_run(run, plan.call.record, out)
         return out
 
+    # ------------------------------------------------------------------ stream
+    def stream(
+        self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+        stop: list[str] | None = None, **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        planner = self.planner
+        yield from chat_stream.stream(self, self._chat_run_facts(planner.stop(stop)), planner, input, config, stop, kwargs)
+
+    async def astream(
+        self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+        stop: list[str] | None = None, **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        planner = self.planner
+        chunks = chat_stream.astream(self, self._chat_run_facts(planner.stop(stop)), planner, input, config, stop, kwargs)
+        async with aclosing(chunks):  # closing this stream closes (and settles) the routed one at once
+            async for chunk in chunks:
+                yield chunk
+
+    def _stream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """For LangChain's own streaming paths (``stream_events(version="v3")``; see `chat_stream.generation_chunks`)."""
+        yield from chat_stream.generation_chunks(self.planner, messages, stop, run_manager, kwargs)
+
+    async def _astream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        chunks = chat_stream.ageneration_chunks(self.planner, messages, stop, run_manager, kwargs)
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk
+
     # ------------------------------------------------------------------ batch
     def _warm(self, inputs: Sequence[LanguageModelInput]) -> None:
         """Embed every input's query text in one pass (the embedder caches per text)."""
         queries = []
+        planner = self.planner
         for item in inputs:
             try:
-                messages = self._convert_input(item).to_messages()
-                queries.append(routing_text_of(messages, self._rule(), None, self.routing_text).text)
+                queries.append(planner.routing_text_of(messages_of(item)).text)
             except (ScopeError, ValueError, TypeError, NotImplementedError):
                 continue  # that item fails on its own, with its own error
         if queries:
@@ -338,12 +351,15 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
     ) -> ChatResult:
         """Used only by the legacy ``generate()`` path (``invoke`` and friends are overridden):
         LangChain opened the router's run; the decision is added to it, the candidate nests under it."""
+        planner = self.planner
         try:
-            plan = self._plan(list(messages), ensure_config(), kwargs)
+            plan = planner.plan_messages(list(messages), ensure_config(), kwargs)
             inner = tracing.nested_config(run_manager, plan.call.record)
             model, message, record = try_in_order(
                 plan.call,
-                lambda m: tracing.call_in(inner, self._target(m, plan.binding).invoke, plan.messages, inner, stop=self._stop(stop), **plan.kwargs),
+                lambda m: tracing.call_in(
+                    inner, planner.target(m, plan.binding).invoke, plan.messages, inner, stop=planner.stop(stop), **plan.kwargs
+                ),
                 plan.usage,
             )
         except BudgetExceeded as exc:
@@ -356,12 +372,15 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None = None,
         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:
+        planner = self.planner
         try:
-            plan = self._plan(list(messages), ensure_config(), kwargs)
+            plan = planner.plan_messages(list(messages), ensure_config(), kwargs)
             inner = tracing.nested_config(run_manager, plan.call.record)
             model, message, record = await atry_in_order(
                 plan.call,
-                lambda m: tracing.acall_in(inner, self._target(m, plan.binding).ainvoke(plan.messages, inner, stop=self._stop(stop), **plan.kwargs)),
+                lambda m: tracing.acall_in(
+                    inner, planner.target(m, plan.binding).ainvoke(plan.messages, inner, stop=planner.stop(stop), **plan.kwargs)
+                ),
                 plan.usage,
             )
         except BudgetExceeded as exc:
@@ -375,14 +394,6 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
         """Store a routed call's real outcome in the history (by reply, run id, call id or record);
         feedback on the same call again replaces the earlier one."""
         return record_feedback(self.router, call, correct)
-
-
-def _whole(chunks: Iterator[AIMessageChunk]) -> AIMessage:
-    """The reply an ``invoke`` returns after streaming: its chunks summed, as a whole message."""
-    acc: AIMessageChunk | None = None
-    for chunk in chunks:
-        acc = chunk if acc is None else acc + chunk
-    return message_chunk_to_message(acc if acc is not None else AIMessageChunk(content=""))  # type: ignore[return-value]
 
 
 #: keywords the constructor takes besides the model's fields (they build the core router)
@@ -413,5 +424,5 @@ class KnobConfigurableFields(RunnableConfigurableFields):
         }
         if configured & set(KNOB_KINDS):
             base = self.default.model_copy(update={k: None for k in KNOB_KINDS})
-            return RunnableConfigurableFields(default=base, fields=self.fields)._prepare(config)
+            return RunnableConfigurableFields(default=base, fields=self.fields).prepare(config)
         return super()._prepare(config)

@@ -179,11 +179,10 @@ class SCOPEMiddleware(AgentMiddleware):
         clean = without_markers(request.messages)
         system = [request.system_message] if request.system_message is not None else []
         call = RoutedCall.plan(
-            self.router, routed.text, settings, candidates=names,
+            self.router, routed, settings, candidates=names,
             prompt_tokens=prompt_token_count([*system, *clean], request.tools or (), self.router.count_tokens),
             fallback_on=self.fallback_on,
         )
-        call.record.query_source = routed.source
         if any(a is not b for a, b in zip(clean, request.messages)):
             request = request.override(messages=clean)
         return call, skipped, messages, request

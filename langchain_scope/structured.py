@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -25,15 +25,23 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from langchain_scope import tracing
 from langchain_scope.candidates import call_through, can_bind_tools, inner_chat_model
-from langchain_scope.streaming import astream_in_order, keep_last, stream_in_order
 from langchain_scope.tools import TOOLS_KEY
 from scope_shared.calls import stop_reason
 from scope_shared.calls.attempts import afirst_answer, first_answer
+from scope_shared.calls.streams import StreamHooks, astream_in_order, keep_last, stream_in_order
 from scope_shared.cards import ModelCard
 from scope_shared.errors import ScopeInputError
 
 if TYPE_CHECKING:
-    from langchain_scope.chat_model import SCOPERouter
+    from langchain_scope.planner import Plan, Planner
+
+
+class PlannedChatModel(Protocol):
+    """What `RoutedStructuredOutput` needs of the router it wraps: a chat model with a `Planner`."""
+
+    planner: Planner
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str: ...
 
 CANNOT_STRUCTURE = "cannot produce structured output"
 
@@ -91,7 +99,7 @@ def _with_catcher(config: RunnableConfig) -> tuple[RunnableConfig, _LastReply]:
 class RoutedStructuredOutput(Runnable[LanguageModelInput, Any]):
     """The Runnable ``SCOPERouter.with_structured_output(...)`` returns (see the module docstring)."""
 
-    def __init__(self, router: SCOPERouter, schema: Any, kwargs: Mapping[str, Any]) -> None:
+    def __init__(self, router: PlannedChatModel, schema: Any, kwargs: Mapping[str, Any]) -> None:
         self.router = router
         self.binding = StructuredBinding(schema, dict(kwargs))
 
@@ -111,8 +119,16 @@ class RoutedStructuredOutput(Runnable[LanguageModelInput, Any]):
         message = catcher.message or AIMessage(content=partial if isinstance(partial, str) else repr(partial))
         plan.call.succeeded(model, plan.usage(model, message), stopped=stop_reason(why))
 
+    def _hooks(self, plan: Any, catcher: _LastReply) -> StreamHooks[Any]:
+        """Structured streams hand out whole objects: the latest is the answer so far."""
+        return StreamHooks(
+            finish=lambda m, held, _acc: self._settle(plan, m, held, catcher),
+            stopped=lambda m, acc, why: self._settle_stopped(plan, m, acc, catcher, why),
+            add=keep_last,
+        )
+
     def _start(self, input: LanguageModelInput, config: RunnableConfig | None) -> tuple[Any, Any, RunnableConfig, _LastReply]:
-        plan, config = self.router._prepare(input, config, {TOOLS_KEY: self.binding})
+        plan, config = self.router.planner.plan(input, config, {TOOLS_KEY: self.binding})
         run, child = tracing.start_run(self.router, config, plan.messages, plan.call.record)
         child, catcher = _with_catcher(child)
         return plan, run, child, catcher
@@ -129,7 +145,7 @@ class RoutedStructuredOutput(Runnable[LanguageModelInput, Any]):
         return out
 
     async def ainvoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        plan, config = self.router._prepare(input, config, {TOOLS_KEY: self.binding})
+        plan, config = self.router.planner.plan(input, config, {TOOLS_KEY: self.binding})
         run, child = await tracing.astart_run(self.router, config, plan.messages, plan.call.record)
         child, catcher = _with_catcher(child)
         try:
@@ -148,9 +164,7 @@ class RoutedStructuredOutput(Runnable[LanguageModelInput, Any]):
             for last in stream_in_order(
                 plan.call,
                 lambda m: self._target(plan, m).stream(plan.messages, child, **kwargs),
-                keep_last,
-                lambda m, held, _acc: self._settle(plan, m, held, catcher),
-                lambda m, acc, why: self._settle_stopped(plan, m, acc, catcher, why),
+                self._hooks(plan, catcher),
             ):
                 yield last
         except BaseException as exc:
@@ -159,16 +173,14 @@ class RoutedStructuredOutput(Runnable[LanguageModelInput, Any]):
         tracing.end_run(run, plan.call.record, last)
 
     async def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
-        plan, config = self.router._prepare(input, config, {TOOLS_KEY: self.binding})
+        plan, config = self.router.planner.plan(input, config, {TOOLS_KEY: self.binding})
         run, child = await tracing.astart_run(self.router, config, plan.messages, plan.call.record)
         child, catcher = _with_catcher(child)
         last: Any = None
         chunks = astream_in_order(
             plan.call,
             lambda m: self._target(plan, m).astream(plan.messages, child, **kwargs),
-            keep_last,
-            lambda m, held, _acc: self._settle(plan, m, held, catcher),
-            lambda m, acc, why: self._settle_stopped(plan, m, acc, catcher, why),
+            self._hooks(plan, catcher),
         )
         try:
             async with aclosing(chunks):  # closing this stream settles the routed one at once
@@ -179,6 +191,6 @@ class RoutedStructuredOutput(Runnable[LanguageModelInput, Any]):
             raise
         await tracing.aend_run(run, plan.call.record, last)
 
-    def _target(self, plan: Any, model: str) -> Runnable:
-        return self.router._target(model, plan.binding)
+    def _target(self, plan: Plan, model: str) -> Runnable:
+        return self.router.planner.target(model, plan.binding)
 

@@ -15,7 +15,8 @@ holds the run (LangSmith's and any other ``BaseTracer``) before ending it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -137,23 +138,32 @@ async def aend_run(run: AsyncCallbackManagerForChainRun, record: CallRecord, out
 NOSTREAM_TAG = "nostream"
 
 
-def _chat_configure_args(owner: Any, config: RunnableConfig, record: CallRecord, stop: list[str] | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ChatRunFacts:
+    """What a chat model's own run reports about the model (LangChain reads these off the model
+    itself: its serialized form, invocation params and ``ls_*`` params)."""
+
+    serialized: dict[str, Any] | None
+    invocation_params: dict[str, Any]
+    ls_params: Mapping[str, Any]
+
+
+def _chat_configure_args(owner: Any, facts: ChatRunFacts, config: RunnableConfig, record: CallRecord) -> dict[str, Any]:
     return {
         "inheritable_callbacks": config.get("callbacks"),
         "local_callbacks": owner.callbacks,
         "verbose": bool(owner.verbose),
         "inheritable_tags": config.get("tags"),
         "local_tags": owner.tags,
-        # as a native chat model does: the ``ls_*`` params are inheritable (a candidate's own replace them)
-        "inheritable_metadata": {**(config.get("metadata") or {}), **owner._get_ls_params_with_defaults(stop=stop)},
+        # as a native chat model does: the ``ls_*`` params are inheritable (`child_callbacks` drops them)
+        "inheritable_metadata": {**(config.get("metadata") or {}), **facts.ls_params},
         "local_metadata": {**(owner.metadata or {}), **decision_metadata(record)},
     }
 
 
-def _chat_start_args(owner: Any, config: RunnableConfig, messages: Sequence[BaseMessage], record: CallRecord, stop: list[str] | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    params = owner._get_invocation_params(stop=stop)
-    return (owner._serialized, [list(messages)]), {
-        "invocation_params": params,
+def _chat_start_args(facts: ChatRunFacts, config: RunnableConfig, messages: Sequence[BaseMessage], record: CallRecord, stop: list[str] | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    return (facts.serialized, [list(messages)]), {
+        "invocation_params": facts.invocation_params,
         "options": {"stop": stop},
         "name": config.get("run_name"),
         "run_id": UUID(record.call_id),
@@ -176,32 +186,26 @@ def child_callbacks(run: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRu
 
 
 def start_chat_run(
-    owner: Any, config: RunnableConfig, messages: Sequence[BaseMessage], record: CallRecord,
+    owner: Any, facts: ChatRunFacts, config: RunnableConfig, messages: Sequence[BaseMessage], record: CallRecord,
     stop: list[str] | None = None,
 ) -> tuple[CallbackManagerForLLMRun, RunnableConfig]:
     """Open the router's chat-model run (its id is the call id, its metadata the decision and the
     router's ``ls_*`` params); return it and the config the chosen candidate is called with."""
-    manager = CallbackManager.configure(**_chat_configure_args(owner, config, record, stop))
-    args, kwargs = _chat_start_args(owner, config, messages, record, stop)
+    manager = CallbackManager.configure(**_chat_configure_args(owner, facts, config, record))
+    args, kwargs = _chat_start_args(facts, config, messages, record, stop)
     (run,) = manager.on_chat_model_start(*args, **kwargs)
     return run, patch_config(config, callbacks=child_callbacks(run))
 
 
 async def astart_chat_run(
-    owner: Any, config: RunnableConfig, messages: Sequence[BaseMessage], record: CallRecord,
+    owner: Any, facts: ChatRunFacts, config: RunnableConfig, messages: Sequence[BaseMessage], record: CallRecord,
     stop: list[str] | None = None,
 ) -> tuple[AsyncCallbackManagerForLLMRun, RunnableConfig]:
     """Async `start_chat_run`."""
-    manager = AsyncCallbackManager.configure(**_chat_configure_args(owner, config, record, stop))
-    args, kwargs = _chat_start_args(owner, config, messages, record, stop)
+    manager = AsyncCallbackManager.configure(**_chat_configure_args(owner, facts, config, record))
+    args, kwargs = _chat_start_args(facts, config, messages, record, stop)
     (run,) = await manager.on_chat_model_start(*args, **kwargs)
     return run, patch_config(config, callbacks=child_callbacks(run))
-
-
-def wants_chunks(owner: Any, run: Any, kwargs: dict[str, Any]) -> bool:
-    """Whether an ``invoke`` should stream (and report chunks) as a native chat model's would: a
-    streaming handler listens (LangGraph's messages mode, ``astream_events``) or ``streaming=True``."""
-    return bool(owner._should_stream(async_api=False, run_manager=run, **kwargs))
 
 
 def with_run_id(chunk: AIMessageChunk, run: Any, first_id: str | None) -> AIMessageChunk:

@@ -1,12 +1,9 @@
 """Trying a routed call's candidates in order, for plain, async and streamed LlamaIndex calls.
 
-The core's `RoutedCall` holds the budget and knows the order; this module only wraps the four
-shapes a LlamaIndex call takes (value, awaitable, iterator, async iterator). A stream falls back to
-the next candidate only if it fails before its first chunk; once chunks flow it settles when it
-ends, and if it stops early (the consumer closes it, the task is cancelled, the provider fails
-part-way) it settles with everything produced (the chunk held back included: the provider has
-billed it), flagged with why, closes the child's stream and lets the stop through. One chunk is
-held back so that the last one can carry the settled cost.
+The core's `RoutedCall` holds the budget and knows the order, and the core's streamed fallback loop
+(`scope_shared.calls.streams`) falls back only before the first chunk and settles a stream that
+stops early; this module only wraps the four shapes a LlamaIndex call takes (value, awaitable,
+iterator, async iterator) and says how LlamaIndex's cumulative chunks settle.
 """
 
 from __future__ import annotations
@@ -16,11 +13,11 @@ from typing import Any, TypeVar
 
 from scope_shared.calls import RoutedCall, stop_reason
 from scope_shared.calls.attempts import afirst_answer, first_answer
+from scope_shared.calls.streams import StreamHooks, aopen_stream, astream_rest, keep_last, open_stream, stream_rest
 
 T = TypeVar("T")
 C = TypeVar("C")  # a candidate (a LlamaIndex LLM)
 Settle = Callable[[str, Any, "str | None"], None]  # (model, final response or None, why it stopped) -> None
-_END = object()
 
 
 def _tag(chunk: Any, early: dict[str, Any]) -> Any:
@@ -52,73 +49,33 @@ async def arun(call: RoutedCall, children: Mapping[str, C], invoke: Callable[[C]
 def run_stream(
     call: RoutedCall, children: Mapping[str, C], start: Callable[[C], Iterator[T]], settle: Settle
 ) -> Iterator[T]:
-    """Start candidates in order until one yields a first chunk (or ends empty); stream the rest."""
-    for model in call.models_to_try():
-        try:
-            it = iter(start(children[model]))
-            first: Any = next(it, _END)
-        except BaseException as exc:
-            call.failed(model, exc)
-            if call.moves_on(exc):
-                continue
-            raise
-        return _stream_tail(call, model, first, it, settle)
-    raise call.all_failed()
+    """Start candidates in order until one yields a first chunk (or ends empty); stream the rest.
 
-
-def _stream_tail(call: RoutedCall, model: str, first: Any, it: Iterator[T], settle: Settle) -> Iterator[T]:
-    early = _early(call, model)
-    last: Any = first  # the newest chunk produced; the one before it is the one handed out
-    try:
-        if first is not _END:
-            for chunk in it:
-                held, last = last, chunk
-                yield _tag(held, early)
-    except BaseException as exc:  # the consumer stopped, or the child failed part-way
-        settle(model, None if last is _END else last, stop_reason(exc))
-        getattr(it, "close", lambda: None)()
-        raise
-    settle(model, None if last is _END else last, None)
-    if last is not _END:
-        yield last
+    The fallback happens here, at call time (as a LlamaIndex ``stream_*`` call raises at once);
+    the loop itself is the core's (`scope_shared.calls.streams`)."""
+    model, first, source = open_stream(call, lambda m: start(children[m]))
+    return stream_rest(model, first, source, _hooks(call, settle))
 
 
 async def arun_stream(
     call: RoutedCall, children: Mapping[str, C], start: Callable[[C], Awaitable[AsyncIterator[T]]], settle: Settle
 ) -> AsyncIterator[T]:
     """`run_stream` for async streams."""
-    for model in call.models_to_try():
-        try:
-            it = (await start(children[model])).__aiter__()
-            try:
-                first: Any = await it.__anext__()
-            except StopAsyncIteration:
-                first = _END
-        except BaseException as exc:
-            call.failed(model, exc)
-            if call.moves_on(exc):
-                continue
-            raise
-        return _astream_tail(call, model, first, it, settle)
-    raise call.all_failed()
+    model, first, source = await aopen_stream(call, lambda m: start(children[m]))
+    return astream_rest(model, first, source, _hooks(call, settle))
 
 
-async def _astream_tail(
-    call: RoutedCall, model: str, first: Any, it: AsyncIterator[T], settle: Settle
-) -> AsyncIterator[T]:
-    early = _early(call, model)
-    last: Any = first  # the newest chunk produced; the one before it is the one handed out
-    try:
-        if first is not _END:
-            async for chunk in it:
-                held, last = last, chunk
-                yield _tag(held, early)
-    except BaseException as exc:  # aclose(), a cancelled task, or the child failed part-way
-        settle(model, None if last is _END else last, stop_reason(exc))
-        aclose = getattr(it, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        raise
-    settle(model, None if last is _END else last, None)
-    if last is not _END:
-        yield last
+def _hooks(call: RoutedCall, settle: Settle) -> StreamHooks[Any]:
+    """LlamaIndex's chunks are cumulative (the latest holds the whole answer so far): each chunk
+    before the last carries the call id and model; the last, once settled, the whole record."""
+
+    def finish(model: str, last: Any, _acc: Any) -> Any:
+        settle(model, last, None)
+        return last
+
+    return StreamHooks(
+        finish=finish,
+        stopped=lambda model, latest, why: settle(model, latest, stop_reason(why)),
+        add=keep_last,
+        each=lambda model, chunk: _tag(chunk, _early(call, model)),
+    )

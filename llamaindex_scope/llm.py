@@ -216,10 +216,9 @@ class SCOPELLM(FunctionCallingLLM):
             if not candidates:
                 raise ScopeError("tools were given, but no candidate LLM is a function-calling LLM")
         call = RoutedCall.plan(
-            self._router, routed.text, settings, candidates=candidates, prompt_tokens=n_prompt,
+            self._router, routed, settings, candidates=candidates, prompt_tokens=n_prompt,
             fallback_on=self._fallback_on,
         )
-        call.record.query_source = routed.source
         emit_routed(call.record, "llm")
         return call, kwargs
 

@@ -1,8 +1,9 @@
 """One routed call, framework-agnostic: decide, hold budget, try candidates in order, settle.
 
-`RoutedCall` holds the state of a call in flight; `attempts` drives it through the candidates;
-`holds` prices the prompt that will be sent; `settling` turns usage into a ledger entry (never
-failing); `streams` covers streams stopped early; `fallback` says which errors move on to the
+`RoutedCall` holds the state of a call in flight (`RoutedCall.plan` is the planning step of every
+integration: routing text + settings -> decision and record); `attempts` drives it through the
+candidates; `holds` prices the prompt that will be sent; `settling` turns usage into a ledger entry
+(never failing); `streams` is the streamed fallback loop and covers streams stopped early; `fallback` says which errors move on to the
 next candidate; `stops` renders a budget stop; `collector` hands the records of a block's calls
 over (`collect_calls`). The records it fills (`CallRecord`, `Usage`,
 `Attempt`) live in `scope_shared.routing.records`.

@@ -3,7 +3,7 @@
 Integrations (LangChain, LlamaIndex) wrap only the framework call itself::
 
     settings = settings_for_call(Settings.read(call_kwargs), built=component_settings)
-    call = RoutedCall.plan(router, query, settings, prompt_tokens=n)
+    call = RoutedCall.plan(router, routing_text, settings, prompt_tokens=n)
     for model in call.models_to_try():          # holds that model's expected cost
         try:
             response = candidates[model].invoke(...)
@@ -38,6 +38,7 @@ from scope_shared.calls.settling import settled_cost
 from scope_shared.errors import BudgetExceeded, ScopeError
 from scope_shared.routing.decision import Decision
 from scope_shared.routing.records import Attempt, CallRecord, Usage
+from scope_shared.routing.routing_text import RoutingText
 
 if TYPE_CHECKING:
     from scope_shared.routing.router import Router
@@ -65,7 +66,7 @@ class RoutedCall:
     def plan(
         cls,
         router: "Router",
-        query: str,
+        query: str | RoutingText,
         settings: CallSettings | None = None,
         *,
         candidates: Sequence[str] | None = None,
@@ -73,7 +74,8 @@ class RoutedCall:
         prompt_tokens: float | None = None,
         fallback_on: FallbackOn = DEFAULT_FALLBACK_ON,
     ) -> "RoutedCall":
-        """Decide for ``query`` (the routing text) under ``settings`` (the call's knob and budgets,
+        """The planning step of every routed call: decide for ``query`` (the routing text: a
+        `RoutingText` says where it came from, recorded as ``query_source``) under ``settings`` (the call's knob and budgets,
         from `scope_shared.budget.settings.settings_for_call`; ``None``: the router's default knob,
         no budget), pricing ``prompt_tokens`` (the whole prompt that will be sent; default: the
         query's own). Raises `BudgetExceeded` if a capping budget cannot pay for any candidate, or
@@ -85,9 +87,10 @@ class RoutedCall:
         )
         record = CallRecord(
             call_id=call_id or str(uuid.uuid4()),
-            query=query,
+            query=query.text if isinstance(query, RoutingText) else query,
             decision=decision,
             ledger_name=None if budgets is None else budgets.name,
+            query_source=query.source if isinstance(query, RoutingText) else None,
         )
         return cls(router, record, budgets, fallback_on)
 

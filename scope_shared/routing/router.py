@@ -26,6 +26,7 @@ from scope_shared.routing.exploration import Explorer
 from scope_shared.routing.knobs import DEFAULT_KNOB, Knob, KnobLike, as_knob
 from scope_shared.routing.policies import cap_first, explain, policy_for, rank
 from scope_shared.routing.records import CallBook, CallRecord
+from scope_shared.routing.routing_text import RoutingText
 from scope_shared.routing.validation import check_ledger, check_router_args, counted_tokens
 from scope_shared.tokens import TokenCounter, approx_token_count
 
@@ -191,7 +192,7 @@ class Router(LiveObject):
     # ---------------------------------------------------------------- routing
     def route(
         self,
-        query: str,
+        query: str | RoutingText,
         *,
         knob: KnobLike | None = None,
         ledger: BudgetView | None = None,
@@ -199,13 +200,14 @@ class Router(LiveObject):
         prompt_tokens: float | None = None,
     ) -> Decision:
         """Decide which candidate answers ``query`` under ``knob`` (a `Knob` or a mapping such as
-        ``{"min_accuracy": 0.7}``; default: the router's ``default_knob``).
+        ``{"min_accuracy": 0.7}``; default: the router's ``default_knob``). A `RoutingText` is
+        taken as it is (validated when it was made); a string is validated.
 
         ``prompt_tokens``: input tokens of the whole prompt that will be sent (system prompt,
         history, retrieved context, tool schemas), which prices the call; default: the query's own.
         """
         return self.route_batch(
-            [validate_query(query)],
+            [query if isinstance(query, RoutingText) else RoutingText(query, "query")],  # validated here, once
             knob=knob,
             ledger=ledger,
             candidates=candidates,
@@ -214,7 +216,7 @@ class Router(LiveObject):
 
     def route_batch(
         self,
-        queries: Sequence[str],
+        queries: Sequence[str | RoutingText],
         *,
         knob: KnobLike | None = None,
         ledger: BudgetView | None = None,
@@ -230,7 +232,7 @@ class Router(LiveObject):
         """
         k = as_knob(knob) or self.default_knob
         check_ledger(ledger)
-        qs = validate_queries(queries)
+        qs = _query_texts(queries)
         models = self._candidates(candidates)
         embs = self.embedder.embed(qs, show_progress)
         estimates, p, cost = self._estimate_arrays(qs, embs, models, prompt_tokens)
@@ -367,6 +369,13 @@ class Router(LiveObject):
             input_tokens=None if usage is None else usage.input_tokens,
             call_id=record.call_id,
         )
+
+
+def _query_texts(queries: Sequence[str | RoutingText]) -> list[str]:
+    """The texts of ``queries``, each validated once: a `RoutingText` already was."""
+    if isinstance(queries, (list, tuple)) and all(isinstance(q, RoutingText) for q in queries):
+        return [q.text for q in queries]  # type: ignore[union-attr]
+    return validate_queries(queries)
 
 
 def _checked_prompt_tokens(prompt_tokens: Sequence[float], n: int) -> np.ndarray:

@@ -62,10 +62,15 @@ class Turn:
 
 @dataclass(frozen=True)
 class RoutingText:
-    """The text to route on, and where it came from (for metadata and debugging)."""
+    """The text to route on, and where it came from (for metadata and debugging).
+
+    Validated once, here (`validate_query`): the router and a routed call take it as it is."""
 
     text: str
     source: str
+
+    def __post_init__(self) -> None:
+        validate_query(self.text)
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class RoutingTextRule:
         """The routing text of a chat (rules 1-6 of the module docstring)."""
         marked = marked_in(turns)
         if marked:
-            return RoutingText(validate_query(marked), "marked message")
+            return RoutingText(marked, "marked message")
         live = [(i, t) for i, t in enumerate(turns) if t.text.strip()]
         if not any(t.role == "user" for _, t in live) and (
             any(t.role == "user" for t in turns) or all(t.role == "assistant" for _, t in live)
@@ -234,9 +239,9 @@ def choose(
     if explicit is not None:
         if not isinstance(explicit, str):
             raise InvalidQueryError(f"{ROUTING_TEXT_KEY} must be a string, got {type(explicit).__name__}")
-        return RoutingText(validate_query(explicit), "given for the call")
+        return RoutingText(explicit, "given for the call")
     if marked:
-        return RoutingText(validate_query(marked), "marked message")
+        return RoutingText(marked, "marked message")
     block = current_override()
     if block is not None:
         return RoutingText(block, "route_on block")
@@ -245,5 +250,5 @@ def choose(
         if text is not None:
             if not isinstance(text, str):
                 raise InvalidQueryError(f"the routing_text callable returned {type(text).__name__}, not a string")
-            return RoutingText(validate_query(text), "routing_text callable")
+            return RoutingText(text, "routing_text callable")
     return default()
