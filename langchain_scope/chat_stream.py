@@ -60,16 +60,14 @@ def traced_chunks(
         for chunk in candidate_chunks(planner, plan, child, stop):
             chunk = tracing.with_run_id(chunk, run, first_id)
             first_id, acc = chunk.id, add_chunks(acc, chunk)
-            text, generation = tracing.token(chunk)
-            run.on_llm_new_token(text, chunk=generation)
+            tracing.report(run, chunk)
             yield chunk
     except BaseException as exc:
         if not ends_run(exc):  # a graceful stop is only raised before any chunk is out
             run.on_llm_error(exc)
             raise
         acc = tracing.with_run_id(ended(exc, chunk=True), run, first_id)  # type: ignore[arg-type]
-        text, generation = tracing.token(acc)
-        run.on_llm_new_token(text, chunk=generation)
+        tracing.report(run, acc)
         yield acc
     tracing.end_chat_run(run, plan.call.record, acc if acc is not None else AIMessageChunk(content=""))
 
@@ -86,16 +84,14 @@ async def atraced_chunks(
             async for chunk in chunks:
                 chunk = tracing.with_run_id(chunk, run, first_id)
                 first_id, acc = chunk.id, add_chunks(acc, chunk)
-                text, generation = tracing.token(chunk)
-                await run.on_llm_new_token(text, chunk=generation)
+                await tracing.areport(run, chunk)
                 yield chunk
     except BaseException as exc:
         if not ends_run(exc):
             await run.on_llm_error(exc)
             raise
         acc = tracing.with_run_id(ended(exc, chunk=True), run, first_id)  # type: ignore[arg-type]
-        text, generation = tracing.token(acc)
-        await run.on_llm_new_token(text, chunk=generation)
+        await tracing.areport(run, acc)
         yield acc
     await tracing.aend_chat_run(run, plan.call.record, acc if acc is not None else AIMessageChunk(content=""))
 

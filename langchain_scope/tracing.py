@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from langchain_core.callbacks import AsyncCallbackManager, CallbackManager
+from langchain_core.callbacks import AsyncCallbackHandler, AsyncCallbackManager, BaseCallbackHandler, CallbackManager
 from langchain_core.callbacks.manager import (
     AsyncCallbackManagerForChainRun,
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForChainRun,
     CallbackManagerForLLMRun,
 )
-from langchain_core.messages import AIMessageChunk, BaseMessage, BaseMessageChunk, message_chunk_to_message
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, BaseMessageChunk, message_chunk_to_message
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResult
 from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.runnables.config import patch_config, set_config_context
@@ -59,10 +59,10 @@ def decision_metadata(record: CallRecord) -> dict[str, Any]:
 def _configure_args(config: RunnableConfig, owner: Any, record: CallRecord) -> dict[str, Any]:
     return {
         "inheritable_callbacks": config.get("callbacks"),
-        "local_callbacks": owner.callbacks,
-        "verbose": bool(owner.verbose),
+        "local_callbacks": getattr(owner, "callbacks", None),  # a model's own (a middleware has none)
+        "verbose": bool(getattr(owner, "verbose", False)),
         "inheritable_tags": config.get("tags"),
-        "local_tags": owner.tags,
+        "local_tags": getattr(owner, "tags", None),
         "inheritable_metadata": config.get("metadata"),
         "local_metadata": {**(owner.metadata or {}), **decision_metadata(record)},
     }
@@ -146,18 +146,19 @@ class ChatRunFacts:
     serialized: dict[str, Any] | None
     invocation_params: dict[str, Any]
     ls_params: Mapping[str, Any]
+    name: str | None = None  # the run's name when the config gives none (else the serialized one)
 
 
 def _chat_configure_args(owner: Any, facts: ChatRunFacts, config: RunnableConfig, record: CallRecord) -> dict[str, Any]:
     return {
         "inheritable_callbacks": config.get("callbacks"),
-        "local_callbacks": owner.callbacks,
-        "verbose": bool(owner.verbose),
+        "local_callbacks": getattr(owner, "callbacks", None),  # a model's own (a middleware has none)
+        "verbose": bool(getattr(owner, "verbose", False)),
         "inheritable_tags": config.get("tags"),
-        "local_tags": owner.tags,
+        "local_tags": getattr(owner, "tags", None),
         # as a native chat model does: the ``ls_*`` params are inheritable (`child_callbacks` drops them)
         "inheritable_metadata": {**(config.get("metadata") or {}), **facts.ls_params},
-        "local_metadata": {**(owner.metadata or {}), **decision_metadata(record)},
+        "local_metadata": {**(getattr(owner, "metadata", None) or {}), **decision_metadata(record)},
     }
 
 
@@ -165,7 +166,7 @@ def _chat_start_args(facts: ChatRunFacts, config: RunnableConfig, messages: Sequ
     return (facts.serialized, [list(messages)]), {
         "invocation_params": facts.invocation_params,
         "options": {"stop": stop},
-        "name": config.get("run_name"),
+        "name": config.get("run_name") or facts.name,
         "run_id": UUID(record.call_id),
         "batch_size": 1,
     }
@@ -216,9 +217,14 @@ def with_run_id(chunk: AIMessageChunk, run: Any, first_id: str | None) -> AIMess
     return chunk
 
 
-def token(chunk: AIMessageChunk) -> tuple[str, ChatGenerationChunk]:
-    """``on_llm_new_token``'s arguments for a chunk the router yields."""
-    return chunk.text, ChatGenerationChunk(message=chunk)
+def report(run: CallbackManagerForLLMRun, chunk: AIMessageChunk) -> None:
+    """Report a chunk as a token of ``run`` (as a native chat model's stream does)."""
+    run.on_llm_new_token(chunk.text, chunk=ChatGenerationChunk(message=chunk))
+
+
+async def areport(run: AsyncCallbackManagerForLLMRun, chunk: AIMessageChunk) -> None:
+    """Async `report`."""
+    await run.on_llm_new_token(chunk.text, chunk=ChatGenerationChunk(message=chunk))
 
 
 def _result(message: BaseMessage, record: CallRecord) -> LLMResult:
@@ -318,3 +324,114 @@ async def aiterate_in(config: RunnableConfig, start: Callable[[], AsyncIterator[
             close = getattr(chunks, "aclose", None)
             if close is not None:
                 await coro_with_context(close(), context)
+
+
+# ---------------------------------------------------------------- a routed agent step (SCOPEMiddleware)
+class RoutedStep:
+    """An agent step routed by `SCOPEMiddleware`, traced as a chat-model run of its own: the
+    candidate the agent's model node calls nests under it (tagged `NOSTREAM_TAG`), its chunks are
+    reported as this run's with one held back, so the last one can carry the routing record once the
+    step is settled."""
+
+    def __init__(self, run: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun) -> None:
+        self.run = run
+        self.held: AIMessageChunk | None = None
+        self.config: RunnableConfig = {}
+
+    def hold(self, message: BaseMessage) -> AIMessageChunk | None:
+        """Hold ``message`` back; return the one it replaces (to report now)."""
+        if not isinstance(message, AIMessageChunk):
+            return None
+        out, self.held = self.held, message
+        return out
+
+    def last_chunk(self, message: BaseMessage | None) -> AIMessageChunk | None:
+        """The held chunk as the step's last, carrying the final message's routing record."""
+        held, self.held = self.held, None
+        if held is None or message is None or "scope" not in message.response_metadata:
+            return held
+        meta = {**held.response_metadata, "scope": message.response_metadata["scope"]}
+        return held.model_copy(update={"response_metadata": meta, "chunk_position": "last"})
+
+    def drop(self) -> None:
+        """A candidate failed: what it streamed and held back is not the step's answer."""
+        self.held = None
+
+
+class _Forward(BaseCallbackHandler):
+    """Reports the tokens of the runs under a `RoutedStep` as the step's own."""
+
+    run_inline = True
+
+    def __init__(self, step: RoutedStep) -> None:
+        self.step = step
+
+    def on_llm_new_token(self, token: str, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
+        if isinstance(chunk, ChatGenerationChunk) and run_id != self.step.run.run_id:
+            out = self.step.hold(chunk.message)
+            if out is not None:
+                report(self.step.run, out)  # type: ignore[arg-type]
+
+
+class _AForward(AsyncCallbackHandler):
+    """Async `_Forward`."""
+
+    run_inline = True
+
+    def __init__(self, step: RoutedStep) -> None:
+        self.step = step
+
+    async def on_llm_new_token(self, token: str, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
+        if isinstance(chunk, ChatGenerationChunk) and run_id != self.step.run.run_id:
+            out = self.step.hold(chunk.message)
+            if out is not None:
+                await areport(self.step.run, out)  # type: ignore[arg-type]
+
+
+def _step_config(run: Any, step: RoutedStep, config: RunnableConfig, forward: BaseCallbackHandler) -> RunnableConfig:
+    child = child_callbacks(run)
+    child.add_handler(forward, inherit=True)
+    step.config = patch_config(config, callbacks=child)
+    return step.config
+
+
+def start_step(owner: Any, facts: ChatRunFacts, config: RunnableConfig, messages: Sequence[BaseMessage], record: CallRecord) -> RoutedStep:
+    """Open a routed agent step's run (sync agents); call the candidate under ``step.config``."""
+    run, _ = start_chat_run(owner, facts, config, messages, record)
+    step = RoutedStep(run)
+    _step_config(run, step, config, _Forward(step))
+    return step
+
+
+async def astart_step(owner: Any, facts: ChatRunFacts, config: RunnableConfig, messages: Sequence[BaseMessage], record: CallRecord) -> RoutedStep:
+    """Async `start_step`."""
+    run, _ = await astart_chat_run(owner, facts, config, messages, record)
+    step = RoutedStep(run)
+    _step_config(run, step, config, _AForward(step))
+    return step
+
+
+def end_step(step: RoutedStep, record: CallRecord, message: BaseMessage | None, error: BaseException | None = None) -> None:
+    """End a step's run: its held chunk, now carrying the record, then its final message (or the error)."""
+    run: Any = step.run
+    if error is not None:
+        step.drop()
+        run.on_llm_error(error)
+        return
+    last = step.last_chunk(message)
+    if last is not None:
+        report(run, last)
+    end_chat_run(run, record, message if message is not None else AIMessage(content=""))
+
+
+async def aend_step(step: RoutedStep, record: CallRecord, message: BaseMessage | None, error: BaseException | None = None) -> None:
+    """Async `end_step`."""
+    run: Any = step.run
+    if error is not None:
+        step.drop()
+        await run.on_llm_error(error)
+        return
+    last = step.last_chunk(message)
+    if last is not None:
+        await areport(run, last)
+    await aend_chat_run(run, record, message if message is not None else AIMessage(content=""))

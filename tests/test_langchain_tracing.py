@@ -32,7 +32,7 @@ def _middleware_agent(cands: dict[str, Any] | None = None) -> Any:
     return create_agent(model=cands["cheap"], tools=[lookup], middleware=[SCOPEMiddleware(make_router(), cands, min_accuracy=0.9)])
 
 
-AGENTS = {"router": _router_agent}
+AGENTS = {"router": _router_agent, "middleware": _middleware_agent}
 
 
 def _check_steps(parts: list[tuple[Any, dict[str, Any]]], expected_models: list[str]) -> None:
@@ -83,12 +83,15 @@ def test_after_a_fallback_the_last_chunk_names_the_model_that_answered(kind):
     assert [f["model"] for f in records[0]["failed"]] == ["strong"]
 
 
-def test_the_agents_model_runs_are_the_routers_with_the_candidate_nested():
+@pytest.mark.parametrize("kind", AGENTS)
+def test_the_agents_model_runs_are_routing_runs_with_the_candidate_nested(kind):
     log = RunLog()
-    agent = _router_agent()
+    agent = AGENTS[kind]()
     agent.invoke({"messages": [("user", "math question 2")]}, config={"callbacks": [log]})
     routing = log.routing_runs()
-    assert len(routing) == 2 and all(r["name"] == "SCOPERouter" for r in routing)
+    name = "SCOPERouter" if kind == "router" else "SCOPEMiddleware"
+    assert len(routing) == 2 and all(r["name"] == name for r in routing)
+    assert all(r["metadata"]["scope_model"] == "strong" and r["metadata"]["scope_ranking"][0] == "strong" for r in routing)
     assert all(r["metadata"]["ls_provider"] == "scope" and r["metadata"]["ls_model_type"] == "chat" for r in routing)
     candidates = log.candidate_runs()
     assert sorted(c["parent"] for c in candidates) == sorted(r["run_id"] for r in routing)
