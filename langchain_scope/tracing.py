@@ -1,16 +1,23 @@
-"""The routing step as a traced run.
+"""Routed calls as traced runs.
 
-A chat model's own run cannot hold child runs (`CallbackManagerForLLMRun` has no ``get_child``),
-so `SCOPERouter` opens a *chain* run named after itself for each call, with the decision in that
-run's metadata (chosen model, knob, expected cost, ranking, why), and calls the chosen candidate
-under it: tracers (LangSmith, console, ``astream_events``) show why a model was picked, and the
-candidate's own chat-model run nests under the routing run. The run's outputs carry the full
-``response_metadata["scope"]`` record, failed candidates included.
+`SCOPERouter` is traced as what it is to LangChain, a chat model: each call opens the router's own
+chat-model run (`start_chat_run`; its id is the call id) with the router's ``ls_*`` params and the
+decision in its metadata (chosen model, knob, expected cost, ranking, why), reports the chunks it
+yields as that run's tokens (the last one carries the routing record, ``response_metadata["scope"]``)
+and ends it with the whole reply. So callbacks, ``astream_events`` and LangGraph's
+``stream_mode="messages"`` see the router's run and chunks. The chosen candidate is called under the
+run (`child_callbacks`: a chat-model run has no ``get_child``), tagged `NOSTREAM_TAG` so that a
+graph streams each reply once, with its config also set as the current one (`call_in`,
+`iterate_in`: LangChain merges a candidate's config with the current one, whose parent would win).
+When a fallback answers, `end_chat_run` rewrites ``scope_model`` to the model that answered (and adds
+``scope_failed``) on every tracer that still holds the run.
 
-The run starts before any candidate answers, so its metadata names the chosen model
-(``scope_model``, ``scope_chosen``); when a fallback answers instead, `end_run` rewrites
-``scope_model`` to the model that answered (and adds ``scope_failed``) on every tracer that still
-holds the run (LangSmith's and any other ``BaseTracer``) before ending it.
+A `SCOPEMiddleware` step is traced the same way (`RoutedStep`): the agent's model node calls the
+candidate under the step's run, and the candidate's chunks are reported as the step's, one held
+back so that the last can carry the record once the step is settled.
+
+Structured output is not a chat model's reply (it returns parsed objects), so it keeps a *chain* run
+named after the router (`start_run`), with the same metadata and the candidate nested under it.
 """
 
 from __future__ import annotations
