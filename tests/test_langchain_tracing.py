@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from fixtures_langchain import RunLog, ScriptedChat, make_candidates, make_router
 from langchain.agents import create_agent
-from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langchain_core.tools import tool
+from langchain_core.runnables import RunnableLambda
+from langchain_core.tracers.base import BaseTracer
+from pydantic import BaseModel
 
 from langchain_scope import SCOPEMiddleware, SCOPERouter
 
@@ -96,3 +99,64 @@ def test_the_agents_model_runs_are_routing_runs_with_the_candidate_nested(kind):
     candidates = log.candidate_runs()
     assert sorted(c["parent"] for c in candidates) == sorted(r["run_id"] for r in routing)
     assert all("nostream" in c["tags"] for c in candidates)
+
+
+class _Runs(BaseTracer):
+    """A tracer keeping every run it finished (what LangSmith's tracer would post)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.done: list[Any] = []
+
+    def _persist_run(self, run: Any) -> None:
+        pass
+
+    def _end_trace(self, run: Any) -> None:
+        self.done.append(run)
+        super()._end_trace(run)
+
+
+@pytest.mark.parametrize("path", ["invoke", "stream", "batch", "generate"])
+def test_every_path_traces_a_chat_model_run_with_the_candidate_nested(path):
+    router = SCOPERouter(candidates=make_candidates(), router=make_router(), min_accuracy=0.9)
+    tracer = _Runs()
+    config = {"callbacks": [tracer]}
+    if path == "invoke":
+        router.invoke("math question 2", config=config)
+    elif path == "stream":
+        list(router.stream("math question 2", config=config))
+    elif path == "batch":
+        router.batch(["math question 2", "trivia question 2"], config=config)
+    else:
+        router.generate([[HumanMessage(content="math question 2")]], callbacks=[tracer])
+    roots = [r for r in tracer.done if r.name == "SCOPERouter"]
+    assert roots and all(r.run_type == "llm" and r.parent_run_id is None for r in roots)
+    for root in roots:
+        assert root.extra["metadata"]["ls_provider"] == "scope"
+        assert root.extra["metadata"]["scope_model"] in ("strong", "cheap")
+        (child,) = root.child_runs
+        assert child.run_type == "llm" and child.name == "ScriptedChat" and "nostream" in child.tags
+        assert child.parent_run_id == root.id
+    assert len(tracer.done) == 2 * len(roots)  # each call: the router's run and the candidate's, nothing else
+
+
+class Answer(BaseModel):
+    text: str
+
+
+@pytest.mark.parametrize("what", ["router", "structured"])
+def test_called_inside_a_step_the_candidate_still_nests_under_the_routing_run(what):
+    """A step that calls the router without passing its config (LangChain's context carries it):
+    the candidate's run is the routing run's child, not the step's."""
+    router = SCOPERouter(candidates=make_candidates(), router=make_router(), min_accuracy=0.9)
+    model = router.bind_tools([lookup]) if what == "router" else router.with_structured_output(Answer)
+    tracer = _Runs()
+    RunnableLambda(lambda q: model.invoke(q)).invoke("math question 2", config={"callbacks": [tracer]})
+    (routing,) = [r for r in tracer.done if r.name == "SCOPERouter"]
+    (candidate,) = [r for r in tracer.done if r.name == "ScriptedChat"]
+    by_id = {r.id: r for r in tracer.done}
+    parent = candidate.parent_run_id
+    while parent is not None and parent != routing.id:  # (structured output: through the candidate's own chain)
+        parent = by_id[parent].parent_run_id
+    assert parent == routing.id
+    assert routing.run_type == ("llm" if what == "router" else "chain")
