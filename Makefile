@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install postgres demo test bench clean
+.PHONY: install postgres bubblewrap demo test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,17 @@ postgres:
 	  (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) || \
 	  echo "PostgreSQL could not be installed: the fleet tests will be skipped"
 
+# Code answers are graded in a bubblewrap sandbox (Debian's bubblewrap package); install it when missing.
+# Where it cannot be installed, code grading refuses (run_code=True) and the sandbox tests skip and say why.
+bubblewrap:
+	@command -v bwrap >/dev/null 2>&1 || \
+	  (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) || \
+	  echo "bubblewrap could not be installed: code grading is off and its tests will be skipped"
+
 demo: install
 	$(VENV)/bin/scope demo
 
-test: install postgres
+test: install postgres bubblewrap
 	$(PY) -m pytest -q -ra
 
 bench: install

@@ -132,4 +132,9 @@ class OnboardingError(ScopeInputError):
 
 class SharedStoreError(ScopeRuntimeError):
     """The shared (PostgreSQL) ledger or history cannot be used: a malformed URL, a server that does
-    not answer, a timeout, or tables of another schema version."""
+    not answer, a timeout, or tables of another schema version.
+
+    ``permanent`` is True when the server refused the statement itself (a constraint, bad data):
+    sending the same statement again will fail again, unlike a timeout or a lost connection."""
+
+    permanent: bool = False

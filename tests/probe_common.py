@@ -7,7 +7,9 @@ processes (a case that kills the interpreter, e.g. faiss's SIGSEGV, is recorded 
 prints tried / passed / data-loss, so main's code and a branch can be compared.
 
 A case returns a `Verdict`: ``pass``, ``fail`` (wrong error type, state changed by a failed call,
-crash) or ``data-loss`` (an acknowledged outcome or a saved store is gone), with a detail.
+crash), ``data-loss`` (an acknowledged outcome, a saved store or a charged cost is gone), ``hang``
+(a call that did not return within its deadline) or ``raw-error`` (an exception that is not the
+library's own, e.g. ``MemoryError``, or an allocation far above what the input holds), with a detail.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ if str(HERE) not in sys.path:
 
 from scope_shared import History, ScopeError  # noqa: E402
 
-PASS, FAIL, LOSS = "pass", "fail", "data-loss"
+PASS, FAIL, LOSS, HANG, RAW = "pass", "fail", "data-loss", "hang", "raw-error"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,14 @@ def fail(detail: str) -> Verdict:
 
 def lost(detail: str) -> Verdict:
     return Verdict(LOSS, detail)
+
+
+def hung(detail: str) -> Verdict:
+    return Verdict(HANG, detail)
+
+
+def raw(detail: str) -> Verdict:
+    return Verdict(RAW, detail)
 
 
 def raised(exc: BaseException) -> str:
@@ -109,3 +119,53 @@ def run_case(case: Case) -> Verdict:
 
 def unit(v: np.ndarray) -> np.ndarray:
     return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def guarded(
+    fn: Callable[[], Any], error: type[BaseException], *, deadline_s: float = 20.0, max_alloc_mb: float | None = None,
+    unblock: Callable[[], None] | None = None, accept: Callable[[Any], Verdict] | None = None,
+) -> Verdict:
+    """Run ``fn()`` (a load of untrusted input) in a thread: it must raise ``error`` (or, where
+    ``accept`` is given, return what ``accept`` passes) within ``deadline_s`` seconds, allocating at
+    most ``max_alloc_mb`` MB (Python and numpy allocations, traced). A call still running at the
+    deadline is a hang (``unblock()`` then frees it, e.g. by opening the FIFO it waits on); an
+    exception of another type, or an allocation above the limit, is a raw error."""
+    import threading
+    import tracemalloc
+
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001
+            box["exc"] = exc
+
+    tracing = max_alloc_mb is not None and not tracemalloc.is_tracing()
+    if tracing:
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+    try:
+        t = threading.Thread(target=target, daemon=True)
+        t.start()
+        t.join(deadline_s)
+        if t.is_alive():
+            if unblock is not None:
+                unblock()
+                t.join(5)
+            return hung(f"still running after {deadline_s:.0f} s")
+        peak = tracemalloc.get_traced_memory()[1] / 1e6 if tracing else 0.0
+    finally:
+        if tracing:
+            tracemalloc.stop()
+    exc = box.get("exc")
+    if max_alloc_mb is not None and peak > max_alloc_mb:
+        what = f"raised {type(exc).__name__}" if exc is not None else "returned"
+        return raw(f"allocated {peak:.0f} MB (limit {max_alloc_mb:.0f}) and {what}")
+    if exc is None:
+        return accept(box.get("value")) if accept is not None else fail("accepted the bad input")
+    if isinstance(exc, error):
+        return ok(f"{type(exc).__name__} ({peak:.0f} MB peak)")
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
+    return raw(f"raised {raised(exc)}")

@@ -184,18 +184,18 @@ def test_code_answers_run_against_the_tests():
 
 
 @needs_sandbox
-@pytest.mark.parametrize("code, refusal", [
-    ("import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=2)", "socket"),
-    ("import urllib.request\nurllib.request.urlopen('http://example.com', timeout=2)", "urllib.Request"),
-    ("import os\nos.system('echo hi')", "os.system"),
-    ("import subprocess\nsubprocess.run(['true'])", "subprocess"),
-    ("import os\nos.fork()", "os.fork"),
-    ("import ctypes", "ctypes"),
-    ("import shutil\nshutil.rmtree('/tmp')", "shutil"),
+@pytest.mark.parametrize("code", [
+    "import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=2)",
+    "import urllib.request\nurllib.request.urlopen('http://example.com', timeout=2)",
+    "import os\nassert os.system('echo hi') == 0",
+    "import subprocess\nsubprocess.run(['true'])",
+    "import os\nos.fork()",
+    "import ctypes\nassert ctypes.CDLL(None).fork() >= 0",
+    "import os\nos.execv('/bin/true', ['true'])",
 ])
-def test_sandbox_refuses_network_processes_and_foreign_writes(code, refusal):
+def test_sandbox_refuses_network_and_new_processes(code):
     result = run_python(code, timeout_s=10)
-    assert not result.passed and "PermissionError" in result.stderr and refusal in result.stderr
+    assert not result.passed and not result.timed_out and result.detail
 
 
 @needs_sandbox
@@ -208,6 +208,11 @@ def test_sandbox_confines_writes_time_and_memory(tmp_path):
     assert spin.timed_out and not spin.passed and spin.detail == "timed out"
     hog = run_python("x = bytearray(4 * 1024 ** 3)", timeout_s=10, memory_mb=256)
     assert not hog.passed and "MemoryError" in hog.stderr
+    host_dir = tmp_path / "store"
+    host_dir.mkdir()
+    (host_dir / "keep.txt").write_text("keep")
+    wipe = run_python(f"import shutil\nshutil.rmtree({str(host_dir)!r})", timeout_s=10)
+    assert not wipe.passed and (host_dir / "keep.txt").read_text() == "keep"
     assert run_python("print(sum(range(10)))", timeout_s=10).stdout.strip() == "45"
 
 

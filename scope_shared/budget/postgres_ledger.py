@@ -18,7 +18,15 @@ unchanged. What it adds:
   many processes' charges is exactly the sum of the costs charged.
 - **settles survive outages**: a settle the database could not take is kept and retried by the
   background thread (its hold renewed meanwhile) until it lands, once: a retry finds an entry
-  already written for its hold and charges nothing twice.
+  already written for its hold and charges nothing twice. A pending settle never stops the
+  renewal of the process's other holds.
+- **no settle is lost**: entries are cleaned before they are sent (NUL bytes and lone surrogates,
+  which PostgreSQL refuses in text and jsonb, become U+FFFD; non-finite numbers in ``info`` become
+  strings). A settle the database still refuses for good (not a timeout or a lost connection) is
+  not retried: its cost is charged as a bare entry (cost and hold only) and the full entry kept in
+  the dead-letter record (`dead_letters`, and appended to the ``dead_letter`` file when one is
+  given); if even the bare entry cannot land, or the server is away at `close`, the cost is counted
+  as spent by this process (`spent`, `calls`) and recorded the same way. Never dropped.
 
 A capping budget is never overdrawn while real costs stay within what was held: a hold is
 granted only if it fits beside every live hold and everything spent, checked and inserted under
@@ -28,19 +36,22 @@ the budget row's lock. Each call is bounded by the connection's timeouts
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
+import os
 import threading
 import uuid
 from collections.abc import Hashable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from scope_shared.budget.base import BaseLedger, BudgetMode, LedgerEntry, LedgerState, check_amount, normalize_mode
 from scope_shared.budget.postgres_sql import DDL, VERSION
 from scope_shared.errors import InvalidKnobError, InvalidUsageError, SharedStoreError
-from scope_shared.postgres import Session, Timeouts, describe, ensure_schema
+from scope_shared.postgres import Session, Timeouts, describe, ensure_schema, redact
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +64,31 @@ _STATUS = ("SELECT spent, reserved, calls, overshoot_calls, overshoot_excess, ma
 def _money(x: float) -> Decimal:
     """A float cost as the exact decimal of its shortest repr (0.1 -> Decimal('0.1'))."""
     return Decimal(repr(float(x)))
+
+
+def _clean_text(value: str) -> str:
+    """``value`` as text PostgreSQL stores: NUL and lone surrogates become U+FFFD."""
+    value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+
+
+def _clean_json(value: Any, depth: int = 0) -> Any:
+    """``info`` as JSON PostgreSQL's jsonb takes (clean strings, finite numbers, bounded depth)."""
+    if isinstance(value, str):
+        return _clean_text(value)
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if depth < 32 and isinstance(value, dict):
+        return {_clean_text(str(k)): _clean_json(v, depth + 1) for k, v in value.items()}
+    if depth < 32 and isinstance(value, (list, tuple)):
+        return [_clean_json(v, depth + 1) for v in value]
+    return _clean_text(str(value))
 
 
 def _period_seconds(period: float | str | None) -> float | None:
@@ -105,6 +141,7 @@ class PostgresLedger(BaseLedger):
         reconfigure: bool = False,
         timeouts: Timeouts | None = None,
         on_exhausted: str | None = None,
+        dead_letter: str | Path | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise InvalidKnobError(f"a shared budget needs a non-empty name, got {name!r}")
@@ -118,6 +155,10 @@ class PostgresLedger(BaseLedger):
         self._lock = threading.Lock()
         self._open: dict[int, float] = {}  # hold id -> amount, renewed by the heartbeat
         self._pending: dict[int, tuple[float, LedgerEntry]] = {}  # settles to retry
+        #: settles that could not land as sent (see the module docstring), oldest first
+        self.dead_letters: list[dict[str, Any]] = []
+        self.dead_letter_path = None if dead_letter is None else Path(dead_letter)
+        self._unlanded = LedgerState()  # what dead-lettered settles that never reached the database cost
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
         ensure_schema(self._session.connection(), "ledger", VERSION, DDL)
@@ -199,7 +240,7 @@ class PostgresLedger(BaseLedger):
                 log.warning("budget %r: %s; the hold lapses in %.0f s", self.name, exc, self.lease_s)
             return True
         try:
-            self._settle_in_db(key, held, entry)  # type: ignore[arg-type]
+            self._land(key, held, entry)  # type: ignore[arg-type]
         except SharedStoreError as exc:
             log.warning("budget %r: %s; the settle is retried in the background", self.name, exc)
             with self._lock:
@@ -207,21 +248,76 @@ class PostgresLedger(BaseLedger):
         return True
 
     def _settle_in_db(self, hold_id: int | None, held: float | None, e: LedgerEntry) -> bool:
+        model = None if e.model is None else _clean_text(e.model)
+        info = json.dumps(_clean_json(e.info), allow_nan=False)
         return self._session.run(
             f"charging budget {self.name!r}",
             lambda c: c.execute(
                 "SELECT scope_settle(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (self.name, hold_id, None if held is None else _money(held), _money(e.cost), e.model,
-                 e.input_tokens, e.output_tokens, e.expected_cost, json.dumps(e.info, default=str), e.time),
+                (self.name, hold_id, None if held is None else _money(held), _money(e.cost), model,
+                 e.input_tokens, e.output_tokens, e.expected_cost, info, e.time),
             ).fetchone()[0],
         )
 
+    def _land(self, hold_id: int | None, held: float | None, entry: LedgerEntry) -> None:
+        """Settle (or charge) ``entry``; a refusal for good goes to the dead-letter record, its cost
+        charged as a bare entry or, failing that, counted here. Raises only transient failures."""
+        try:
+            self._settle_in_db(hold_id, held, entry)
+            return
+        except SharedStoreError as exc:
+            if not getattr(exc, "permanent", False):
+                raise
+            reason = str(exc)
+        bare = LedgerEntry(cost=entry.cost, expected_cost=entry.expected_cost, time=entry.time,
+                           info={"dead_letter": "the full entry was refused; kept by the process that made the call"})
+        try:
+            self._settle_in_db(hold_id, held, bare)
+            landed = True
+        except SharedStoreError as exc:
+            if not getattr(exc, "permanent", False):
+                raise
+            landed, reason = False, f"{reason}; the bare entry too: {exc}"
+        self._dead_letter(hold_id, held, entry, reason, landed)
+
+    def _dead_letter(self, hold_id: int | None, held: float | None, e: LedgerEntry, reason: str, landed: bool) -> None:
+        record = {"budget": self.name, "hold_id": hold_id, "held": held, "cost": e.cost, "model": e.model,
+                  "input_tokens": e.input_tokens, "output_tokens": e.output_tokens, "expected_cost": e.expected_cost,
+                  "info": _clean_json(e.info), "time": e.time, "reason": redact(reason),
+                  "charged_in_database": landed}
+        with self._lock:
+            self.dead_letters.append(record)
+            if not landed:
+                u = self._unlanded
+                self._unlanded = dataclasses.replace(u, spent=u.spent + e.cost, calls=u.calls + 1)
+        (log.warning if landed else log.error)(
+            "budget %r: a settle of $%s could not be written as sent (%s); %s", self.name, e.cost, redact(reason),
+            "its cost was charged as a bare entry" if landed else "its cost is counted as spent by this process only",
+        )
+        if self.dead_letter_path is not None:
+            self._append_dead_letter(record)
+
+    def _append_dead_letter(self, record: dict[str, Any]) -> None:
+        """One JSON line, appended with one write and fsynced (records of many processes interleave whole)."""
+        line = (json.dumps(record, default=str, ensure_ascii=True) + "\n").encode()
+        try:
+            self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+            fd = os.open(self.dead_letter_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:  # the record stays in memory (dead_letters) and in the log
+            log.error("budget %r: cannot append to dead-letter file %s: %s", self.name, self.dead_letter_path, exc)
+
     def _record(self, entry: LedgerEntry) -> None:
-        self._settle_in_db(None, None, entry)
+        self._land(None, None, entry)
 
     def _state(self) -> LedgerState:
         row = self._session.run(f"reading budget {self.name!r}", lambda c: c.execute(_STATUS, (self.name,)).fetchone())
-        return LedgerState(spent=float(row[0]), reserved=float(row[1]), calls=int(row[2]),
+        u = self._unlanded
+        return LedgerState(spent=float(row[0]) + u.spent, reserved=float(row[1]), calls=int(row[2]) + u.calls,
                            overshoot_calls=int(row[3]), overshoot_excess=float(row[4]), max_ratio=float(row[5]))
 
     @property
@@ -287,13 +383,21 @@ class PostgresLedger(BaseLedger):
 
     def renew(self) -> int:
         """Land pending settles, then extend the lease of every hold this process has open or
-        pending (the heartbeat does this); returns how many holds were renewed."""
+        pending (the heartbeat does this); returns how many holds were renewed. A settle that
+        cannot land yet stays pending and does not stop the renewal."""
         with self._lock:
             pending = dict(self._pending)
+        failure: SharedStoreError | None = None
         for key, (held, entry) in pending.items():
-            self._settle_in_db(key, held, entry)  # raises while the server is away
+            try:
+                self._land(key, held, entry)
+            except SharedStoreError as exc:  # the server is away: try again next beat
+                failure = exc
+                break
             with self._lock:
                 self._pending.pop(key, None)
+        if failure is not None:
+            log.warning("budget %r: %d settle(s) still pending: %s", self.name, self.pending_settles, failure)
         with self._lock:
             ids = [*self._open, *self._pending]
         if not ids:
@@ -308,14 +412,19 @@ class PostgresLedger(BaseLedger):
 
     def close(self) -> None:
         """Land pending settles if the server is there, stop renewing and close the connections
-        (holds still open then lapse after their lease)."""
+        (holds still open then lapse after their lease). A settle that still cannot land is
+        dead-lettered and counted as spent here, never dropped."""
         self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=5)
         try:
             self.renew()
         except SharedStoreError as exc:
-            log.warning("budget %r: %d settle(s) could not be written: %s", self.name, self.pending_settles, exc)
+            log.warning("budget %r: could not renew leases at close: %s", self.name, exc)
+        with self._lock:
+            left, self._pending = dict(self._pending), {}
+        for key, (held, entry) in left.items():
+            self._dead_letter(key, held, entry, "the database could not be reached before close()", False)
         self._session.close()
         self._heartbeat_session.close()
 

@@ -143,7 +143,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--max-spend", type=float, default=None, help="cap in USD on this model's onboarding, across reruns")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--log", default=None, help=f"feedback log (default: <out>/{LOG_NAME}); makes reruns resume")
-    p.add_argument("--run-code", action="store_true", help="grade code answers by running them, confined (opt-in)")
+    p.add_argument("--run-code", action="store_true", help="grade code answers by running them in the sandbox (bubblewrap; opt-in)")
     p.add_argument("--judge", default=None, help="provider:model of an LLM judge for judge-metric questions")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the expected spend; call nothing")
     p.add_argument("--report-json", default=None, help="also write the report as JSON here")

@@ -14,6 +14,14 @@ validation and id assignment are exactly the embedded store's), then stores the 
 commits. If the database refuses, the local history is rebuilt from the database, so it never
 keeps rows the fleet does not have.
 
+Rows read from the database are untrusted (another client, version or bug may have written them):
+a row no `History` would hold (a NaN or wrong-size embedding, a score of NaN or 7, a card that is
+not one) is left out, logged and listed in `skipped_rows`, and the replica goes on following;
+writes and new connections keep working. A left-out question keeps its id with a placeholder (a
+zero vector near no query, without outcomes); left-out outcome rows are remembered by sequence
+number, so new rows are still numbered as the database counts them. Schema version 2 also refuses
+such rows from any client (`postgres_sql`).
+
 ``save(path)`` writes the local snapshot as an ordinary history directory (the export);
 `scope_shared.history.postgres_transfer` moves directories in and out. The SQL is in
 `postgres_sql`; turning rows into `History` arguments and back is `postgres_rows`.
@@ -21,6 +29,7 @@ keeps rows the fleet does not have.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import logging
@@ -52,6 +61,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: left-out rows listed in `PostgresHistory.skipped_rows` (and logged one by one)
+MAX_REPORTED = 100
 
 
 class SharedCards(dict):
@@ -105,9 +116,14 @@ class PostgresHistory(History):
         self._local = threading.local()  # .depth > 0 while this thread applies rows to the local history
         self._cards_version = -1
         self._n_replaced = 0  # replacements of a call's feedback applied here
+        self._skipped_seqs: list[int] = []  # database outcome rows left out here (sorted)
+        self._placeholders: set[int] = set()  # question ids held by a placeholder
+        #: rows of the database this replica left out, and why (the latest `MAX_REPORTED`)
+        self.skipped_rows: list[str] = []
+        self.n_skipped_rows = 0
         self._changed = threading.Condition()
         self._stop = threading.Event()
-        ensure_schema(self._session.connection(), "history", sql.VERSION, sql.DDL)
+        ensure_schema(self._session.connection(), "history", sql.VERSION, sql.DDL, sql.MIGRATIONS)
         meta = self._session.run(f"opening history {name!r}", lambda c: rows.open_settings(c, name, url, dim, embedder_name, index))
         self._config = meta
         super().__init__(meta["dim"], meta["embedder"], index=meta["index"])
@@ -166,43 +182,100 @@ class PostgresHistory(History):
             self._session.run(f"reading history {self.name!r}", lambda c: self._catch_up(c, c.execute(sql.COUNTERS, (self.name,)).fetchone()))
             return self.n_records - before
 
+    @property
+    def _rows_read(self) -> int:
+        """Outcome rows of the database this replica has read (applied or left out)."""
+        return self.n_records + len(self._skipped_seqs)
+
+    def _local_row(self, seq: int) -> int | None:
+        """The local outcome row of database row ``seq`` (None: left out here)."""
+        i = bisect.bisect_left(self._skipped_seqs, seq)
+        if i < len(self._skipped_seqs) and self._skipped_seqs[i] == seq:
+            return None
+        return seq - i
+
+    def _db_seq(self, row: int) -> int:
+        """The database sequence number of local outcome row ``row``."""
+        seq = row
+        while True:
+            nxt = row + bisect.bisect_right(self._skipped_seqs, seq)
+            if nxt == seq:
+                return seq
+            seq = nxt
+
+    def _skip(self, what: str, why: str) -> None:
+        self.n_skipped_rows += 1
+        self.skipped_rows.append(f"{what}: {why}")
+        del self.skipped_rows[:-MAX_REPORTED]
+        if self.n_skipped_rows <= MAX_REPORTED:
+            log.warning("history %r: left out %s: %s", self.name, what, why)
+
     def _catch_up(self, conn: Any, counters: tuple[int, int, int, int] | None) -> None:
         """Apply rows up to ``counters`` (read from, or locked in, the database); sync lock held."""
         if counters is None:
             raise SharedStoreError(f"history {self.name!r} no longer exists at {describe(self.url)}")
         n_q, n_o, n_r, cards_version = counters
-        if n_q < len(self) or n_o < self.n_records or n_r < self._n_replaced:
+        read = self._rows_read
+        if n_q < len(self) or n_o < read or n_r < self._n_replaced:
             raise SharedStoreError(
                 f"history {self.name!r} at {describe(self.url)} has fewer rows than this process already "
                 "read (was it deleted or restored from an older backup?); connect again"
             )
-        if (n_q, n_o, n_r, cards_version) == (len(self), self.n_records, self._n_replaced, self._cards_version):
+        if (n_q, n_o, n_r, cards_version) == (len(self), read, self._n_replaced, self._cards_version):
             return
         qrows = conn.execute(sql.QUESTIONS_FROM, (self.name, len(self), n_q)).fetchall() if n_q > len(self) else []
-        orows = conn.execute(sql.OUTCOMES_FROM, (self.name, self.n_records, n_o)).fetchall() if n_o > self.n_records else []
+        orows = conn.execute(sql.OUTCOMES_FROM, (self.name, read, n_o)).fetchall() if n_o > read else []
         reps = conn.execute(sql.REPLACEMENTS_FROM, (self.name, self._n_replaced, n_r)).fetchall() if n_r > self._n_replaced else []
-        cards = None
-        if cards_version != self._cards_version:
-            cards = {c["name"]: ModelCard(**c) for (c,) in conn.execute(sql.CARDS, (self.name,)).fetchall()}
-        self._apply(qrows, orows, reps, cards)
+        cards = conn.execute(sql.CARDS, (self.name,)).fetchall() if cards_version != self._cards_version else None
+        self._apply(qrows, n_q, orows, n_o, reps, n_r, cards)
         self._cards_version = cards_version
 
-    def _apply(self, qrows: list[Any], orows: list[Any], reps: list[Any], cards: dict[str, ModelCard] | None) -> None:
+    def _apply(self, qrows: list[Any], n_q: int, orows: list[Any], n_o: int, reps: list[Any], n_r: int,
+               cards: list[Any] | None) -> None:
         with self._lock, self._applying_here():
-            if qrows:
+            if n_q > len(self):
                 start = len(self)
-                ids = History.add_questions(self, *rows.question_arrays(qrows, self.dim))
-                if ids != list(range(start, start + len(qrows))):
+                texts, embs, benches, bad = rows.question_arrays(qrows, self.dim, start, n_q, self.name, self.__contains__)
+                try:
+                    ids = History.add_questions(self, texts, embs, benches)
+                except ScopeError as exc:  # a rule the row checks missed: hold the whole batch by placeholders
+                    bad = {qid: f"the batch was refused ({exc})" for qid in range(start, n_q)}
+                    texts = [rows.PLACEHOLDER.format(qid=qid, name=self.name) for qid in range(start, n_q)]
+                    ids = History.add_questions(self, texts, np.zeros((n_q - start, self.dim), np.float32))
+                if ids != list(range(start, n_q)):
                     raise SharedStoreError(f"history {self.name!r}: question rows out of order; connect again")
-            if orows:
-                History.add_outcome_arrays(self, **rows.outcome_arrays(orows))
-            for row, correct in reps:  # a call's later feedback replaced its score
+                for qid, why in bad.items():
+                    self._placeholders.add(qid)
+                    self._skip(f"question {qid}", why)
+            read = self._rows_read
+            if n_o > read:
+                kwargs, bad = rows.outcome_arrays(orows, read, n_o, len(self), self._placeholders)
+                if kwargs is not None:
+                    try:
+                        History.add_outcome_arrays(self, **kwargs)
+                    except ScopeError as exc:  # a rule the row checks missed: leave the batch out
+                        bad = {seq: f"the batch was refused ({exc})" for seq in range(read, n_o)}
+                for seq, why in bad.items():
+                    self._skipped_seqs.append(seq)
+                    self._skip(f"outcome row {seq}", why)
+                self._skipped_seqs.sort()
+            for seq, correct in reps:  # a call's later feedback replaced its score
+                row = None if isinstance(seq, bool) or not isinstance(seq, int) else self._local_row(seq)
+                if row is None or not 0 <= row < self.n_records:
+                    self._skip(f"score replacement of outcome row {seq}", "that row is not held here")
+                    continue
+                if isinstance(correct, bool) or not isinstance(correct, (int, float)) or not 0 <= correct <= 1:
+                    self._skip(f"score replacement of outcome row {seq}", f"correct={correct!r} is not in [0, 1]")
+                    continue
                 record = self._log.record(row)
                 old = self._log.set_correct(row, correct)
                 self._columns[record.outcome.model].adjust(record.question_id, correct - old)
-                self._n_replaced += 1
+            self._n_replaced = max(self._n_replaced, n_r)
             if cards is not None:
-                self.cards = cards
+                objs, bad_cards = rows.card_objects(cards)
+                for why in bad_cards:
+                    self._skip("a card", why)
+                self.cards = objs
         with self._changed:
             self._changed.notify_all()
 
@@ -233,10 +306,11 @@ class PostgresHistory(History):
             conn.close()
 
     def wait_for_outcomes(self, n: int, timeout_s: float) -> bool:
-        """Block until this replica holds at least ``n`` outcomes (or ``timeout_s`` passes)."""
+        """Block until this replica has read at least ``n`` outcome rows of the database (or
+        ``timeout_s`` passes); rows it left out as invalid count as read."""
         deadline = time.monotonic() + timeout_s
         with self._changed:
-            while self.n_records < n:
+            while self._rows_read < n:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -263,11 +337,12 @@ class PostgresHistory(History):
         return super().anchors(query_embs, models, k, exclude_ids)
 
     def info(self) -> dict[str, Any]:
-        return {**super().info(), "shared": {"name": self.name, "at": describe(self.url)}}
+        return {**super().info(), "shared": {"name": self.name, "at": describe(self.url), "skipped_rows": self.n_skipped_rows}}
 
     # ---------------------------------------------------------------- writing
     def _write(
-        self, doing: str, apply: Callable[[], T], texts: Any = (), embeddings: Any = None, call_id: str | None = None
+        self, doing: str, apply: Callable[[], T], texts: Any = (), embeddings: Any = None, call_id: str | None = None,
+        cards: Mapping[str, ModelCard] | None = None,
     ) -> T:
         """One write: lock the counters, catch up, ``apply()`` locally, store the new rows, commit.
 
@@ -280,13 +355,18 @@ class PostgresHistory(History):
             self._catch_up(conn, conn.execute(sql.LOCK_COUNTERS, (self.name,)).fetchone())
             if call_id and self._calls.row(call_id) is None:
                 hit = conn.execute(sql.CALL_ROW, (self.name, call_id)).fetchone()
-                if hit is not None:
-                    self._calls.remember(call_id, hit[0])
+                local = None if hit is None else self._local_row(hit[0])
+                if local is not None:
+                    self._calls.remember(call_id, local)
             before.extend((len(self), self.n_records))
             with self._lock, self._applying_here():
                 result = apply()
                 applied.append(True)
             self._store_rows(conn, before[0], before[1], texts, embeddings, call_id)
+            if cards:
+                for name, card in cards.items():
+                    conn.execute(sql.UPSERT_CARD, (self.name, name, json.dumps(card.model_dump())))
+                conn.execute(sql.BUMP_CARDS, (self.name,))
             return result
 
         with self._sync_lock:
@@ -303,17 +383,17 @@ class PostgresHistory(History):
         if len(self) > n_q:
             rows.copy_questions(conn, self.name, self, n_q, texts, embeddings)
         if self.n_records > n_o:
-            rows.copy_outcomes(conn, self.name, self, n_o)
+            rows.copy_outcomes(conn, self.name, self, n_o, self._db_seq(n_o))
         row = self._calls.row(call_id)
         if row is not None and row >= n_o:  # the call's first feedback (here): a new row holds it
             conn.execute(sql.FREE_CALL, (self.name, call_id))
-            conn.execute(sql.SET_CALL, (call_id, self.name, row))
+            conn.execute(sql.SET_CALL, (call_id, self.name, self._db_seq(row)))
         elif row is not None:  # its earlier feedback's score was replaced
             correct = float(self._log.column("correct")[row])
-            conn.execute(sql.REPLACE, (correct, self.name, row))
-            conn.execute(sql.ADD_REPLACEMENT, (self.name, self._n_replaced, row, correct))
+            conn.execute(sql.REPLACE, (correct, self.name, self._db_seq(row)))
+            conn.execute(sql.ADD_REPLACEMENT, (self.name, self._n_replaced, self._db_seq(row), correct))
             self._n_replaced += 1
-        conn.execute(sql.SET_COUNTERS, (len(self), self.n_records, self._n_replaced, self.name))
+        conn.execute(sql.SET_COUNTERS, (len(self), self._rows_read, self._n_replaced, self.name))
         conn.execute(sql.NOTIFY, (sql.CHANNEL, self.name))
 
     def _rebuild(self) -> None:
@@ -322,6 +402,7 @@ class PostgresHistory(History):
             self.__dict__.pop("_cards", None)
             History.__init__(self, self._config["dim"], self._config["embedder"], index=self._config["index"])
             self._cards_version, self._n_replaced = -1, 0
+            self._skipped_seqs, self._placeholders = [], set()
         try:
             self.sync()
         except SharedStoreError as exc:
@@ -347,6 +428,26 @@ class PostgresHistory(History):
         vec = rows.unit_rows(np.asarray(embedding).reshape(1, -1), self.dim)
         return self._write("recording an outcome in", lambda: History.add(self, text, vec, outs, benchmark, call_id),
                            [text] if isinstance(text, str) else [], vec, call_id)
+
+    def merge(self, other: History) -> None:
+        """Add ``other``'s questions (merged by text), outcomes and cards in ONE transaction: all of
+        it is committed, or nothing (``scope history import``)."""
+        texts = [other.text(i) for i in range(len(other))]
+        vecs = rows.unit_rows(other.embeddings, self.dim)
+        lg, cards = other.outcome_log, dict(other.cards)
+
+        def apply() -> None:
+            ids = np.asarray(History.add_questions(self, texts, vecs, other.benchmarks), dtype=np.int64)
+            if len(lg):
+                History.add_outcome_arrays(
+                    self, ids[lg.column("qid")], lg.model_names, lg.column("correct"), lg.column("output_tokens"),
+                    input_tokens=lg.column("input_tokens"), latency_s=lg.column("latency_s"), source=lg.source_names,
+                    model_codes=lg.column("model").astype(np.int64), source_codes=lg.column("source").astype(np.int64),
+                )
+            if cards:
+                self.cards.update(cards)  # local only while applying; the write stores them
+
+        self._write("importing into", apply, texts, vecs, cards=cards)
 
     def attach_log(self, path: str | Path) -> Any:
         raise ScopeError(

@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from scope_shared.history.history import History
 from scope_shared.history.postgres_store import PostgresHistory
 
@@ -20,22 +18,25 @@ def import_directory(path: str | Path, url: str, name: str = "default", **settin
     """Copy a history directory (`History.save`) into the database, merging into ``name`` if it exists
     (questions by text; outcomes are added). Returns the shared history, connected.
 
-    Cards, then questions, then all outcomes in one transaction: each step is idempotent but the
-    last, which is all or nothing, so an import that failed can simply be run again."""
+    Cards, questions and outcomes are written in one transaction: all or nothing, so a failed
+    import leaves the database as it was and can simply be run again; its error names the
+    database's reason (a constraint, a limit), not only the connection."""
     local = History.load(path)
     shared = PostgresHistory(url, name, dim=local.dim, embedder_name=local.embedder_name,
                              index=local.index.config(), **settings)
-    if local.cards:
-        shared.cards.update(local.cards)
-    texts = [local.text(i) for i in range(len(local))]
-    ids = np.asarray(shared.add_questions(texts, local.embeddings, local.benchmarks), dtype=np.int64)
-    lg = local.outcome_log
-    if len(lg):
-        shared.add_outcome_arrays(
-            ids[lg.column("qid")], lg.model_names, lg.column("correct"), lg.column("output_tokens"),
-            input_tokens=lg.column("input_tokens"), latency_s=lg.column("latency_s"), source=lg.source_names,
-            model_codes=lg.column("model").astype(np.int64), source_codes=lg.column("source").astype(np.int64),
-        )
+    created = len(shared) == 0 and shared.n_records == 0 and not shared.cards
+    try:
+        shared.merge(local)
+    except BaseException:
+        if created:  # leave no empty history behind either (unless another writer used it meanwhile)
+            try:
+                shared._session.run("removing the empty history of a failed import", lambda c: c.execute(  # noqa: SLF001
+                    "DELETE FROM scope_histories WHERE name = %s AND n_questions = 0 AND n_outcomes = 0 "
+                    "AND cards_version = 0", (name,)))
+            except Exception:  # noqa: BLE001 - the import's own error is the one to report
+                pass
+        shared.close()
+        raise
     return shared
 
 

@@ -51,6 +51,7 @@ from scope_shared.history.history import History
 from scope_shared.history.locks import DEFAULT_TIMEOUT_S, file_lock
 from scope_shared.history.store_files import (
     MAX_MANIFEST_BYTES,
+    MAX_NPY_HEADER_BYTES,
     check_int,
     clean_str,
     expect_keys,
@@ -256,6 +257,26 @@ def _feedback_marks(value: Any) -> dict[str, int]:
     return {k: check_int(v, "feedback_applied entry") for k, v in value.items()}
 
 
+#: what one question line may take in the questions file (a long prompt, JSON-escaped)
+MAX_QUESTION_LINE_BYTES = 16 << 20
+#: an npz column's zip and npy framing, at most
+_NPZ_MEMBER_OVERHEAD = 1 << 14
+
+
+def _size_limits(manifest: dict[str, Any], version: int, dim: int) -> dict[str, int]:
+    """The most bytes each data file may hold, from the counts the manifest declares: a file
+    bigger than its data needs (e.g. a sparse 1.5 GiB file) is refused before it is read."""
+    limits = {"cards": MAX_MANIFEST_BYTES}
+    if manifest.get("n_questions") is not None:
+        n_q = check_int(manifest["n_questions"], "n_questions")
+        limits["questions"] = (n_q + 1) * MAX_QUESTION_LINE_BYTES
+        limits["embeddings"] = MAX_NPY_HEADER_BYTES + 16 + n_q * dim * 4
+    if version >= 2:
+        n_o = check_int(manifest.get("n_outcomes"), "n_outcomes")
+        limits["outcomes"] = len(OUTCOME_COLUMNS) * (_NPZ_MEMBER_OVERHEAD + 8 * n_o)
+    return limits
+
+
 def _load_once(path: Path) -> History:
     manifest = _read_manifest(path)
     version = manifest["version"]
@@ -263,15 +284,15 @@ def _load_once(path: Path) -> History:
     dim = check_int(manifest.get("dim"), "dim", 1, MAX_DIM)
     files = expect_keys(manifest.get("files"), KEYS, "files")
     sums = expect_keys(manifest.get("sha256"), KEYS, "sha256")
+    limits = _size_limits(manifest, version, dim)
     blobs = {}
     for key in KEYS:
         expected = f"{key}-{gen}.{_EXT[version][key]}"
         if files[key] != expected:
             raise HistoryStoreError(f"manifest names {str(files[key])[:80]!r} for {key}, expected {expected!r}")
-        data = read_file(path, expected)
-        if not isinstance(sums[key], str) or _sha256(data) != sums[key]:
+        if not isinstance(sums[key], str):
             raise HistoryStoreError(f"checksum mismatch in {expected}")
-        blobs[key] = data
+        blobs[key] = read_file(path, expected, limits.get(key), sha256=sums[key])
     n_q = manifest.get("n_questions")
     texts, benches = parse_questions(blobs["questions"], None if n_q is None else check_int(n_q, "n_questions"))
     emb = parse_npy(blobs["embeddings"], "embeddings", "f", (len(texts), dim))

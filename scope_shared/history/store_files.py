@@ -5,18 +5,22 @@ manifest is as untrusted as its data files: recomputing a checksum is easy. So n
 a declared size or name:
 
 - a file is opened only by a plain name (no path separators, no leading dot), never through a
-  symlink, and must be a regular file; its real size (``fstat``) bounds what is read;
+  symlink and without blocking (a FIFO named like a store file would otherwise hang the open), and
+  must be a regular file; its real size (``fstat``) bounds what is read, and where a checksum is
+  expected it is computed in small chunks before the file is read into memory;
 - ``.npy`` headers are parsed first and the array they declare must fit the bytes really there,
   exactly, before numpy allocates anything (an 80-byte header may declare a 745 GB array);
 - ``.npz`` archives must hold exactly the expected, uncompressed members (a 3 MB zip bomb declares
   gigabytes), each checked like an ``.npy`` file;
 - JSON is parsed with depth and text checks (a lone surrogate would poison every later save).
 
-Every failure raises `HistoryStoreError`.
+Every failure raises `HistoryStoreError` (or the ``error`` class a caller passes: the anchor pack
+loader reads its files with these same functions and raises `AnchorPackError`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -32,9 +36,12 @@ from scope_shared.errors import HistoryStoreError
 from scope_shared.query import unencodable_at
 
 MAX_MANIFEST_BYTES = 64 << 20
+#: numpy's own header limit: an npy header is a short dict literal
+MAX_NPY_HEADER_BYTES = 10_000
+_CHUNK = 1 << 22
 
 
-def plain_name(name: Any) -> str:
+def plain_name(name: Any, error: type[Exception] = HistoryStoreError) -> str:
     """``name`` if it is a plain file name a writer of this library could have produced."""
     if (
         not isinstance(name, str)
@@ -44,48 +51,63 @@ def plain_name(name: Any) -> str:
         or any(c in name for c in "/\\\x00:")
         or name != os.path.basename(name)
     ):
-        raise HistoryStoreError(f"file name {str(name)[:80]!r} is not a plain store file name")
+        raise error(f"file name {str(name)[:80]!r} is not a plain file name")
     return name
 
 
-def read_file(folder: Path, name: str, max_bytes: int | None = None) -> bytes:
-    """The bytes of regular file ``folder/name`` (never through a symlink), at most ``max_bytes``."""
-    plain_name(name)
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+def read_file(
+    folder: Path, name: str, max_bytes: int | None = None, *, sha256: Any = None,
+    error: type[Exception] = HistoryStoreError,
+) -> bytes:
+    """The bytes of regular file ``folder/name`` (never through a symlink, never blocking on a FIFO
+    or device), at most ``max_bytes``. With ``sha256`` (the expected hex digest) the file is hashed
+    in chunks first and read into memory only if it matches."""
+    plain_name(name, error)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(folder / name, flags)
     except FileNotFoundError:
-        raise HistoryStoreError(f"{name} is missing") from None
+        raise error(f"{name} is missing") from None
     except OSError as exc:
-        raise HistoryStoreError(f"cannot open {name}: {exc.strerror or exc}") from None
+        raise error(f"cannot open {name}: {exc.strerror or exc}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise HistoryStoreError(f"{name} is not a regular file")
+            raise error(f"{name} is not a regular file")
         if max_bytes is not None and st.st_size > max_bytes:
-            raise HistoryStoreError(f"{name} is {st.st_size} bytes, above the {max_bytes} limit")
-        chunks, left = [], st.st_size
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 26))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
+            raise error(f"{name} is {st.st_size} bytes, above the {max_bytes} limit")
+        if sha256 is not None:
+            digest = hashlib.sha256()
+            for chunk in _chunks(fd, st.st_size):
+                digest.update(chunk)
+            if not isinstance(sha256, str) or digest.hexdigest() != sha256:
+                raise error(f"checksum mismatch in {name}")
+        data = b"".join(_chunks(fd, st.st_size))
         if len(data) != st.st_size:
-            raise HistoryStoreError(f"{name} changed size while it was read")
+            raise error(f"{name} changed size while it was read")
         return data
     except OSError as exc:
-        raise HistoryStoreError(f"cannot read {name}: {exc.strerror or exc}") from None
+        raise error(f"cannot read {name}: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
 
 
-def parse_json(data: bytes, what: str) -> Any:
+def _chunks(fd: int, size: int) -> Any:
+    """The file's first ``size`` bytes, from offset 0, in chunks (stops early if it shrank)."""
+    offset = 0
+    while offset < size:
+        chunk = os.pread(fd, min(size - offset, _CHUNK), offset)
+        if not chunk:
+            return
+        offset += len(chunk)
+        yield chunk
+
+
+def parse_json(data: bytes, what: str, error: type[Exception] = HistoryStoreError) -> Any:
     try:
         return json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise HistoryStoreError(f"{what} is not valid JSON ({type(exc).__name__})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError, MemoryError) as exc:
+        raise error(f"{what} is not valid JSON ({type(exc).__name__})") from None
 
 
 def clean_str(value: Any, what: str, allow_none: bool = False) -> str | None:
@@ -97,7 +119,9 @@ def clean_str(value: Any, what: str, allow_none: bool = False) -> str | None:
     return value
 
 
-def parse_npy(data: bytes, what: str, kinds: str, shape: tuple[int | None, ...]) -> np.ndarray:
+def parse_npy(
+    data: bytes, what: str, kinds: str, shape: tuple[int | None, ...], error: type[Exception] = HistoryStoreError,
+) -> np.ndarray:
     """An array from ``.npy`` bytes, read without copying, after checking its header.
 
     ``kinds``: allowed dtype kinds (e.g. ``"f"``); ``shape``: the expected shape, None where any.
@@ -112,17 +136,17 @@ def parse_npy(data: bytes, what: str, kinds: str, shape: tuple[int | None, ...])
         else:
             raise ValueError(f"npy format version {major}")
     except Exception as exc:  # noqa: BLE001 - numpy's header parser raises many kinds (tokenize, syntax, ...)
-        raise HistoryStoreError(f"{what}: unreadable npy header ({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise error(f"{what}: unreadable npy header ({type(exc).__name__}: {str(exc)[:120]})") from None
     if dtype.hasobject or dtype.kind not in kinds or dtype.subdtype is not None or fortran:
-        raise HistoryStoreError(f"{what}: dtype {dtype} is not allowed here")
+        raise error(f"{what}: dtype {dtype} is not allowed here")
     if len(declared) != len(shape) or any(w is not None and w != d for w, d in zip(shape, declared)):
-        raise HistoryStoreError(f"{what}: shape {declared} does not match the expected {shape}")
+        raise error(f"{what}: shape {declared} does not match the expected {shape}")
     count = 1
     for d in declared:
         count *= int(d)
     offset = buf.tell()
     if count * dtype.itemsize != len(data) - offset:
-        raise HistoryStoreError(
+        raise error(
             f"{what}: header declares {count * dtype.itemsize} bytes of data, the file holds {len(data) - offset}"
         )
     return np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(declared)

@@ -17,10 +17,10 @@ with no data directory: `load_pack()` verifies every checksum and `AnchorPack.hi
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
+import stat
+import zlib
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from scope_shared.cards import ModelCard
-from scope_shared.errors import AnchorPackError
+from scope_shared.errors import AnchorPackError, ScopeError
 from scope_shared.history import History
+from scope_shared.history.index_spec import MAX_DIM
+from scope_shared.history.store_files import MAX_NPY_HEADER_BYTES, parse_json, parse_npy, plain_name, read_file
 from scope_shared.onboarding.questions import AnchorQuestion
 
 if TYPE_CHECKING:
@@ -42,17 +44,16 @@ MANIFEST = "pack.json"
 REQUIRED_FILES = ("questions", "embeddings", "scores")
 PACKS_DIR = Path(__file__).resolve().parent / "packs"
 DEFAULT_PACK = "llmrouter-9"
+#: limits on what a pack's files may hold (a pack is untrusted input: see `load_pack`)
+MAX_MANIFEST_BYTES = 16 << 20
+MAX_FILE_BYTES = 1 << 30
+MAX_QUESTIONS_BYTES = 128 << 20
+MAX_LICENSE_BYTES = 1 << 20
+_GUNZIP_CHUNK = 1 << 20
 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _npy(data: bytes, name: str) -> np.ndarray:
-    try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise AnchorPackError(f"anchor pack file {name} is unreadable: {exc}") from None
 
 
 class AnchorPack:
@@ -120,7 +121,9 @@ class AnchorPack:
     def license_text(self) -> str | None:
         """The source data's licence (shipped beside the pack)."""
         name = self.manifest.get("files", {}).get("license")
-        return (self.path / name).read_text(encoding="utf-8") if self.path and name else None
+        if not self.path or not name:
+            return None
+        return _read_verified(self.path, self.manifest, "license").decode("utf-8", errors="replace")
 
     def find(self, text: str) -> AnchorQuestion | None:
         """The pack question with this routing text (stripped), if any."""
@@ -201,58 +204,111 @@ def bundled_packs() -> list[str]:
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
-    """The manifest of the pack at ``path`` (checked for format and version, not yet for checksums)."""
+    """The manifest of the pack at ``path`` (checked for format, version and file names, not yet
+    for checksums)."""
     if not path.is_dir():
         raise AnchorPackError(f"anchor pack {str(path)!r} does not exist (bundled packs: {', '.join(bundled_packs()) or 'none'})")
-    mpath = path / MANIFEST
-    if not mpath.is_file():
-        raise AnchorPackError(f"{str(path)!r} is not an anchor pack: {MANIFEST} is missing")
     try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+        raw = read_file(path, MANIFEST, MAX_MANIFEST_BYTES, error=AnchorPackError)
+    except AnchorPackError as exc:
+        if "missing" in str(exc):
+            raise AnchorPackError(f"{str(path)!r} is not an anchor pack: {MANIFEST} is missing") from None
+        raise AnchorPackError(f"anchor pack {str(path)!r} is corrupt: {exc}") from None
+    try:
+        manifest = parse_json(raw, MANIFEST, AnchorPackError)
+    except AnchorPackError as exc:
         raise AnchorPackError(f"anchor pack {str(path)!r} is corrupt: unreadable {MANIFEST} ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise AnchorPackError(f"{str(path)!r} is not an anchor pack (format field is not {FORMAT!r})")
     if manifest.get("version") != VERSION:
-        raise AnchorPackError(f"anchor pack {str(path)!r} has format version {manifest.get('version')!r}; this library reads version {VERSION}")
+        raise AnchorPackError(f"anchor pack {str(path)!r} has format version {repr(manifest.get('version'))[:40]}; this library reads version {VERSION}")
     files, sums = manifest.get("files"), manifest.get("sha256")
     if not isinstance(files, dict) or not isinstance(sums, dict) or any(k not in files for k in REQUIRED_FILES):
         raise AnchorPackError(f"anchor pack {str(path)!r} is corrupt: its manifest lists no {', '.join(REQUIRED_FILES)} files")
+    for name in files.values():  # plain names inside the pack only: no "../", no absolute path
+        try:
+            plain_name(name, AnchorPackError)
+        except AnchorPackError as exc:
+            raise AnchorPackError(f"anchor pack {str(path)!r} is corrupt: {exc}") from None
+    dim = manifest.get("dim")
+    if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= MAX_DIM:
+        raise AnchorPackError(f"anchor pack {str(path)!r} is corrupt: dim must be an integer in [1, {MAX_DIM}], got {str(dim)[:40]}")
+    models = manifest.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(c, dict) for c in models):
+        raise AnchorPackError(f"anchor pack {str(path)!r} is corrupt: models must be a list of model cards")
     return manifest
 
 
-def _read_verified(path: Path, manifest: dict[str, Any]) -> dict[str, bytes]:
-    blobs = {}
-    for key, name in manifest["files"].items():
-        fpath = path / str(name)
-        if not fpath.is_file():
-            raise AnchorPackError(f"anchor pack {str(path)!r} is corrupt: {name} is missing")
-        data = fpath.read_bytes()
-        if sha256_bytes(data) != manifest["sha256"].get(key):
-            raise AnchorPackError(f"anchor pack {str(path)!r} is corrupt: checksum mismatch in {name}")
-        blobs[key] = data
-    return blobs
+def _read_verified(path: Path, manifest: dict[str, Any], key: str, limit: int | None = None) -> bytes:
+    """One file of the pack, confined and bounded like a history store's, checksum verified in
+    chunks before it is read into memory."""
+    name = manifest["files"][key]
+    if not isinstance(manifest["sha256"].get(key), str):
+        raise AnchorPackError(f"anchor pack {str(path)!r} is corrupt: no checksum for {name}")
+    limit = min(limit or MAX_FILE_BYTES, MAX_LICENSE_BYTES if key == "license" else MAX_FILE_BYTES)
+    try:
+        return read_file(path, name, limit, sha256=manifest["sha256"].get(key), error=AnchorPackError)
+    except AnchorPackError as exc:
+        raise AnchorPackError(f"anchor pack {str(path)!r} is corrupt: {exc}") from None
+
+
+def _gunzip(data: bytes, name: str) -> bytes:
+    """Decompress every gzip member of ``data``, refusing output above `MAX_QUESTIONS_BYTES`
+    before it is allocated (a gzip bomb inflates 1,000x)."""
+    out, total = [], 0
+    while data:
+        d = zlib.decompressobj(wbits=31)
+        while not d.eof:
+            chunk = d.decompress(data, _GUNZIP_CHUNK)  # at most one chunk of output per call
+            total += len(chunk)
+            if total > MAX_QUESTIONS_BYTES:
+                raise AnchorPackError(f"anchor pack file {name} decompresses to more than {MAX_QUESTIONS_BYTES} bytes")
+            out.append(chunk)
+            data = d.unconsumed_tail
+            if not chunk and not data:  # no input left and nothing more came out
+                break
+        if not d.eof:
+            raise AnchorPackError(f"anchor pack file {name} is unreadable: truncated gzip data")
+        data = d.unused_data.lstrip(b"\0")
+    return b"".join(out)
 
 
 def _questions(data: bytes, name: str) -> list[AnchorQuestion]:
     try:
-        text = gzip.decompress(data).decode("utf-8") if name.endswith(".gz") else data.decode("utf-8")
+        raw = _gunzip(data, name) if name.endswith(".gz") else data
+        if len(raw) > MAX_QUESTIONS_BYTES:
+            raise AnchorPackError(f"anchor pack file {name} is more than {MAX_QUESTIONS_BYTES} bytes")
+        text = raw.decode("utf-8")
         rows = [json.loads(line) for line in text.split("\n") if line.strip()]
-    except (OSError, EOFError, ValueError, UnicodeDecodeError) as exc:
-        raise AnchorPackError(f"anchor pack file {name} is unreadable: {exc}") from None
+    except (zlib.error, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise AnchorPackError(f"anchor pack file {name} is unreadable: {type(exc).__name__}: {str(exc)[:120]}") from None
     return [AnchorQuestion.from_json(i, row) for i, row in enumerate(rows)]
 
 
 def _load(path: Path) -> AnchorPack:
     manifest = read_manifest(path)
-    blobs = _read_verified(path, manifest)
     files = manifest["files"]
-    emb = _npy(blobs["embeddings"], files["embeddings"])
-    scores = _npy(blobs["scores"], files["scores"])
-    toks = _npy(blobs["output_tokens"], files["output_tokens"]) if "output_tokens" in blobs else None
-    if emb.dtype.kind != "f" or scores.dtype.kind != "f" or (toks is not None and toks.dtype.kind != "f"):
-        raise AnchorPackError(f"anchor pack {str(path)!r}: embeddings, scores and output tokens must be floating point arrays")
-    return AnchorPack(manifest, _questions(blobs["questions"], files["questions"]), emb, scores, toks, path=path)
+    questions = _questions(_read_verified(path, manifest, "questions"), files["questions"])
+    n, m, dim = len(questions), len(manifest.get("models", [])), manifest["dim"]
+
+    def array(key: str, shape: tuple[int, int]) -> np.ndarray:
+        # a float array of this shape needs at most this many bytes: a bigger file is refused unread
+        data = _read_verified(path, manifest, key, MAX_NPY_HEADER_BYTES + 16 + shape[0] * shape[1] * 8)
+        return parse_npy(data, f"anchor pack {str(path)!r} file {files[key]}", "f", shape, AnchorPackError)
+
+    emb = array("embeddings", (n, dim))
+    scores = array("scores", (n, m))
+    toks = array("output_tokens", (n, m)) if "output_tokens" in files else None
+    if "license" in files:
+        _read_verified(path, manifest, "license")
+    try:
+        return AnchorPack(manifest, questions, emb, scores, toks, path=path)
+    except AnchorPackError:
+        raise
+    except ScopeError as exc:  # a malformed model card
+        raise AnchorPackError(f"anchor pack {str(path)!r} is corrupt: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise AnchorPackError(f"anchor pack {str(path)!r} is corrupt: {type(exc).__name__}: {str(exc)[:160]}") from None
 
 
 @lru_cache(maxsize=8)
@@ -264,11 +320,16 @@ def load_pack(source: str | Path | None = None) -> AnchorPack:
     """Load and verify an anchor pack: a bundled one by name (default ``llmrouter-9``) or a directory.
 
     Offline and quick (no embedder is loaded); every file's checksum is verified, and a missing,
-    corrupt or foreign pack raises `AnchorPackError` naming the problem. Loaded packs are cached
-    per path until the manifest changes.
+    corrupt or foreign pack raises `AnchorPackError` naming the problem. A pack is read as untrusted
+    input (it may come from a download): file names must be plain names inside the pack, no symlink
+    is followed, only regular files are read (never blocking on a FIFO), every size is bounded
+    before anything is allocated (files, the decompressed questions, npy headers, which must match
+    the data exactly), and each checksum is checked before its file is used. Loaded packs are
+    cached per path until the manifest changes.
     """
     path = _resolve(source).resolve()
     if not (path / MANIFEST).is_file():
         read_manifest(path)  # raises the precise error
-    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in path.iterdir() if p.is_file()))
+    stamp = tuple(sorted((p.name, st.st_mtime_ns, st.st_size) for p in path.iterdir()
+                         if stat.S_ISREG((st := p.lstat()).st_mode)))
     return _load_cached(path, stamp)

@@ -10,25 +10,32 @@ rerun replays the log and asks only what is not in it yet: resumption is keyed b
 question in the log's records (source ``"onboarding"``).
 
 Spend: every call reserves its expected cost (card price x counted prompt tokens + the card's
-``default_output_tokens``, else 256) in a `Ledger` capped at ``max_spend`` minus what earlier runs
-spent, and settles with the real cost; the first call that does not fit stops the run (each call in
-flight may still exceed its estimate). ``dry_run=True`` only plans and prices.
+``default_output_tokens``, else 256) times the worst real/expected cost ratio seen so far in a
+`Ledger` capped at ``max_spend`` minus what earlier runs spent, and settles with the real cost; the
+first call that does not fit stops the run. One call is in flight until the first real cost is
+known, then up to twice as many after each answer (at most ``concurrency``), so the cap is overshot
+by at most what the calls in flight cost beyond those pessimistic holds (answers 20x longer than
+assumed cost one call's excess, not ``concurrency`` calls'). A reply whose usage record cannot be
+true (negative, NaN, above `MAX_TOKENS_PER_CALL`) is one failed call, charged what it held and
+reported in ``failed``. ``dry_run=True`` only plans and prices.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from scope_shared.budget import Ledger
+from scope_shared.budget.records import MAX_USD
 from scope_shared.cards import ModelCard, Outcome
 from scope_shared.errors import BudgetExceeded, OnboardingError
 from scope_shared.history import History
@@ -185,12 +192,24 @@ def _nan0(x: float) -> float:
     return 0.0 if x != x else x
 
 
+#: more tokens than any model reads or writes in one call: a usage record above it is not believed
+MAX_TOKENS_PER_CALL = 10_000_000
+
+
+def _bad_usage(input_tokens: Any, output_tokens: Any) -> str | None:
+    """What is wrong with a reply's token counts (None when they are believable)."""
+    for what, v in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= MAX_TOKENS_PER_CALL:
+            return f"{what}={v!r}"
+    return None
+
+
 # ---------------------------------------------------------------- the run
 class _Run:
     """One onboarding run's state: the ledger, the client, the graders, the history to grow."""
 
     def __init__(self, plan: OnboardingPlan, history: History, client: ModelClient, graders: Mapping[str, Grader],
-                 pack: AnchorPack, retry: RetryPolicy) -> None:
+                 pack: AnchorPack, retry: RetryPolicy, concurrency: int = 1) -> None:
         self.plan, self.history, self.client, self.graders, self.pack, self.retry = plan, history, client, graders, pack, retry
         budget = None if plan.max_spend is None else max(plan.max_spend - plan.spent_before, 0.0)
         self.ledger = Ledger(budget=budget, name=f"onboarding {plan.model}", on_exhausted="raise")
@@ -198,39 +217,79 @@ class _Run:
         self.skipped_by_cap = 0
         self.failed: list[str] = []
         self._lock = threading.Lock()
+        # spend control under concurrency: one call in flight until a real cost is known, then twice
+        # as many after each answer, up to ``concurrency``; every hold is the call's estimate times
+        # the worst real/estimated cost ratio seen, so the cap is overshot by at most what the calls
+        # in flight cost beyond such holds
+        self._gate = threading.Condition()
+        self._in_flight = 0
+        self._limit = 1
+        self._concurrency = max(1, int(concurrency))
+        self.worst_ratio = 1.0
+
+    def _hold(self, call: PlannedCall) -> Any:
+        """Wait for a free slot, then reserve the call's pessimistic cost; None when the cap stops the run."""
+        with self._gate:
+            while self._in_flight >= self._limit and not self.stop.is_set():
+                self._gate.wait(0.5)
+            if self.stop.is_set():
+                return None
+            try:
+                hold = self.ledger.reserve(min(call.cost * self.worst_ratio, MAX_USD))
+            except BudgetExceeded:
+                self.stop.set()
+                self._gate.notify_all()
+                return None
+            self._in_flight += 1
+            return hold
+
+    def _done(self, call: PlannedCall, cost: float | None) -> None:
+        with self._gate:
+            self._in_flight -= 1
+            if cost is not None:
+                if call.cost > 0:
+                    self.worst_ratio = max(self.worst_ratio, cost / call.cost)
+                self._limit = min(self._concurrency, self._limit * 2)
+            self._gate.notify_all()
+
+    def _fail(self, q: AnchorQuestion, what: str) -> None:
+        with self._lock:
+            self.failed.append(f"question #{q.id} ({q.benchmark}): {what}")
 
     def ask(self, call: PlannedCall) -> AnchorResult | None:
         q = call.question
-        if self.stop.is_set():
+        hold = self._hold(call)
+        if hold is None:
             with self._lock:
                 self.skipped_by_cap += 1
             return None
+        cost: float | None = None
         try:
-            hold = self.ledger.reserve(call.cost)
-        except BudgetExceeded:
-            self.stop.set()
-            with self._lock:
-                self.skipped_by_cap += 1
-            return None
-        try:
-            reply, retries = call_with_retries(self.client, call.prompt, self.retry)
-        except Exception as exc:  # noqa: BLE001 - reported, not fatal: the rerun asks again
-            hold.cancel()
-            with self._lock:
-                self.failed.append(f"question #{q.id} ({q.benchmark}): call failed: {type(exc).__name__}: {exc}")
-            return None
-        cost = self.plan.card.cost(reply.input_tokens, reply.output_tokens)
-        try:
-            grade = self.graders[q.metric].grade(reply.text, q)
-        except Exception as exc:  # noqa: BLE001 - a grader failing (e.g. a judge) loses this anchor only
+            try:
+                reply, retries = call_with_retries(self.client, call.prompt, self.retry)
+            except Exception as exc:  # noqa: BLE001 - reported, not fatal: the rerun asks again
+                hold.cancel()
+                self._fail(q, f"call failed: {type(exc).__name__}: {exc}")
+                return None
+            bad = _bad_usage(reply.input_tokens, reply.output_tokens)
+            if bad:  # the call was made, its cost is unknown: charge what it held
+                hold.settle(hold.amount, model=self.plan.model)
+                self._fail(q, f"the model reported an impossible usage record ({bad}); the call is charged its hold, "
+                              f"${hold.amount:.6f}, and not graded")
+                return None
+            cost = self.plan.card.cost(reply.input_tokens, reply.output_tokens)
+            try:
+                grade = self.graders[q.metric].grade(reply.text, q)
+            except Exception as exc:  # noqa: BLE001 - a grader failing (e.g. a judge) loses this anchor only
+                hold.settle(cost, model=self.plan.model, input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)
+                self._fail(q, f"grading failed: {type(exc).__name__}: {exc}")
+                return None
+            outcome = Outcome(model=self.plan.model, correct=grade.score, output_tokens=reply.output_tokens,
+                              input_tokens=reply.input_tokens, latency_s=reply.latency_s, source=ONBOARDING_SOURCE)
+            self.history.add(q.text, self.pack.vectors([q.id])[0], [outcome], benchmark=q.benchmark)  # log first, fsynced
             hold.settle(cost, model=self.plan.model, input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)
-            with self._lock:
-                self.failed.append(f"question #{q.id} ({q.benchmark}): grading failed: {type(exc).__name__}: {exc}")
-            return None
-        outcome = Outcome(model=self.plan.model, correct=grade.score, output_tokens=reply.output_tokens,
-                          input_tokens=reply.input_tokens, latency_s=reply.latency_s, source=ONBOARDING_SOURCE)
-        self.history.add(q.text, self.pack.vectors([q.id])[0], [outcome], benchmark=q.benchmark)  # log first, fsynced
-        hold.settle(cost, model=self.plan.model, input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)
+        finally:
+            self._done(call, cost)
         return AnchorResult(q.id, q.benchmark, q.metric, grade.score, reply.input_tokens, reply.output_tokens,
                             reply.latency_s, cost, counted=reply.counted, retries=retries, answer=reply.text, detail=grade.detail)
 
@@ -325,7 +384,7 @@ def onboard(
     concurrency: int = 4,
     feedback_log: str | Path | None = None,
     graders: Mapping[str, Any] | None = None,
-    run_code: bool = False,
+    run_code: bool | Literal["unsafe"] = False,
     judge: Any = None,
     retry: RetryPolicy | None = None,
     dry_run: bool = False,
@@ -343,8 +402,10 @@ def onboard(
         concurrency: calls in flight at once.
         feedback_log: path of the feedback log that makes the run resumable (attached to ``history``).
         graders: graders by metric to use instead of the built-ins (a `Grader` or a function).
-        run_code: grade code questions by running them, confined (opt-in; POSIX only). Without it,
-            code questions are left out of the anchors unless ``graders`` has one for ``"code"``.
+        run_code: grade code questions by running them in the sandbox (opt-in; Linux with bubblewrap,
+            else an error that says how to install it; ``"unsafe"`` runs them without the sandbox, with
+            a warning). Without it, code questions are left out of the anchors unless ``graders`` has
+            one for ``"code"``.
         judge: a chat model grading ``judge``-metric questions (`LLMJudgeGrader`).
         retry: back-off on rate limits (default `RetryPolicy()`: 6 retries from 1 s, at most 60 s).
         dry_run: plan and price only; no call is made.
@@ -370,7 +431,7 @@ def onboard(
     if dry_run:
         return OnboardingResult(card, history, plan, [], _report(plan, [], None, None), dry_run=True)
     client = as_client(model, token_counter)
-    run = _Run(plan, history, client, all_graders, pack, retry or RetryPolicy())
+    run = _Run(plan, history, client, all_graders, pack, retry or RetryPolicy(), concurrency)
     results = run.run(concurrency, show_progress)
     if plan.done or results:
         history.cards[card.name] = card

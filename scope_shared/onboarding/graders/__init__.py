@@ -8,21 +8,21 @@
 | ``final_number`` | `FinalNumberGrader` | the answer's final number equals the reference (GSM8K) |
 | ``math`` | `MathGrader` | the boxed / stated final answer is equivalent to the reference (MATH) |
 | ``concept_coverage`` | `ConceptCoverageGrader` | share of the concepts used (CommonGen) |
-| ``code`` | `CodeGrader` | the code passes the tests in a sandbox (opt-in: ``run_code=True``) |
+| ``code`` | `CodeGrader` | the code passes the tests, graded in a sandbox (opt-in: ``run_code=True``) |
 | ``judge`` | `LLMJudgeGrader` | a chat model says so |
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from scope_shared.errors import OnboardingError
 from scope_shared.onboarding.graders.base import FunctionGrader, Grade, Grader
-from scope_shared.onboarding.graders.code import CodeGrader, build_program, extract_code
+from scope_shared.onboarding.graders.code import CodeGrader, build_answer, build_program, extract_code
 from scope_shared.onboarding.graders.judge import LLMJudgeGrader, parse_verdict
 from scope_shared.onboarding.graders.math_answers import FinalNumberGrader, MathGrader, math_equivalent
-from scope_shared.onboarding.graders.sandbox import SandboxResult, run_python, sandbox_support
+from scope_shared.onboarding.graders.sandbox import SandboxResult, run_python, run_tests, sandbox_support
 from scope_shared.onboarding.graders.text import (
     ConceptCoverageGrader,
     ExactMatchGrader,
@@ -35,9 +35,12 @@ from scope_shared.onboarding.graders.text import (
 from scope_shared.onboarding.questions import AnchorQuestion, canonical_metric
 
 
-def default_graders(run_code: bool = False, judge: Any = None, code_timeout_s: float = 10.0) -> dict[str, Grader]:
-    """The built-in graders by metric; ``code`` only with ``run_code=True`` (and a platform that can
-    confine it), ``judge`` only with a ``judge`` chat model."""
+def default_graders(run_code: bool | Literal["unsafe"] = False, judge: Any = None, code_timeout_s: float = 10.0) -> dict[str, Grader]:
+    """The built-in graders by metric; ``code`` only with ``run_code=True`` (where the sandbox works,
+    else an error saying how to install it) or ``run_code="unsafe"`` (no sandbox, loudly), ``judge``
+    only with a ``judge`` chat model."""
+    if run_code not in (True, False, "unsafe"):
+        raise OnboardingError(f"run_code must be True, False or 'unsafe', got {run_code!r}")
     graders: dict[str, Grader] = {
         "multiple_choice": MultipleChoiceGrader(),
         "exact_match": ExactMatchGrader(),
@@ -47,7 +50,7 @@ def default_graders(run_code: bool = False, judge: Any = None, code_timeout_s: f
         "concept_coverage": ConceptCoverageGrader(),
     }
     if run_code:
-        graders["code"] = CodeGrader(timeout_s=code_timeout_s)
+        graders["code"] = CodeGrader(timeout_s=code_timeout_s, unsafe=run_code == "unsafe")
     if judge is not None:
         graders["judge"] = judge if isinstance(judge, Grader) else LLMJudgeGrader(judge)
     return graders
@@ -89,6 +92,7 @@ __all__ = [
     "MathGrader",
     "MultipleChoiceGrader",
     "SandboxResult",
+    "build_answer",
     "build_program",
     "default_graders",
     "extract_choice",
@@ -99,6 +103,7 @@ __all__ = [
     "normalize_text",
     "parse_verdict",
     "run_python",
+    "run_tests",
     "sandbox_support",
     "token_f1",
 ]

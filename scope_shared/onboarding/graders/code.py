@@ -3,7 +3,8 @@
 The answer's code is read from its ```python fences (or ``[BEGIN] ... [DONE]``, else the whole
 reply). For a function stub (HumanEval style) the stub comes first, so its imports and helpers are
 there, and the answer's code after it, so its definition wins; a bare function body is indented
-under the stub. Then the tests run; the answer scores 1 if they all pass within the limits.
+under the stub. Then the tests run, in a harness apart from the answer; the answer scores 1 if they
+all pass within the limits.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import textwrap
 
 from scope_shared.errors import OnboardingError
 from scope_shared.onboarding.graders.base import Grade, Grader
-from scope_shared.onboarding.graders.sandbox import run_python, sandbox_support
+from scope_shared.onboarding.graders.sandbox import run_tests, sandbox_support, warn_unsafe
 from scope_shared.onboarding.questions import AnchorQuestion
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
@@ -35,8 +36,8 @@ def extract_code(answer: str, entry_point: str | None = None) -> str:
     return max(blocks, key=len)
 
 
-def build_program(answer: str, question: AnchorQuestion) -> str:
-    """The program run for a code answer: (stub,) the answer's code, then the tests."""
+def build_answer(answer: str, question: AnchorQuestion) -> str:
+    """The answer's side of a code grade: (the stub,) then the answer's code."""
     code = extract_code(answer, question.entry_point)
     stub = question.text if "def " in question.text else None
     if stub is not None:
@@ -45,21 +46,36 @@ def build_program(answer: str, question: AnchorQuestion) -> str:
             code = stub.rstrip() + "\n" + textwrap.indent(textwrap.dedent(code), "    ")
         else:
             code = stub.rstrip() + "\n\n\n" + code
-    return f"{code}\n\n\n{question.tests}\n"
+    return code
+
+
+def build_program(answer: str, question: AnchorQuestion) -> str:
+    """The whole program a code answer amounts to: (stub,) the answer's code, then the tests."""
+    return f"{build_answer(answer, question)}\n\n\n{question.tests}\n"
 
 
 class CodeGrader(Grader):
-    """1 if the answer passes the question's tests in the sandbox (opt-in; POSIX only)."""
+    """1 if the answer passes the question's tests, graded in the sandbox (opt-in; Linux with bubblewrap).
+
+    The tests run in a harness process apart from the answer's (see `sandbox`), so the score cannot
+    be forged from inside the answer. ``unsafe=True`` runs without the sandbox's namespaces, loudly.
+    """
 
     metric = "code"
 
-    def __init__(self, timeout_s: float = 10.0, memory_mb: int = 512) -> None:
-        ok, why = sandbox_support()
-        if not ok:
-            raise OnboardingError(f"code grading is off here: {why} (grade code questions with an LLM judge, or skip them)")
+    def __init__(self, timeout_s: float = 10.0, memory_mb: int = 512, unsafe: bool = False) -> None:
+        if unsafe:
+            warn_unsafe()
+        else:
+            ok, why = sandbox_support()
+            if not ok:
+                raise OnboardingError(f"code grading is off here: {why}")
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
+        self.unsafe = unsafe
 
     def grade(self, answer: str, question: AnchorQuestion) -> Grade:
-        result = run_python(build_program(answer, question), self.timeout_s, self.memory_mb)
+        stub = question.text if "def " in question.text else None
+        result = run_tests(build_answer(answer, question), question.tests or "", self.timeout_s, self.memory_mb,
+                           stub=stub, entry_point=question.entry_point, unsafe=self.unsafe)
         return Grade(float(result.passed), None, result.detail)
