@@ -160,3 +160,20 @@ def test_called_inside_a_step_the_candidate_still_nests_under_the_routing_run(wh
         parent = by_id[parent].parent_run_id
     assert parent == routing.id
     assert routing.run_type == ("llm" if what == "router" else "chain")
+
+
+@pytest.mark.parametrize("kind", AGENTS)
+async def test_an_agents_astream_events_show_each_step_as_a_routing_chat_model_run(kind):
+    agent = AGENTS[kind]()
+    events = [e async for e in agent.astream_events({"messages": [("user", "code question 2")]}, version="v2")]
+    name = "SCOPERouter" if kind == "router" else "SCOPEMiddleware"
+    steps = {e["run_id"]: e for e in events if e["event"] == "on_chat_model_start" and e["name"] == name}
+    assert len(steps) == 2 and all(e["metadata"]["scope_model"] == "mid" for e in steps.values())
+    nested = [e for e in events if e["event"] == "on_chat_model_start" and e["name"] == "ScriptedChat"]
+    assert sorted(e["parent_ids"][-1] for e in nested) == sorted(steps)
+    for run_id in steps:
+        own = [e["data"]["chunk"] for e in events if e["event"] == "on_chat_model_stream" and e["run_id"] == run_id]
+        assert own and own[-1].response_metadata["scope"]["model"] == "mid"
+        assert all("scope" not in c.response_metadata for c in own[:-1])
+        (end,) = [e for e in events if e["event"] == "on_chat_model_end" and e["run_id"] == run_id]
+        assert end["data"]["output"].response_metadata["scope"]["model"] == "mid"
