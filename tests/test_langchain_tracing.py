@@ -177,3 +177,14 @@ async def test_an_agents_astream_events_show_each_step_as_a_routing_chat_model_r
         assert all("scope" not in c.response_metadata for c in own[:-1])
         (end,) = [e for e in events if e["event"] == "on_chat_model_end" and e["run_id"] == run_id]
         assert end["data"]["output"].response_metadata["scope"]["model"] == "mid"
+
+
+def test_stream_events_v3_go_through_langchains_own_run_with_the_decision_added():
+    router = SCOPERouter(candidates=make_candidates(), router=make_router(), min_accuracy=0.9)
+    tracer = _Runs()
+    events = list(router.stream_events("math question 2", version="v3", config={"callbacks": [tracer]}))
+    assert events[-1]["event"] == "message-finish" and events[-1]["metadata"]["scope"]["model"] == "strong"
+    (routing,) = [r for r in tracer.done if r.name == "SCOPERouter"]
+    (candidate,) = [r for r in tracer.done if r.name == "ScriptedChat"]
+    assert routing.run_type == "llm" and routing.extra["metadata"]["scope_model"] == "strong"
+    assert candidate.parent_run_id == routing.id and "nostream" in candidate.tags
