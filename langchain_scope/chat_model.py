@@ -214,6 +214,12 @@ class SCOPERouter(BaseChatModel):
             default_stop=self.stop,
         )
 
+    def _chat_run_facts(self, stop: list[str] | None) -> tracing.ChatRunFacts:
+        """What this router's own chat-model run reports about it (`langchain_scope.tracing`)."""
+        return tracing.ChatRunFacts(
+            self._serialized, self._get_invocation_params(stop=stop), self._get_ls_params_with_defaults(stop=stop)
+        )
+
     # ------------------------------------------------------------------ invoke
     def invoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
@@ -224,20 +230,24 @@ class SCOPERouter(BaseChatModel):
             plan, config = planner.plan(input, config, kwargs)
         except BudgetExceeded as exc:
             return ended(exc)
-        run, child = tracing.start_run(self, config, plan.messages, plan.call.record)
+        run, child = tracing.start_chat_run(self, self._chat_run_facts(planner.stop(stop)), config, plan.messages, plan.call.record, planner.stop(stop))
+        if self._should_stream(async_api=False, run_manager=run, **plan.kwargs):  # a streaming listener: stream, as native models do
+            return chat_stream.whole(chat_stream.traced_chunks(planner, plan, run, child, stop))
         try:
             model, message, record = try_in_order(
                 plan.call,
-                lambda m: planner.target(m, plan.binding).invoke(plan.messages, child, stop=planner.stop(stop), **plan.kwargs),
+                lambda m: tracing.call_in(
+                    child, planner.target(m, plan.binding).invoke, plan.messages, child, stop=planner.stop(stop), **plan.kwargs
+                ),
                 plan.usage,
             )
             out = plan.finish(message, model, record)
         except BaseException as exc:
             if not ends_run(exc):
-                run.on_chain_error(exc)
+                run.on_llm_error(exc)
                 raise
             out = ended(exc)
-        tracing.end_run(run, plan.call.record, out)
+        tracing.end_chat_run(run, plan.call.record, out)
         return out
 
     async def ainvoke(
@@ -249,20 +259,25 @@ class SCOPERouter(BaseChatModel):
             plan, config = planner.plan(input, config, kwargs)
         except BudgetExceeded as exc:
             return ended(exc)
-        run, child = await tracing.astart_run(self, config, plan.messages, plan.call.record)
+        run, child = await tracing.astart_chat_run(self, self._chat_run_facts(planner.stop(stop)), config, plan.messages, plan.call.record, planner.stop(stop))
+        if self._should_stream(async_api=True, run_manager=run, **plan.kwargs):
+            chunks = [c async for c in chat_stream.atraced_chunks(planner, plan, run, child, stop)]
+            return chat_stream.whole(iter(chunks))
         try:
             model, message, record = await atry_in_order(
                 plan.call,
-                lambda m: planner.target(m, plan.binding).ainvoke(plan.messages, child, stop=planner.stop(stop), **plan.kwargs),
+                lambda m: tracing.acall_in(
+                    child, planner.target(m, plan.binding).ainvoke(plan.messages, child, stop=planner.stop(stop), **plan.kwargs)
+                ),
                 plan.usage,
             )
             out = plan.finish(message, model, record)
         except BaseException as exc:
             if not ends_run(exc):
-                await run.on_chain_error(exc)
+                await run.on_llm_error(exc)
                 raise
             out = ended(exc)
-        await tracing.aend_run(run, plan.call.record, out)
+        await tracing.aend_chat_run(run, plan.call.record, out)
         return out
 
     # ------------------------------------------------------------------ stream
@@ -270,13 +285,15 @@ class SCOPERouter(BaseChatModel):
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        yield from chat_stream.stream(self, self.planner, input, config, stop, kwargs)
+        planner = self.planner
+        yield from chat_stream.stream(self, self._chat_run_facts(planner.stop(stop)), planner, input, config, stop, kwargs)
 
     async def astream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
         stop: list[str] | None = None, **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
-        chunks = chat_stream.astream(self, self.planner, input, config, stop, kwargs)
+        planner = self.planner
+        chunks = chat_stream.astream(self, self._chat_run_facts(planner.stop(stop)), planner, input, config, stop, kwargs)
         async with aclosing(chunks):  # closing this stream closes (and settles) the routed one at once
             async for chunk in chunks:
                 yield chunk
@@ -285,16 +302,17 @@ class SCOPERouter(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        """For LangChain's own streaming paths (``stream_events(version="v3")``): `stream`, as generation chunks."""
-        for chunk in self.stream(messages, stop=stop, **kwargs):
-            yield ChatGenerationChunk(message=chunk)
+        """For LangChain's own streaming paths (``stream_events(version="v3")``; see `chat_stream.generation_chunks`)."""
+        yield from chat_stream.generation_chunks(self.planner, messages, stop, run_manager, kwargs)
 
     async def _astream(
         self, messages: list[BaseMessage], stop: list[str] | None = None,
         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        async for chunk in self.astream(messages, stop=stop, **kwargs):
-            yield ChatGenerationChunk(message=chunk)
+        chunks = chat_stream.ageneration_chunks(self.planner, messages, stop, run_manager, kwargs)
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk
 
     # ------------------------------------------------------------------ batch
     def _warm(self, inputs: Sequence[LanguageModelInput]) -> None:
@@ -331,37 +349,44 @@ class SCOPERouter(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:
-        """Used only by the legacy ``generate()`` path (``invoke`` and friends are overridden)."""
-        config = ensure_config()
-        inner: RunnableConfig = {"configurable": dict(config.get("configurable", {}))}
+        """Used only by the legacy ``generate()`` path (``invoke`` and friends are overridden):
+        LangChain opened the router's run; the decision is added to it, the candidate nests under it."""
         planner = self.planner
         try:
-            plan = planner.plan_messages(list(messages), config, kwargs)
+            plan = planner.plan_messages(list(messages), ensure_config(), kwargs)
+            inner = tracing.nested_config(run_manager, plan.call.record)
             model, message, record = try_in_order(
                 plan.call,
-                lambda m: planner.target(m, plan.binding).invoke(plan.messages, inner, stop=planner.stop(stop), **plan.kwargs),
+                lambda m: tracing.call_in(
+                    inner, planner.target(m, plan.binding).invoke, plan.messages, inner, stop=planner.stop(stop), **plan.kwargs
+                ),
                 plan.usage,
             )
         except BudgetExceeded as exc:
             return ChatResult(generations=[ChatGeneration(message=ended(exc))])
+        if run_manager is not None:
+            tracing.end_metadata(run_manager, record)
         return ChatResult(generations=[ChatGeneration(message=plan.finish(message, model, record))])
 
     async def _agenerate(
         self, messages: list[BaseMessage], stop: list[str] | None = None,
         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:
-        config = ensure_config()
-        inner: RunnableConfig = {"configurable": dict(config.get("configurable", {}))}
         planner = self.planner
         try:
-            plan = planner.plan_messages(list(messages), config, kwargs)
+            plan = planner.plan_messages(list(messages), ensure_config(), kwargs)
+            inner = tracing.nested_config(run_manager, plan.call.record)
             model, message, record = await atry_in_order(
                 plan.call,
-                lambda m: planner.target(m, plan.binding).ainvoke(plan.messages, inner, stop=planner.stop(stop), **plan.kwargs),
+                lambda m: tracing.acall_in(
+                    inner, planner.target(m, plan.binding).ainvoke(plan.messages, inner, stop=planner.stop(stop), **plan.kwargs)
+                ),
                 plan.usage,
             )
         except BudgetExceeded as exc:
             return ChatResult(generations=[ChatGeneration(message=ended(exc))])
+        if run_manager is not None:
+            tracing.end_metadata(run_manager, record)
         return ChatResult(generations=[ChatGeneration(message=plan.finish(message, model, record))])
 
     # ------------------------------------------------------------------ feedback

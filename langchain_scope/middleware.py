@@ -43,11 +43,12 @@ from langchain.agents.middleware.types import (
     ModelRequest,
     ModelResponse,
 )
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.errors import GraphBubbleUp
 
 from langchain_scope import config as cfg
+from langchain_scope import tracing
 from langchain_scope.budget import ended, prompt_token_count
 from langchain_scope.feedback import record_feedback
 from langchain_scope.messages import usage_of
@@ -76,6 +77,34 @@ def _run_configurable() -> Mapping[str, Any] | None:
         return get_config().get("configurable")
     except RuntimeError:  # not inside a graph run
         return None
+
+
+def _run_config() -> RunnableConfig:
+    """The config of the graph step this model call runs in (callbacks, tags, metadata)."""
+    try:
+        from langgraph.config import get_config
+
+        return get_config()
+    except RuntimeError:  # not inside a graph run
+        return ensure_config()
+
+
+def _attempt(step: tracing.RoutedStep, handler: Callable[[ModelRequest], Any], request: ModelRequest) -> Any:
+    """One candidate's try at a step; a failed one's streamed chunks are not the step's answer."""
+    try:
+        return handler(request)
+    except BaseException:
+        step.drop()
+        raise
+
+
+async def _aattempt(step: tracing.RoutedStep, handler: Callable[[ModelRequest], Awaitable[Any]], request: ModelRequest) -> Any:
+    """Async `_attempt`."""
+    try:
+        return await handler(request)
+    except BaseException:
+        step.drop()
+        raise
 
 
 def _ai_message(response: Any) -> AIMessage | None:
@@ -212,25 +241,46 @@ class SCOPEMiddleware(AgentMiddleware):
             while len(self._exhausted) > 64:
                 self._exhausted.popitem(last=False)
 
+    def _facts(self) -> tracing.ChatRunFacts:
+        """What a step's chat-model run reports about this middleware (`langchain_scope.tracing`)."""
+        return tracing.ChatRunFacts(
+            None, {"_type": "scope-middleware", "candidates": list(self.candidates)},
+            {"ls_provider": "scope", "ls_model_name": "scope-middleware", "ls_model_type": "chat"},
+            name=type(self).__name__,
+        )
+
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], Any]) -> Any:
-        """Decide for this step, then call the chosen candidate (falling back down the ranking)."""
+        """Decide for this step, then call the chosen candidate (falling back down the ranking).
+        The step is traced as a chat-model run with the candidate nested (`tracing.RoutedStep`)."""
         label = self._passthrough(request)
         if label is not None:
             return _annotate(handler(request), None, label)
         try:
             call, skipped, messages, routed = self._plan(request)
+        except BudgetExceeded as exc:
+            return _end_of_run(exc)
+        step = tracing.start_step(self, self._facts(), _run_config(), messages, call.record)
+        try:
             model, response, record = try_in_order(
                 call,
-                lambda m: handler(routed.override(model=self.candidates[m])),
+                lambda m: tracing.call_in(step.config, _attempt, step, handler, routed.override(model=self.candidates[m])),
                 self._usage(messages),
                 reraise=(GraphBubbleUp,),
             )
-        except AllCandidatesFailed:
+        except AllCandidatesFailed as exc:
             self._remember_failure(request, call)
+            tracing.end_step(step, call.record, None, exc)
             raise
         except BudgetExceeded as exc:
-            return _end_of_run(exc)
-        return _annotate(response, model, _routed_meta(record, skipped))
+            out = _end_of_run(exc)
+            tracing.end_step(step, call.record, _ai_message(out))
+            return out
+        except BaseException as exc:
+            tracing.end_step(step, call.record, None, exc)
+            raise
+        out = _annotate(response, model, _routed_meta(record, skipped))
+        tracing.end_step(step, record, _ai_message(out))
+        return out
 
     async def awrap_model_call(
         self, request: ModelRequest, handler: Callable[[ModelRequest], Awaitable[Any]]
@@ -241,18 +291,30 @@ class SCOPEMiddleware(AgentMiddleware):
             return _annotate(await handler(request), None, label)
         try:
             call, skipped, messages, routed = self._plan(request)
+        except BudgetExceeded as exc:
+            return _end_of_run(exc)
+        step = await tracing.astart_step(self, self._facts(), _run_config(), messages, call.record)
+        try:
             model, response, record = await atry_in_order(
                 call,
-                lambda m: handler(routed.override(model=self.candidates[m])),
+                lambda m: tracing.acall_in(step.config, _aattempt(step, handler, routed.override(model=self.candidates[m]))),
                 self._usage(messages),
                 reraise=(GraphBubbleUp,),
             )
-        except AllCandidatesFailed:
+        except AllCandidatesFailed as exc:
             self._remember_failure(request, call)
+            await tracing.aend_step(step, call.record, None, exc)
             raise
         except BudgetExceeded as exc:
-            return _end_of_run(exc)
-        return _annotate(response, model, _routed_meta(record, skipped))
+            out = _end_of_run(exc)
+            await tracing.aend_step(step, call.record, _ai_message(out))
+            return out
+        except BaseException as exc:
+            await tracing.aend_step(step, call.record, None, exc)
+            raise
+        out = _annotate(response, model, _routed_meta(record, skipped))
+        await tracing.aend_step(step, record, _ai_message(out))
+        return out
 
     def record_feedback(self, call: str | UUID | CallRecord | BaseMessage, correct: float) -> int:
         """Store a routed step's real outcome (by its AI message, call id or record); feedback on the

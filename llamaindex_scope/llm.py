@@ -9,6 +9,8 @@ usage, or from the router's token counter when the child reports none (then mark
 The account of the call (`CallRecord.metadata()`: call id, choice, knob, estimates, expected and
 real cost) is in ``response.additional_kwargs["scope"]`` and ``response.raw["scope"]`` (when the
 child's raw is empty or a dict), and is dispatched as `SCOPERoutingEvent` / `SCOPECostEvent`.
+SCOPELLM is not itself an LLM call, so it sends no LLM events (no ``@llm_chat_callback``): a call's
+span holds SCOPE's events and the LLM span of the child that answered (and of any that failed).
 Give feedback with ``router.record_feedback(response.additional_kwargs["scope"]["call_id"], correct)``.
 
 Budgets: a call holds the expected cost of everything it sends (every message, so the retrieved
@@ -40,7 +42,6 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.callbacks import CallbackManager
-from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
@@ -51,7 +52,6 @@ from llamaindex_scope.budget import (
     stop_chat,
     stop_completion,
 )
-from llamaindex_scope.callbacks import routing_callbacks
 from llamaindex_scope.events import emit_routed
 from llamaindex_scope.settling import settler
 from llamaindex_scope.texts import (
@@ -163,7 +163,6 @@ class SCOPELLM(FunctionCallingLLM):
             callback_manager=callback_manager or CallbackManager([]),
             **kwargs,
         )
-        self.callback_manager = self.callback_manager  # wrapped: SCOPELLM's own LLM events are not counted
         self._router = router
         self._built = built
         self._fallback_on = fallback_on
@@ -173,11 +172,6 @@ class SCOPELLM(FunctionCallingLLM):
     @classmethod
     def class_name(cls) -> str:
         return "SCOPELLM"
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "callback_manager":  # also when Settings assigns its manager
-            value = routing_callbacks(value)
-        super().__setattr__(name, value)
 
     @property
     def router(self) -> Router:
@@ -239,7 +233,6 @@ class SCOPELLM(FunctionCallingLLM):
         call, rest = self._plan(messages, kwargs, tools=bool(tools), n_prompt=n_prompt)
         return call, rest, tool_args
 
-    @llm_chat_callback()
     @ends_with(stop_chat)
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         call, rest, tool_args = self._chat_plan(messages, kwargs)
@@ -250,7 +243,6 @@ class SCOPELLM(FunctionCallingLLM):
 
         return attempts.run(call, self.llms, invoke, self._settler(call, messages_text(messages)))
 
-    @llm_chat_callback()
     @ends_with(stop_chat)
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         call, rest, tool_args = await asyncio.to_thread(self._chat_plan, messages, kwargs)
@@ -264,7 +256,6 @@ class SCOPELLM(FunctionCallingLLM):
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         return streaming.stream_closing_all(self._stream_chat, messages, **kwargs)
 
-    @llm_chat_callback()
     @ends_with(stop_chat, stream=True)
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         call, rest, tool_args = self._chat_plan(messages, kwargs)
@@ -278,7 +269,6 @@ class SCOPELLM(FunctionCallingLLM):
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         return await streaming.astream_closing_all(self._astream_chat, messages, **kwargs)
 
-    @llm_chat_callback()
     @ends_with(stop_chat, stream=True)
     async def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         call, rest, tool_args = await asyncio.to_thread(self._chat_plan, messages, kwargs)
@@ -294,7 +284,6 @@ class SCOPELLM(FunctionCallingLLM):
         n_prompt = prompt_tokens([prompt], self._router.count_tokens)
         return self._plan(prompt, kwargs, tools=False, n_prompt=n_prompt)
 
-    @llm_completion_callback()
     @ends_with(stop_completion)
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         call, rest = self._complete_plan(prompt, kwargs)
@@ -302,7 +291,6 @@ class SCOPELLM(FunctionCallingLLM):
             call, self.llms, lambda llm: llm.complete(prompt, formatted=formatted, **rest), self._settler(call, prompt)
         )
 
-    @llm_completion_callback()
     @ends_with(stop_completion)
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         call, rest = await asyncio.to_thread(self._complete_plan, prompt, kwargs)
@@ -313,7 +301,6 @@ class SCOPELLM(FunctionCallingLLM):
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         return streaming.stream_closing_all(self._stream_complete, prompt, formatted=formatted, **kwargs)
 
-    @llm_completion_callback()
     @ends_with(stop_completion, stream=True)
     def _stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         call, rest = self._complete_plan(prompt, kwargs)
@@ -325,7 +312,6 @@ class SCOPELLM(FunctionCallingLLM):
     ) -> CompletionResponseAsyncGen:
         return await streaming.astream_closing_all(self._astream_complete, prompt, formatted=formatted, **kwargs)
 
-    @llm_completion_callback()
     @ends_with(stop_completion, stream=True)
     async def _astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any

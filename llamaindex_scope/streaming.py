@@ -1,10 +1,10 @@
-"""Closing a routed LlamaIndex stream at once, through LlamaIndex's callback wrapper.
+"""Closing a routed LlamaIndex stream at once, through whatever wraps it.
 
-``@llm_chat_callback()`` wraps a streaming method's generator in its own generator to send events,
-and closing that wrapper does not close the generator inside it: an async stream stopped early
-would keep its budget hold until the event loop finalised the inner generator. So the public
-streaming methods of `SCOPELLM` call their decorated twin through `stream_closing_all` (inside
-`capture()`), the twin `register`s the settling generator it returns, and the user gets
+A wrapper around a streaming method's generator (LlamaIndex's ``@llm_chat_callback``, the budget's
+"end"-mode wrapper) does not close the generator inside it when it is closed: an async stream stopped
+early would keep its budget hold until the event loop finalised the inner generator. So the public
+streaming methods of `SCOPELLM` call their twin through `stream_closing_all` (inside `capture()`),
+the twin `register`s the settling generator it returns, and the user gets
 `scope_shared.calls.closing` / ``aclosing`` over both: ``close()``/``aclose()`` on what the user holds closes every layer right
 then, and the stream settles what it produced.
 """

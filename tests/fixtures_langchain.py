@@ -140,7 +140,7 @@ def make_router(embedder: Any = None) -> Router:
 
 
 class RunLog(BaseCallbackHandler):
-    """Records chain and chat-model starts (id, parent, name, metadata)."""
+    """Records chain and chat-model starts (id, parent, name, metadata; tags of chat-model runs)."""
 
     def __init__(self) -> None:
         self.chains: list[dict[str, Any]] = []
@@ -150,7 +150,14 @@ class RunLog(BaseCallbackHandler):
         self.chains.append({"run_id": run_id, "parent": parent_run_id, "name": kw.get("name"), "metadata": kw.get("metadata") or {}})
 
     def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: Any, parent_run_id: Any = None, **kw: Any) -> None:
-        self.chat.append({"run_id": run_id, "parent": parent_run_id, "metadata": kw.get("metadata") or {}})
+        self.chat.append({
+            "run_id": run_id, "parent": parent_run_id, "name": kw.get("name") or serialized.get("name"),
+            "metadata": kw.get("metadata") or {}, "tags": kw.get("tags") or [],
+        })
 
     def routing_runs(self) -> list[dict[str, Any]]:
-        return [c for c in self.chains if "scope_model" in c["metadata"]]
+        """The router's runs: chat-model runs (a structured-output call's are chain runs)."""
+        return [c for c in [*self.chat, *self.chains] if "scope_model" in c["metadata"]]
+
+    def candidate_runs(self) -> list[dict[str, Any]]:
+        return [c for c in self.chat if "scope_model" not in c["metadata"]]

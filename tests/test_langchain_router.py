@@ -11,6 +11,7 @@ from fixtures_langchain import RunLog, ScriptedChat, make_candidates, make_route
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableLambda
 
 from langchain_scope import SCOPERouter, query_text
 from scope_shared import FunctionEmbedder
@@ -141,9 +142,14 @@ def _check_trace(log: RunLog, out: AIMessage) -> None:
     assert md["scope_ranking"][0] == md["scope_model"]
     assert "expected" in md["scope_explanation"]
     assert str(routing["run_id"]) == out.response_metadata["scope"]["call_id"]
-    # the chosen candidate's chat-model run nests under the routing run
-    (chat,) = log.chat
+    # the router's run is a chat-model run with its own ls_* params
+    assert md["ls_provider"] == "scope" and md["ls_model_name"] == "scope-router" and md["ls_model_type"] == "chat"
+    # the chosen candidate's chat-model run nests under the router's run, tagged so that LangGraph's
+    # messages stream does not emit its chunks beside the router's
+    (chat,) = log.candidate_runs()
     assert chat["parent"] == routing["run_id"]
+    assert "nostream" in chat["tags"] and "nostream" not in routing["tags"]
+    assert chat["metadata"].get("ls_model_name") != "scope-router"
 
 
 def test_tracing_nests_the_candidate_run_under_a_routing_run(lc_router):
@@ -227,15 +233,29 @@ def test_run_id_is_the_call_id(lc_router):
     assert out.response_metadata["scope"]["call_id"] == str(rid)
 
 
-async def test_astream_events_show_the_routing_run_around_the_candidate(lc_router):
-    events = [e async for e in lc_router.astream_events("code question 2", version="v2")]
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_astream_events_show_the_router_as_a_chat_model_with_the_candidate_nested(lc_router, streamed):
+    if streamed:
+        events = [e async for e in lc_router.astream_events("code question 2", version="v2")]
+    else:  # an ainvoke inside a listened run streams too, as a native chat model does
+        events = [e async for e in RunnableLambda(lc_router.ainvoke).astream_events("code question 2", version="v2")]
+        events = [e for e in events if e["name"] in ("SCOPERouter", "ScriptedChat")]
     names = [(e["event"], e["name"]) for e in events]
-    assert names[0] == ("on_chain_start", "SCOPERouter")
-    assert names[-1] == ("on_chain_end", "SCOPERouter")
-    assert ("on_chat_model_start", "ScriptedChat") in names
-    assert events[0]["metadata"]["scope_model"] == "mid"
-    streamed = "".join(e["data"]["chunk"].content for e in events if e["event"] == "on_chat_model_stream")
-    assert streamed == "mid says the answer is 42"
+    assert names[0] == ("on_chat_model_start", "SCOPERouter")
+    assert names[-1] == ("on_chat_model_end", "SCOPERouter")
+    router_id = events[0]["run_id"]
+    assert events[0]["metadata"]["scope_model"] == "mid" and events[0]["metadata"]["ls_provider"] == "scope"
+    (candidate_start,) = [e for e in events if e["event"] == "on_chat_model_start" and e["name"] == "ScriptedChat"]
+    assert candidate_start["parent_ids"][-1] == router_id
+    own = [e["data"]["chunk"] for e in events if e["event"] == "on_chat_model_stream" and e["run_id"] == router_id]
+    theirs = [e["data"]["chunk"] for e in events if e["event"] == "on_chat_model_stream" and e["run_id"] != router_id]
+    assert "".join(c.content for c in own) == "".join(c.content for c in theirs) == "mid says the answer is 42"
+    # the router's last chunk carries the record; the router's run ends with the whole reply
+    assert own[-1].chunk_position == "last" and own[-1].response_metadata["scope"]["model"] == "mid"
+    assert all("scope" not in c.response_metadata for c in own[:-1])
+    assert len({c.id for c in own}) == 1
+    output = events[-1]["data"]["output"]
+    assert output.content == "mid says the answer is 42" and output.response_metadata["scope"]["model"] == "mid"
 
 
 class _BreaksMidStream(ScriptedChat):
