@@ -4,7 +4,7 @@
     chain = prompt | router | StrOutputParser()
     chain.with_config(configurable={"max_cost": 0.001, "scope_ledger": Ledger(0.05)}).invoke(...)
 
-Per call: build the query text (`messages.query_text`), read the knob/ledger (`config`), ask the
+Per call: build the routing text (`routing_text.routing_text_of`), read the knob/ledger (`config`), ask the
 core for a ranked decision (a `plan.Plan`), open a routing run (`tracing`), call the best candidate
 that fits the budget, fall back down the ranking when one raises (`scope_shared.calls.attempts`),
 and return the candidate's own message with ``response_metadata["scope"]`` (the call's record) and
@@ -48,9 +48,11 @@ from langchain_scope.budget import bound_tools, ended, ends_run, prompt_token_co
 from langchain_scope.chat_stream import RoutedStreams
 from langchain_scope.feedback import record_feedback
 from langchain_scope.plan import Plan
+from langchain_scope.retrieved import retrieved_texts
 from langchain_scope.routing_text import (
     RoutingTextFn,
-    langchain_rule,
+    default_rule,
+    explicit_in,
     routing_text_of,
     without_markers,
 )
@@ -210,7 +212,10 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
         skipped: dict[str, str] = {}
         if binding is not None:  # tools or a structured-output schema: only capable candidates compete
             names, skipped = binding.capable(names, self.candidates, self.router.cards)
-        routed = routing_text_of(messages, self._rule(), config.get("configurable"), self.routing_text)
+        routed = routing_text_of(
+            messages, self._rule(), explicit=explicit_in(config.get("configurable")), custom=self.routing_text,
+            retrieved=retrieved_texts(config),
+        )
         sent = without_markers(messages)
         run_id = config.get("run_id")
         call = RoutedCall.plan(
@@ -223,7 +228,7 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
         return Plan(sent, call, binding, kwargs, self.router.count_tokens, skipped)
 
     def _rule(self) -> RoutingTextRule:
-        return langchain_rule(self.context_chars, self.tool_chars, self.templates)
+        return default_rule(self.context_chars, self.tool_chars, self.templates)
 
     def _prepare(self, input: LanguageModelInput, config: RunnableConfig | None, kwargs: dict[str, Any]) -> tuple[Plan, RunnableConfig]:
         config = ensure_config(config)
@@ -292,7 +297,7 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
         for item in inputs:
             try:
                 messages = self._convert_input(item).to_messages()
-                queries.append(routing_text_of(messages, self._rule(), None, self.routing_text).text)
+                queries.append(routing_text_of(messages, self._rule(), custom=self.routing_text).text)
             except (ScopeError, ValueError, TypeError, NotImplementedError):
                 continue  # that item fails on its own, with its own error
         if queries:

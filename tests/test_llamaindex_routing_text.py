@@ -19,8 +19,7 @@ from llama_index.core.selectors import prompts as selector_prompts
 from llama_index.core.tools import FunctionTool
 from pydantic import BaseModel
 
-from llamaindex_scope import SCOPELLM, mark_routing_text, query_from_prompt, route_on
-from llamaindex_scope.texts import routing_text_of_messages
+from llamaindex_scope import SCOPELLM, mark_routing_text, query_text, route_on
 
 QUESTION = "What is the integral of x squared?\nGive the steps."
 CONTEXT = "Query: what is the capital of France?\nAnswer: Paris\n---------------------\ntrivia about cities"
@@ -48,8 +47,8 @@ TEMPLATES = {
 def _routing_text(prompt) -> str:
     values = {k: v for k, v in VALUES.items() if k in (prompt.template_vars or []) or k == "context_messages"}
     if isinstance(prompt, (type(chat_prompts.CHAT_TEXT_QA_PROMPT), type(chat_prompts.CHAT_CONTENT_QA_PROMPT))):
-        return routing_text_of_messages(prompt.format_messages(**values))
-    return query_from_prompt(prompt.format(**values))
+        return query_text(prompt.format_messages(**values))
+    return query_text(prompt.format(**values))
 
 
 @pytest.mark.parametrize("name", list(TEMPLATES))
@@ -58,7 +57,7 @@ def test_each_llamaindex_template_routes_on_the_question(name):
 
 
 def test_a_plain_prompt_is_routed_as_it_is():
-    assert query_from_prompt("trivia: plain prompt") == "trivia: plain prompt"
+    assert query_text("trivia: plain prompt") == "trivia: plain prompt"
 
 
 # ---------------------------------------------------------------- pipelines end to end
