@@ -150,3 +150,46 @@ def test_your_own_template(router):
     llm = SCOPELLM(router, {m: NamedLLM(name=m) for m in MODELS}, min_accuracy=0.9, templates=[mine])
     response = llm.complete(mine.format(notes="math " * 30, query_str="trivia: tallest mountain?"))
     assert response.additional_kwargs["scope"]["routing_text"] == "trivia: tallest mountain?"
+
+
+# ---------------------------------------------------------------- hand-written RAG prompts, no template registered
+@pytest.mark.parametrize(("template", "source"), [
+    ("### Context\n{context_str}\n\n### Question\n{query_str}\n\n### Answer\n", "question section"),
+    ("{context_str}\n\n{query_str}", "beside the context"),  # no layout at all: the query knows what was retrieved
+])
+@pytest.mark.parametrize("chat", [True, False])
+def test_a_query_engine_routes_on_the_question_without_a_registered_template(router, template, source, chat):
+    from llamaindex_scope import collect_calls
+
+    child = ChatNamedLLM if chat else NamedLLM
+    llm = SCOPELLM(router, {m: child(name=m) for m in MODELS}, min_accuracy=0.9)
+    engine = _index().as_query_engine(llm=llm, text_qa_template=PromptTemplate(template), similarity_top_k=3)
+    with collect_calls() as calls:
+        engine.query("trivia: what is the capital of Peru?")
+    assert calls, "the engine made no routed call"
+    for record in calls:
+        meta = record.metadata()
+        assert (meta["routing_text"], meta["routing_text_source"]) == ("trivia: what is the capital of Peru?", source)
+        assert meta["model"] == "cheap"  # the math context does not move it to strong
+
+
+async def test_an_async_query_engine_routes_on_the_question(router):
+    from llamaindex_scope import collect_calls
+
+    llm = SCOPELLM(router, {m: ChatNamedLLM(name=m) for m in MODELS}, min_accuracy=0.9)
+    engine = _index().as_query_engine(llm=llm, text_qa_template=PromptTemplate("{context_str}\n\n{query_str}"))
+    with collect_calls() as calls:
+        await engine.aquery("trivia: tallest mountain?")
+    assert calls and {r.query for r in calls} == {"trivia: tallest mountain?"}
+
+
+def test_retrieved_text_only_counts_inside_its_own_query(router):
+    from llamaindex_scope.retrieved import STORE
+
+    llm = SCOPELLM(router, {m: ChatNamedLLM(name=m) for m in MODELS}, min_accuracy=0.9)
+    tracked = len(STORE)
+    _index().as_query_engine(llm=llm, text_qa_template=PromptTemplate("{context_str}\n\n{query_str}")).query("trivia: x?")
+    assert len(STORE) <= tracked + 1  # the query's spans are forgotten when it ends
+    prompt = "math notes part 0: integrals and derivatives " * 5 + "\n\ntrivia: x?"
+    meta = llm.complete(prompt).additional_kwargs["scope"]
+    assert meta["routing_text"] == prompt and meta["model"] == "strong"

@@ -338,12 +338,11 @@ def find_question(text: str, retrieved: Iterable[str] = ()) -> Found:
     candidates: list[tuple[bool, str]] = []
     for i in starts:
         q = _question_in_section(text, markers[i].body, section_end(i), masked)
-        if q:
+        if q and not _answered_inside(q):  # a retrieved Q&A pair is context, not the question
             candidates.append((markers[i].strong, q))
     if candidates:
         best = [q for strong, q in candidates if strong] or [q for _, q in candidates]
-        faq_free = [q for q in best if not _answered_inside(q)]
-        return Found((faq_free or best)[-1], "question section")
+        return Found(best[-1], "question section")
 
     # no question marker: what is left beside context, instructions and labels; first with each
     # context section running to the next marker, then (nothing found) with the last one ending early
@@ -367,7 +366,7 @@ def _beside_context(  # type: ignore[no-untyped-def]
     covered = list(masked)
     last_context = max((j for j, m in enumerate(markers) if m.kind == "context"), default=-1)
     for i, k in enumerate(markers):
-        if k.kind in ("context", "instruction"):
+        if k.kind in ("context", "instruction", "question"):  # question sections here held their answers
             end = k.close if k.close is not None else section_end(i)
             if k.kind == "context" and k.end is None:
                 end = _context_end(text, k, end, masked, tight and i == last_context)
@@ -425,7 +424,8 @@ def _answered_inside(question: str) -> bool:
     """A "question" section that already holds its answer ("Question: ... Answer: Paris"): a
     retrieved FAQ, not the user's question."""
     for m in _LABEL_LINE.finditer(question):
-        if classify(m.group("label")) == "answer" and m.group("sep") and (m.group("rest") or "").strip():
+        label = m.group("label")
+        if classify(label) == "answer" and _head(label)[0] in {"answer", "a"} and m.group("sep") and (m.group("rest") or "").strip():
             return True
     return False
 
