@@ -71,6 +71,9 @@ def test_text_retrieved_in_the_run_is_context_wherever_it_is():
     assert find_question(reflowed, DOCS).text == QUESTION
     # the question before the retrieved text, labelled or not
     assert find_question(f"{QUESTION}\n\n" + "\n".join(DOCS), DOCS).text == QUESTION
+    # a question that opens with its own "Q:" after the retrieved text keeps it
+    puzzle = "Q: There are 2 houses.\nClue(s):\n1. The cat lives left.\n\nWho owns the cat?"
+    assert find_question("\n\n".join(DOCS) + f"\n\n{puzzle}", DOCS).text == puzzle
 
 
 def test_a_chat_routes_on_the_question_turn_not_a_later_documents_turn():

@@ -186,6 +186,18 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
+def _unmasked(text: str, start: int, end: int, masked: Sequence[tuple[int, int]]) -> str:
+    """``text[start:end]`` without the masked spans."""
+    out, pos = [], start
+    for s, e in masked:
+        if e <= pos or s >= end:
+            continue
+        out.append(text[pos:s])
+        pos = max(pos, e)
+    out.append(text[pos:end])
+    return "".join(out)
+
+
 def _inside(pos: int, spans: Sequence[tuple[int, int]]) -> bool:
     return any(s <= pos < e for s, e in spans)
 
@@ -333,7 +345,7 @@ def find_question(text: str, retrieved: Iterable[str] = ()) -> Found:
             return Found(q, "question tag")
 
     starts = [i for i, k in enumerate(markers) if k.kind == "question" and k.end is None]
-    if starts and not markers[starts[0]].strong and not text[: markers[starts[0]].start].strip():
+    if starts and not markers[starts[0]].strong and not _unmasked(text, 0, markers[starts[0]].start, masked).strip():
         markers[starts[0]].body = markers[starts[0]].start  # a prompt that opens with "Q: ..." asks from there
     candidates: list[tuple[bool, str]] = []
     for i in starts:
