@@ -122,6 +122,34 @@ def instruction_after_question_and_references(q: str, docs: list[str]) -> Messag
     ))]
 
 
+# ------------------------------------------------------------------ written last, measured once
+def sources_with_id_tags(q: str, docs: list[str]) -> Messages:
+    return [("user", (
+        "Answer the user's question using the provided sources.\n\nSources:\n"
+        + "\n".join(f"<source id={i}>{d}</source>" for i, d in enumerate(docs, 1)) + f"\n\nUser's question: {q}"
+    ))]
+
+
+def setext_headers_respond_to(q: str, docs: list[str]) -> Messages:
+    return [("user", (
+        "Reference material\n==================\n" + "\n\n".join(docs) + f"\n\nTask\n====\nRespond to: {q}"
+    ))]
+
+
+def here_is_the_question(q: str, docs: list[str]) -> Messages:
+    return [("user", (
+        "Here is a document:\n<document>\n" + "\n".join(docs) + f"\n</document>\n\nHere is the question: {q}"
+        "\n\nAnswer in the same language as the question."
+    ))]
+
+
+def customer_asks(q: str, docs: list[str]) -> Messages:
+    return [
+        ("system", "You are a support agent."),
+        ("user", "Knowledge snippets:\n" + "\n".join(f"- {d}" for d in docs) + f"\n\nCustomer asks: {q}\nAgent reply:"),
+    ]
+
+
 # ------------------------------------------------------------------ multi-turn chats
 def chat_follow_up(q: str, docs: list[str]) -> Messages:
     return [
@@ -166,6 +194,12 @@ HELD_OUT: dict[str, Style] = {
     "[bracket] labels": knowledge_base_bracket_labels,
     "documents turn, then question turn": docs_turn_then_question_turn,
     "Question: first, References:": instruction_after_question_and_references,
+}
+UNSEEN: dict[str, Style] = {
+    "<source id=n> tags + User's question:": sources_with_id_tags,
+    "setext headers, 'Respond to:'": setext_headers_respond_to,
+    "<document> + 'Here is the question:'": here_is_the_question,
+    "snippets + 'Customer asks:'": customer_asks,
 }
 CHATS: dict[str, Style] = {
     "chat: follow-up question": chat_follow_up,

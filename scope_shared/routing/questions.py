@@ -14,9 +14,11 @@ templates:
    cue ("Answer:", "### Response") ends the prompt. A label is a line of its own or starts one
    ("Question: ..."), so a question's own lines ("Input:", "Note:") are never read as labels.
 3. The question is the content of a question tag, else of the last question section (up to the
-   next context or instruction marker; instruction paragraphs after it trimmed), else, when the
-   prompt holds context, what is left around the context once instruction paragraphs ("Use the
-   documents below...", "You are an assistant...") are dropped.
+   next marker; instruction paragraphs after it trimmed; a label that names itself, "Question" or
+   "Query", wins over "Q:" or a sentence ending in a colon; a section that already holds its answer,
+   a retrieved Q&A pair, is context), else, when the prompt holds context, what is left around the
+   context once instruction paragraphs ("Use the documents below...", "You are an assistant...")
+   are dropped, a stretch that asks something ("?") first.
 
 A prompt with no context and no question marker is plain: the whole text is the question. A prompt
 with context but nothing left beside it has no question (`Found.text` is ``None``).
@@ -25,7 +27,7 @@ with context but nothing left beside it has no question (`Found.text` is ``None`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -371,8 +373,8 @@ def find_question(text: str, retrieved: Iterable[str] = ()) -> Found:
     return Found(None, "no question")
 
 
-def _beside_context(  # type: ignore[no-untyped-def]
-    text: str, markers: list[_Marker], section_end, masked: list[tuple[int, int]], tight: bool, keep_instructions: bool = False
+def _beside_context(
+    text: str, markers: list[_Marker], section_end: Callable[[int], int], masked: list[tuple[int, int]], tight: bool, keep_instructions: bool = False
 ) -> list[str]:
     """The text of each stretch outside context, instructions and labels (instruction paragraphs dropped)."""
     covered = list(masked)
