@@ -36,6 +36,9 @@ STYLES = {
     "an asking line, then the question": lambda q, d: (
         "Evidence (retrieved):\n" + "\n\n".join(d) + f"\n\nPlease answer the following question:\n{q}"
     ),
+    "an unknown label opening the last paragraph": lambda q, d: (
+        "Knowledge snippets:\n" + "\n".join(f"- {x}" for x in d) + f"\n\nVisitor asks: {q}\nReply:"
+    ),
     "bold labels, trailing instruction line": lambda q, d: (
         "**Context**\n" + "\n".join(d) + f"\n\n**Question:** {q}\nIf the context does not help, say so."
     ),

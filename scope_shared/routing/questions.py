@@ -349,14 +349,21 @@ def find_question(text: str, retrieved: Iterable[str] = ()) -> Found:
     starts = [i for i, k in enumerate(markers) if k.kind == "question" and k.end is None]
     if starts and not markers[starts[0]].strong and not _unmasked(text, 0, markers[starts[0]].start, masked).strip():
         markers[starts[0]].body = markers[starts[0]].start  # a prompt that opens with "Q: ..." asks from there
-    candidates: list[tuple[bool, str]] = []
+    candidates: list[tuple[bool, int, str]] = []
     for i in starts:
         q = _question_in_section(text, markers[i].body, section_end(i), masked)
         if q and not _answered_inside(q):  # a retrieved Q&A pair is context, not the question
-            candidates.append((markers[i].strong, q))
+            candidates.append((markers[i].strong, markers[i].start, q))
+    # a paragraph after the context that opens with a label of its own ("Respond to: ...",
+    # "Customer asks: ...") holds the question, unless a self-naming question label says otherwise
+    own = _led_by_own_label(text, markers, masked)
+    strong = [q for is_strong, _, q in candidates if is_strong]
+    if strong:
+        return Found(strong[-1], "question section")
+    if own is not None and (not candidates or own[0] > candidates[-1][1]):
+        return Found(own[1], "labelled paragraph")
     if candidates:
-        best = [q for strong, q in candidates if strong] or [q for _, q in candidates]
-        return Found(best[-1], "question section")
+        return Found(candidates[-1][2], "question section")
 
     # no question marker: what is left beside context, instructions and labels; first with each
     # context section running to the next marker, then (nothing found) with the last one ending early
@@ -371,6 +378,30 @@ def find_question(text: str, retrieved: Iterable[str] = ()) -> Found:
     if plain or found:
         return Found((plain or found)[0], "beside the context")
     return Found(None, "no question")
+
+
+_OWN_LABEL = re.compile(
+    r"(?:\A|\n[ \t]*\n|\n[ \t]*[-=]{3,}[ \t]*\n)[ \t]*(?:\*\*)?(?P<label>[A-Z][A-Za-z'’]*(?:[ \t]+[A-Za-z'’]+){0,3})"
+    r"(?:\*\*)?:[ \t]+(?P<rest>\S)"
+)
+
+
+def _led_by_own_label(text: str, markers: list[_Marker], masked: list[tuple[int, int]]) -> tuple[int, str] | None:
+    """Where and what the question is, after the last context marker, in a paragraph opened by an
+    unknown short label ("Respond to: ..."): the last such paragraph, up to the next marker."""
+    contexts = [k for k in markers if k.kind == "context"]
+    if not contexts:
+        return None
+    after = max(k.start for k in contexts)
+    for m in reversed(list(_OWN_LABEL.finditer(text))):
+        if m.start("label") < after:
+            break
+        if _inside(m.start("label"), masked) or classify(m.group("label")) is not None:
+            continue
+        end = next((k.start for k in markers if k.start > m.start("rest") and k.kind != "context"), len(text))
+        q = _question_in_section(text, m.start("rest"), end, masked)
+        return None if q is None else (m.start("label"), q)
+    return None
 
 
 def _beside_context(
