@@ -49,7 +49,7 @@ from langchain_scope.batching import abatch_keeping_stops, batch_keeping_stops
 from langchain_scope.budget import ended, ends_run
 from langchain_scope.feedback import record_feedback
 from langchain_scope.planner import Planner, messages_of
-from langchain_scope.routing_text import RoutingTextFn, langchain_rule
+from langchain_scope.routing_text import RoutingTextFn, default_rule
 from langchain_scope.structured import RoutedStructuredOutput, StructuredBinding
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
@@ -208,7 +208,7 @@ class SCOPERouter(BaseChatModel):
             router=self.router,
             candidates=self.candidates,
             built=self._built,
-            rule=langchain_rule(self.context_chars, self.tool_chars, self.templates),
+            rule=default_rule(self.context_chars, self.tool_chars, self.templates),
             routing_text=self.routing_text,
             fallback_on=self.fallback_on,
             default_stop=self.stop,

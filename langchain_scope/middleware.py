@@ -4,7 +4,7 @@
     agent.invoke({"messages": [...]}, context={"scope_ledger": Ledger(0.05), "max_cost": 0.002})
 
 Each model call (every step of the tool loop) gets its own decision from the core router, on the
-query text of the conversation so far (`messages.query_text`), then runs through
+routing text of the conversation so far (`routing_text.routing_text_of`), then runs through
 ``handler(request.override(model=chosen))``; if the chosen candidate raises, the next-ranked one
 that fits the budget is tried. The knob and the ledger come from the run's ``context`` (a dict,
 dataclass or pydantic object with the keys of `langchain_scope.config`), else from the run's
@@ -52,7 +52,7 @@ from langchain_scope import tracing
 from langchain_scope.budget import ended, prompt_token_count
 from langchain_scope.feedback import record_feedback
 from langchain_scope.messages import usage_of
-from langchain_scope.routing_text import RoutingTextFn, langchain_rule, routing_text_of, without_markers
+from langchain_scope.routing_text import RoutingTextFn, default_rule, explicit_in, routing_text_of, without_markers
 from langchain_scope.tools import tool_capable
 from langchain_scope.validation import check_pairing
 from scope_shared.arguments import check_keywords
@@ -186,7 +186,7 @@ class SCOPEMiddleware(AgentMiddleware):
         self.ledger = self.built.ledger
         self.fallback_on = check_fallback_on(fallback_on)
         self.routing_text = routing_text
-        self.rule = langchain_rule(context_chars, tool_chars, templates)
+        self.rule = default_rule(context_chars, tool_chars, templates)
         # steps whose every candidate failed, by id of their messages (an outer fallback re-sends them)
         self._exhausted: OrderedDict[int, tuple[Any, CallRecord]] = OrderedDict()
         self._exhausted_lock = threading.Lock()
@@ -204,7 +204,9 @@ class SCOPEMiddleware(AgentMiddleware):
         if request.tools:
             names, skipped = tool_capable(names, self.candidates, self.router.cards)
         messages = self._messages(request)
-        routed = routing_text_of(messages, self.rule, {**(configurable or {}), **context}, self.routing_text)
+        routed = routing_text_of(
+            messages, self.rule, explicit=explicit_in({**(configurable or {}), **context}), custom=self.routing_text
+        )
         clean = without_markers(request.messages)
         system = [request.system_message] if request.system_message is not None else []
         call = RoutedCall.plan(

@@ -25,7 +25,8 @@ from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_scope import config as cfg
 from langchain_scope.budget import bound_tools, prompt_token_count
 from langchain_scope.messages import usage_of
-from langchain_scope.routing_text import RoutingTextFn, routing_text_of, without_markers
+from langchain_scope.retrieved import retrieved_texts
+from langchain_scope.routing_text import RoutingTextFn, explicit_in, routing_text_of, without_markers
 from langchain_scope.tools import TOOLS_KEY
 from scope_shared.budget.settings import Settings
 from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, FallbackOn, RoutedCall, Usage, stop_reason
@@ -94,7 +95,7 @@ class Planner:
         skipped: dict[str, str] = {}
         if binding is not None:  # tools or a structured-output schema: only capable candidates compete
             names, skipped = binding.capable(names, self.candidates, self.router.cards)
-        routed = self.routing_text_of(messages, config.get("configurable"))
+        routed = self.routing_text_of(messages, config)
         sent = without_markers(messages)
         run_id = config.get("run_id")
         call = RoutedCall.plan(
@@ -105,9 +106,14 @@ class Planner:
         )
         return Plan(sent, call, binding, kwargs, self.router.count_tokens, skipped)
 
-    def routing_text_of(self, messages: Sequence[BaseMessage], configurable: Mapping[str, Any] | None = None) -> RoutingText:
-        """What a call of ``messages`` is routed on (`langchain_scope.routing_text`)."""
-        return routing_text_of(list(messages), self.rule, configurable, self.routing_text)
+    def routing_text_of(self, messages: Sequence[BaseMessage], config: RunnableConfig | None = None) -> RoutingText:
+        """What a call of ``messages`` made with ``config`` is routed on (`langchain_scope.routing_text`):
+        its explicit routing text, else the rule, with what retrievers returned in the same run as context."""
+        config = config or {}
+        return routing_text_of(
+            list(messages), self.rule, explicit=explicit_in(config.get("configurable")), custom=self.routing_text,
+            retrieved=retrieved_texts(config),
+        )
 
     def target(self, model: str, binding: Binding | None) -> Runnable:
         """The candidate ``model``, with the call's tools or schema bound."""

@@ -11,6 +11,10 @@ route on, most specific first:
   removed before the candidate sees the message;
 - a ``with route_on("..."):`` block (`scope_shared.routing.routing_text.route_on`);
 - ``SCOPERouter(..., routing_text=lambda messages: ...)`` (return ``None`` to fall back to the rule).
+
+Text that a retriever returned earlier in the same run is context, never the question
+(`langchain_scope.retrieved`). The same names as `llamaindex_scope.routing_text`: `default_rule`,
+`turns_of`, `message_text`, `routing_text_of`, `query_text`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, ChatMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, ChatMessage, HumanMessage, SystemMessage
 
 from langchain_scope.templates import langchain_scaffolds, scaffolds_from_prompt
 from scope_shared.routing.routing_text import (
@@ -69,7 +73,7 @@ def turns_of(messages: Sequence[BaseMessage]) -> list[Turn]:
     return turns
 
 
-def langchain_rule(
+def default_rule(
     context_chars: int = 0, tool_chars: int = DEFAULT_TOOL_CHARS, templates: Sequence[Any] = ()
 ) -> RoutingTextRule:
     """The rule over LangChain's templates plus ``templates`` (prompt templates or template strings)."""
@@ -79,29 +83,43 @@ def langchain_rule(
 
 
 def routing_text_of(
-    messages: Sequence[BaseMessage],
+    source: str | Sequence[BaseMessage],
     rule: RoutingTextRule,
-    settings: Mapping[str, Any] | None = None,
+    *,
+    explicit: object = None,
     custom: RoutingTextFn | None = None,
+    retrieved: Sequence[str] = (),
 ) -> RoutingText:
-    """The routing text of one call: ``settings`` is the call's ``configurable`` (or agent context)."""
+    """The routing text of one call, with the overrides in precedence order: ``explicit`` (the
+    call's ``configurable["scope_routing_text"]``, see `explicit_in`), a marked message, a
+    ``route_on`` block, ``custom`` (the component's callable), then the rule; ``retrieved``: texts
+    retrievers returned in the same run (`langchain_scope.retrieved.retrieved_texts`)."""
+    messages = [HumanMessage(source)] if isinstance(source, str) else list(source)
     turns = turns_of(messages)
     return choose(
-        lambda: rule.of_turns(turns),
-        explicit=(settings or {}).get(ROUTING_TEXT_KEY),
+        lambda: rule.of_turns(turns, retrieved),
+        explicit=explicit,
         marked=marked_in(turns),
-        custom=None if custom is None else (lambda: custom(list(messages))),
+        custom=None if custom is None else (lambda: custom(messages)),
     )
 
 
-def query_text(messages: Sequence[BaseMessage], context_chars: int = 0, tool_chars: int = DEFAULT_TOOL_CHARS) -> str:
-    """The text SCOPE routes ``messages`` on by default (the rule over LangChain's templates)."""
-    return routing_text_of(messages, langchain_rule(context_chars, tool_chars)).text
+def explicit_in(settings: Mapping[str, Any] | None) -> object:
+    """The routing text a call's ``configurable`` (or an agent run's context) gives, if any."""
+    return (settings or {}).get(ROUTING_TEXT_KEY)
+
+
+def query_text(
+    source: str | Sequence[BaseMessage], context_chars: int = 0, tool_chars: int = DEFAULT_TOOL_CHARS
+) -> str:
+    """The text SCOPE routes a prompt or ``messages`` on by default (the rule over LangChain's templates)."""
+    return routing_text_of(source, default_rule(context_chars, tool_chars)).text
 
 
 __all__ = [
     "RoutingTextFn",
-    "langchain_rule",
+    "default_rule",
+    "explicit_in",
     "mark_routing_text",
     "message_text",
     "query_text",

@@ -14,7 +14,7 @@ from llamaindex_scope.retriever import SCOPERouterRetriever
 from llamaindex_scope.selector import SCOPESelection, SCOPESelector
 from llamaindex_scope.structured import SCOPEStructuredLLM
 from scope_shared.calls import collect_calls
-from llamaindex_scope.texts import mark_routing_text, query_from_prompt
+from llamaindex_scope.routing_text import mark_routing_text, query_text
 from scope_shared.budget.ledger import Ledger
 from scope_shared.routing.routing_text import ROUTING_TEXT_KEY, route_on
 
@@ -33,7 +33,7 @@ __all__ = [
     "collect_calls",
     "current_budget",
     "mark_routing_text",
-    "query_from_prompt",
+    "query_text",
     "route_on",
     "scope_budget",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, MessageRole
 
-from llamaindex_scope.texts import message_text
+from llamaindex_scope.routing_text import message_text
 from scope_shared.budget.ledger import Ledger
 from scope_shared.budget.scopes import BudgetScope, current_budget, scope_budget
 from scope_shared.budget.settings import settings_for_call

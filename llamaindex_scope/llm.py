@@ -54,12 +54,9 @@ from llamaindex_scope.budget import (
 )
 from llamaindex_scope.events import emit_routed
 from llamaindex_scope.settling import settler
-from llamaindex_scope.texts import (
-    RoutingTextFn,
-    default_rule,
-    messages_text,
-    routing_text_for,
-)
+from llamaindex_scope.messages import messages_text
+from llamaindex_scope.retrieved import retrieved_texts
+from llamaindex_scope.routing_text import RoutingTextFn, default_rule, routing_text_of
 from llamaindex_scope.tool_calls import (
     child_chat_kwargs,
     pop_tool_args,
@@ -101,7 +98,7 @@ class SCOPELLM(FunctionCallingLLM):
             one); overridden the same way (``ledger=``).
         routing_text: what to route on, given the prompt (completions) or the messages (chats);
             ``None`` from it falls back to the default rule (the question inside LlamaIndex's
-            templates, `llamaindex_scope.texts`). A call's ``routing_text="..."`` keyword, a marked
+            templates, `llamaindex_scope.routing_text`). A call's ``routing_text="..."`` keyword, a marked
             message or a ``route_on(...)`` block wins over it.
         templates: your own prompt templates to recognise beside LlamaIndex's.
         fallback_on: child errors that move the call on to the next candidate (default any
@@ -202,7 +199,10 @@ class SCOPELLM(FunctionCallingLLM):
         """Pop the routing kwargs, decide (pricing the ``n_prompt`` tokens sent), dispatch the
         routing event; returns the child's kwargs."""
         routing = {k: kwargs.pop(k) for k in ROUTING_KWARGS if k in kwargs}
-        routed = routing_text_for(source, self._rule, routing.pop("routing_text", None), self._routing_text)
+        routed = routing_text_of(
+            source, self._rule, explicit=routing.pop("routing_text", None), custom=self._routing_text,
+            retrieved=retrieved_texts(),
+        )
         settings = settings_for_call(Settings.read(routing), built=self._built)
         candidates = list(self.llms)
         if tools:

@@ -1,6 +1,6 @@
 """Settling a routed LlamaIndex call once a child answered: real usage, response metadata, events.
 
-The usage is what the child reported (`llamaindex_scope.texts.reported_usage`), else counted with
+The usage is what the child reported (`llamaindex_scope.messages.reported_usage`), else counted with
 the router's token counter (then flagged ``counted``). The call's record (`CallRecord.metadata()`)
 goes into ``additional_kwargs["scope"]`` and ``raw["scope"]`` (when the child's raw is empty or a
 dict), to the calls collector (`collect_calls`) and out as a `SCOPECostEvent`.
@@ -16,7 +16,7 @@ from llama_index.core.instrumentation.span import active_span_id
 
 from llamaindex_scope.attempts import Settle
 from llamaindex_scope.events import emit_settled
-from llamaindex_scope.texts import reported_usage, response_text
+from llamaindex_scope.messages import reported_usage, response_text
 from scope_shared.calls import RoutedCall, Usage, note_call
 from scope_shared.tokens import TokenCounter
 

@@ -15,7 +15,7 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM
 
-from llamaindex_scope.texts import without_markers
+from llamaindex_scope.routing_text import without_markers
 
 #: the tool arguments of a chat (``chat_with_tools`` and agents pass them); not the child's own kwargs
 TOOL_KWARGS = ("tools", "allow_parallel_tool_calls", "tool_required", "verbose")

@@ -182,3 +182,77 @@ def test_tool_messages_in_history_do_not_hide_a_new_question():
         HumanMessage("trivia: new question"),
     ]
     assert query_text(msgs) == "trivia: new question"
+
+
+# ---------------------------------------------------------------- hand-written RAG prompts, no template registered
+HUB_RAG = (
+    "You are an assistant for question-answering tasks. Use the following pieces of retrieved context to answer "
+    "the question. If you don't know the answer, just say that you don't know. Use three sentences maximum and "
+    "keep the answer concise.\nQuestion: {question} \nContext: {context} \nAnswer:"
+)
+NOTES = [f"math lecture notes, part {i}: integrals and derivatives of polynomials, worked examples." for i in range(4)]
+
+
+def _rag_chain(template: str, llm: SCOPERouter):
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+    from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=16))
+    store.add_texts(NOTES)
+    retriever = store.as_retriever(search_kwargs={"k": 3})
+    docs_text = RunnableLambda(lambda docs: "\n\n".join(d.page_content for d in docs))
+    prompt = ChatPromptTemplate.from_messages([("human", template)])
+    return {"context": retriever | docs_text, "question": RunnablePassthrough()} | prompt | llm
+
+
+@pytest.mark.parametrize(("template", "source"), [
+    (HUB_RAG, "question section"),
+    ("<documents>\n{context}\n</documents>\n<question>{question}</question>", "question tag"),
+    ("{context}\n\n{question}", "beside the context"),  # no layout at all: the run knows what was retrieved
+])
+def test_a_rag_chain_routes_on_the_question_without_a_registered_template(template, source):
+    from langchain_scope.retrieved import HANDLER
+
+    llm = SCOPERouter(candidates=make_candidates(), router=make_router(), min_accuracy=0.9)
+    tracked = len(HANDLER.store)
+    out = _rag_chain(template, llm).invoke("trivia: capital of Peru?")
+    meta = out.response_metadata["scope"]
+    assert (meta["routing_text"], meta["routing_text_source"], meta["model"]) == ("trivia: capital of Peru?", source, "cheap")
+    assert len(HANDLER.store) == tracked  # the run's texts are forgotten when it ends
+
+
+async def test_a_rag_chain_routes_on_the_question_async_and_in_batches():
+    llm = SCOPERouter(candidates=make_candidates(), router=make_router(), min_accuracy=0.9)
+    chain = _rag_chain("{context}\n\n{question}", llm)
+    out = await chain.ainvoke("trivia: tallest mountain?")
+    assert out.response_metadata["scope"]["routing_text"] == "trivia: tallest mountain?"
+    outs = chain.batch(["trivia: longest river?", "code: reverse a list"])
+    assert [o.response_metadata["scope"]["routing_text"] for o in outs] == ["trivia: longest river?", "code: reverse a list"]
+    assert [o.response_metadata["scope"]["model"] for o in outs] == ["cheap", "mid"]
+
+
+def test_retrieved_text_only_counts_inside_its_own_run():
+    llm = SCOPERouter(candidates=make_candidates(), router=make_router(), min_accuracy=0.9)
+    _rag_chain("{context}\n\n{question}", llm).invoke("trivia: capital of Peru?")
+    # the same prompt outside a run that retrieved it has no layout to read: its whole text is the question
+    prompt = "\n\n".join(NOTES[:3]) + "\n\ntrivia: capital of Peru?"
+    meta = llm.invoke(prompt).response_metadata["scope"]
+    assert meta["routing_text"] == prompt and meta["routing_text_source"] == "question" and meta["model"] == "strong"
+
+
+def test_a_prompt_with_context_and_no_question_is_routed_whole_and_says_so(monkeypatch):
+    from scope_shared.routing import routing_text as core
+    from scope_shared.routing.routing_text import RoutingTextWarning
+
+    monkeypatch.setattr(core, "_warned", False)
+    llm = SCOPERouter(candidates=make_candidates(), router=make_router(), min_accuracy=0.9)
+    prompt = "Context:\n" + "\n\n".join(NOTES) + "\n\nSummarise the context above in two sentences."
+    with pytest.warns(RoutingTextWarning):
+        meta = llm.invoke(prompt).response_metadata["scope"]
+    assert meta["routing_text"] == prompt and meta["routing_text_source"] == "whole_prompt"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per process
+        assert llm.invoke(prompt).response_metadata["scope"]["routing_text_source"] == "whole_prompt"

@@ -238,7 +238,7 @@ def test_a_module_level_framework_import_in_the_core_is_caught():
 
 
 def test_a_cross_integration_import_is_caught():
-    assert integration_violations(imports_of("from llamaindex_scope.texts import turns_of\n"), "langchain")
+    assert integration_violations(imports_of("from llamaindex_scope.routing_text import turns_of\n"), "langchain")
     assert integration_violations(imports_of("def f():\n    import langchain_core\n"), "llamaindex")
     assert integration_violations(imports_of("from ..budget import x\n", "llamaindex_scope.sub"), "llamaindex") == []
     assert integration_violations(imports_of("from scope_shared.calls import Usage\n"), "langchain") == []

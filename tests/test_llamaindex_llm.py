@@ -339,14 +339,14 @@ def test_a_stream_failing_midway_is_charged_what_it_produced_and_raises(router):
 def test_routing_text_is_the_query_inside_llamaindex_prompts():
     from llama_index.core.prompts.default_prompts import DEFAULT_REFINE_PROMPT, DEFAULT_TEXT_QA_PROMPT
 
-    from llamaindex_scope import query_from_prompt
+    from llamaindex_scope import query_text
 
     q = "math: why is the sky blue?\nAnswer briefly."
     qa = DEFAULT_TEXT_QA_PROMPT.format(context_str="code: lots of retrieved context\nmore", query_str=q)
-    assert query_from_prompt(qa) == q
+    assert query_text(qa) == q
     refine = DEFAULT_REFINE_PROMPT.format(query_str=q.splitlines()[0], existing_answer="x", context_msg="code: y")
-    assert query_from_prompt(refine) == q.splitlines()[0]
-    assert query_from_prompt("trivia: plain prompt") == "trivia: plain prompt"
+    assert query_text(refine) == q.splitlines()[0]
+    assert query_text("trivia: plain prompt") == "trivia: plain prompt"
 
 
 def test_custom_routing_text(router):

@@ -19,8 +19,7 @@ from llama_index.core.selectors import prompts as selector_prompts
 from llama_index.core.tools import FunctionTool
 from pydantic import BaseModel
 
-from llamaindex_scope import SCOPELLM, mark_routing_text, query_from_prompt, route_on
-from llamaindex_scope.texts import routing_text_of_messages
+from llamaindex_scope import SCOPELLM, mark_routing_text, query_text, route_on
 
 QUESTION = "What is the integral of x squared?\nGive the steps."
 CONTEXT = "Query: what is the capital of France?\nAnswer: Paris\n---------------------\ntrivia about cities"
@@ -48,8 +47,8 @@ TEMPLATES = {
 def _routing_text(prompt) -> str:
     values = {k: v for k, v in VALUES.items() if k in (prompt.template_vars or []) or k == "context_messages"}
     if isinstance(prompt, (type(chat_prompts.CHAT_TEXT_QA_PROMPT), type(chat_prompts.CHAT_CONTENT_QA_PROMPT))):
-        return routing_text_of_messages(prompt.format_messages(**values))
-    return query_from_prompt(prompt.format(**values))
+        return query_text(prompt.format_messages(**values))
+    return query_text(prompt.format(**values))
 
 
 @pytest.mark.parametrize("name", list(TEMPLATES))
@@ -58,7 +57,7 @@ def test_each_llamaindex_template_routes_on_the_question(name):
 
 
 def test_a_plain_prompt_is_routed_as_it_is():
-    assert query_from_prompt("trivia: plain prompt") == "trivia: plain prompt"
+    assert query_text("trivia: plain prompt") == "trivia: plain prompt"
 
 
 # ---------------------------------------------------------------- pipelines end to end
@@ -151,3 +150,46 @@ def test_your_own_template(router):
     llm = SCOPELLM(router, {m: NamedLLM(name=m) for m in MODELS}, min_accuracy=0.9, templates=[mine])
     response = llm.complete(mine.format(notes="math " * 30, query_str="trivia: tallest mountain?"))
     assert response.additional_kwargs["scope"]["routing_text"] == "trivia: tallest mountain?"
+
+
+# ---------------------------------------------------------------- hand-written RAG prompts, no template registered
+@pytest.mark.parametrize(("template", "source"), [
+    ("### Context\n{context_str}\n\n### Question\n{query_str}\n\n### Answer\n", "question section"),
+    ("{context_str}\n\n{query_str}", "beside the context"),  # no layout at all: the query knows what was retrieved
+])
+@pytest.mark.parametrize("chat", [True, False])
+def test_a_query_engine_routes_on_the_question_without_a_registered_template(router, template, source, chat):
+    from llamaindex_scope import collect_calls
+
+    child = ChatNamedLLM if chat else NamedLLM
+    llm = SCOPELLM(router, {m: child(name=m) for m in MODELS}, min_accuracy=0.9)
+    engine = _index().as_query_engine(llm=llm, text_qa_template=PromptTemplate(template), similarity_top_k=3)
+    with collect_calls() as calls:
+        engine.query("trivia: what is the capital of Peru?")
+    assert calls, "the engine made no routed call"
+    for record in calls:
+        meta = record.metadata()
+        assert (meta["routing_text"], meta["routing_text_source"]) == ("trivia: what is the capital of Peru?", source)
+        assert meta["model"] == "cheap"  # the math context does not move it to strong
+
+
+async def test_an_async_query_engine_routes_on_the_question(router):
+    from llamaindex_scope import collect_calls
+
+    llm = SCOPELLM(router, {m: ChatNamedLLM(name=m) for m in MODELS}, min_accuracy=0.9)
+    engine = _index().as_query_engine(llm=llm, text_qa_template=PromptTemplate("{context_str}\n\n{query_str}"))
+    with collect_calls() as calls:
+        await engine.aquery("trivia: tallest mountain?")
+    assert calls and {r.query for r in calls} == {"trivia: tallest mountain?"}
+
+
+def test_retrieved_text_only_counts_inside_its_own_query(router):
+    from llamaindex_scope.retrieved import STORE
+
+    llm = SCOPELLM(router, {m: ChatNamedLLM(name=m) for m in MODELS}, min_accuracy=0.9)
+    tracked = len(STORE)
+    _index().as_query_engine(llm=llm, text_qa_template=PromptTemplate("{context_str}\n\n{query_str}")).query("trivia: x?")
+    assert len(STORE) <= tracked + 1  # the query's spans are forgotten when it ends
+    prompt = "math notes part 0: integrals and derivatives " * 5 + "\n\ntrivia: x?"
+    meta = llm.complete(prompt).additional_kwargs["scope"]
+    assert meta["routing_text"] == prompt and meta["model"] == "strong"

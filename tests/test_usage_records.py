@@ -56,7 +56,7 @@ def test_llamaindex_reported_usage_reads_raw_and_kwargs():
         CompletionResponse,
     )
 
-    from llamaindex_scope.texts import reported_usage
+    from llamaindex_scope.messages import reported_usage
 
     chat = ChatResponse(message=ChatMessage(role="assistant", content="x"),
                         raw={"usage": {"prompt_tokens": 6, "completion_tokens": 2}})

@@ -9,7 +9,13 @@ framework scaffolding. Integrations turn their messages into `Turn` objects and 
 2. System turns are dropped.
 3. The question is the latest user turn that is not pure scaffolding, after known templates are
    recognised (`scaffolds`): the query inside a RAG prompt, a JSON schema block removed, the
-   "refine with this new context" turn skipped for the question before it.
+   "refine with this new context" turn skipped for the question before it. A turn no template
+   describes is read by its layout (`questions.find_question`: labelled sections, tags, headers,
+   numbered results, the question first or last), and text a retriever returned in the same run
+   (``retrieved``) is context wherever it appears. A turn that holds only context (documents,
+   instructions) is skipped like scaffolding. When no turn holds a question, the whole last user
+   turn is routed on, its source says ``"whole_prompt"`` and a `RoutingTextWarning` is issued
+   (once per process).
 4. An agent step (the input ends with tool results) is routed on its current need: the task (the
    question above) plus the latest tool turn(s), up to ``tool_chars`` characters of them.
 5. ``earlier_chars`` > 0 keeps that many characters of the user/assistant turns before the question
@@ -37,14 +43,44 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
+import threading
+import warnings
+
 from scope_shared.errors import InvalidQueryError
 from scope_shared.query import validate_query
+from scope_shared.routing.questions import find_question
 from scope_shared.routing.scaffolds import ScaffoldSet
 
 #: the message marker and the per-call (``configurable``) key naming the routing text
 ROUTING_TEXT_KEY = "scope_routing_text"
 #: characters of an agent's latest tool results appended to its task
 DEFAULT_TOOL_CHARS = 1000
+#: the source of a routing text when no question could be found: the whole prompt was routed on
+WHOLE_PROMPT = "whole_prompt"
+
+
+class RoutingTextWarning(UserWarning):
+    """A call was routed on its whole prompt: it holds context but no question the rule could find."""
+
+
+_warned = False
+_warned_lock = threading.Lock()
+
+
+def warn_whole_prompt(chars: int) -> None:
+    """Warn (once per process) that a call is routed on its whole prompt."""
+    global _warned
+    with _warned_lock:
+        if _warned:
+            return
+        _warned = True
+    warnings.warn(
+        f"no question found in a prompt of {chars} characters that holds retrieved context or instructions; "
+        f"routing on the whole prompt (routing_text_source {WHOLE_PROMPT!r}). Label the question "
+        "(e.g. 'Question: ...'), pass scope_routing_text, mark the message, or register the template.",
+        RoutingTextWarning,
+        stacklevel=2,
+    )
 
 Role = Literal["system", "user", "assistant", "tool"]
 _override: ContextVar[str | None] = ContextVar("scope_routing_text", default=None)
@@ -85,13 +121,27 @@ class RoutingTextRule:
         if self.earlier_chars < 0 or self.tool_chars < 0:
             raise InvalidQueryError("earlier_chars and tool_chars must be >= 0")
 
-    def of_prompt(self, prompt: str) -> RoutingText:
-        """The routing text of a single prompt (a completion call)."""
+    def of_prompt(self, prompt: str, retrieved: Sequence[str] = ()) -> RoutingText:
+        """The routing text of a single prompt (a completion call); ``retrieved``: texts a
+        retriever returned in the same run (context, never the question)."""
         ex = self.scaffolds.extract(validate_query(prompt))
-        text = ex.text if ex.text and ex.text.strip() else prompt
-        return RoutingText(text, f"template {ex.template}" if ex.template else "prompt")
+        if self._whole_template(ex.template):
+            text = ex.text if ex.text and ex.text.strip() else prompt
+            return RoutingText(text, f"template {ex.template}")
+        found = self._in_text(ex.text if ex.text and ex.text.strip() else prompt, retrieved)
+        if found is None:
+            warn_whole_prompt(len(prompt))
+            return RoutingText(prompt, WHOLE_PROMPT)
+        text, how = found
+        if how == "question":
+            how = f"template {ex.template}" if ex.template else "prompt"
+        return RoutingText(text, how)
 
-    def of_turns(self, turns: Sequence[Turn]) -> RoutingText:
+    def _whole_template(self, name: str | None) -> bool:
+        """Whether ``name`` is a whole-prompt template (not a block removed from the text)."""
+        return name is not None and any(s.name == name for s in self.scaffolds.wholes)
+
+    def of_turns(self, turns: Sequence[Turn], retrieved: Sequence[str] = ()) -> RoutingText:
         """The routing text of a chat (rules 1-6 of the module docstring)."""
         marked = marked_in(turns)
         if marked:
@@ -101,7 +151,7 @@ class RoutingTextRule:
             any(t.role == "user" for t in turns) or all(t.role == "assistant" for _, t in live)
         ):
             raise no_user_text(turns)
-        core, text, source = self._question(live)
+        core, text, source = self._question(live, retrieved)
         if core is None:
             return RoutingText(text, source)
         tools = self._latest_tools(turns, core)
@@ -114,16 +164,39 @@ class RoutingTextRule:
             source += " + earlier turns"
         return RoutingText(text, source)
 
-    def _question(self, live: list[tuple[int, Turn]]) -> tuple[int | None, str, str]:
+    @staticmethod
+    def _in_text(text: str, retrieved: Sequence[str]) -> tuple[str, str] | None:
+        """The question in one turn's text and how it was found (``"question"``: the whole text),
+        or None when the text holds only context and instructions."""
+        found = find_question(text, retrieved)
+        if found.text is None or not found.text.strip():
+            return None
+        return found.text.strip(), "question" if found.how == "plain" else found.how
+
+    def _question(self, live: list[tuple[int, Turn]], retrieved: Sequence[str] = ()) -> tuple[int | None, str, str]:
+        whole: tuple[int, str] | None = None
         for i, t in reversed(live):
             if t.role != "user":
                 continue
             ex = self.scaffolds.extract(t.text)
             if ex.text is None:  # a scaffolding-only turn: the question is further up
                 continue
-            if ex.text.strip():
-                return i, ex.text.strip(), f"template {ex.template}" if ex.template else "question"
-        stand_in = [(i, t) for i, t in live if t.role != "assistant"]
+            if not ex.text.strip():
+                continue
+            if self._whole_template(ex.template):
+                return i, ex.text.strip(), f"template {ex.template}"
+            found = self._in_text(ex.text, retrieved)
+            if found is None:  # only context and instructions: the question is further up
+                whole = whole or (i, t.text.strip())
+                continue
+            text, how = found
+            if ex.template and how == "question":
+                how = f"template {ex.template}"
+            return i, text, how
+        if whole is not None:
+            warn_whole_prompt(len(whole[1]))
+            return whole[0], whole[1], WHOLE_PROMPT
+        stand_in = [(i, t) for i, t in live if t.role != "assistant"] or live
         i, t = stand_in[-1]
         ex = self.scaffolds.extract(t.text)
         text = ex.text.strip() if ex.text and ex.text.strip() else t.text.strip()

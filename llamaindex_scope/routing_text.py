@@ -1,8 +1,15 @@
-"""Reading LlamaIndex messages and responses: the question to route on, the text to count, the usage reported.
+"""The routing text of a LlamaIndex call: messages to `Turn` objects, the rule, and the ways to say it.
 
-The routing text is the core rule (`scope_shared.routing.routing_text`) over LlamaIndex's own
-templates (`llamaindex_scope.templates`); a message can be marked with
-``additional_kwargs={"scope_routing_text": True}`` (or a string) to say what to route on.
+The rule is `scope_shared.routing.routing_text` (the user's question, not system prompts, retrieved
+context, schemas or scaffolding; an agent step on its task plus the latest tool turn) over
+LlamaIndex's own templates (`llamaindex_scope.templates`) and any the user adds, with the text
+retrievers returned earlier in the same query treated as context (`llamaindex_scope.retrieved`).
+To say what to route on, most specific first: a call's ``routing_text="..."`` keyword; a message
+marked ``additional_kwargs={"scope_routing_text": True}`` (its own text) or a string (see
+`mark_routing_text`); a ``with route_on("..."):`` block; ``SCOPELLM(..., routing_text=fn)``.
+
+The same names as `langchain_scope.routing_text`: `default_rule`, `turns_of`, `message_text`,
+`routing_text_of`, `query_text`.
 """
 
 from __future__ import annotations
@@ -11,15 +18,9 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from llama_index.core.base.llms.types import (
-    ChatMessage,
-    ChatResponse,
-    CompletionResponse,
-    MessageRole,
-)
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
 from llamaindex_scope.templates import llamaindex_scaffolds, scaffolds_from_prompt
-from scope_shared.calls import Usage
 from scope_shared.routing.routing_text import (
     ROUTING_TEXT_KEY,
     RoutingText,
@@ -31,19 +32,14 @@ from scope_shared.routing.routing_text import (
     marked_text,
     without_markers,
 )
-from scope_shared.tokens import reported_tokens
 
 __all__ = [
     "RoutingTextFn",
     "default_rule",
     "mark_routing_text",  # the core's, re-exported as llamaindex_scope's
     "message_text",
-    "messages_text",
-    "query_from_prompt",
-    "reported_usage",
-    "response_text",
-    "routing_text_for",
-    "routing_text_of_messages",
+    "query_text",
+    "routing_text_of",
     "transcript_turns",
     "turns_of",
     "without_markers",  # the core's, re-exported for llamaindex_scope.llm
@@ -67,23 +63,28 @@ def default_rule(templates: Sequence[Any] = ()) -> RoutingTextRule:
     return RoutingTextRule(llamaindex_scaffolds() + extra if extra else llamaindex_scaffolds())
 
 
-def routing_text_for(
+def routing_text_of(
     source: str | Sequence[ChatMessage],
     rule: RoutingTextRule,
+    *,
     explicit: object = None,
     custom: RoutingTextFn | None = None,
+    retrieved: Sequence[str] = (),
 ) -> RoutingText:
-    """The routing text of one call (a prompt or a chat), with the overrides in precedence order."""
+    """The routing text of one call (a prompt or a chat), with the overrides in precedence order:
+    ``explicit`` (the call's ``routing_text=``), a marked message, a ``route_on`` block, ``custom``
+    (the component's callable), then the rule; ``retrieved``: texts retrieved in the same query."""
     fn = None if custom is None else (lambda: custom(source))
     turns = transcript_turns(source) if isinstance(source, str) else turns_of(source)
     if turns is None:
-        return choose(lambda: rule.of_prompt(str(source)), explicit=explicit, custom=fn)
-    return choose(lambda: rule.of_turns(turns), explicit=explicit, marked=marked_in(turns), custom=fn)
+        return choose(lambda: rule.of_prompt(str(source), retrieved), explicit=explicit, custom=fn)
+    return choose(lambda: rule.of_turns(turns, retrieved), explicit=explicit, marked=marked_in(turns), custom=fn)
 
 
-def query_from_prompt(text: str, rule: RoutingTextRule | None = None) -> str:
-    """The user's question inside a LlamaIndex prompt (QA, refine, summarize, selector, ...), else the text."""
-    return (rule or default_rule()).of_prompt(text).text
+def query_text(source: str | Sequence[ChatMessage], rule: RoutingTextRule | None = None) -> str:
+    """The text SCOPE routes a prompt or a chat on by default (the question inside LlamaIndex's
+    templates and hand-written prompts; a plain prompt as it is)."""
+    return routing_text_of(source, rule or default_rule()).text
 
 
 def turns_of(messages: Sequence[ChatMessage]) -> list[Turn]:
@@ -122,31 +123,3 @@ def message_text(message: ChatMessage) -> str:
     if calls:
         parts.append(str(calls))
     return "\n".join(p for p in parts if p)
-
-
-def messages_text(messages: Sequence[ChatMessage]) -> str:
-    """All the text a chat sends (what its input tokens are counted from)."""
-    return "\n".join(message_text(m) for m in messages)
-
-
-def routing_text_of_messages(messages: Sequence[ChatMessage], rule: RoutingTextRule | None = None) -> str:
-    """What to route a chat on by default: the question (`scope_shared.routing.routing_text`)."""
-    return (rule or default_rule()).of_turns(turns_of(messages)).text
-
-
-def response_text(response: ChatResponse | CompletionResponse) -> str:
-    """The text a response produced (a chat's message, a completion's text)."""
-    if isinstance(response, ChatResponse):
-        return message_text(response.message)
-    return response.text or ""
-
-
-def reported_usage(response: ChatResponse | CompletionResponse) -> Usage | None:
-    """Token counts the provider reported, if any (`scope_shared.tokens.reported_tokens`).
-
-    Looked for in the response's ``additional_kwargs`` (where LlamaIndex's OpenAI-style
-    integrations put them), its message's ``additional_kwargs``, its ``raw`` (and ``raw.usage``).
-    """
-    message_kwargs = response.message.additional_kwargs if isinstance(response, ChatResponse) else None
-    pair = reported_tokens(response.additional_kwargs, message_kwargs, response.raw)
-    return None if pair is None else Usage(input_tokens=pair[0], output_tokens=pair[1], counted=False)
