@@ -35,6 +35,7 @@ import numpy as np
 
 from scope_shared.data import (
     dataset_path,
+    stratified_split,
     load_llmrouter9,
     load_routerarena2,
     load_routerbench11,
@@ -55,14 +56,24 @@ from routing_report import plot, print_draws, print_embedders, print_held_out, p
 LOADERS = {"llmrouter-9": load_llmrouter9, "routerbench-11": load_routerbench11, "routerarena-2": load_routerarena2}
 #: embed only the last characters of a prompt where few-shot examples come first (MiniLM reads ~256 tokens)
 EMBED_TAIL = {"routerbench-11": 1000}
-#: held-out models for the unseen setting: one strong, one mid, one weak (by overall accuracy)
-UNSEEN = {
-    "llmrouter-9": ["llama-3.1-nemotron-51b-instruct", "qwen2.5-7b-instruct", "mistral-7b-instruct-v0.3"],
-    "routerbench-11": ["gpt-4-1106-preview", "gpt-3.5-turbo-1106", "WizardLM/WizardLM-13B-V1.2"],
+#: held-out trios for the unseen and onboarding settings, the first being the default: each mixes
+#: strengths (by overall accuracy) and, in the others, a specialist (a code model) or a weak-but-priced one
+TRIOS = {
+    "llmrouter-9": [
+        ["llama-3.1-nemotron-51b-instruct", "qwen2.5-7b-instruct", "mistral-7b-instruct-v0.3"],
+        ["llama-3.3-nemotron-super-49b-v1", "gemma-2-9b-it", "codegemma-7b"],
+        ["llama-3.1-8b-instruct", "llama3-chatqa-1.5-70b", "llama3-chatqa-1.5-8b"],
+    ],
+    "routerbench-11": [
+        ["gpt-4-1106-preview", "gpt-3.5-turbo-1106", "WizardLM/WizardLM-13B-V1.2"],
+        ["zero-one-ai/Yi-34B-Chat", "claude-instant-v1", "meta/code-llama-instruct-34b-chat"],
+        ["claude-v1", "mistralai/mixtral-8x7b-chat", "mistralai/mistral-7b-chat"],
+    ],
 }
+UNSEEN = {name: trios[0] for name, trios in TRIOS.items()}
 #: figures kept per seed (per draw, for ood) in the JSON beside the means
 PER_SEED = ["auc", "aiq", "max_accuracy", "gain_over_bsm", "cost_saving_at_bsm", "auroc", "bias_mean", "abs_bias_mean",
-            "auroc_per_model"]
+            "auroc_per_model", "default_accuracy", "default_cost_share", "default_gap_to_bsm"]
 
 
 def make_routers(names: list[str] | None) -> list:
@@ -108,7 +119,11 @@ def run_setting(table, embs, seeds, args, embed_s, setting: Setting, curves, emb
     per_model: dict[str, list[dict]] = {}
     bsm_rows, oracle_rows, draws = [], [], []
     for seed in seeds:
-        drawn = setting_split(table, embs, setting, seed, args.test_size, embedder_name=embedder_name)
+        if getattr(args, "validation", False):  # the seed's history part only: its own split is the validation
+            tr, _ = stratified_split(table.benchmarks, args.test_size, seed)
+            drawn = setting_split(table.subset(tr), embs[tr], setting, seed, args.test_size, embedder_name=embedder_name)
+        else:
+            drawn = setting_split(table, embs, setting, seed, args.test_size, embedder_name=embedder_name)
         split, truth = drawn.split, drawn.truth
         ref = reference(split.models, truth.scores, truth.costs)
         bsm_rows.append({"model": ref.models[ref.bsm_index], "accuracy": ref.bsm.accuracy, "cost": ref.bsm.cost,
@@ -154,16 +169,15 @@ def run_setting(table, embs, seeds, args, embed_s, setting: Setting, curves, emb
                if setting.held_out_models else {})}
 
 
-def run_embedder(table, embedder, texts, seeds, args, settings: list[Setting], curves) -> dict:
+def run_embedder(table, embedder, texts, seeds, args, settings: list[tuple[str, Setting]], curves) -> dict:
     """Every setting with one embedder: its vectors (disk-cached), its CPU time per query, the results."""
     embs = embed_with_cache(embedder, texts, show_progress=True)
     embed_s = embed_seconds_per_query(embedder, texts)
     out = {}
-    for setting in settings:
-        curves[setting.name] = {}
-        print(f"{embedder.name} / {setting.name}: {len(seeds)} seed(s)", file=sys.stderr)
-        out[setting.name] = run_setting(table, embs, seeds, args, embed_s, setting, curves[setting.name],
-                                        embedder_name=embedder.name)
+    for key, setting in settings:
+        curves[key] = {}
+        print(f"{embedder.name} / {key}: {len(seeds)} seed(s)", file=sys.stderr)
+        out[key] = run_setting(table, embs, seeds, args, embed_s, setting, curves[key], embedder_name=embedder.name)
     return {"embed_s": embed_s, "settings": out}
 
 
@@ -172,18 +186,22 @@ def ood_note(n_benchmarks: int) -> str:
     return f"{n_ood_benchmarks(n_benchmarks)} of {n_benchmarks} benchmarks (a third, at least one)"
 
 
-def make_settings(args, unseen: list[str], n_benchmarks: int) -> list[Setting]:
-    """The settings asked for; those the data set cannot have (no held-out models) are left out."""
+def make_settings(args, trios: list[list[str]], n_benchmarks: int) -> list[tuple[str, Setting]]:
+    """The settings asked for, each with its key in the results (held-out settings once per trio:
+    ``unseen`` for the first trio, ``unseen/t1`` ... for the others); those the data set cannot have
+    (no held-out models) are left out."""
     out = []
     for kind in args.settings:
         if kind == "seen":
-            out.append(Setting("seen"))
+            out.append(("seen", Setting("seen")))
         elif kind == "ood" and n_benchmarks >= 2:
-            out.append(Setting("ood"))
-        elif kind == "unseen" and unseen:
-            out.append(Setting("unseen", tuple(unseen), args.n_anchors))
-        elif kind == "onboarding" and unseen:
-            out.extend(Setting("onboarding", tuple(unseen), n) for n in args.onboarding_n)
+            out.append(("ood", Setting("ood")))
+        for t, unseen in enumerate(trios):
+            tag = f"/t{t}" if t else ""
+            if kind == "unseen" and unseen:
+                out.append((f"unseen{tag}", Setting("unseen", tuple(unseen), args.n_anchors)))
+            elif kind == "onboarding" and unseen:
+                out.extend((f"onboarding-n{n}{tag}", Setting("onboarding", tuple(unseen), n)) for n in args.onboarding_n)
     return out
 
 
@@ -192,7 +210,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--dataset", default="llmrouter-9", choices=sorted(LOADERS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--settings", nargs="+", default=list(SETTING_KINDS), choices=list(SETTING_KINDS))
-    ap.add_argument("--unseen", nargs="+", default=None, help="held-out models (default: strong, mid, weak)")
+    ap.add_argument("--unseen", nargs="+", default=None, help="one held-out trio (default: the data set's trios)")
+    ap.add_argument("--trios", type=int, nargs="+", default=None, help="which of the data set's trios (default all)")
+    ap.add_argument("--validation", action="store_true",
+                    help="run on each seed's history part only (its own split is the validation): for choosing defaults")
     ap.add_argument("--n-anchors", type=int, default=50, help="random anchor outcomes of each held-out model (unseen)")
     ap.add_argument("--onboarding-n", type=int, nargs="+", default=[20, 50, 250],
                     help="suggested anchors of each held-out model (onboarding; one setting per N)")
@@ -219,11 +240,15 @@ def main(argv: list[str] | None = None) -> dict:
     table = LOADERS[args.dataset](dataset_path(args.dataset))
     tail = EMBED_TAIL.get(args.dataset)
     texts = [q[-tail:] for q in table.questions] if tail else table.questions
-    unseen = args.unseen or UNSEEN.get(args.dataset, [])
+    trios = [args.unseen] if args.unseen else TRIOS.get(args.dataset, [])
+    if args.trios is not None and not args.unseen:
+        trios = [trios[i] for i in args.trios]
+    unseen = trios[0] if trios else []
     n_benchmarks = len(set(table.benchmarks))
-    settings = make_settings(args, unseen, n_benchmarks)
+    settings = make_settings(args, trios, n_benchmarks)
     names = args.embedders.split(",") if args.embedders else [None]
-    result: dict = {"dataset": args.dataset, "seeds": seeds, "settings": {}}
+    result: dict = {"dataset": args.dataset, "seeds": seeds, "settings": {}, "trios": trios,
+                    "validation": bool(args.validation)}
     t0 = time.time()
     curves: dict = {}
     for i, name in enumerate(names):
@@ -264,7 +289,8 @@ def main(argv: list[str] | None = None) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=float))
     for name, res in result["settings"].items():
-        extra = f" (held out: {', '.join(unseen)}; N = {res['n_anchors']}, {res['anchors']})" if "n_anchors" in res else ""
+        extra = (f" (held out: {', '.join(res['unseen_models'])}; N = {res['n_anchors']}, {res['anchors']})"
+                 if "n_anchors" in res else "")
         if name == "ood":
             extra = f" ({ood_note(n_benchmarks)} left out per seed)"
         print_table(f"{args.dataset} / {name}{extra} / seeds {seeds}", res)

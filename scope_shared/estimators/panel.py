@@ -31,6 +31,7 @@ Output lengths are the kNN estimator's. With fewer than two reference models it 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,9 +44,11 @@ from scope_shared.estimators.knn import KNNEstimator
 from scope_shared.estimators.panel_features import (
     LIST_FACTOR,
     NeighbourLists,
-    closeness,
+    benchmark_codes,
+    benchmark_shares,
     hide_benchmarks,
     logit,
+    near_questions,
     own_estimates,
     score_matrix,
     similarities,
@@ -56,6 +59,9 @@ from scope_shared.history import Anchors, History
 #: prior precision of the intercept (practically free) and of the own-kNN coefficient
 INTERCEPT_PRECISION = 1e-4
 OWN_PRECISION = 1.0
+#: bounds on the prior variance of a model's skill on a benchmark (beyond what the factors say); within
+#: them it is the spread of the reference models' skills on that benchmark
+MIN_SKILL_VAR, MAX_SKILL_VAR = 1.0, 4.0
 #: smallest prior variance of a factor loading (the reference models may agree too well)
 MIN_LOADING_VAR = 0.05
 #: a model answering at least this share of the history is fitted on the pool's neighbour lists
@@ -73,6 +79,15 @@ class Panel:
     loading_var: np.ndarray  # (f,)
     shrinkage: Shrinkage
     sizes: tuple[int, ...]  # history length and reference outcome counts when fitted
+    benchmarks: tuple[str, ...] = ()  # the history's benchmarks (a skill on each) when there are two or more
+    codes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # each question's benchmark code
+    skill_var: np.ndarray = field(default_factory=lambda: np.zeros(0))  # prior variance of each benchmark skill
+
+    def shares(self, neighbour_ids: np.ndarray) -> np.ndarray:
+        """Which benchmarks questions are like (from their nearest history questions); (n, 0) without."""
+        if not self.benchmarks:
+            return np.zeros((len(neighbour_ids), 0))
+        return benchmark_shares(neighbour_ids, self.codes, len(self.benchmarks))
 
     def factors(self, reference_p: np.ndarray) -> np.ndarray:
         return (logit(reference_p) - self.centre) @ self.basis
@@ -116,6 +131,7 @@ class PanelEstimator(Estimator):
         benchmark_sample: int = 150,
         refit_share: float = 0.05,
         shrink: bool = True,
+        benchmark_skills: bool = False,
         seed: int = 0,
     ) -> None:
         if not (isinstance(factors, int) and factors > 0 and 0 < min_share <= 1 and fit_sample >= 50
@@ -129,6 +145,7 @@ class PanelEstimator(Estimator):
         self.k = k
         self.n_factors, self.min_share, self.fit_sample = factors, min_share, fit_sample
         self.benchmark_sample, self.refit_share, self.shrink, self.seed = benchmark_sample, refit_share, shrink, seed
+        self.benchmark_skills = benchmark_skills
         self._lock = threading.RLock()
         self._own_cache: dict = {}  # used only for a history without ``fit_cache``
 
@@ -145,14 +162,16 @@ class PanelEstimator(Estimator):
         panel = state.panel
         z = panel.factors(self._reference_estimates(queries, query_embs, anchors, own, history, panel))
         own_logit = logit(own.p_correct)
+        close, near = near_questions(history, query_embs)
+        shares = panel.shares(near)
         eta = np.empty_like(own_logit)
         level = np.empty(len(anchors.models))
         for j, m in enumerate(anchors.models):
             fit = self.model_fit(m, history)
-            eta[:, j] = design(z, own_logit[:, j]) @ fit.coef
+            eta[:, j] = design(z, own_logit[:, j], shares) @ fit.coef
             level[j] = fit.level
         if self.shrink:
-            eta = panel.shrinkage.apply(eta, level[None, :], closeness(history, query_embs))
+            eta = panel.shrinkage.apply(eta, level[None, :], close)
         return RawEstimates(p_correct=sigmoid(eta), output_tokens=own.output_tokens, n_anchors=own.n_anchors)
 
     def _reference_estimates(self, queries: Sequence[str], query_embs: np.ndarray, anchors: Anchors,
@@ -176,7 +195,7 @@ class PanelEstimator(Estimator):
         """What makes two panel estimators' fits interchangeable (their key in ``history.fit_cache``)."""
         knn = self.knn
         return ("panel", knn.k, knn.temperature, knn.prior_weight, self.n_factors, self.min_share,
-                self.fit_sample, self.benchmark_sample, self.shrink, self.seed)
+                self.fit_sample, self.benchmark_sample, self.shrink, self.benchmark_skills, self.seed)
 
     def _cache(self, history: History) -> dict:
         cache = getattr(history, "fit_cache", None)
@@ -223,23 +242,35 @@ class PanelEstimator(Estimator):
         _, _, vt = np.linalg.svd(f_s - centre, full_matrices=False)
         basis = vt[: min(self.n_factors, len(ref))].T
         z_s = (f_s - centre) @ basis
-        loadings = []
+        names, codes = benchmark_codes(history)
+        if len(names) < 2 or not self.benchmark_skills:
+            names, codes = (), np.zeros(0, np.int64)
+        panel = Panel(ref, centre, basis, np.zeros(basis.shape[1]), np.ones(basis.shape[1]), Shrinkage(), sizes,
+                      names, codes)
+        shares = panel.shares(pool.nbr)
+        loadings, skills = [], []
+        f = basis.shape[1]
         for j in range(len(ref)):
             y = scores[pool_ids, j].astype(np.float64)
             has = ~np.isnan(y)
-            loadings.append(map_logistic(design(z_s[has]), y[has], _prior_mean(y[has], np.zeros(basis.shape[1])),
-                                         np.r_[INTERCEPT_PRECISION, np.full(basis.shape[1], 1e-2)])[1:])
+            coef = map_logistic(design(z_s[has], None, shares[has]), y[has],
+                                np.r_[_prior_mean(y[has], np.zeros(f)), np.zeros(len(names))],
+                                np.r_[INTERCEPT_PRECISION, np.full(f + len(names), 1e-2)])
+            loadings.append(coef[1:1 + f]), skills.append(coef[1 + f:])
         lm = np.mean(loadings, 0)
         lv = np.maximum(np.var(loadings, 0), MIN_LOADING_VAR)
+        # a skill per benchmark, drawn toward none with the spread the reference models show
+        sv = np.clip(np.var(skills, 0), MIN_SKILL_VAR, MAX_SKILL_VAR) if names else np.zeros(0)
+        panel = dataclasses.replace(panel, loading_mean=lm, loading_var=lv, skill_var=sv)
         # model fits need the panel; the shrinkage needs the reference models' fits
-        state = PanelState(Panel(ref, centre, basis, lm, lv, Shrinkage(), sizes), pool, ref_p)
+        state = PanelState(panel, pool, ref_p)
         if self.shrink:
-            views = [(pool_ids, ref_p, pool.closeness)]
+            views = [(pool_ids, ref_p, pool.closeness, shares)]
             lbo = self._benchmark_view(history, pool_ids, sims, size, rng)
             if lbo is not None:
-                views.append((lbo.ids, lbo.estimates(scores, acc, self.knn), lbo.closeness))
+                views.append((lbo.ids, lbo.estimates(scores, acc, self.knn), lbo.closeness, panel.shares(lbo.nbr)))
             shrinkage = self._fit_shrinkage(history, state, scores, views)
-            state = PanelState(Panel(ref, centre, basis, lm, lv, shrinkage, sizes), pool, ref_p, state.fits, state.fitted)
+            state = PanelState(dataclasses.replace(panel, shrinkage=shrinkage), pool, ref_p, state.fits, state.fitted)
         return state
 
     def _benchmark_view(self, history: History, pool_ids: np.ndarray, sims: np.ndarray, size: int,
@@ -264,10 +295,10 @@ class PanelEstimator(Estimator):
         eta, prior, close, y = [], [], [], []
         for j, m in enumerate(panel.reference):
             fit = self._fit_model(m, history, state)
-            for ids, p, c in views:
+            for ids, p, c, sh in views:
                 yj = scores[ids, j].astype(np.float64)
                 has = ~np.isnan(yj)
-                e = design(panel.factors(p), logit(p[:, j])) @ fit.coef
+                e = design(panel.factors(p), logit(p[:, j]), sh) @ fit.coef
                 eta.append(e[has]), y.append(yj[has]), close.append(c[has])
                 prior.append(np.full(int(has.sum()), fit.level))
         return fit_shrinkage(np.concatenate(eta), np.concatenate(prior), np.concatenate(close), np.concatenate(y))
@@ -290,6 +321,7 @@ class PanelEstimator(Estimator):
         acc = float(history.model_stats(model)["accuracy"])
         ids_m, y_m = arr.ids.astype(np.int64), arr.scores.astype(np.float64)
         z_pool = panel.factors(state.ref_p)
+        shares_pool = panel.shares(pool.nbr)
         if model in panel.reference:
             j = panel.reference.index(model)
             own_pool = state.ref_p[:, j]
@@ -303,7 +335,7 @@ class PanelEstimator(Estimator):
             pos = np.searchsorted(ids_m, pool.ids)
             pos = np.clip(pos, 0, max(n_out - 1, 0))
             has = ids_m[pos] == pool.ids if n_out else np.zeros(len(pool.ids), bool)
-            x, y = design(z_pool[has], logit(own_pool[has])), y_m[pos[has]]
+            x, y = design(z_pool[has], logit(own_pool[has]), shares_pool[has]), y_m[pos[has]]
         else:  # few outcomes: fitted on all of them (a sample), with their own neighbour lists
             rng = np.random.default_rng([self.seed, n_out])
             pick = np.sort(rng.choice(n_out, size=min(self.fit_sample, n_out), replace=False))
@@ -313,23 +345,27 @@ class PanelEstimator(Estimator):
             scores, ref_acc = score_matrix(history, panel.reference)
             ref_rows = lists.estimates(scores, ref_acc, self.knn)
             own_rows = own_estimates(vectors, rows, vectors[rows], ids_m, y_m, acc, self.knn)
-            x, y = design(panel.factors(ref_rows), logit(own_rows)), y_m[pick]
+            x, y = design(panel.factors(ref_rows), logit(own_rows), panel.shares(lists.nbr)), y_m[pick]
             own_pool = own_estimates(vectors, pool.ids, vectors[pool.ids], ids_m, y_m, acc, self.knn)
-        coef = map_logistic(x, y, np.r_[_prior_mean(y, panel.loading_mean), 0.0],
-                            np.r_[INTERCEPT_PRECISION, 1.0 / panel.loading_var, OWN_PRECISION])
+        n_b = len(panel.benchmarks)
+        coef = map_logistic(x, y, np.r_[_prior_mean(y, panel.loading_mean), 0.0, np.zeros(n_b)],
+                            np.r_[INTERCEPT_PRECISION, 1.0 / panel.loading_var, OWN_PRECISION, 1.0 / panel.skill_var])
         # its level: the mean estimate over the pool (its accuracy on the history, by regression)
-        p_level = sigmoid(design(z_pool, logit(own_pool)) @ coef).mean()
+        p_level = sigmoid(design(z_pool, logit(own_pool), shares_pool) @ coef).mean()
         fit = ModelFit(coef, float(logit(np.array([p_level]))[0]), n_out)
         state.fits[model] = fit
         state.fitted += 1
         return fit
 
 
-def design(z: np.ndarray, own_logit: np.ndarray | None = None) -> np.ndarray:
-    """Regression rows: intercept, factor scores and (when given) the own-kNN logit."""
+def design(z: np.ndarray, own_logit: np.ndarray | None = None, shares: np.ndarray | None = None) -> np.ndarray:
+    """Regression rows: intercept, factor scores and (when given) the own-kNN logit and the
+    question's benchmark shares."""
     cols = [np.ones((len(z), 1)), z]
     if own_logit is not None:
         cols.append(np.asarray(own_logit, np.float64).reshape(-1, 1))
+    if shares is not None:
+        cols.append(np.asarray(shares, np.float64).reshape(len(z), -1))
     return np.hstack(cols)
 
 

@@ -30,6 +30,8 @@ EPS = 0.02
 N_CLOSE = 5
 #: neighbours kept per question: this many times k, so models answering part of the history still find k
 LIST_FACTOR = 4
+#: how many nearest history questions say which benchmarks a question is like
+N_SHARE = 10
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -133,6 +135,32 @@ def own_estimates(vectors: np.ndarray, row_ids: np.ndarray, row_vecs: np.ndarray
 
 def closeness(history: History, query_embs: np.ndarray) -> np.ndarray:
     """Mean similarity of each query's `N_CLOSE` nearest history questions (the index's view)."""
-    k = min(N_CLOSE, len(history))
+    return near_questions(history, query_embs)[0]
+
+
+def near_questions(history: History, query_embs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's closeness (see `closeness`) and its `N_SHARE` nearest history question ids (-1 pads)."""
+    k = min(max(N_CLOSE, N_SHARE), len(history))
     sims, ids = history.search(query_embs, k)
-    return np.where(ids >= 0, sims, 0.0).mean(1)
+    near = min(N_CLOSE, k)
+    return np.where(ids[:, :near] >= 0, sims[:, :near], 0.0).mean(1), ids[:, :N_SHARE]
+
+
+def benchmark_codes(history: History) -> tuple[tuple[str, ...], np.ndarray]:
+    """The history's benchmark names (sorted) and each question's code in them (-1: none)."""
+    benchmarks = history.benchmarks
+    names = tuple(sorted({b for b in benchmarks if b is not None}))
+    index = {b: i for i, b in enumerate(names)}
+    return names, np.array([index[b] if b is not None else -1 for b in benchmarks], np.int64)
+
+
+def benchmark_shares(neighbour_ids: np.ndarray, codes: np.ndarray, n_benchmarks: int) -> np.ndarray:
+    """(n, n_benchmarks): the share of each benchmark among a question's first `N_SHARE` neighbours
+    (ids -1, unknown benchmarks and ids past ``codes`` count for none): which kinds of question it is like."""
+    ids = np.asarray(neighbour_ids)[:, :N_SHARE]
+    ok = (ids >= 0) & (ids < len(codes))
+    c = np.where(ok, codes[np.where(ok, ids, 0)], -1)
+    out = np.zeros((len(ids), n_benchmarks))
+    for b in range(n_benchmarks):
+        out[:, b] = (c == b).sum(1)
+    return out / max(ids.shape[1], 1)

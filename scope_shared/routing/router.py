@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from scope_shared.cards import ModelCard, Outcome, to_cards
 from scope_shared.embedder import Embedder
 from scope_shared.errors import InvalidCardError, InvalidKnobError, InvalidQueryError, ScopeError, UnknownModelError
-from scope_shared.estimators import Estimator, KNNEstimator
+from scope_shared.estimators import Estimator, PanelEstimator
 from scope_shared.estimators.guard import checked_predict
 from scope_shared.history import History
 from scope_shared.history.reembed import embedder_for
@@ -43,7 +43,9 @@ class Router(LiveObject):
         cards: the candidates (``ModelCard`` objects or dicts); each needs outcomes in ``history``.
         history: the router's memory (questions, embeddings, outcomes), or a ``postgresql://`` URL
             of a shared one (`History.connect`).
-        estimator: how estimates are made (default: training-free `KNNEstimator`).
+        estimator: how estimates are made (default: `PanelEstimator`, training-free, fitted on the
+            history in about a second when the router is built, and kept in the history; with
+            fewer than two models covering much of the history it is the kNN estimator).
         embedder: an `Embedder`, a LangChain ``Embeddings``, a name (``"minilm"``, ``"fast"``), a
             sentence-transformers path, or ``None``: the embedder the history records, if it is one
             of those names, else the bundled all-MiniLM-L6-v2. One that did not make the history's
@@ -86,7 +88,7 @@ class Router(LiveObject):
         check_router_args(estimator, token_counter, default_output_tokens, default_knob)
         self.cards = to_cards(cards)
         self.history = history = as_history(history)
-        self.estimator = estimator or KNNEstimator()
+        self.estimator = estimator or PanelEstimator()
         self.embedder = embedder_for(history, embedder)
         missing = [m for m in self.cards if m not in history.models]
         if missing:
@@ -107,6 +109,7 @@ class Router(LiveObject):
         attached = history.feedback_log
         if feedback_log is not None and (attached is None or attached.path.resolve() != Path(feedback_log).resolve()):
             history.attach_log(feedback_log)
+        self.estimator.prepare(history, self.models)  # fitted now, not on the first routed call
 
     # ---------------------------------------------------------------- candidates
     @property
@@ -335,6 +338,7 @@ class Router(LiveObject):
             raise InvalidCardError(f"model {card.name!r} is already a candidate")
         add_model_outcomes(self.history, card, outcomes, self.embedder)
         self.cards[card.name] = card
+        self.estimator.prepare(self.history, [card.name])
 
     def record_outcome(
         self,
@@ -360,7 +364,9 @@ class Router(LiveObject):
         if self.exploration is not None:
             p_raw = self.estimate(query, [model])[model].p_correct if self.exploration.tracks_drift else None
             self.exploration.observe(model, correct, p_raw, emb)
-        return self.history.add(query, emb, [outcome], call_id=call_id)
+        qid = self.history.add(query, emb, [outcome], call_id=call_id)
+        self.estimator.prepare(self.history, [model])  # refits only once the outcomes moved enough
+        return qid
 
     def record_feedback(self, call: str | CallRecord, correct: float) -> int:
         """Store the real outcome of a routed call (by id or record) with its real token counts.
