@@ -3,7 +3,10 @@
 ``p_correct`` = (sum_i w_i * score_i + prior_weight * model_accuracy) / (sum_i w_i + prior_weight),
 with ``w_i = exp((sim_i - 1) / temperature)``: an anchor identical to the query weighs 1, a far one
 little. The prior (the model's overall accuracy in the history) keeps estimates sane when anchors are
-few or far. Output tokens: the same weights over anchors with known lengths, averaged in log space;
+few or far. For a model with few outcomes (not a reference model of `levels`), the estimates are
+then moved, in logit space, by the shift that puts their mean over a sample of the history at its
+level corrected for which questions it answered (`levels.model_levels`): a model onboarded on a set of
+anchors that happened to be easy is not rated too high everywhere. Output tokens: the same weights over anchors with known lengths, averaged in log space;
 without any, the model's median length in the history; without that, NaN (the router's default).
 
 Defaults (k=40, temperature=0.3, prior_weight=1.0) were chosen with ``tune_knn`` (leave-one-out
@@ -14,6 +17,7 @@ split: best 0.5257 (prior 0), 0.5279 with prior 1, kept for robustness with few 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,7 +25,12 @@ from tqdm.auto import tqdm
 
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators.base import Estimator, RawEstimates
+from scope_shared.estimators.levels import logit_shift, model_levels
+from scope_shared.estimators.shrinkage import sigmoid
 from scope_shared.history import Anchors, History
+
+#: history questions over which a model's mean estimate is put at its level
+LEVEL_SAMPLE = 400
 
 
 class KNNEstimator(Estimator):
@@ -29,7 +38,7 @@ class KNNEstimator(Estimator):
 
     name = "knn"
 
-    def __init__(self, k: int = 40, temperature: float = 0.3, prior_weight: float = 1.0) -> None:
+    def __init__(self, k: int = 40, temperature: float = 0.3, prior_weight: float = 1.0, level_correction: bool = True) -> None:
         if not (_integer(k) and k > 0 and _finite(temperature) and temperature > 0 and _finite(prior_weight) and prior_weight >= 0):
             raise EstimatorError(
                 f"KNNEstimator needs an integer k > 0, temperature > 0 and prior_weight >= 0 (finite numbers), "
@@ -38,9 +47,40 @@ class KNNEstimator(Estimator):
         self.k = k
         self.temperature = temperature
         self.prior_weight = prior_weight
+        self.level_correction = bool(level_correction)
+        self._offsets: dict[str, tuple[tuple, float]] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"KNNEstimator(k={self.k}, temperature={self.temperature}, prior_weight={self.prior_weight})"
+        extra = "" if self.level_correction else ", level_correction=False"
+        return f"KNNEstimator(k={self.k}, temperature={self.temperature}, prior_weight={self.prior_weight}{extra})"
+
+    def level_offsets(self, history: History, models: Sequence[str]) -> np.ndarray:
+        """Per model, the logit shift that puts its mean estimate over a sample of the history at
+        its level (`levels.model_levels`); 0 for a reference model, whose level is its mean outcome.
+        Cached per model until its outcome count or the history's length changes."""
+        levels = model_levels(history, models)
+        out = np.zeros(len(models))
+        for j, m in enumerate(models):
+            target = levels[m]
+            if target.method != "irt":
+                continue
+            key = (id(history), len(history), history.n_outcomes(m), target.level)
+            with self._lock:
+                hit = self._offsets.get(m)
+            if hit is not None and hit[0] == key:
+                out[j] = hit[1]
+                continue
+            rng = np.random.default_rng(len(history))
+            ids = np.sort(rng.choice(len(history), size=min(LEVEL_SAMPLE, len(history)), replace=False))
+            vecs = history.vectors(ids)
+            anchors = history.anchors(vecs, [m], self.k)
+            prior = np.array([[history.model_stats(m)["accuracy"]]])
+            p = weighted_accuracy(self.weights(anchors), anchors.scores, prior, self.prior_weight)
+            out[j] = logit_shift(_logit(p[:, 0]), target.level)
+            with self._lock:
+                self._offsets[m] = (key, float(out[j]))
+        return out
 
     def weights(self, anchors: Anchors) -> np.ndarray:
         """Anchor weights (n_q, n_m, k), zero on empty slots."""
@@ -59,6 +99,10 @@ class KNNEstimator(Estimator):
         prior = np.array([s["accuracy"] for s in stats])[None, :]
         med_tok = np.array([s["median_output_tokens"] for s in stats])[None, :]
         p = weighted_accuracy(w, anchors.scores, prior, self.prior_weight)
+        if self.level_correction:  # models with few outcomes: onto their level, corrected for which questions
+            offsets = self.level_offsets(history, anchors.models)
+            if np.any(offsets):
+                p = sigmoid(_logit(p) + offsets[None, :])
         known = anchors.mask & np.isfinite(anchors.tokens)
         wt = np.where(known, w, 0.0)
         logt = np.where(known, np.log1p(np.nan_to_num(anchors.tokens.astype(np.float64))), 0.0)
@@ -71,6 +115,11 @@ class KNNEstimator(Estimator):
             output_tokens=tok,
             n_anchors=anchors.mask.sum(-1),
         )
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(q / (1 - q))
 
 
 def weighted_accuracy(w: np.ndarray, scores: np.ndarray, prior: np.ndarray, prior_weight: float) -> np.ndarray:

@@ -14,7 +14,9 @@ tests. The panel estimator reads that as a few latent factors and regresses each
    With 20 outcomes a model is "an average model at its own level"; with thousands its own profile
    and its own neighbours dominate. The free intercept makes the mean estimate on the outcomes equal
    the mean outcome, so the level is right; averaged over the history it is a regression estimate of
-   the model's accuracy, with less variance than the plain mean of its anchors.
+   the model's accuracy, with less variance than the plain mean of its anchors. For a model with
+   few outcomes the intercept is then moved so that this mean is its level corrected for which
+   questions it answered (`levels`): anchors that happened to be easy do not tilt it.
 3. Far from the history the estimate shrinks toward the model's level (`shrinkage`), by an amount
    fitted on leave-one-out and leave-benchmark-out views of the history.
 
@@ -41,6 +43,7 @@ import numpy as np
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators.base import Estimator, RawEstimates
 from scope_shared.estimators.knn import KNNEstimator
+from scope_shared.estimators.levels import logit_shift, model_levels
 from scope_shared.estimators.panel_features import (
     LIST_FACTOR,
     NeighbourLists,
@@ -141,7 +144,7 @@ class PanelEstimator(Estimator):
                 f"and refit_share >= 0; got factors={factors!r}, min_share={min_share!r}, "
                 f"fit_sample={fit_sample!r}, benchmark_sample={benchmark_sample!r}, refit_share={refit_share!r}"
             )
-        self.knn = KNNEstimator(k, temperature, prior_weight)
+        self.knn = KNNEstimator(k, temperature, prior_weight, level_correction=False)  # the level is set below
         self.k = k
         self.n_factors, self.min_share, self.fit_sample = factors, min_share, fit_sample
         self.benchmark_sample, self.refit_share, self.shrink, self.seed = benchmark_sample, refit_share, shrink, seed
@@ -350,9 +353,15 @@ class PanelEstimator(Estimator):
         n_b = len(panel.benchmarks)
         coef = map_logistic(x, y, np.r_[_prior_mean(y, panel.loading_mean), 0.0, np.zeros(n_b)],
                             np.r_[INTERCEPT_PRECISION, 1.0 / panel.loading_var, OWN_PRECISION, 1.0 / panel.skill_var])
-        # its level: the mean estimate over the pool (its accuracy on the history, by regression)
-        p_level = sigmoid(design(z_pool, logit(own_pool), shares_pool) @ coef).mean()
-        fit = ModelFit(coef, float(logit(np.array([p_level]))[0]), n_out)
+        # its level: the mean estimate over the pool (its accuracy on the history, by regression); for a
+        # model with few outcomes, the intercept first moves so that this mean is its level corrected
+        # for which questions it answered (`levels.model_levels`: anchors that happened to be easy)
+        eta_pool = design(z_pool, logit(own_pool), shares_pool) @ coef
+        target = model_levels(history, [model])[model] if model not in panel.reference else None
+        if target is not None and target.method == "irt":
+            coef[0] += logit_shift(eta_pool, target.level)
+            eta_pool = design(z_pool, logit(own_pool), shares_pool) @ coef
+        fit = ModelFit(coef, float(logit(np.array([sigmoid(eta_pool).mean()]))[0]), n_out)
         state.fits[model] = fit
         state.fitted += 1
         return fit

@@ -18,6 +18,7 @@ import numpy as np
 
 from scope_shared.cards import ModelCard
 from scope_shared.errors import ScopeError
+from scope_shared.estimators.levels import score_matrix_levels
 from scope_shared.evaluation.metrics import lagrangian_choice
 from scope_shared.tokens import approx_token_count
 
@@ -42,6 +43,7 @@ class EvalSplit:
     embedder_name: str = "embedder"
     unseen: list[str] = field(default_factory=list)
     lambdas: np.ndarray = field(default_factory=lambda: np.array([0.0]))
+    _levels: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n_h, n_t, m = len(self.hist_questions), len(self.test_questions), len(self.models)
@@ -81,10 +83,14 @@ class EvalSplit:
         return (in_tok[:, None] * ip[None, :] + np.broadcast_to(out_tok, (len(in_tok), len(ip))) * op[None, :]) / 1e6
 
     def history_accuracy(self) -> np.ndarray:
-        """Per model: mean known history score (NaN-free; 0 for a model with no known outcome)."""
-        k = self.known
-        s = np.where(k, self.hist_scores, 0.0).sum(0)
-        return np.where(k.sum(0) > 0, s / np.maximum(k.sum(0), 1), 0.0)
+        """Per model: its level on the history part (NaN-free; 0 for a model with no known outcome):
+        the mean known score of a model with outcomes on much of it, and for a held-out model with
+        a few anchors its level corrected for which questions they are (`estimators.levels`)."""
+        if self._levels is None:
+            k = self.known
+            levels = score_matrix_levels(self.hist_scores, self.hist_benchmarks)
+            self._levels = np.array([e.level if n else 0.0 for e, n in zip(levels, k.sum(0))])
+        return self._levels.copy()
 
 
 def lambda_grid(mean_model_costs: np.ndarray, n: int = 40) -> np.ndarray:
