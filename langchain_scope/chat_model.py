@@ -38,8 +38,10 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
-from pydantic import Field, SecretStr
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable, ensure_config
+from langchain_core.runnables.configurable import RunnableConfigurableFields
+from langchain_core.runnables.utils import ConfigurableField
+from pydantic import Field, PrivateAttr, SecretStr
 
 from langchain_scope import config as cfg
 from langchain_scope import tracing
@@ -57,10 +59,13 @@ from langchain_scope.routing_text import (
 from langchain_scope.structured import RoutedStructuredOutput, StructuredBinding
 from langchain_scope.tools import TOOLS_KEY, ToolBinding, tool_capable
 from langchain_scope.validation import check_pairing
+from scope_shared.arguments import check_keywords
 from scope_shared.budget.nesting import LedgerLike, check_ledger
+from scope_shared.budget.settings import Settings
 from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, RoutedCall
 from scope_shared.calls.attempts import atry_in_order, try_in_order
 from scope_shared.errors import BudgetExceeded, ScopeError, UnknownModelError
+from scope_shared.routing.knobs import KNOB_KINDS
 from scope_shared.routing.router import Router
 from scope_shared.routing.routing_text import DEFAULT_TOOL_CHARS, RoutingTextRule
 
@@ -74,8 +79,11 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
             name needs a card in the router (and vice versa).
         router: the core `scope_shared.Router` (cards, history, estimator, embedder). Or pass
             ``cards=`` and ``history=`` (and optionally ``embedder=``, ``estimator=``) instead.
-        max_cost / tradeoff / min_accuracy / alpha: this router's knob (at most one); a call's
-            ``configurable`` overrides it; unset, the core router's default knob applies.
+        max_cost / tradeoff / min_accuracy / accuracy_margin / alpha: this router's knob (at most
+            one); a ``scope_budget`` block around a call overrides it, a call's ``configurable``
+            overrides both (`scope_shared.budget.settings`); unset, the core router's default knob
+            applies. Each is a configurable field whatever the constructor set
+            (``configurable_fields(max_cost=...)`` on a router built with ``min_accuracy=``).
         ledger: a budget every call of this router draws from unless a call brings its own
             (``configurable["scope_ledger"]``, an agent run's ``context``, a ``scope_budget`` block); a
             ledger, or a ``postgresql://`` URL of a shared one.
@@ -92,7 +100,7 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
 
     The router, ledger and candidates are ordinary (excluded) model fields, not private
     attributes, so ``configurable_fields``/``configurable_alternatives`` keep them when they rebuild
-    the model.
+    the model. An unknown keyword raises `UnknownArgumentError` naming the closest valid one.
     """
 
     candidates: dict[str, Any]  # chat models, or Runnables around one (bind/with_retry/configurable)
@@ -100,6 +108,7 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
     max_cost: float | None = None
     tradeoff: float | None = None
     min_accuracy: float | None = None
+    accuracy_margin: float | None = None
     alpha: float | None = None
     ledger: LedgerLike | None = Field(default=None, exclude=True)
     routing_text: RoutingTextFn | None = Field(default=None, exclude=True)
@@ -116,7 +125,10 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
     api_key: SecretStr | None = None
     streaming: bool = False
 
+    _built: Settings = PrivateAttr(default_factory=Settings)
+
     def __init__(self, **data: Any) -> None:
+        check_keywords(data, _constructor_keywords(type(self)), type(self).__name__)
         if data.get("router") is None and ("cards" in data or "history" in data):
             data["router"] = Router(
                 data.pop("cards", None) or [],
@@ -128,7 +140,8 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
             data["ledger"] = check_ledger(data["ledger"])  # a Ledger, or a postgresql:// URL
         check_pairing(data.get("candidates"), data.get("router"))
         super().__init__(**data)
-        self._field_layer()  # validates: at most one knob, in range
+        # the knob and ledger this router was built with, validated once (at most one knob, in range)
+        self._built = Settings.read({k: getattr(self, k) for k in KNOB_KINDS}, ledger=self.ledger)
 
     @classmethod
     def from_defaults(
@@ -187,21 +200,19 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
         binding.capable(list(self.candidates), self.candidates, self.router.cards)  # fail now if none can
         return RoutedStructuredOutput(self, schema, binding.kwargs)
 
+    def configurable_fields(self, **kwargs: Any) -> RunnableSerializable[LanguageModelInput, BaseMessage]:
+        """LangChain's ``configurable_fields``; a knob field configured for a call replaces the knob
+        the router was built with (rather than clashing with it as a second knob)."""
+        checked = super().configurable_fields(**kwargs)  # LangChain's checks of the field names
+        return KnobConfigurableFields(default=self, fields=checked.fields)  # type: ignore[attr-defined]
+
     # ------------------------------------------------------------------ one call
-    def _field_layer(self) -> dict[str, Any]:
-        layer = {"max_cost": self.max_cost, "tradeoff": self.tradeoff,
-                 "min_accuracy": self.min_accuracy, "alpha": self.alpha}
-        cfg.field_knob(**layer)
-        return layer
 
     def _plan(self, messages: list[BaseMessage], config: RunnableConfig, kwargs: dict[str, Any]) -> Plan:
         kwargs = dict(kwargs)
         binding = kwargs.pop(TOOLS_KEY, None)
         forced = kwargs.pop("model", None)
-        cfg.warn_unknown(config.get("configurable"))
-        settings = cfg.resolve(
-            cfg.run_context(config), config.get("configurable"), self._field_layer(), default_ledger=self.ledger
-        )
+        settings = cfg.settings_of_call(config, cfg.run_context(config), self._built)
         names = list(self.candidates)
         if forced is not None:
             if forced not in self.candidates:
@@ -214,7 +225,7 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
         sent = without_markers(messages)
         run_id = config.get("run_id")
         call = RoutedCall.plan(
-            self.router, routed.text, knob=settings.knob, ledger=settings.ledger, candidates=names,
+            self.router, routed.text, settings, candidates=names,
             call_id=None if run_id is None else str(run_id),
             prompt_tokens=prompt_token_count(sent, bound_tools(binding), self.router.count_tokens),
             fallback_on=self.fallback_on,
@@ -357,3 +368,34 @@ class SCOPERouter(RoutedStreams, BaseChatModel):
         feedback on the same call again replaces the earlier one."""
         return record_feedback(self.router, call, correct)
 
+
+#: keywords the constructor takes besides the model's fields (they build the core router)
+_ROUTER_KEYWORDS = ("cards", "history", "estimator", "embedder")
+
+
+def _constructor_keywords(cls: type[SCOPERouter]) -> set[str]:
+    """Every keyword ``cls(...)`` accepts: its fields (and their aliases) and the core router's."""
+    names = set(_ROUTER_KEYWORDS)
+    for name, info in cls.model_fields.items():
+        names.add(name)
+        if info.alias:
+            names.add(info.alias)
+    return names
+
+
+class KnobConfigurableFields(RunnableConfigurableFields):
+    """``configurable_fields`` of a `SCOPERouter`: when a call configures a knob field, the router is
+    rebuilt with that knob alone (the knob it was built with gives way), so every knob is
+    configurable whatever the constructor set."""
+
+    def _prepare(self, config: RunnableConfig | None = None) -> tuple[Runnable, RunnableConfig]:
+        config = ensure_config(config)
+        given = config.get("configurable", {})
+        configured = {
+            key for key, spec in self.fields.items()
+            if isinstance(spec, ConfigurableField) and given.get(spec.id) is not None
+        }
+        if configured & set(KNOB_KINDS):
+            base = self.default.model_copy(update={k: None for k in KNOB_KINDS})
+            return RunnableConfigurableFields(default=base, fields=self.fields)._prepare(config)
+        return super()._prepare(config)

@@ -2,20 +2,21 @@
 
 Keys (in ``RunnableConfig["configurable"]``, or on an agent run's ``context``):
 
-- one knob: ``max_cost`` (USD per call), ``tradeoff`` (λ), ``min_accuracy`` (0..1) or ``alpha`` (0..1);
+- one knob: ``max_cost`` (USD per call), ``tradeoff`` (λ), ``min_accuracy`` (0..1),
+  ``accuracy_margin`` (0..1) or ``alpha`` (0..1);
 - ``scope_ledger``: a `scope_shared.Ledger` every routed step of the run draws from;
 - ``scope_routing_text``: the text to route this call on (`langchain_scope.routing_text`).
 
 A key that looks like one of these but is not (``max_costs``, ``scope_leger``) is almost surely a
 typo that would silently change nothing: it draws an `UnknownConfigKeyWarning`, once per key.
 
-A value set for the call wins over the router's own fields, which win over the core router's
-default knob. ``chain.with_config(configurable={...})`` therefore changes the budget of one chain
-without rebuilding anything, and two chains sharing one router keep separate ledgers.
-
-Budgets nest (`scope_shared.budget.scopes.budgets_in_force`): a call is charged to the run's ledger
-and to the ledger of every ``scope_budget`` block around it; `langchain_scope.with_budget` nests a
-budget inside the run's. The router's own ledger is a default, used when neither brings one.
+Which setting wins is decided by the core's `scope_shared.budget.settings.settings_for_call`, the
+same for every integration: a value set for the call (the run's ``context``, then ``configurable``)
+wins over a ``scope_budget`` block around the call, which wins over the router's own fields, which
+win over the core router's default knob. ``chain.with_config(configurable={...})`` therefore changes
+the budget of one chain without rebuilding anything, and two chains sharing one router keep
+separate ledgers. Budgets nest: a call is charged to the run's ledger and to the ledger of every
+``scope_budget`` block around it; `langchain_scope.with_budget` nests a budget inside the run's.
 """
 
 from __future__ import annotations
@@ -24,12 +25,10 @@ import difflib
 import threading
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from scope_shared.budget.nesting import Budgets, LedgerLike, check_ledger
-from scope_shared.budget.scopes import budgets_in_force
-from scope_shared.routing.knobs import KNOB_KINDS, Knob, knob_from_mapping, resolve_knob
+from scope_shared.budget.settings import CallSettings, Settings, settings_for_call
+from scope_shared.routing.knobs import KNOB_KINDS
 from scope_shared.routing.routing_text import ROUTING_TEXT_KEY
 
 LEDGER_KEY = "scope_ledger"
@@ -75,14 +74,6 @@ def warn_unknown(layer: Mapping[str, Any] | None) -> None:
         )
 
 
-@dataclass(frozen=True)
-class CallSettings:
-    """What governs one routed call: the knob (None = the core router's default) and the budgets."""
-
-    knob: Knob | None
-    ledger: Budgets | None
-
-
 def as_mapping(obj: Any) -> dict[str, Any]:
     """The SCOPE keys of a dict, dataclass or pydantic object (an agent's ``context``)."""
     if obj is None:
@@ -99,25 +90,14 @@ def run_context(config: Mapping[str, Any] | None) -> dict[str, Any]:
     return as_mapping(getattr(runtime, "context", None))
 
 
-def resolve(
-    *layers: Mapping[str, Any] | None,
-    default_knob: Knob | None = None,
-    default_ledger: LedgerLike | None = None,
-) -> CallSettings:
-    """The settings for one call: the first layer that sets a knob (or ledger) wins; the ledger's
-    budgets include every enclosing ``scope_budget`` block's."""
-    knob: Knob | None = None
-    ledger: LedgerLike | None = None
-    for layer in layers:
-        if not layer:
-            continue
-        if knob is None:
-            knob = knob_from_mapping(layer)
-        if ledger is None and layer.get(LEDGER_KEY) is not None:
-            ledger = check_ledger(layer[LEDGER_KEY], repr(LEDGER_KEY))
-    return CallSettings(knob=knob or default_knob, ledger=budgets_in_force(ledger, default_ledger))
+def call_layer(layer: Mapping[str, Any] | None) -> Settings:
+    """The knob and ledger one ``configurable``/context layer sets (its SCOPE keys), validated."""
+    return Settings.read(as_mapping(layer), ledger_key=LEDGER_KEY)
 
 
-def field_knob(**fields: float | None) -> Knob | None:
-    """The knob set on a router's own fields (at most one), else None."""
-    return resolve_knob(None, **fields)
+def settings_of_call(config: Mapping[str, Any] | None, context: Mapping[str, Any] | None, built: Settings) -> CallSettings:
+    """The settings of one call made with ``config`` (its ``configurable``; ``context``: the SCOPE
+    keys of an agent run's context, which win), over the component's ``built`` settings."""
+    configurable = (config or {}).get("configurable")
+    warn_unknown(configurable)
+    return settings_for_call(call_layer(context), call_layer(configurable), built=built)

@@ -54,12 +54,19 @@ from langchain_scope.messages import usage_of
 from langchain_scope.routing_text import RoutingTextFn, langchain_rule, routing_text_of, without_markers
 from langchain_scope.tools import tool_capable
 from langchain_scope.validation import check_pairing
+from scope_shared.arguments import check_keywords
 from scope_shared.budget.nesting import LedgerLike
+from scope_shared.budget.settings import Settings
 from scope_shared.calls import DEFAULT_FALLBACK_ON, CallRecord, FallbackOn, RoutedCall, Usage, check_fallback_on
 from scope_shared.calls.attempts import atry_in_order, try_in_order
 from scope_shared.errors import AllCandidatesFailed, BudgetExceeded
 from scope_shared.routing.router import Router
 from scope_shared.routing.routing_text import DEFAULT_TOOL_CHARS
+
+
+#: the keywords `SCOPEMiddleware` takes
+_KEYWORDS = ("router", "candidates", "max_cost", "tradeoff", "min_accuracy", "accuracy_margin", "alpha", "ledger",
+             "routing_text", "templates", "context_chars", "tool_chars", "fallback_on")
 
 
 def _run_configurable() -> Mapping[str, Any] | None:
@@ -109,7 +116,9 @@ class SCOPEMiddleware(AgentMiddleware):
     Args:
         router: the core `scope_shared.Router`.
         candidates: card name -> chat model (every card needs one, and every model a card).
-        max_cost / tradeoff / min_accuracy / alpha: default knob (at most one).
+        max_cost / tradeoff / min_accuracy / accuracy_margin / alpha: this middleware's knob (at
+            most one); a ``scope_budget`` block overrides it, a run's ``context``/``configurable``
+            overrides both (`scope_shared.budget.settings`).
         ledger: default budget for runs that bring none.
         routing_text / templates / context_chars / tool_chars: what each step is routed on, as for
             `SCOPERouter` (default: the task, plus the latest tool results on a tool step).
@@ -125,6 +134,7 @@ class SCOPEMiddleware(AgentMiddleware):
         max_cost: float | None = None,
         tradeoff: float | None = None,
         min_accuracy: float | None = None,
+        accuracy_margin: float | None = None,
         alpha: float | None = None,
         ledger: LedgerLike | None = None,
         routing_text: RoutingTextFn | None = None,
@@ -132,14 +142,19 @@ class SCOPEMiddleware(AgentMiddleware):
         context_chars: int = 0,
         tool_chars: int = DEFAULT_TOOL_CHARS,
         fallback_on: FallbackOn = DEFAULT_FALLBACK_ON,
+        **unknown: Any,
     ) -> None:
+        check_keywords(unknown, _KEYWORDS, type(self).__name__)
         super().__init__()
         check_pairing(candidates, router)
         self.router = router
         self.candidates = dict(candidates)
-        self.defaults = {"max_cost": max_cost, "tradeoff": tradeoff, "min_accuracy": min_accuracy, "alpha": alpha}
-        cfg.field_knob(**self.defaults)
-        self.ledger = ledger
+        # what this middleware was built with, validated once
+        self.built = Settings.read(
+            max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy,
+            accuracy_margin=accuracy_margin, alpha=alpha, ledger=ledger,
+        )
+        self.ledger = self.built.ledger
         self.fallback_on = check_fallback_on(fallback_on)
         self.routing_text = routing_text
         self.rule = langchain_rule(context_chars, tool_chars, templates)
@@ -154,8 +169,7 @@ class SCOPEMiddleware(AgentMiddleware):
     def _plan(self, request: ModelRequest) -> tuple[RoutedCall, dict[str, str], list[BaseMessage], ModelRequest]:
         runtime = getattr(request, "runtime", None)
         context, configurable = cfg.as_mapping(getattr(runtime, "context", None)), _run_configurable()
-        cfg.warn_unknown(configurable)
-        settings = cfg.resolve(context, configurable, self.defaults, default_ledger=self.ledger)
+        settings = cfg.settings_of_call({"configurable": configurable}, context, self.built)
         names = list(self.candidates)
         skipped: dict[str, str] = {}
         if request.tools:
@@ -165,7 +179,7 @@ class SCOPEMiddleware(AgentMiddleware):
         clean = without_markers(request.messages)
         system = [request.system_message] if request.system_message is not None else []
         call = RoutedCall.plan(
-            self.router, routed.text, knob=settings.knob, ledger=settings.ledger, candidates=names,
+            self.router, routed.text, settings, candidates=names,
             prompt_tokens=prompt_token_count([*system, *clean], request.tools or (), self.router.count_tokens),
             fallback_on=self.fallback_on,
         )

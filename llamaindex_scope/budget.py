@@ -18,7 +18,8 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse, Completi
 
 from llamaindex_scope.texts import message_text
 from scope_shared.budget.ledger import Ledger
-from scope_shared.budget.scopes import BudgetScope, current_budget, scope_budget, settings_in_force
+from scope_shared.budget.scopes import BudgetScope, current_budget, scope_budget
+from scope_shared.budget.settings import settings_for_call
 from scope_shared.calls import ends_gracefully, prompt_tokens, stop_metadata, stop_text
 from scope_shared.errors import BudgetExceeded
 from scope_shared.tokens import TokenCounter
@@ -30,7 +31,7 @@ __all__ = [
     "current_budget",
     "ends_with",
     "scope_budget",
-    "settings_in_force",
+    "settings_for_call",
     "stop_chat",
     "stop_completion",
 ]

@@ -66,8 +66,9 @@ from llamaindex_scope.tool_calls import (
     tool_models,
     validated,
 )
-from scope_shared.budget.nesting import LedgerLike, check_ledger
-from scope_shared.budget.scopes import pick_knob, settings_in_force
+from scope_shared.arguments import check_keywords
+from scope_shared.budget.nesting import LedgerLike
+from scope_shared.budget.settings import Settings, settings_for_call
 from scope_shared.calls import (
     DEFAULT_FALLBACK_ON,
     FallbackOn,
@@ -76,14 +77,14 @@ from scope_shared.calls import (
     prompt_tokens,
 )
 from scope_shared.errors import InvalidCardError, ScopeError
-from scope_shared.routing.knobs import Knob
+from scope_shared.routing.knobs import KNOB_KINDS, KnobLike
 from scope_shared.routing.router import Router
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
 #: per-call keyword arguments SCOPELLM reads (and does not pass on to the child)
-ROUTING_KWARGS = ("knob", "max_cost", "tradeoff", "min_accuracy", "alpha", "ledger", "routing_text")
+ROUTING_KWARGS = ("knob", *KNOB_KINDS, "ledger", "routing_text")
 
 
 class SCOPELLM(FunctionCallingLLM):
@@ -92,9 +93,10 @@ class SCOPELLM(FunctionCallingLLM):
     Args:
         router: the SCOPE `Router` (cards and history of the candidates).
         llms: the candidate LlamaIndex LLMs by model name; every name needs a card in the router.
-        knob / max_cost / tradeoff / min_accuracy / alpha: the pipeline's knob (at most one;
-            default: the router's). Overridden by a ``scope_budget`` block, and per call by the
-            same keyword arguments (``llm.chat(messages, min_accuracy=0.9)``).
+        knob / max_cost / tradeoff / min_accuracy / accuracy_margin / alpha: the pipeline's knob
+            (at most one; ``knob=`` takes a `Knob` or ``{"min_accuracy": 0.8}``; default: the
+            router's). Overridden by a ``scope_budget`` block, and per call by the same keyword
+            arguments (``llm.chat(messages, min_accuracy=0.9)``): `scope_shared.budget.settings`.
         ledger: the pipeline's budget (optional; a ledger, or a ``postgresql://`` URL of a shared
             one); overridden the same way (``ledger=``).
         routing_text: what to route on, given the prompt (completions) or the messages (chats);
@@ -106,15 +108,15 @@ class SCOPELLM(FunctionCallingLLM):
             ``Exception``); others propagate at once, as the child raised them.
 
     Usable as ``Settings.llm``, as any engine's ``llm=``, and by ``FunctionAgent`` (tool calls go
-    only to children that are function-calling LLMs).
+    only to children that are function-calling LLMs). An unknown keyword raises
+    `UnknownArgumentError` naming the closest valid one.
     """
 
     llms: dict[str, Any] = Field(exclude=True, description="candidate LlamaIndex LLMs by model name")
     candidates: list[str] = Field(default_factory=list, description="the candidate model names")
 
     _router: Router = PrivateAttr()
-    _knob: Knob | None = PrivateAttr(default=None)
-    _ledger: LedgerLike | None = PrivateAttr(default=None)
+    _built: Settings = PrivateAttr(default_factory=Settings)
     _fallback_on: FallbackOn = PrivateAttr(default=DEFAULT_FALLBACK_ON)
     _routing_text: RoutingTextFn | None = PrivateAttr(default=None)
     _rule: Any = PrivateAttr(default=None)
@@ -125,10 +127,11 @@ class SCOPELLM(FunctionCallingLLM):
         router: Router,
         llms: Mapping[str, LLM],
         *,
-        knob: Knob | None = None,
+        knob: KnobLike | None = None,
         max_cost: float | None = None,
         tradeoff: float | None = None,
         min_accuracy: float | None = None,
+        accuracy_margin: float | None = None,
         alpha: float | None = None,
         ledger: LedgerLike | str | None = None,
         routing_text: RoutingTextFn | None = None,
@@ -137,6 +140,7 @@ class SCOPELLM(FunctionCallingLLM):
         callback_manager: CallbackManager | None = None,
         **kwargs: Any,
     ) -> None:
+        check_keywords(kwargs, _keywords(type(self)), type(self).__name__)
         if not isinstance(router, Router):
             raise ScopeError(f"router must be a scope_shared.Router, got {type(router).__name__}")
         if not isinstance(llms, Mapping) or not llms:
@@ -148,7 +152,10 @@ class SCOPELLM(FunctionCallingLLM):
                 )
             if not isinstance(llm, LLM):
                 raise ScopeError(f"candidate {name!r} is a {type(llm).__name__}, not a LlamaIndex LLM")
-        ledger = check_ledger(ledger)  # a ledger, or a postgresql:// URL
+        built = Settings.read(  # validated once: at most one knob, in range; a ledger or a postgresql:// URL
+            knob=knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy,
+            accuracy_margin=accuracy_margin, alpha=alpha, ledger=ledger,
+        )
         fallback_on = check_fallback_on(fallback_on)
         super().__init__(
             llms=dict(llms),
@@ -158,10 +165,7 @@ class SCOPELLM(FunctionCallingLLM):
         )
         self.callback_manager = self.callback_manager  # wrapped: SCOPELLM's own LLM events are not counted
         self._router = router
-        self._knob = pick_knob(
-            knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
-        )
-        self._ledger = ledger
+        self._built = built
         self._fallback_on = fallback_on
         self._routing_text = routing_text
         self._rule = default_rule(templates)
@@ -182,7 +186,7 @@ class SCOPELLM(FunctionCallingLLM):
     @property
     def ledger(self) -> LedgerLike | None:
         """The ledger set at construction (a ``scope_budget`` block or a call may use another)."""
-        return self._ledger
+        return self._built.ledger
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -205,14 +209,14 @@ class SCOPELLM(FunctionCallingLLM):
         routing event; returns the child's kwargs."""
         routing = {k: kwargs.pop(k) for k in ROUTING_KWARGS if k in kwargs}
         routed = routing_text_for(source, self._rule, routing.pop("routing_text", None), self._routing_text)
-        knob, ledger = settings_in_force(self._knob, self._ledger, **routing)
+        settings = settings_for_call(Settings.read(routing), built=self._built)
         candidates = list(self.llms)
         if tools:
             candidates = tool_models(self.llms)
             if not candidates:
                 raise ScopeError("tools were given, but no candidate LLM is a function-calling LLM")
         call = RoutedCall.plan(
-            self._router, routed.text, knob=knob, ledger=ledger, candidates=candidates, prompt_tokens=n_prompt,
+            self._router, routed.text, settings, candidates=candidates, prompt_tokens=n_prompt,
             fallback_on=self._fallback_on,
         )
         call.record.query_source = routed.source
@@ -383,3 +387,19 @@ class SCOPELLM(FunctionCallingLLM):
         return child.get_tool_calls_from_response(
             response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
         )
+
+
+#: the keywords `SCOPELLM` itself takes
+_KEYWORDS = ("router", "llms", "knob", *KNOB_KINDS, "ledger", "routing_text", "templates", "fallback_on", "callback_manager")
+
+
+def _keywords(cls: type[SCOPELLM]) -> set[str]:
+    """Every keyword ``cls(...)`` accepts: its own and the LLM base class's fields (and aliases)."""
+    names: set[str] = set(_KEYWORDS)
+    for name, info in cls.model_fields.items():
+        if name in ("llms", "candidates"):
+            continue
+        names.add(name)
+        if info.alias:
+            names.add(info.alias)
+    return names

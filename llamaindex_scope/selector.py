@@ -26,14 +26,18 @@ from llama_index.core.schema import QueryBundle
 from llama_index.core.tools.types import ToolMetadata
 
 from llamaindex_scope.events import emit_routed, emit_settled
-from scope_shared.budget.nesting import LedgerLike, check_ledger
-from scope_shared.budget.scopes import pick_knob, settings_in_force
+from scope_shared.arguments import check_keywords
+from scope_shared.budget.nesting import LedgerLike
+from scope_shared.budget.settings import Settings, settings_for_call
 from scope_shared.calls import RoutedCall, note_call
 from scope_shared.errors import InvalidCardError, InvalidKnobError, ScopeError, UnknownModelError
-from scope_shared.routing.knobs import Knob
+from scope_shared.routing.knobs import KnobLike
 from scope_shared.routing.router import Router
 
 ChoiceModels = Sequence[str] | Mapping[str | int, str] | None
+#: the keywords `SCOPESelector` takes
+_KEYWORDS = ("router", "choice_models", "knob", "max_cost", "tradeoff", "min_accuracy", "accuracy_margin",
+             "alpha", "ledger", "engine_prompt_tokens", "charge_ledger")
 
 
 class SCOPESelection(MultiSelection):
@@ -57,8 +61,9 @@ class SCOPESelector(BaseSelector):
         choice_models: how choices map to models: a list aligned with the choices, or a mapping
             from choice name (``ToolMetadata.name``) or index to model name. ``None``: each
             choice's name is its model's name.
-        knob / max_cost / tradeoff / min_accuracy / alpha: the knob for this pipeline (at most
-            one; default: the router's). A ``scope_budget`` block overrides it.
+        knob / max_cost / tradeoff / min_accuracy / accuracy_margin / alpha: the knob for this
+            pipeline (at most one; default: the router's). A ``scope_budget`` block overrides it
+            (`scope_shared.budget.settings`).
         ledger: the pipeline's budget (optional; a ledger, or a ``postgresql://`` URL of a shared
             one); a ``scope_budget`` block overrides it.
         engine_prompt_tokens: an estimate of the prompt tokens the chosen engine sends its LLM
@@ -66,6 +71,8 @@ class SCOPESelector(BaseSelector):
         charge_ledger: charge the chosen model's expected cost at selection time. Default (None):
             only when ``engine_prompt_tokens`` is given, i.e. when the engines' LLMs are not
             charging the budget themselves. True requires ``engine_prompt_tokens``.
+
+    An unknown keyword raises `UnknownArgumentError` naming the closest valid one.
     """
 
     def __init__(
@@ -73,23 +80,26 @@ class SCOPESelector(BaseSelector):
         router: Router,
         choice_models: ChoiceModels = None,
         *,
-        knob: Knob | None = None,
+        knob: KnobLike | None = None,
         max_cost: float | None = None,
         tradeoff: float | None = None,
         min_accuracy: float | None = None,
+        accuracy_margin: float | None = None,
         alpha: float | None = None,
         ledger: LedgerLike | str | None = None,
         engine_prompt_tokens: int | None = None,
         charge_ledger: bool | None = None,
+        **unknown: Any,
     ) -> None:
+        check_keywords(unknown, _KEYWORDS, type(self).__name__)
         if not isinstance(router, Router):
             raise ScopeError(f"router must be a scope_shared.Router, got {type(router).__name__}")
         self._router = router
         self._choice_models = choice_models
-        self._knob = pick_knob(
-            knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
+        self._built = Settings.read(  # validated once
+            knob=knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy,
+            accuracy_margin=accuracy_margin, alpha=alpha, ledger=ledger,
         )
-        self._ledger = check_ledger(ledger)
         if engine_prompt_tokens is not None and (
             isinstance(engine_prompt_tokens, bool) or not isinstance(engine_prompt_tokens, int) or engine_prompt_tokens < 0
         ):
@@ -165,9 +175,9 @@ class SCOPESelector(BaseSelector):
     # ---------------------------------------------------------------- selecting
     def _select(self, choices: Sequence[ToolMetadata], query: QueryBundle) -> SCOPESelection:
         models = self.models_for(choices)
-        knob, ledger = settings_in_force(self._knob, self._ledger)
+        settings = settings_for_call(built=self._built)
         call = RoutedCall.plan(
-            self._router, query.query_str, knob=knob, ledger=ledger, candidates=list(dict.fromkeys(models)),
+            self._router, query.query_str, settings, candidates=list(dict.fromkeys(models)),
             prompt_tokens=self._engine_prompt_tokens,
         )
         emit_routed(call.record, "selector")
@@ -177,7 +187,7 @@ class SCOPESelector(BaseSelector):
         else:
             raise call.all_failed()
         note_call(record)
-        emit_settled(record, "selector", ledger=ledger, cost_is_estimate=self._charge_ledger)
+        emit_settled(record, "selector", ledger=settings.budgets, cost_is_estimate=self._charge_ledger)
         index = models.index(model)
         reason = (
             f"choice {choices[index].name or index!r} -> model {call.decision.explanation} "

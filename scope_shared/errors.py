@@ -61,6 +61,11 @@ class InvalidKnobError(ScopeInputError):
     """A routing knob or budget setting is out of range (negative budget, several knobs at once)."""
 
 
+class UnknownArgumentError(ScopeInputError, TypeError):
+    """A constructor was given a keyword it does not take (a misspelt knob, most likely); the
+    message names the closest valid keyword. Also a ``TypeError``, as Python's own is."""
+
+
 class InvalidUsageError(InvalidKnobError):
     """An amount to hold, settle or charge is not a finite number in range, or an entry field is unknown.
 

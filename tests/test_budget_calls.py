@@ -12,6 +12,7 @@ import pytest
 from scope_shared import AllCandidatesFailed, BudgetExceeded, Ledger, scope_budget
 from scope_shared.budget import Budgets, budgets_in_force
 from scope_shared.calls import RoutedCall, Usage, afirst_answer, first_answer, hold_amount, prompt_tokens
+from scope_shared.budget.settings import Settings, settings_for_call
 
 MATH = "a math problem"
 
@@ -23,7 +24,7 @@ def _usage_for(call: RoutedCall, model: str, factor: float = 1.0) -> Usage:
 
 
 def _run(router, ledger, factor: float = 1.0, query: str = MATH, **plan) -> str:
-    call = RoutedCall.plan(router, query, ledger=ledger, **plan)
+    call = RoutedCall.plan(router, query, settings_for_call(Settings.read(ledger=ledger)), **plan)
     model, _ = first_answer(call, lambda m: m)
     call.succeeded(model, _usage_for(call, model, factor))
     return model
@@ -55,7 +56,7 @@ def test_a_soft_budget_keeps_going_and_reports_its_overshoot(router, caplog):
 def test_an_end_mode_budget_stops_with_its_mode(router):
     ledger = Ledger(0.0, mode="end", name="run")
     with pytest.raises(BudgetExceeded) as stop:
-        RoutedCall.plan(router, MATH, ledger=ledger)
+        RoutedCall.plan(router, MATH, settings_for_call(Settings.read(ledger=ledger)))
     assert stop.value.mode == "end" and stop.value.ledger == "run"
 
 
@@ -79,7 +80,7 @@ def _probe(router, ledger: Ledger, n: int = 200, concurrency: int = 4, seed: int
         nonlocal answered
         async with gate:
             try:
-                call = RoutedCall.plan(router, f"{['math', 'code', 'trivia'][i % 3]} question {i}", ledger=ledger)
+                call = RoutedCall.plan(router, f"{['math', 'code', 'trivia'][i % 3]} question {i}", settings_for_call(Settings.read(ledger=ledger)))
 
                 async def attempt(m: str) -> str:
                     await asyncio.sleep(0)
@@ -118,7 +119,7 @@ def test_billing_above_the_hold_is_bounded_recorded_and_visible(router):
 def test_holds_grow_with_the_learned_factor(router):
     ledger = Ledger(10.0)
     _run(router, ledger, factor=2.5)
-    call = RoutedCall.plan(router, MATH, ledger=ledger)
+    call = RoutedCall.plan(router, MATH, settings_for_call(Settings.read(ledger=ledger)))
     next(call.models_to_try())
     est = call.decision.chosen
     assert ledger.reserved == pytest.approx(hold_amount(est, 2.5)) == pytest.approx(2.5 * est.expected_cost)
@@ -131,27 +132,27 @@ def test_the_hold_prices_the_whole_prompt(router):
     n = prompt_tokens(["be brief", context, MATH], router.count_tokens)
     assert n == router.count_tokens("be brief") + router.count_tokens(context) + router.count_tokens(MATH) + 3 * 4
     ledger = Ledger(10.0)
-    call = RoutedCall.plan(router, MATH, ledger=ledger, prompt_tokens=n)
+    call = RoutedCall.plan(router, MATH, settings_for_call(Settings.read(ledger=ledger)), prompt_tokens=n)
     model = next(call.models_to_try())
     est = call.decision.estimates[model]
     assert est.input_tokens == n
     assert ledger.reserved == pytest.approx(router.cards[model].cost(n, est.expected_output_tokens))
-    short = RoutedCall.plan(router, MATH, knob=None, ledger=Ledger(10.0))
+    short = RoutedCall.plan(router, MATH, settings_for_call(Settings.read(ledger=Ledger(10.0))))
     assert short.decision.estimates[model].expected_cost < est.expected_cost
     call.failed(model, RuntimeError("x"))
 
 
 # ---------------------------------------------------------------- max_cost no candidate fits
 def test_max_cost_below_every_candidate_is_flagged_and_explained(router):
-    d = router.route(MATH, max_cost=1e-12)
+    d = router.route(MATH, knob={"max_cost": 1e-12})
     assert d.over_max_cost and d.model == "cheap" and not d.fallback_to_cheapest
     assert "no candidate fits max_cost" in d.explanation and "0 candidate" not in d.explanation
     assert d.summary()["over_max_cost"] is True
-    soft = router.route(MATH, max_cost=1e-12, ledger=Ledger(1.0, mode="soft"))
+    soft = router.route(MATH, knob={"max_cost": 1e-12}, ledger=Ledger(1.0, mode="soft"))
     assert soft.over_max_cost and soft.model == "cheap"
     with pytest.raises(BudgetExceeded, match="fits no candidate"):
-        router.route(MATH, max_cost=1e-12, ledger=Ledger(1.0))
-    assert not router.route(MATH, max_cost=1.0).over_max_cost
+        router.route(MATH, knob={"max_cost": 1e-12}, ledger=Ledger(1.0))
+    assert not router.route(MATH, knob={"max_cost": 1.0}).over_max_cost
 
 
 # ---------------------------------------------------------------- settling is total
@@ -160,7 +161,7 @@ def test_max_cost_below_every_candidate_is_flagged_and_explained(router):
 )
 def test_bad_reported_usage_settles_at_the_estimate_flagged(router, bad):
     ledger = Ledger(1.0)
-    call = RoutedCall.plan(router, MATH, ledger=ledger)
+    call = RoutedCall.plan(router, MATH, settings_for_call(Settings.read(ledger=ledger)))
     model = next(call.models_to_try())
     record = call.succeeded(model, bad)  # type: ignore[arg-type]
     (entry,) = ledger.entries
@@ -171,7 +172,7 @@ def test_bad_reported_usage_settles_at_the_estimate_flagged(router, bad):
 def test_every_path_releases_the_hold_exactly_once(router):
     ledger = Ledger(1.0)
     for outcome in ("answer", "error", "cancel", "dropped"):
-        call = RoutedCall.plan(router, MATH, ledger=ledger)
+        call = RoutedCall.plan(router, MATH, settings_for_call(Settings.read(ledger=ledger)))
         model = next(call.models_to_try())
         assert ledger.reserved > 0
         if outcome == "answer":
@@ -204,10 +205,10 @@ def test_the_tightest_enclosing_budget_shapes_and_stops_the_call(router):
     strong = router.estimate(MATH)["strong"].expected_cost
     outer = Ledger(strong / 2, name="outer")
     with scope_budget(ledger=outer):
-        d = RoutedCall.plan(router, MATH, knob=None, ledger=budgets_in_force(Ledger(10.0, name="inner"))).decision
+        d = RoutedCall.plan(router, MATH, settings_for_call(Settings.read(ledger=Ledger(10.0, name="inner")))).decision
     assert d.model != "strong" and d.budget_left == pytest.approx(strong / 2)
     with pytest.raises(BudgetExceeded) as stop:
-        RoutedCall.plan(router, MATH, ledger=Budgets(Ledger(10.0), Ledger(0.0, name="empty")))
+        RoutedCall.plan(router, MATH, settings_for_call(Settings.read(ledger=Budgets(Ledger(10.0), Ledger(0.0, name="empty")))))
     assert stop.value.ledger == "empty"
 
 
@@ -224,7 +225,7 @@ def test_errors_outside_fallback_on_propagate_at_once(router):
         raise AuthError("bad key")
 
     ledger = Ledger(1.0)
-    call = RoutedCall.plan(router, MATH, fallback_on=(ConnectionError,), ledger=ledger)
+    call = RoutedCall.plan(router, MATH, settings_for_call(Settings.read(ledger=ledger)), fallback_on=(ConnectionError,))
     with pytest.raises(AuthError):
         first_answer(call, attempt)
     assert len(tried) == 1 and ledger.reserved == 0 and ledger.spent == 0

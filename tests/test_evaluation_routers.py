@@ -74,7 +74,7 @@ def test_scope_adapter_sweep_matches_router_route():
     out = sr.route(split)
     for i in (0, 5, len(split.lambdas) // 2, len(split.lambdas) - 2):
         lam = float(split.lambdas[i])
-        decisions = sr.router.route_batch(split.test_questions, tradeoff=lam)
+        decisions = sr.router.route_batch(split.test_questions, knob={"tradeoff": lam})
         assert [split.models.index(d.model) for d in decisions] == list(out.choices[i])
 
 

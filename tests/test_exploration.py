@@ -24,7 +24,7 @@ def run_math_traffic(router: Router, calls: int, start: int = 0) -> list[str]:
     picks = []
     for i in range(start, start + calls):
         q = f"math question asked live {i}"
-        d = router.route(q, min_accuracy=0.8)
+        d = router.route(q, knob={"min_accuracy": 0.8})
         picks.append(d.model)
         router.record_outcome(q, d.model, now_right[d.model])
     return picks
@@ -48,7 +48,7 @@ def test_a_model_that_got_better_is_tried_again_and_then_chosen():
     assert explorer.explored >= 1
     assert explorer.explored <= 0.1 * explorer.decisions  # never more than the budgeted share
     assert picks[-50:].count("cheap") >= 45, picks[first:first + 40]  # after feedback: the usual choice
-    fresh = router.route_batch([f"another math question {i}" for i in range(10)], min_accuracy=0.8)
+    fresh = router.route_batch([f"another math question {i}" for i in range(10)], knob={"min_accuracy": 0.8})
     greedy = [d for d in fresh if "exploring" not in d.explanation]
     assert greedy and all(d.model == "cheap" for d in greedy)  # chosen on its corrected estimate
     # the correction is local: on code, where cheap is still bad, its estimate barely moves
@@ -63,11 +63,11 @@ def test_explored_choices_keep_to_max_cost_and_the_ledger():
     queries = [f"math question {i}" for i in range(120)] + [f"trivia question {i}" for i in range(120)]
     est = router.estimate("math question 0")
     cap = (est["mid"].expected_cost + est["strong"].expected_cost) / 2  # strong never fits
-    picks = [d.model for d in router.route_batch(queries, max_cost=cap)]
+    picks = [d.model for d in router.route_batch(queries, knob={"max_cost": cap})]
     assert "strong" not in picks
     assert explorer.explored > 20  # it did explore: among what fits
     ledger = Ledger(budget=cap)
-    picks = [d.model for d in router.route_batch(queries, tradeoff=0.0, ledger=ledger)]
+    picks = [d.model for d in router.route_batch(queries, knob={"tradeoff": 0.0}, ledger=ledger)]
     assert "strong" not in picks and len(set(picks)) == 2
     assert explorer.explored <= explorer.decisions
 
@@ -75,7 +75,7 @@ def test_explored_choices_keep_to_max_cost_and_the_ledger():
 def test_explorer_budget_and_arguments():
     explorer = Explorer(rate=0.2, evidence_half_life=1e-6, seed=0)
     router = make_router(explorer)
-    router.route_batch([f"code question {i}" for i in range(300)], min_accuracy=0.8)
+    router.route_batch([f"code question {i}" for i in range(300)], knob={"min_accuracy": 0.8})
     assert explorer.decisions == 300
     assert 0.1 * 300 <= explorer.explored <= 0.2 * 300
     assert explorer.evidence("mid", 40) < 1e-3  # never observed: stale

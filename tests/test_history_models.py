@@ -36,7 +36,7 @@ def test_select_and_drop_models_keep_questions_and_vectors(history):
     with pytest.raises(UnknownModelError, match="nope"):
         history.drop_models(["nope"])
     router = Router([c for c in CARDS if c.name != "mid"], dropped, embedder=toy_embedder())
-    assert router.route("math question number 99", min_accuracy=0.9).model == "strong"
+    assert router.route("math question number 99", knob={"min_accuracy": 0.9}).model == "strong"
 
 
 def test_add_model_outcomes_embeds_only_new_texts(history):

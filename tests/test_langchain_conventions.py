@@ -203,7 +203,7 @@ def test_recipe_model_fallback_middleware_outside_scope():
         mw.record_feedback(steps[-1], 1.0)
     # candidates that work: SCOPE answers, the fallback middleware is never used
     alive = make_candidates()
-    res = _agent([ModelFallbackMiddleware(backup), SCOPEMiddleware(make_router(), alive)], alive).invoke(
+    res = _agent([ModelFallbackMiddleware(backup), SCOPEMiddleware(make_router(), alive, min_accuracy=0.8)], alive).invoke(
         {"messages": [("user", "code: look up 5")]}
     )
     assert all(m.response_metadata["scope"]["model"] == "mid" for m in res["messages"] if isinstance(m, AIMessage))

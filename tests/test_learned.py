@@ -207,11 +207,11 @@ def test_new_model_with_20_outcomes_is_routed_to_when_best(trained, which) -> No
     router.add_model(ModelCard(name="newbie", input_price=1.0, output_price=1.0), outcomes)
     assert history.n_outcomes("newbie") == 20
     queries = [f"c0 fresh question {i}" for i in range(10)]
-    decisions = router.route_batch(queries, min_accuracy=0.99)
+    decisions = router.route_batch(queries, knob={"min_accuracy": 0.99})
     picks = [d.model for d in decisions]
     assert picks.count("newbie") >= 8, [d.summary() for d in decisions[:2]]
     # on a cluster where it is weak it is not chosen
-    weak = [d.model for d in router.route_batch([f"c2 fresh question {i}" for i in range(10)], min_accuracy=0.99)]
+    weak = [d.model for d in router.route_batch([f"c2 fresh question {i}" for i in range(10)], knob={"min_accuracy": 0.99})]
     assert weak.count("newbie") <= 2
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from scope_shared import BudgetExceeded, InvalidKnobError, Ledger, ReservationError
 from scope_shared.calls import RoutedCall, Usage
+from scope_shared.budget.settings import Settings, settings_for_call
 
 
 def test_threads_charging_at_once_lose_no_update():
@@ -93,7 +94,7 @@ def test_bad_budget_or_cost(bad):
 
 def test_routed_call_falls_back_and_charges_real_cost(router):
     ledger = Ledger(budget=1.0, name="chain-a")
-    call = RoutedCall.plan(router, "a math problem", knob=None, ledger=ledger)
+    call = RoutedCall.plan(router, "a math problem", settings_for_call(Settings.read(ledger=ledger)))
     call.decision  # noqa: B018
     tried = []
     for model in call.models_to_try():
@@ -118,7 +119,7 @@ def test_routed_call_falls_back_and_charges_real_cost(router):
 def test_routed_call_skips_models_that_no_longer_fit(router):
     est = router.estimate("a math problem")
     ledger = Ledger(budget=est["mid"].expected_cost * 1.01, on_exhausted="raise")
-    call = RoutedCall.plan(router, "a math problem", knob=None, ledger=ledger)
+    call = RoutedCall.plan(router, "a math problem", settings_for_call(Settings.read(ledger=ledger)))
     ledger.charge(est["mid"].expected_cost * 0.5)  # someone else spent meanwhile
     models = []
     for m in call.models_to_try():
@@ -132,7 +133,7 @@ def test_cancelled_attempt_releases_its_hold(router):
     from scope_shared.calls.attempts import afirst_answer
 
     ledger = Ledger(budget=1.0)
-    call = RoutedCall.plan(router, "a math problem", ledger=ledger)
+    call = RoutedCall.plan(router, "a math problem", settings_for_call(Settings.read(ledger=ledger)))
 
     async def attempt(model):
         await asyncio.sleep(10)

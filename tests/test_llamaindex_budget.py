@@ -9,7 +9,7 @@ import pytest
 
 from llamaindex_scope import current_budget, scope_budget
 from scope_shared import InvalidKnobError, Ledger, make_knob
-from scope_shared.budget.scopes import pick_knob, settings_in_force
+from scope_shared.budget.settings import Settings, settings_for_call
 
 
 def test_block_sets_and_restores():
@@ -33,16 +33,18 @@ def test_nested_blocks_override_what_they_set_and_inherit_the_rest():
 
 def test_precedence_call_then_block_then_default():
     default_knob, default_ledger = make_knob("alpha", 0.5), Ledger(1.0, name="default")
-    knob, budgets = settings_in_force(default_knob, default_ledger)
-    assert knob == default_knob and budgets.ledgers == (default_ledger,)
+    built = Settings.read(knob=default_knob, ledger=default_ledger)
+    s = settings_for_call(built=built)
+    assert s.knob == default_knob and s.budgets.ledgers == (default_ledger,)
+    assert settings_for_call().knob is None  # nothing set: the router's default knob applies
     block_ledger = Ledger(1.0, name="block")
     with scope_budget(ledger=block_ledger, max_cost=0.01):
-        knob, budgets = settings_in_force(default_knob, default_ledger)
-        assert knob == make_knob("max_cost", 0.01) and budgets.ledgers == (block_ledger,)
+        s = settings_for_call(built=built)
+        assert s.knob == make_knob("max_cost", 0.01) and s.budgets.ledgers == (block_ledger,)
         call_ledger = Ledger(1.0)
-        knob, budgets = settings_in_force(default_knob, default_ledger, min_accuracy=0.7, ledger=call_ledger)
+        s = settings_for_call(Settings.read(min_accuracy=0.7, ledger=call_ledger), built=built)
         # the call's own ledger is innermost; the block around it is charged too (budgets nest)
-        assert knob == make_knob("min_accuracy", 0.7) and budgets.ledgers == (call_ledger, block_ledger)
+        assert s.knob == make_knob("min_accuracy", 0.7) and s.budgets.ledgers == (call_ledger, block_ledger)
 
 
 def test_a_block_is_restored_after_an_exception():
@@ -81,6 +83,9 @@ def test_bad_settings_raise_knob_errors():
         with scope_budget(min_accuracy=1.5):
             pass
     with pytest.raises(InvalidKnobError):
-        pick_knob({"alpha": 0.5})  # type: ignore[arg-type]
+        Settings.read(knob="alpha")
     with pytest.raises(InvalidKnobError):
-        settings_in_force(None, None, ledger="wallet")  # type: ignore[arg-type]
+        Settings.read(knob={"alpha": 0.5, "tradeoff": 1.0})
+    with pytest.raises(InvalidKnobError):
+        Settings.read(ledger="wallet")
+    assert Settings.read(knob={"alpha": 0.5}).knob == make_knob("alpha", 0.5)

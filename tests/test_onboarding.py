@@ -85,8 +85,8 @@ def test_router_over_only_the_onboarded_models(three):
     is_maths = np.array([q.benchmark in sm.MATHS for q in held_out])
     # it learned what it is good at (modestly: the default kNN shrinks 50 anchors hard toward the mean)
     assert p["maths-7b"][is_maths].mean() > p["maths-7b"][~is_maths].mean() + 0.02
-    strict = router.route_batch([q.text for q in held_out], min_accuracy=0.85)
-    thrifty = router.route_batch([q.text for q in held_out], tradeoff=1e6)
+    strict = router.route_batch([q.text for q in held_out], knob={"min_accuracy": 0.85})
+    thrifty = router.route_batch([q.text for q in held_out], knob={"tradeoff": 1e6})
     assert all(d.model in NAMES for d in strict + thrifty)
     assert np.mean([d.model == "big-70b" for d in strict]) > 0.5
     assert np.mean([d.model == "tiny-1b" for d in thrifty]) > 0.8

@@ -22,6 +22,7 @@ from scope_shared.budget.postgres_ledger import PostgresLedger
 from scope_shared.calls import RoutedCall, Usage
 from scope_shared.errors import SharedStoreError
 from scope_shared.postgres import Timeouts
+from scope_shared.budget.settings import Settings, settings_for_call
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install '.[postgres]'; the test extra has it)")
 
@@ -92,7 +93,7 @@ def test_a_period_starts_with_nothing_spent(pg_url):
 def test_routed_calls_hold_and_settle_on_the_shared_budget(pg_url, history, embedder):
     router = Router(CARDS, history, embedder=embedder)
     ledger = Ledger.connect(pg_url, "router", budget=0.01, on_exhausted="raise")
-    call = RoutedCall.plan(router, "code question number 3", ledger=ledger)
+    call = RoutedCall.plan(router, "code question number 3", settings_for_call(Settings.read(ledger=ledger)))
     model = next(call.models_to_try())
     assert ledger.reserved == pytest.approx(call.decision.estimates[model].expected_cost)
     record = call.succeeded(model, Usage(input_tokens=5, output_tokens=90))

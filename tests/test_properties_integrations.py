@@ -17,6 +17,7 @@ from llama_index.core.tools import ToolMetadata
 
 from langchain_scope import SCOPERouter
 from llamaindex_scope import SCOPESelector
+from scope_shared.routing.knobs import KNOB_KINDS
 from scope_shared import BudgetExceeded, Ledger, Router, ScopeError
 from scope_shared.query import is_blank
 
@@ -24,7 +25,7 @@ SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(H
 ROUTER = Router(CARDS, toy_history(), embedder=toy_embedder())
 MODELS = [c.name for c in CARDS]
 numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**6))
-knob_kinds = st.sampled_from(["max_cost", "tradeoff", "min_accuracy", "alpha"])
+knob_kinds = st.sampled_from(KNOB_KINDS)
 
 
 def _calls(cands: dict) -> int:

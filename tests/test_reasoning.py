@@ -99,7 +99,7 @@ def test_estimator_with_chat_model_end_to_end(small):
     fake = FakeListChatModel(responses=[answer(120, "no", "cheap fails"), answer(640, "yes", "strong wins")])
     est = ReasoningEstimator(LangChainBackend(fake, max_concurrency=1), k=3)
     router = Router(cards, hist, estimator=est, embedder=emb)
-    d = router.route("Question: arithmetic sum of numbers 5 and 7?", alpha=1.0)
+    d = router.route("Question: arithmetic sum of numbers 5 and 7?", knob={"alpha": 1.0})
     cheap, strong = d.estimates["cheap-model"], d.estimates["strong-model"]
     assert (cheap.p_correct, cheap.expected_output_tokens) == (0.0, 120.0)
     assert (strong.p_correct, strong.expected_output_tokens) == (1.0, 640.0)
@@ -154,7 +154,7 @@ class Exploding(ReasoningBackend):
 def test_backend_exception_never_crashes_routing(small):
     hist, emb, cards = small
     router = Router(cards, hist, estimator=ReasoningEstimator(Exploding()), embedder=emb)
-    d = router.route("capital city of country item?", alpha=0.5)
+    d = router.route("capital city of country item?", knob={"alpha": 0.5})
     assert all("GPU on fire" in e.rationale and "knn estimate used" in e.rationale for e in d.estimates.values())
 
 

@@ -53,7 +53,7 @@ def test_prefix_cache_reuse_gives_the_same_answers(tiny_dir, small):
 def test_untrained_model_falls_back_to_knn(tiny_dir, small):
     hist, emb, cards = small
     est = ReasoningEstimator(TransformersBackend(tiny_dir, max_new_tokens=6, temperature=0), k=3)
-    d = Router(cards, hist, estimator=est, embedder=emb).route(QUERY, alpha=0.5)
+    d = Router(cards, hist, estimator=est, embedder=emb).route(QUERY, knob={"alpha": 0.5})
     for e in d.estimates.values():
         assert "knn estimate used" in e.rationale
         assert 0.0 <= e.p_correct <= 1.0 and e.expected_output_tokens > 0
@@ -70,7 +70,7 @@ def test_estimator_end_to_end_with_local_model(tiny_dir, small):
     (answers,) = backend.generate(prompts[:1])
     assert parse_prediction(answers[0].text).length == 120
     router = Router(cards, hist, estimator=est, embedder=emb)
-    d = router.route(QUERY, alpha=1.0)
+    d = router.route(QUERY, knob={"alpha": 1.0})
     for m in models:
         e = d.estimates[m]
         assert e.expected_output_tokens == 120 and e.rationale == "ok."

@@ -116,7 +116,7 @@ def test_router_with_two_stage_scorer():
     plain = Router(cards, hist, embedder=emb)
     qs = ["arithmetic sum of numbers item?", "chemistry gas reaction item 2?", "capital city of country?"]
     for alpha in (0.0, 0.6, 1.0):
-        ds = router.route_batch(qs, alpha=alpha)
+        ds = router.route_batch(qs, knob={"alpha": alpha})
         est = plain.estimate_batch(qs)
         models = list(est[0])
         p = np.array([[e[m].p_correct for m in models] for e in est])
@@ -124,9 +124,9 @@ def test_router_with_two_stage_scorer():
         want = two_stage_scores(alpha, p, cost, scorer.stats(router, emb.embed(qs), models)).argmax(1)
         assert [d.model for d in ds] == [models[i] for i in want]
     # other knobs are untouched, and a ledger's cap still applies to the two-stage ranking
-    assert router.route(qs[0], max_cost=1.0).model == plain.route(qs[0], max_cost=1.0).model
+    assert router.route(qs[0], knob={"max_cost": 1.0}).model == plain.route(qs[0], knob={"max_cost": 1.0}).model
     cheap = min(cards, key=lambda c: c.output_price).name
-    tiny = router.route(qs[0], alpha=1.0, ledger=Ledger(budget=router.estimate(qs[0])[cheap].expected_cost * 1.01))
+    tiny = router.route(qs[0], knob={"alpha": 1.0}, ledger=Ledger(budget=router.estimate(qs[0])[cheap].expected_cost * 1.01))
     assert tiny.model == cheap
     choice = scorer.choose_alpha(router, qs, budget=1e9)
     assert choice.fits and 0.0 <= choice.alpha <= 1.0

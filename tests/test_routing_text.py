@@ -102,12 +102,31 @@ def test_earlier_turns_only_on_request():
     assert rule(earlier_chars=100).of_turns(turns).text == "user: Name two primes.\nassistant: 2 and 3\nand the second one?"
 
 
-def test_without_a_user_turn_the_last_other_turn_stands_in_scaffolding_removed():
+def test_without_a_user_turn_the_system_prompt_is_the_task_scaffolding_removed():
     block = SCHEMA.format(schema="{}")
     r = rule().of_turns([Turn("system", f"Extract the invoice total.\n\n{block}")])
     assert r.text == "Extract the invoice total." and r.source.startswith("no user turn")
-    with pytest.raises(InvalidQueryError):
-        rule().of_turns([Turn("user", "  ")])
+
+
+@pytest.mark.parametrize(
+    "turns,held",
+    [
+        ([Turn("user", "")], "1 user without text"),  # image-only: its text part is empty
+        ([Turn("system", "Describe images."), Turn("user", "")], "1 system, 1 user without text"),
+        ([Turn("assistant", "Hello!")], "1 assistant"),
+        ([Turn("user", "  ")], "1 user without text"),
+        ([], "no messages"),
+    ],
+)
+def test_a_chat_without_user_text_is_refused_naming_what_it_holds(turns, held):
+    with pytest.raises(InvalidQueryError, match="no user text to route on") as err:
+        rule().of_turns(turns)
+    assert held in str(err.value)
+
+
+def test_an_image_only_follow_up_routes_on_the_question_before_it():
+    turns = [Turn("user", "What animal is in these photos?"), Turn("assistant", "A cat."), Turn("user", "")]
+    assert rule().of_turns(turns).text == "What animal is in these photos?"
 
 
 def test_a_marked_turn_wins_and_markers_are_checked():

@@ -3,7 +3,8 @@
 - `base`: the ledger interface (`BaseLedger`, `Reservation`, `LedgerEntry`, modes, `Overshoot`);
 - `ledger`: `Ledger`, the in-memory implementation;
 - `levels` / `nesting`: the budgets one call spends from (`Budgets`), held and charged together;
-- `scopes`: ``with scope_budget(ledger=..., knob...)`` blocks (nesting) and the precedence rules.
+- `scopes`: ``with scope_budget(ledger=..., knob...)`` blocks (nesting);
+- `settings`: a call's knob and budgets, resolved once (`settings_for_call`: the precedence rules).
 """
 
 from scope_shared.budget.base import (
@@ -22,10 +23,9 @@ from scope_shared.budget.scopes import (
     BudgetScope,
     budgets_in_force,
     current_budget,
-    pick_knob,
     scope_budget,
-    settings_in_force,
 )
+from scope_shared.budget.settings import CallSettings, Settings, settings_for_call
 
 __all__ = [
     "MODES",
@@ -33,6 +33,7 @@ __all__ = [
     "BudgetMode",
     "BudgetScope",
     "BudgetView",
+    "CallSettings",
     "Budgets",
     "Ledger",
     "LedgerEntry",
@@ -41,10 +42,10 @@ __all__ = [
     "OnExhausted",
     "Overshoot",
     "Reservation",
+    "Settings",
     "budgets_in_force",
     "current_budget",
     "nest",
-    "pick_knob",
     "scope_budget",
-    "settings_in_force",
+    "settings_for_call",
 ]

@@ -2,7 +2,8 @@
 
 Integrations (LangChain, LlamaIndex) wrap only the framework call itself::
 
-    call = RoutedCall.plan(router, query, knob=knob, ledger=budgets, prompt_tokens=n)
+    settings = settings_for_call(Settings.read(call_kwargs), built=component_settings)
+    call = RoutedCall.plan(router, query, settings, prompt_tokens=n)
     for model in call.models_to_try():          # holds that model's expected cost
         try:
             response = candidates[model].invoke(...)
@@ -30,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from scope_shared.budget.base import Reservation
 from scope_shared.budget.nesting import Budgets, LedgerLike
+from scope_shared.budget.settings import CallSettings
 from scope_shared.calls.fallback import DEFAULT_FALLBACK_ON, FallbackOn, all_failed_error, check_fallback_on, moves_on
 from scope_shared.calls.holds import hold_amount
 from scope_shared.calls.settling import settled_cost
 from scope_shared.errors import BudgetExceeded, ScopeError
 from scope_shared.routing.decision import Decision
-from scope_shared.routing.knobs import Knob
 from scope_shared.routing.records import Attempt, CallRecord, Usage
 
 if TYPE_CHECKING:
@@ -65,20 +66,22 @@ class RoutedCall:
         cls,
         router: "Router",
         query: str,
+        settings: CallSettings | None = None,
         *,
-        knob: Knob | None = None,
-        ledger: LedgerLike | None = None,
         candidates: Sequence[str] | None = None,
         call_id: str | None = None,
         prompt_tokens: float | None = None,
         fallback_on: FallbackOn = DEFAULT_FALLBACK_ON,
     ) -> "RoutedCall":
-        """Decide for ``query`` (the routing text), pricing ``prompt_tokens`` (the whole prompt
-        that will be sent; default: the query's own). Raises `BudgetExceeded` if a capping budget
-        cannot pay for any candidate, or ``max_cost`` fits none under one."""
-        budgets = Budgets.of(ledger)
+        """Decide for ``query`` (the routing text) under ``settings`` (the call's knob and budgets,
+        from `scope_shared.budget.settings.settings_for_call`; ``None``: the router's default knob,
+        no budget), pricing ``prompt_tokens`` (the whole prompt that will be sent; default: the
+        query's own). Raises `BudgetExceeded` if a capping budget cannot pay for any candidate, or
+        ``max_cost`` fits none under one."""
+        settings = settings or CallSettings(knob=None, budgets=None)
+        budgets = settings.budgets
         decision = router.route(
-            query, knob=knob, ledger=budgets, candidates=candidates, prompt_tokens=prompt_tokens
+            query, knob=settings.knob, ledger=budgets, candidates=candidates, prompt_tokens=prompt_tokens
         )
         record = CallRecord(
             call_id=call_id or str(uuid.uuid4()),
@@ -102,21 +105,33 @@ class RoutedCall:
 
         A candidate whose hold no longer fits what is left is skipped; if the decision already
         fell back to the cheapest model (only soft budgets are short), that one is held even
-        though it overdraws them.
+        though it overdraws them. A soft budget never stops a call: when concurrent calls took
+        the room this one saw when it decided, the candidates it could not hold are tried again,
+        cheapest first, overdrawing the soft budgets (a capping budget still refuses).
         """
+        refused: list[str] = []
         for model in self.decision.ranking:
-            if not self._hold_for(model):
+            if not self._hold_for(model, self.decision.fallback_to_cheapest):
+                refused.append(model)
+                continue
+            yield model
+            if self.record.model is not None:
+                return
+        if not refused or not any(lv.mode == "soft" for lv in self.budgets.levels):  # type: ignore[union-attr]
+            return
+        for model in sorted(refused, key=lambda m: self.decision.estimates[m].expected_cost):
+            if not self._hold_for(model, force=True):
                 continue
             yield model
             if self.record.model is not None:
                 return
 
-    def _hold_for(self, model: str) -> bool:
+    def _hold_for(self, model: str, force: bool) -> bool:
         if self.budgets is None:
             return True
         amount = hold_amount(self.decision.estimates[model], self.budgets.hold_factor)
         try:
-            self._hold = self.budgets.reserve(amount, force=self.decision.fallback_to_cheapest)
+            self._hold = self.budgets.reserve(amount, force=force)
         except BudgetExceeded as exc:
             self._hold_refused = exc
             return False

@@ -89,8 +89,9 @@ def _cmd_route(args: argparse.Namespace) -> None:
 
         estimator = load_estimator(args.estimator)
     router = Router(cards.values(), history, estimator=estimator, embedder=args.embedder)
-    knob = {k: getattr(args, k) for k in ("max_cost", "tradeoff", "min_accuracy", "alpha")}
-    decision = router.route(args.question, **knob)
+    from scope_shared.routing.knobs import KNOB_KINDS
+
+    decision = router.route(args.question, knob={k: getattr(args, k) for k in KNOB_KINDS})
     print(f"{'model':<36} {'p_correct':>9} {'out tokens':>10} {'expected $':>12}")
     for m in decision.ranking:
         e = decision.estimates[m]
@@ -127,8 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--embedder", default=None,
                        help="minilm, fast or a sentence-transformers path (default: the one the history records)")
     route.add_argument("--estimator", default=None, help="a trained estimator directory (scope train); default kNN")
-    for knob in ("max_cost", "tradeoff", "min_accuracy", "alpha"):
-        route.add_argument(f"--{knob.replace('_', '-')}", dest=knob, type=float, default=None)
+    from scope_shared.routing.knobs import KNOB_KINDS  # here, not at the top: `scope --help` stays fast
+
+    for knob in KNOB_KINDS:
+        route.add_argument(f"--{knob.replace('_', '-')}", dest=knob, type=float, default=None,
+                           help="the knob for this question (set at most one; default: accuracy_margin)")
     route.set_defaults(func=_cmd_route)
 
     hist = sub.add_parser("history", help="build or inspect a history store")

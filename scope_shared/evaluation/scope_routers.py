@@ -8,7 +8,7 @@ benchmark with one line::
 The adapter records the history part (with only the anchors of unseen models) into a `History`,
 builds a `Router` over it with the estimator, reads every test question's estimates through the
 public `Router.estimate_batch`, and sweeps the same tradeoff grid as every other router (what
-`Router.route(tradeoff=lam)` decides, vectorised). Its one out-of-the-box operating point is what
+`Router.route(knob={"tradeoff": lam})` decides, vectorised). Its one out-of-the-box operating point is what
 `Router.decide` (as `Router.route_batch`) picks under the router's default knob (``default_*`` figures);
 ``scope-default`` is the router with every default (estimator included), nothing tuned. An estimator that spends money per query (an LLM)
 states it as ``overhead_usd_per_query``; CPU time is measured by the benchmark.

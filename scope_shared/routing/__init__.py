@@ -6,11 +6,13 @@ remaining budget but never imports the budget floor.
 
 from scope_shared.routing.decision import Decision, Estimate
 from scope_shared.routing.exploration import Explorer
-from scope_shared.routing.knobs import KNOB_KINDS, Knob, make_knob, resolve_knob
+from scope_shared.routing.knobs import DEFAULT_ACCURACY_MARGIN, DEFAULT_KNOB, KNOB_KINDS, Knob, as_knob, make_knob
 from scope_shared.routing.records import Attempt, CallBook, CallRecord, Usage
 from scope_shared.routing.router import DEFAULT_OUTPUT_TOKENS, Router
 
 __all__ = [
+    "DEFAULT_ACCURACY_MARGIN",
+    "DEFAULT_KNOB",
     "DEFAULT_OUTPUT_TOKENS",
     "KNOB_KINDS",
     "Attempt",
@@ -22,6 +24,6 @@ __all__ = [
     "Knob",
     "Router",
     "Usage",
+    "as_knob",
     "make_knob",
-    "resolve_knob",
 ]

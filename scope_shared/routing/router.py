@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from scope_shared.cards import ModelCard, Outcome, to_cards
 from scope_shared.embedder import Embedder
-from scope_shared.errors import InvalidCardError, InvalidKnobError, InvalidQueryError, ScopeError, UnknownModelError
+from scope_shared.errors import InvalidCardError, InvalidQueryError, ScopeError, UnknownModelError
 from scope_shared.estimators import Estimator, PanelEstimator
 from scope_shared.estimators.guard import checked_predict
 from scope_shared.history import History
@@ -23,8 +23,8 @@ from scope_shared.live import LiveObject
 from scope_shared.query import validate_queries, validate_query
 from scope_shared.routing.decision import Decision, Estimate
 from scope_shared.routing.exploration import Explorer
-from scope_shared.routing.knobs import Knob, make_knob, resolve_knob
-from scope_shared.routing.policies import cap_first, explain, rank
+from scope_shared.routing.knobs import DEFAULT_KNOB, Knob, KnobLike, as_knob
+from scope_shared.routing.policies import cap_first, explain, policy_for, rank
 from scope_shared.routing.records import CallBook, CallRecord
 from scope_shared.routing.validation import check_ledger, check_router_args, counted_tokens
 from scope_shared.tokens import TokenCounter, approx_token_count
@@ -50,8 +50,9 @@ class Router(LiveObject):
             sentence-transformers path, or ``None``: the embedder the history records, if it is one
             of those names, else the bundled all-MiniLM-L6-v2. One that did not make the history's
             vectors is refused (re-embed it: ``scope history reembed``).
-        default_knob: the knob used when a call sets none (default ``min_accuracy=0.8``: the
-            cheapest candidate predicted to be right 80% of the time, else the most accurate).
+        default_knob: the knob used when a call sets none, a `Knob` or a mapping such as
+            ``{"min_accuracy": 0.8}`` (default `DEFAULT_KNOB`, ``accuracy_margin=0.02``: the cheapest
+            candidate predicted within 2 points of the best candidate's accuracy on that query).
         token_counter: counts a query's input tokens to price it (default: ~4 characters a token).
         default_output_tokens: output length assumed when nothing better is known.
         batch_scorer: optional batch-level scorer for the ``alpha`` knob, e.g. the paper's
@@ -78,14 +79,14 @@ class Router(LiveObject):
         history: History,
         estimator: Estimator | None = None,
         embedder: Embedder | Any = None,
-        default_knob: Knob | Mapping[str, float] | None = None,
+        default_knob: KnobLike | None = None,
         token_counter: TokenCounter | None = None,
         default_output_tokens: float = DEFAULT_OUTPUT_TOKENS,
         batch_scorer: Any = None,
         feedback_log: str | Path | None = None,
         exploration: Explorer | None = None,
     ) -> None:
-        check_router_args(estimator, token_counter, default_output_tokens, default_knob)
+        check_router_args(estimator, token_counter, default_output_tokens)
         self.cards = to_cards(cards)
         self.history = history = as_history(history)
         self.estimator = estimator or PanelEstimator()
@@ -96,9 +97,7 @@ class Router(LiveObject):
                 f"no outcomes in the history for {', '.join(map(repr, missing))}: a model joins by "
                 "answering some history questions (scope_shared.onboard, or Router.add_model)"
             )
-        if isinstance(default_knob, Mapping):
-            default_knob = resolve_knob(None, **default_knob)
-        self.default_knob = default_knob or make_knob("min_accuracy", 0.8)
+        self.default_knob: Knob = as_knob(default_knob, "default_knob") or DEFAULT_KNOB
         self.count_tokens: TokenCounter = token_counter or approx_token_count
         self.default_output_tokens = float(default_output_tokens)
         self.batch_scorer = batch_scorer
@@ -197,26 +196,19 @@ class Router(LiveObject):
         self,
         query: str,
         *,
-        max_cost: float | None = None,
-        tradeoff: float | None = None,
-        min_accuracy: float | None = None,
-        alpha: float | None = None,
-        knob: Knob | None = None,
+        knob: KnobLike | None = None,
         ledger: BudgetView | None = None,
         candidates: Sequence[str] | None = None,
         prompt_tokens: float | None = None,
     ) -> Decision:
-        """Decide which candidate answers ``query``; set at most one knob (else the default).
+        """Decide which candidate answers ``query`` under ``knob`` (a `Knob` or a mapping such as
+        ``{"min_accuracy": 0.7}``; default: the router's ``default_knob``).
 
         ``prompt_tokens``: input tokens of the whole prompt that will be sent (system prompt,
         history, retrieved context, tool schemas), which prices the call; default: the query's own.
         """
         return self.route_batch(
             [validate_query(query)],
-            max_cost=max_cost,
-            tradeoff=tradeoff,
-            min_accuracy=min_accuracy,
-            alpha=alpha,
             knob=knob,
             ledger=ledger,
             candidates=candidates,
@@ -227,35 +219,26 @@ class Router(LiveObject):
         self,
         queries: Sequence[str],
         *,
-        max_cost: float | None = None,
-        tradeoff: float | None = None,
-        min_accuracy: float | None = None,
-        alpha: float | None = None,
-        knob: Knob | None = None,
+        knob: KnobLike | None = None,
         ledger: BudgetView | None = None,
         candidates: Sequence[str] | None = None,
         show_progress: bool = False,
         prompt_tokens: Sequence[float] | None = None,
     ) -> list[Decision]:
-        """Decide for many queries, embedding them in one pass.
+        """Decide for many queries, embedding them in one pass (``knob`` as for `route`).
 
         With a ledger, each decision sees what is left of it (the decisions themselves charge
         nothing: the caller reserves and settles around the real call). ``prompt_tokens``: one
         count per query of the whole prompt each will send (default: the query's own tokens).
         """
-        if knob is not None and not isinstance(knob, Knob):
-            raise InvalidKnobError(f"knob must be a Knob (make_knob), got {type(knob).__name__}")
-        k = knob or resolve_knob(
-            self.default_knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy, alpha=alpha
-        )
-        assert k is not None
+        k = as_knob(knob) or self.default_knob
         check_ledger(ledger)
         qs = validate_queries(queries)
         models = self._candidates(candidates)
         embs = self.embedder.embed(qs, show_progress)
         estimates, p, cost = self._estimate_arrays(qs, embs, models, prompt_tokens)
         orders = None
-        if self.batch_scorer is not None and k.kind == "alpha":
+        if self.batch_scorer is not None and k.kind == "alpha":  # the paper's batch scorer serves alpha only
             orders = self.batch_scorer.rank_batch(self, embs, models, p, cost, k.value)
         it = range(len(qs))
         if show_progress:
@@ -268,7 +251,7 @@ class Router(LiveObject):
     def decide(
         self,
         estimates: Mapping[str, Estimate],
-        knob: Knob,
+        knob: KnobLike | None = None,
         ledger: BudgetView | None = None,
         order: Sequence[int] | np.ndarray | None = None,
     ) -> Decision:
@@ -278,8 +261,11 @@ class Router(LiveObject):
         budget cap still applies to it. When the cheapest candidate does not fit the budget, a
         capping budget stops the call (`BudgetExceeded`); a soft one sends it to the cheapest
         (``fallback_to_cheapest``). A ``max_cost`` no candidate fits sends it to the cheapest,
-        flagged ``over_max_cost`` (and stops it under a capping budget).
+        flagged ``over_max_cost`` (and stops it under a capping budget). ``knob``: as for `route`.
         """
+        knob = as_knob(knob) or self.default_knob
+        policy = policy_for(knob)
+        knob_cap = policy.call_cap(knob.value)
         check_ledger(ledger)
         models = list(estimates)
         p = np.array([estimates[m].p_correct for m in models])
@@ -291,33 +277,33 @@ class Router(LiveObject):
             order = cap_first(np.asarray(order), cost, cap)
         cheapest = int(cost.argmin())
         cheapest_fallback = False
-        over_max_cost = knob.kind == "max_cost" and bool(cost[cheapest] > knob.value + 1e-15)
+        over_max_cost = bool(cost[cheapest] > knob_cap + 1e-15)
         if ledger is not None and cost[cheapest] > cap + 1e-15:
             ledger.check_fits(float(cost[cheapest]), models[cheapest])  # a capping budget stops here
             cheapest_fallback = True
         if over_max_cost and ledger is not None:
             ledger.enforce(
-                f"max_cost ${knob.value:.6f} fits no candidate: the cheapest ({models[cheapest]}) is "
+                f"max_cost ${knob_cap:.6f} fits no candidate: the cheapest ({models[cheapest]}) is "
                 f"expected to cost ${cost[cheapest]:.6f}",
                 float(cost[cheapest]),
             )
         if cheapest_fallback or over_max_cost:
             order = np.argsort(cost, kind="stable")
         best = int(order[0])
-        n_affordable = int((cost <= min(cap, knob.value if knob.kind == "max_cost" else math.inf) + 1e-15).sum())
-        text = explain(knob, models[best], p[best], cost[best], cap, n_affordable)
+        n_affordable = int((cost <= min(cap, knob_cap) + 1e-15).sum())
+        text = explain(knob, models, p, cost, best, cap, n_affordable)
         if cheapest_fallback:
             text = f"{models[best]}: budget nearly spent (${max(cap, 0):.6f} left), cheapest candidate"
         elif over_max_cost:
             text = (
-                f"{models[best]}: no candidate fits max_cost ${knob.value:.6f} (the cheapest is expected "
+                f"{models[best]}: no candidate fits max_cost ${knob_cap:.6f} (the cheapest is expected "
                 f"to cost ${cost[best]:.6f}): routed to the cheapest"
             )
         return Decision.model_construct(  # every field is built right here, no re-validation needed
             model=models[best],
             ranking=tuple(models[i] for i in order),
             estimates=dict(estimates),
-            knob=knob.as_dict(),
+            knob=policy.record(knob.value),
             explanation=text,
             budget_left=cap if math.isfinite(cap) else None,
             fallback_to_cheapest=cheapest_fallback,

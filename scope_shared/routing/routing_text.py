@@ -14,7 +14,15 @@ framework scaffolding. Integrations turn their messages into `Turn` objects and 
    question above) plus the latest tool turn(s), up to ``tool_chars`` characters of them.
 5. ``earlier_chars`` > 0 keeps that many characters of the user/assistant turns before the question
    (newest first), for follow-ups like "and the second one?"; off by default.
-6. With no user turn at all, the last non-assistant turn with text stands in, scaffolding removed.
+6. Turns without text, one rule in both integrations:
+   - a chat with no user turn at all is a task written as a system (or tool) prompt, e.g. a
+     one-message system template: its last such turn stands in, scaffolding removed, flagged in
+     the record's source (``"no user turn: ..."``);
+   - a chat whose user turns hold no text (images, audio or other non-text content only), with or
+     without a system prompt, or with no text anywhere, or only assistant turns, raises
+     `InvalidQueryError` naming what it holds, before any model is called or charged: the question
+     is in content the router cannot read, and routing on the system prompt would choose for
+     another task. Say what to route on explicitly (below) to route such a call.
 
 Saying what to route on, most specific first (`choose`): a per-call value (LangChain's
 ``configurable={"scope_routing_text": ...}``, LlamaIndex's ``routing_text=`` keyword), a marked
@@ -84,11 +92,10 @@ class RoutingTextRule:
         if marked:
             return RoutingText(validate_query(marked), "marked message")
         live = [(i, t) for i, t in enumerate(turns) if t.text.strip()]
-        if not live:
-            raise InvalidQueryError(
-                f"the input ({len(turns)} message(s)) holds no text to route on; "
-                "send at least one message with text content"
-            )
+        if not any(t.role == "user" for _, t in live) and (
+            any(t.role == "user" for t in turns) or all(t.role == "assistant" for _, t in live)
+        ):
+            raise no_user_text(turns)
         core, text, source = self._question(live)
         if core is None:
             return RoutingText(text, source)
@@ -111,7 +118,7 @@ class RoutingTextRule:
                 continue
             if ex.text.strip():
                 return i, ex.text.strip(), f"template {ex.template}" if ex.template else "question"
-        stand_in = [(i, t) for i, t in live if t.role != "assistant"] or live
+        stand_in = [(i, t) for i, t in live if t.role != "assistant"]
         i, t = stand_in[-1]
         ex = self.scaffolds.extract(t.text)
         text = ex.text.strip() if ex.text and ex.text.strip() else t.text.strip()
@@ -142,6 +149,21 @@ class RoutingTextRule:
             kept.append(line)
             used += len(line)
         return "\n".join(reversed(kept))
+
+
+def no_user_text(turns: Sequence[Turn]) -> InvalidQueryError:
+    """The error for a chat with no user text to route on (rule 6), saying what it holds."""
+    counts: dict[str, int] = {}
+    for t in turns:
+        key = t.role if t.text.strip() else f"{t.role} without text"
+        counts[key] = counts.get(key, 0) + 1
+    held = ", ".join(f"{n} {role}" for role, n in counts.items()) or "no messages"
+    return InvalidQueryError(
+        f"no user text to route on (the input holds {held} message(s)); a call is routed on the "
+        f"user's question, which the router cannot read in non-text content. Send the question as "
+        f"user text, or say what to route on ({ROUTING_TEXT_KEY!r} in the call's config, a marked "
+        "message, routing_text=, or a route_on block)"
+    )
 
 
 # ---------------------------------------------------------------------- saying what to route on

@@ -4,14 +4,13 @@ library's own errors (not an ``AttributeError`` from deep inside, or a pydantic 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from scope_shared.errors import InvalidKnobError, ScopeError
 from scope_shared.estimators import Estimator
-from scope_shared.routing.knobs import Knob
 
 
 def check_ledger(ledger: Any) -> None:
@@ -20,8 +19,8 @@ def check_ledger(ledger: Any) -> None:
         raise InvalidKnobError(f"ledger must be a scope_shared.Ledger, got {type(ledger).__name__}")
 
 
-def check_router_args(estimator: Any, token_counter: Any, default_output_tokens: Any, default_knob: Any) -> None:
-    """The `Router`'s own arguments (the history is checked by ``as_history``)."""
+def check_router_args(estimator: Any, token_counter: Any, default_output_tokens: Any) -> None:
+    """The `Router`'s own arguments (the history is checked by ``as_history``, the knob by ``as_knob``)."""
     if estimator is not None and not isinstance(estimator, Estimator):
         raise ScopeError(f"estimator must be a scope_shared.Estimator, got {type(estimator).__name__}")
     if token_counter is not None and not callable(token_counter):
@@ -33,8 +32,6 @@ def check_router_args(estimator: Any, token_counter: Any, default_output_tokens:
         or default_output_tokens <= 0
     ):
         raise ScopeError(f"default_output_tokens must be a finite number > 0, got {default_output_tokens!r}")
-    if default_knob is not None and not isinstance(default_knob, (Knob, Mapping)):
-        raise InvalidKnobError(f"default_knob must be a Knob or a mapping such as {{'min_accuracy': 0.8}}, got {default_knob!r}")
 
 
 def counted_tokens(count: Callable[[str], Any], queries: Sequence[str]) -> np.ndarray:
