@@ -25,14 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from scope_shared.data import dataset_path, stratified_split
-from scope_shared.embed_cache import embed_with_cache
 from scope_shared.embedder import as_embedder
 from scope_shared.evaluation.metrics import reference
 from scope_shared.evaluation.scope_routers import ScopeRouter
 from scope_shared.evaluation.settings import Setting, setting_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from routing_quality import EMBED_TAIL, LOADERS, TRIOS  # noqa: E402
+from routing_quality import EMBED_TAIL, LOADERS, TRIOS, embed_texts  # noqa: E402
 
 MARGINS = [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.10, 0.12, 0.15, 0.20]
 #: the most accuracy the default may give up against the best single model (the issue's promise)
@@ -50,7 +49,7 @@ def run(dataset: str, seeds: list[int], margins: list[float]) -> dict:
     tail = EMBED_TAIL.get(dataset)
     texts = [q[-tail:] for q in table.questions] if tail else table.questions
     embedder = as_embedder(None)
-    embs = embed_with_cache(embedder, texts, show_progress=False)
+    embs = embed_texts(embedder, texts)
     settings = [("seen", Setting("seen"))] + [
         (f"onboarding-n50/t{t}", Setting("onboarding", tuple(trio), 50)) for t, trio in enumerate(TRIOS[dataset])]
     out = {}
@@ -80,12 +79,36 @@ def run(dataset: str, seeds: list[int], margins: list[float]) -> dict:
     return out
 
 
+def test_points(folder: str, margin: float) -> None:
+    """The default knob's point at ``margin`` on the test parts, from `routing_quality.py --dump`
+    files (``scope-default`` estimates): accuracy against BSM and cost share, means over seeds."""
+    rows: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for path in sorted(Path(folder).glob("*__scope-default__seed*.npz")):
+        dataset, setting, _, _ = path.stem.split("__")
+        d = np.load(path)
+        c = margin_choice(d["p"], d["cost"], margin)
+        r = np.arange(len(c))
+        acc, cost = float(d["scores"][r, c].mean()), float(d["costs"][r, c].mean())
+        rows.setdefault((dataset, setting), []).append((acc - float(d["bsm"][0]), cost / float(d["bsm"][1])))
+    print(f"default knob accuracy_margin={margin:g} on the test parts (routing_quality --dump), means over seeds")
+    for (dataset, setting), v in rows.items():
+        g, s = np.mean(v, 0)
+        print(f"  {dataset + ' / ' + setting:<40} acc {100 * g:+.2f} pt vs BSM at {100 * s:.0f}% of BSM's cost ({len(v)} seeds)")
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--test-dumps", default=None, help="only print the default point at --margin from these dumps")
+    ap.add_argument("--margin", type=float, default=None)
     ap.add_argument("--datasets", nargs="+", default=["llmrouter-9", "routerbench-11"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "default_margin.json"))
     args = ap.parse_args(argv)
+    if args.test_dumps:
+        from scope_shared.routing.knobs import DEFAULT_ACCURACY_MARGIN
+
+        test_points(args.test_dumps, DEFAULT_ACCURACY_MARGIN if args.margin is None else args.margin)
+        return {}
     results = {d: run(d, args.seeds, MARGINS) for d in args.datasets}
     ok = [all(r["gap"][i] >= -TOLERANCE for rs in results.values() for r in rs.values()) for i in range(len(MARGINS))]
     chosen = max((m for m, good in zip(MARGINS, ok) if good), default=0.0)

@@ -104,7 +104,7 @@ def sub_pack(pack: AnchorPack, ids: np.ndarray) -> AnchorPack:
     return AnchorPack(dict(pack.manifest), qs, np.array(pack.embeddings[ids]), np.array(pack.scores[ids]), tok, pack.path)
 
 
-def run_seed(pack: AnchorPack, seed: int, diff: np.ndarray, graders) -> dict:
+def run_seed(pack: AnchorPack, seed: int, diff: np.ndarray, graders, dump: str | None = None) -> dict:
     hist_ids, test_ids = stratified_split([q.benchmark for q in pack.questions], 0.2, seed)
     part = sub_pack(pack, hist_ids)
     history = part.history()
@@ -172,6 +172,9 @@ def run_seed(pack: AnchorPack, seed: int, diff: np.ndarray, graders) -> dict:
                    "models": [(m, float(mean_cost[j]), float(acc[j])) for j, m in enumerate(names)],
                    "default": (d_pt.cost, d_pt.accuracy)},
     }
+    if dump:
+        np.savez_compressed(Path(dump) / f"own_models_seed{seed}.npz", p=p, cost=exp_cost, scores=truth, costs=costs,
+                            p_true=p_true)
     _ = rows
     return out
 
@@ -211,13 +214,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--out", default=str(RESULTS / "own_models.json"))
+    ap.add_argument("--dump", default=None, help="folder: save each seed's estimates and truth (npz)")
     args = ap.parse_args(argv)
     pack = load_pack()
     diff = difficulty(pack)
     graders = default_graders()
     runs = []
     for seed in args.seeds:
-        r = run_seed(pack, seed, diff, graders)
+        r = run_seed(pack, seed, diff, graders, args.dump)
         runs.append(r)
         print(f"seed {seed}: best {r['best_model']} acc {r['best_accuracy']:.3f} ${r['best_cost'] * 1000:.4f}/1k | "
               f"default acc {r['default_accuracy']:.3f} ({100 * r['default_gap']:+.1f} pt) saving {100 * r['default_saving']:.1f}% | "

@@ -112,48 +112,63 @@ def aggregate(per_seed: list[dict]) -> dict:
     return out
 
 
-def run_setting(table, embs, seeds, args, embed_s, setting: Setting, curves, embedder_name="all-MiniLM-L6-v2") -> dict:
-    """Every router on ``setting``'s split for each seed: means over seeds, per-seed figures kept."""
+def seed_result(table, embs, args, embed_s, setting: Setting, seed: int, setting_key: str,
+                embedder_name: str) -> dict:
+    """Every router on ``setting``'s split for one seed: figures, curves and what was drawn."""
+    if getattr(args, "validation", False):  # the seed's history part only: its own split is the validation
+        tr, _ = stratified_split(table.benchmarks, args.test_size, seed)
+        drawn = setting_split(table.subset(tr), embs[tr], setting, seed, args.test_size, embedder_name=embedder_name)
+    else:
+        drawn = setting_split(table, embs, setting, seed, args.test_size, embedder_name=embedder_name)
+    split, truth = drawn.split, drawn.truth
+    ref = reference(split.models, truth.scores, truth.costs)
+    out: dict = {"rows": {}, "kinds": {}, "per_model": {}, "curves": {}}
+    out["bsm"] = {"model": ref.models[ref.bsm_index], "accuracy": ref.bsm.accuracy, "cost": ref.bsm.cost,
+                  "cheapest_model": ref.models[ref.cheapest_index], "cheapest_accuracy": ref.cheapest.accuracy,
+                  "cheapest_cost": ref.cheapest.cost}
+    out["draw"] = {"seed": seed, "n_history": len(split.hist_questions), "n_test": len(split.test_questions),
+                   "bsm_model": ref.models[ref.bsm_index], "bsm_accuracy": ref.bsm.accuracy,
+                   **({"held_out_benchmarks": drawn.held_out_benchmarks} if drawn.held_out_benchmarks else {})}
+    orc = evaluate(OracleRouter(truth.scores, truth.costs), split, truth, ref)
+    out["oracle"] = {"accuracy": ref.oracle.accuracy, "cost": ref.oracle.cost, "auc": orc.figures["auc"],
+                     "aiq": orc.figures["aiq"]}
+    curves = out["curves"]
+    curves["_seed"] = seed
+    curves["_held_out_benchmarks"] = drawn.held_out_benchmarks
+    curves["oracle"] = [(p.cost, p.accuracy) for p in orc.points]
+    curves["_models"] = [(m, p.cost, p.accuracy) for m, p in zip(ref.models, ref.model_points)]
+    curves["_bsm"] = (ref.bsm.cost, ref.bsm.accuracy)
+    curves["_oracle"] = (ref.oracle.cost, ref.oracle.accuracy)
+    for router in make_routers(args.routers):
+        res = evaluate(router, split, truth, ref, embed_s, models=setting.held_out_models or None)
+        out["kinds"][res.name] = router.kind
+        out["rows"][res.name] = {**res.figures, "overhead_usd_per_query": res.overhead_usd, "fit_s": res.fit_s,
+                                 "predict_s": res.predict_s, **{f"chosen_{k}": v for k, v in res.chosen.items()}}
+        if setting.held_out_models and res.per_model:
+            out["per_model"][res.name] = res.per_model
+        curves[res.name] = [(p.cost, p.accuracy) for p in res.points]
+        if getattr(args, "dump", None) and getattr(router, "last_estimates", None) is not None:
+            dump = Path(args.dump) / f"{split.dataset}__{setting_key.replace('/', '_')}__{res.name}__seed{seed}.npz"
+            dump.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(dump, p=router.last_estimates[0], cost=router.last_estimates[1], scores=truth.scores,
+                                costs=truth.costs, bsm=np.array([ref.bsm.accuracy, ref.bsm.cost]))
+        print(f"  {setting_key} seed {seed} {res.name:<16} auc {res.figures['auc']:.4f} "
+              f"max {res.figures['max_accuracy']:.4f} fit {res.fit_s:.1f}s", file=sys.stderr, flush=True)
+    return out
+
+
+def run_setting(results: list[dict], seeds: list[int], setting: Setting, curves: dict) -> dict:
+    """Means over seeds (per-seed figures kept) of one setting's `seed_result`s, in seed order."""
     rows: dict[str, list[dict]] = {}
-    kinds: dict[str, str] = {}
     per_model: dict[str, list[dict]] = {}
-    bsm_rows, oracle_rows, draws = [], [], []
-    for seed in seeds:
-        if getattr(args, "validation", False):  # the seed's history part only: its own split is the validation
-            tr, _ = stratified_split(table.benchmarks, args.test_size, seed)
-            drawn = setting_split(table.subset(tr), embs[tr], setting, seed, args.test_size, embedder_name=embedder_name)
-        else:
-            drawn = setting_split(table, embs, setting, seed, args.test_size, embedder_name=embedder_name)
-        split, truth = drawn.split, drawn.truth
-        ref = reference(split.models, truth.scores, truth.costs)
-        bsm_rows.append({"model": ref.models[ref.bsm_index], "accuracy": ref.bsm.accuracy, "cost": ref.bsm.cost,
-                         "cheapest_model": ref.models[ref.cheapest_index], "cheapest_accuracy": ref.cheapest.accuracy,
-                         "cheapest_cost": ref.cheapest.cost})
-        draws.append({"seed": seed, "n_history": len(split.hist_questions), "n_test": len(split.test_questions),
-                      "bsm_model": ref.models[ref.bsm_index], "bsm_accuracy": ref.bsm.accuracy,
-                      **({"held_out_benchmarks": drawn.held_out_benchmarks} if drawn.held_out_benchmarks else {})})
-        orc = evaluate(OracleRouter(truth.scores, truth.costs), split, truth, ref)
-        oracle_rows.append({"accuracy": ref.oracle.accuracy, "cost": ref.oracle.cost, "auc": orc.figures["auc"],
-                            "aiq": orc.figures["aiq"]})
-        if seed == seeds[0]:
-            curves["_seed"] = seed
-            curves["_held_out_benchmarks"] = drawn.held_out_benchmarks
-            curves["oracle"] = [(p.cost, p.accuracy) for p in orc.points]
-            curves["_models"] = [(m, p.cost, p.accuracy) for m, p in zip(ref.models, ref.model_points)]
-            curves["_bsm"] = (ref.bsm.cost, ref.bsm.accuracy)
-            curves["_oracle"] = (ref.oracle.cost, ref.oracle.accuracy)
-        for router in make_routers(args.routers):
-            res = evaluate(router, split, truth, ref, embed_s, models=setting.held_out_models or None)
-            kinds[res.name] = router.kind
-            rows.setdefault(res.name, []).append(
-                {**res.figures, "overhead_usd_per_query": res.overhead_usd, "fit_s": res.fit_s,
-                 "predict_s": res.predict_s, **{f"chosen_{k}": v for k, v in res.chosen.items()}})
-            if setting.held_out_models and res.per_model:
-                per_model.setdefault(res.name, []).append(res.per_model)
-            if seed == seeds[0]:
-                curves[res.name] = [(p.cost, p.accuracy) for p in res.points]
-            print(f"  {setting.name} seed {seed} {res.name:<16} auc {res.figures['auc']:.4f} "
-                  f"max {res.figures['max_accuracy']:.4f} fit {res.fit_s:.1f}s", file=sys.stderr, flush=True)
+    kinds: dict[str, str] = {}
+    for res in results:
+        kinds.update(res["kinds"])
+        for name, row in res["rows"].items():
+            rows.setdefault(name, []).append(row)
+        for name, pm in res["per_model"].items():
+            per_model.setdefault(name, []).append(pm)
+    curves.update(results[0]["curves"])
     routers = {}
     for name, r in rows.items():
         routers[name] = {"kind": kinds[name], **aggregate(r),
@@ -161,23 +176,62 @@ def run_setting(table, embs, seeds, args, embed_s, setting: Setting, curves, emb
         if name in per_model:
             routers[name]["per_model"] = {m: aggregate([pm[m] for pm in per_model[name]])
                                           for m in per_model[name][0]}
+    bsm_rows = [res["bsm"] for res in results]
     bsm = aggregate(bsm_rows)
     bsm["models_per_seed"] = [r["model"] for r in bsm_rows]
-    return {"bsm": bsm, "oracle": aggregate(oracle_rows), "routers": routers, "draws": draws,
+    return {"bsm": bsm, "oracle": aggregate([res["oracle"] for res in results]), "routers": routers,
+            "draws": [res["draw"] for res in results],
             **({"unseen_models": setting.held_out_models, "n_anchors": setting.n_anchors,
                 "anchors": "suggested" if setting.kind == "onboarding" else "random"}
                if setting.held_out_models else {})}
 
 
+_WORK: dict = {}
+
+
+def _init_work(work: dict) -> None:
+    _WORK.update(work)
+
+
+def _seed_task(task: tuple) -> dict:
+    key, setting, seed = task
+    w = _WORK
+    return seed_result(w["table"], w["embs"], w["args"], w["embed_s"], setting, seed, key, w["embedder_name"])
+
+
+def embed_texts(embedder, texts: list[str]) -> np.ndarray:
+    """The texts' vectors: the bundled pack's stored ones when every text is a pack question and the
+    embedder is the one that made them (llmrouter-9 with the default embedder), else disk-cached."""
+    from scope_shared.onboarding import load_pack
+
+    pack = load_pack()
+    if embedder.name == pack.embedder_name:
+        index = {q.text: i for i, q in enumerate(pack.questions)}
+        ids = [index.get(t.strip()) for t in texts]
+        if all(i is not None for i in ids):
+            return np.asarray(pack.embeddings[ids], np.float32)
+    return embed_with_cache(embedder, texts, show_progress=True)
+
+
 def run_embedder(table, embedder, texts, seeds, args, settings: list[tuple[str, Setting]], curves) -> dict:
     """Every setting with one embedder: its vectors (disk-cached), its CPU time per query, the results."""
-    embs = embed_with_cache(embedder, texts, show_progress=True)
+    embs = embed_texts(embedder, texts)
     embed_s = embed_seconds_per_query(embedder, texts)
+    tasks = [(key, setting, seed) for key, setting in settings for seed in seeds]
+    _WORK.update(table=table, embs=embs, args=args, embed_s=embed_s, embedder_name=embedder.name)
+    if getattr(args, "jobs", 1) > 1:  # (setting, seed) pairs in worker processes (spawned: no torch state forked)
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn"), initializer=_init_work,
+                                 initargs=(dict(_WORK),)) as pool:
+            done = list(pool.map(_seed_task, tasks))
+    else:
+        done = [_seed_task(t) for t in tasks]
     out = {}
     for key, setting in settings:
         curves[key] = {}
-        print(f"{embedder.name} / {key}: {len(seeds)} seed(s)", file=sys.stderr)
-        out[key] = run_setting(table, embs, seeds, args, embed_s, setting, curves[key], embedder_name=embedder.name)
+        out[key] = run_setting([r for t, r in zip(tasks, done) if t[0] == key], seeds, setting, curves[key])
     return {"embed_s": embed_s, "settings": out}
 
 
@@ -212,6 +266,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--settings", nargs="+", default=list(SETTING_KINDS), choices=list(SETTING_KINDS))
     ap.add_argument("--unseen", nargs="+", default=None, help="one held-out trio (default: the data set's trios)")
     ap.add_argument("--trios", type=int, nargs="+", default=None, help="which of the data set's trios (default all)")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes over (setting, seed) pairs")
+    ap.add_argument("--dump", default=None, help="folder: save each SCOPE router's test estimates and truth (npz) per setting and seed")
     ap.add_argument("--validation", action="store_true",
                     help="run on each seed's history part only (its own split is the validation): for choosing defaults")
     ap.add_argument("--n-anchors", type=int, default=50, help="random anchor outcomes of each held-out model (unseen)")

@@ -102,6 +102,7 @@ class ScopeRouter(EvalRouter):
         cost = np.array([[e[m].expected_cost for m in split.models] for e in est])
         tok = np.array([[e[m].expected_output_tokens for m in split.models] for e in est])
         col = {m: j for j, m in enumerate(split.models)}
+        self.last_estimates = (p, cost)  # for benchmarks that re-decide offline (e.g. other margins)
         knob = self.router.default_knob  # what route_batch decides with no knob set, on these estimates
         default = np.array([col[self.router.decide(e, knob).model] for e in est])
         return RouterOutput(
