@@ -21,8 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from scope_shared.data import dataset_path, load_llmrouter9, load_routerbench11, stratified_split
-from scope_shared.embed_cache import embed_with_cache
-from scope_shared.embedder import as_embedder
+from scope_shared.embedders import as_embedder, embed_with_cache
 from scope_shared.onboarding import sample_anchors
 
 LOADERS = {"llmrouter-9": load_llmrouter9, "routerbench-11": load_routerbench11}

@@ -20,11 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from scope_shared.data import dataset_path, stratified_split
-from scope_shared.embed_cache import embed_with_cache
-from scope_shared.embedder import default_embedder
-from scope_shared.embedders import FastSpec, StaticEmbedder, Truncation, fast_embedder
+from scope_shared.embedders import FastSpec, StaticEmbedder, Truncation, default_embedder, embed_with_cache, fast_embedder
 from scope_shared.evaluation.harness import evaluate, make_split
-from scope_shared.evaluation.metrics import reference
+from scope_shared.evaluation.curves import reference
 from scope_shared.evaluation.scope_routers import ScopeRouter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -45,9 +45,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from scope_shared import FunctionEmbedder, History, ModelCard, Router  # noqa: E402
 from scope_shared.data import dataset_path, load_llmrouter9  # noqa: E402
-from scope_shared.embed_cache import embed_with_cache  # noqa: E402
-from scope_shared.embedder import SentenceTransformerEmbedder  # noqa: E402
-from scope_shared.embedders import StaticEmbedder, build_fast, named  # noqa: E402
+from scope_shared.embedders import SentenceTransformerEmbedder, StaticEmbedder, build_fast, embed_with_cache, named  # noqa: E402
 
 DIM = 384
 N_MODELS = 100

@@ -23,8 +23,7 @@ from scope_shared.cards import Outcome
 from scope_shared.data import dataset_path, load_llmrouter9
 from scope_shared.data.realsets import load_routerbench11
 from scope_shared.data.table import stratified_split
-from scope_shared.embed_cache import embed_with_cache
-from scope_shared.embedder import default_embedder
+from scope_shared.embedders import default_embedder, embed_with_cache
 from scope_shared.estimators.learned import LearnedConfig, LearnedEstimator
 
 

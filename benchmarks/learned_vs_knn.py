@@ -7,17 +7,17 @@ the test part, in the same run:
 
 - prediction: pooled AUROC of ``p_correct`` (label: score >= 0.5), ECE before / after calibration;
 - routing: for a sweep of tradeoffs lambda, each query goes to argmax p - lambda * cost; the points
-  (mean cost, mean score) give a frontier (running max, linear between points, the cheapest model's
-  point included for every router); AUC = its area over cost normalised between the cheapest and the
-  most expensive model; max accuracy (gain over the best single model, BSM, chosen on the history
-  part); cost saving at BSM accuracy.
+  (mean cost, mean score) give the library's curve figures (`scope_shared.evaluation.summarize`, as
+  in routing_quality.py): AUC under the step frontier over cost normalised between the cheapest and
+  the most expensive model; max accuracy and gain over the best single model (BSM) of the test part;
+  cost saving at BSM accuracy.
 - unseen models: ``--unseen`` models are removed from training; they keep only N random history
   outcomes (``--n-unseen``); kNN, learned and the closed-set baseline (retrained on those N) route
   among all models.
 
 llmrouter-9 has no output-token counts: cost = price x (input ~ chars/4 + 256 assumed output tokens),
-for routing and for scoring alike. Closed-set baseline: per-model logistic regression on the
-MiniLM embeddings (scikit-learn, C=1).
+for routing and for scoring alike. Closed-set baseline: the benchmark's per-model logistic regression
+(`scope_shared.evaluation.closed_set.LogisticRouter`, C=1) on the MiniLM embeddings.
 
 Run:  PYTHONPATH=$PWD python benchmarks/learned_vs_knn.py --seeds 0 1 2
 Writes benchmarks/results/learned_vs_knn.json and .png.
@@ -32,78 +32,53 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from scope_shared.data import dataset_path, load_llmrouter9
 from scope_shared.data.table import stratified_split
-from scope_shared.embed_cache import embed_with_cache
-from scope_shared.embedder import default_embedder
+from scope_shared.embedders import default_embedder, embed_with_cache
 from scope_shared.estimators import KNNEstimator
-from scope_shared.estimators.calibration import calibrate, expected_calibration_error, reliability_curve
+from scope_shared.estimators.calibration import calibrate, reliability_curve
 from scope_shared.estimators.learned import LearnedConfig, LearnedEstimator
+from scope_shared.evaluation import Reference, curve, frontier, reference, summarize
+from scope_shared.evaluation.closed_set import LogisticRouter
+from scope_shared.evaluation.routers import EvalSplit, sweep
+from scope_shared.metrics import auroc, brier, ece
 
 OUT = Path(__file__).parent / "results"
 LAMBDAS = np.concatenate([[0.0], np.logspace(1, 6, 80)])
 UNSEEN = ("llama-3.1-nemotron-51b-instruct", "qwen2.5-7b-instruct", "mistral-7b-instruct-v0.3")
 
 
-def frontier_metrics(p: np.ndarray, scores: np.ndarray, cost: np.ndarray, bsm: int) -> dict:
-    """Routing figures of predictions ``p`` on the test part (see module doc)."""
-    model_cost = cost.mean(0)
-    model_acc = np.nanmean(scores, 0)
-    rows = np.arange(len(p))
-    pts = [(float(model_cost.min()), float(model_acc[model_cost.argmin()]))]
-    for lam in LAMBDAS:
-        ch = np.argmax(p - lam * cost, axis=1)
-        pts.append((float(cost[rows, ch].mean()), float(np.nan_to_num(scores[rows, ch]).mean())))
-    pts.sort()
-    xs, ys = [], []
-    for c, a in pts:  # running max: the frontier
-        if ys and a <= ys[-1]:
-            continue
-        xs.append(c)
-        ys.append(a)
-    lo, hi = model_cost.min(), model_cost.max()
-    xn = np.clip((np.array(xs) - lo) / (hi - lo), 0, 1)
-    xn, yy = np.append(xn, 1.0), np.append(ys, ys[-1])
-    auc = float(np.trapezoid(yy, xn)) if hasattr(np, "trapezoid") else float(np.trapz(yy, xn))
-    target, saving = model_acc[bsm], None
-    for i in range(len(xs)):
-        if ys[i] >= target:
-            c = xs[i] if i == 0 else xs[i - 1] + (xs[i] - xs[i - 1]) * (target - ys[i - 1]) / (ys[i] - ys[i - 1])
-            saving = float(1 - c / model_cost[bsm])
-            break
+def frontier_metrics(p: np.ndarray, scores: np.ndarray, cost: np.ndarray, ref: Reference) -> dict:
+    """Routing figures of predictions ``p`` on the test part: the library's curve figures
+    (`scope_shared.evaluation.summarize`) of the tradeoff sweep, and the frontier for the plot."""
+    points = curve(scores, cost, sweep(p, cost, LAMBDAS))
+    fig = summarize(points, ref)
+    front = frontier(points)
     return {
-        "auc": auc,
-        "max_accuracy": float(max(ys)),
-        "gain_over_bsm_points": float(100 * (max(ys) - target)),
-        "saving_at_bsm": saving,
-        "frontier": [xs, ys],
+        "auc": fig["auc"],
+        "max_accuracy": fig["max_accuracy"],
+        "gain_over_bsm_points": 100 * fig["gain_over_bsm"],
+        "saving_at_bsm": fig["cost_saving_at_bsm"],
+        "frontier": [[pt.cost for pt in front], [pt.accuracy for pt in front]],
     }
 
 
 def prediction_metrics(p: np.ndarray, scores: np.ndarray) -> dict:
-    ok = np.isfinite(scores)
-    return {
-        "auroc": float(roc_auc_score(scores[ok] >= 0.5, p[ok])),
-        "ece": expected_calibration_error(p, scores),
-        "brier": float(np.mean((p[ok] - scores[ok]) ** 2)),
-    }
+    return {"auroc": auroc(p, scores), "ece": ece(p, scores), "brier": brier(p, scores)}
 
 
-def logistic_baseline(emb_hist: np.ndarray, y_hist: np.ndarray, emb_test: np.ndarray) -> np.ndarray:
-    """Per-model logistic regression (closed set: one classifier per model, trained on its outcomes)."""
-    out = np.zeros((len(emb_test), y_hist.shape[1]))
-    for j in range(y_hist.shape[1]):
-        ok = np.isfinite(y_hist[:, j])
-        lab = y_hist[ok, j] >= 0.5
-        if lab.all() or not lab.any():
-            out[:, j] = lab.mean()
-            continue
-        clf = LogisticRegression(C=1.0, max_iter=500).fit(emb_hist[ok], lab)
-        out[:, j] = clf.predict_proba(emb_test)[:, 1]
-    return out
+def logistic_baseline(table, tr, te, emb: np.ndarray, hist_scores: np.ndarray, seed: int) -> np.ndarray:
+    """The closed-set per-model logistic regression of the routing-quality benchmark (C=1)."""
+    split = EvalSplit(
+        dataset=table.name, seed=seed, models=list(table.models), cards=dict(table.cards),
+        hist_questions=[table.questions[i] for i in tr], hist_benchmarks=[table.benchmarks[i] for i in tr],
+        hist_emb=emb[tr], hist_scores=hist_scores, hist_tokens=None,
+        test_questions=[table.questions[i] for i in te], test_emb=emb[te],
+    )
+    router = LogisticRouter(cs=(1.0,))
+    router.fit(split)
+    return router.predict(split)
 
 
 def run_setting(table, emb, tr, te, seed: int, unseen: tuple[str, ...], n_unseen: int, config: LearnedConfig | None = None) -> dict:
@@ -119,7 +94,7 @@ def run_setting(table, emb, tr, te, seed: int, unseen: tuple[str, ...], n_unseen
     train_models = [m for m in models if m not in unseen]
     test_scores = table.scores[te]
     cost = table.subset(te).call_costs()
-    bsm = int(np.nanargmax(np.nanmean(table.scores[tr], 0)))
+    ref = reference(models, test_scores, cost)
     q = emb[te]
     preds: dict[str, np.ndarray] = {}
     t0 = time.time()
@@ -134,15 +109,15 @@ def run_setting(table, emb, tr, te, seed: int, unseen: tuple[str, ...], n_unseen
     for method in ("platt", "isotonic"):
         cal = calibrate(learned, history, val_ids, method, train_models)
         preds[f"learned+{method}"] = cal.predict_for([""] * len(te), q, models, history).p_correct
-    preds["logreg (closed set)"] = logistic_baseline(emb[tr], hist_table.scores, q)
+    preds["logreg (closed set)"] = logistic_baseline(table, tr, te, emb, hist_table.scores, seed)
     res: dict = {"train_seconds": train_s, "best_epoch": report.best_epoch, "routers": {}}
     for name, p in preds.items():
-        res["routers"][name] = {**prediction_metrics(p, test_scores), **frontier_metrics(p, test_scores, cost, bsm)}
+        res["routers"][name] = {**prediction_metrics(p, test_scores), **frontier_metrics(p, test_scores, cost, ref)}
         if name in ("knn", "learned", "learned+platt", "learned+isotonic", "knn+platt"):
             res["routers"][name]["reliability"] = reliability_curve(p, test_scores)
     oracle_p = np.nan_to_num(test_scores)
-    res["routers"]["oracle"] = frontier_metrics(oracle_p, test_scores, cost, bsm)
-    res["bsm"] = {"model": models[bsm], "accuracy": float(np.nanmean(test_scores[:, bsm])), "cost": float(cost[:, bsm].mean())}
+    res["routers"]["oracle"] = frontier_metrics(oracle_p, test_scores, cost, ref)
+    res["bsm"] = {"model": models[ref.bsm_index], "accuracy": ref.bsm.accuracy, "cost": ref.bsm.cost}
     return res
 
 

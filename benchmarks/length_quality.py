@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from scope_shared.data import dataset_path, load_alpacaeval_lengths, load_routerarena2
-from scope_shared.embed_cache import embed_with_cache
-from scope_shared.embedder import default_embedder
+from scope_shared.embedders import default_embedder, embed_with_cache
 from scope_shared.evaluation.length import length_run
 
 #: held-out AlpacaEval models: spread over the length range (short to verbose), chosen by name up front

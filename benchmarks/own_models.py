@@ -1,275 +1,317 @@
-"""Own-models benchmark: a user's own models, onboarded and routed with the library's defaults only.
+"""A user's own models, onboarded and routed with the library's defaults only: does the router save?
 
-    PYTHONPATH=. HF_HUB_OFFLINE=1 nice -n 10 python benchmarks/own_models.py
+The promise a new user tries first: onboard a few of *their own* models with `onboard()` (its
+default anchors), build `Router([...], history)` with no other argument, and route. This benchmark
+plays that user on the bundled pack (llmrouter-9, MIT), on every seed:
 
-Per seed (default five), on the bundled anchor pack:
-1. The pack's questions are split 80/20 (stratified by benchmark): the history part is all the user
-   has (a sub-pack of it is what `onboard()` draws anchors from); the test part is what they route.
-2. Three simulated models with different skill profiles (a large generalist, a specialist, a small
-   cheap one) answer in each metric's real format (`ScriptedAnswerer`'s formats), right with an
-   item-response probability: ``sigmoid(ability + skill[benchmark] - slope * difficulty + noise)``,
-   the difficulty being how the pack's known models did on the question. Abilities, slopes, the
-   specialist's field and the small model's strong suit vary by seed; none is a test stand-in.
-3. Each is onboarded with ``onboard(model, card, history=h, pack=history_part)``, its defaults
-   otherwise (50 suggested anchors, graded by the library's graders), then
-   ``Router(cards, h)`` with its defaults routes the test questions.
-4. Test truth: each model's answer to each test question, graded by the library's graders (code
-   questions: what the script meant, as they run only with ``run_code=True``); cost: the card's prices
-   times the answer's tokens.
+1. The pack's questions are split by benchmark (`stratified_split`, 20 % held out, seeded). The
+   history is the pack's history part (questions, the known models' outcomes); the held-out part is
+   never seen by onboarding or the router. Code questions are left out of the test part: onboarding
+   with the defaults does not run code (``run_code`` is opt-in), so they could not be graded.
+2. Four simulated own models with different skill profiles answer: a strong generalist (expensive),
+   a mid generalist, a maths specialist (strong on gsm8k, math and mgsm only, mid-priced) and a weak
+   cheap one. Whether a model is right on a question is drawn from an item-response world: its
+   chance is ``sigmoid(level[model, benchmark] + slope[model] * ease[q] + noise[model, q])``, where
+   ``ease[q]`` is the logit of the known models' mean accuracy on ``q`` (real questions are hard or
+   easy for every model alike). The profiles (levels per benchmark, slopes, prices, verbosity) are
+   drawn anew on every seed. Each answer is written in the question's real format (a letter, "####
+   42", ``\\boxed{}``, a sentence, ...) and graded by the library's graders; its token usage is
+   counted from the text. These models differ from the flat-rate stand-ins of the tests.
+3. Each model is onboarded with ``onboard(model, card, history=history)`` (defaults), then a
+   ``Router(cards, history)`` (defaults: estimator, embedder, knob) routes the held-out questions.
 
-Reported per seed and as means: the best own model (by test accuracy) and its cost; the default
-knob's accuracy, cost and saving; the saving of the router's estimates at the best own model's accuracy
-(best knob setting after the fact); the same for a router that knows the true probabilities; AUROC
-and level error (mean predicted p - test accuracy) per model, and the onboarding report's level error.
-Writes ``benchmarks/results/own_models.json`` and a plot of the first seed's curves.
+Figures (means over seeds, with the per-seed values in the JSON):
+- the best own model (most accurate on the test part) and its cost; the default router's accuracy
+  and cost, as a share of the best model's;
+- saving at the best own model's accuracy along the router's tradeoff sweep (its estimates, the
+  library's curve figures), and that of a router that knows the true probabilities (and the true
+  expected cost): the ceiling;
+- per model: AUROC of ``p_correct`` on the test part, and the level error (mean predicted minus
+  realised accuracy).
+
+Targets (issue 21): default accuracy >= best own model's - 1 point; saving >= half the
+true-probability router's saving at that accuracy.
+
+Run:  PYTHONPATH=$PWD python benchmarks/own_models.py --seeds 0 1 2 3 4
+Writes benchmarks/results/own_models.json and own_models.png.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import hashlib
 import json
-import sys
 import time
-import zlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from scope_shared import Router, load_pack, onboard
 from scope_shared.data import stratified_split
-from scope_shared.embedder import FunctionEmbedder
-from scope_shared.estimators.shrinkage import sigmoid
-from scope_shared.evaluation.metrics import cost_saving_at, lagrangian_choice
-from scope_shared.evaluation.points import choice_point, curve
-from scope_shared.evaluation.prediction import auroc
-from scope_shared.evaluation.routers import lambda_grid
-from scope_shared.onboarding import AnchorPack, AnchorQuestion, default_graders, grade_answer, render_prompt
+from scope_shared.evaluation import choice_point, cost_saving_at, curve, lagrangian_choice
+from scope_shared.evaluation.routers import sweep
+from scope_shared.metrics import auroc
+from scope_shared.onboarding.graders import default_graders, grade_answer
+from scope_shared.onboarding.pack import AnchorPack
+from scope_shared.onboarding.questions import AnchorQuestion, render_prompt
 from scope_shared.onboarding.scripted import ScriptedAnswerer
 from scope_shared.tokens import approx_token_count
 
-MATHS = ("math", "gsm8k", "agentverse-mgsm")
-CODE = ("mbpp", "human_eval")
-RESULTS = Path(__file__).resolve().parent / "results"
+OUT = Path(__file__).parent / "results"
+MATHS = ("gsm8k", "math", "agentverse-mgsm")
+LAMBDAS = np.concatenate([[0.0], np.logspace(0, 7, 90)])
 
 
-class ItemResponseModel(ScriptedAnswerer):
-    """A scripted model right on question q with probability ``p_true[q.id]`` (a seeded draw per
-    question), answering in the question's real format."""
+@dataclass(frozen=True)
+class Profile:
+    """One simulated model: its logit level per benchmark, slope on question ease, price, verbosity."""
 
-    def __init__(self, name: str, p_true: np.ndarray, pack: AnchorPack, verbosity: int, seed: int) -> None:
-        super().__init__(name, 0.5, pack, verbosity=verbosity, seed=seed)
-        self.p_true = p_true
+    name: str
+    levels: dict[str, float]
+    slope: float
+    input_price: float
+    output_price: float
+    verbosity: int
+
+    def card(self) -> dict[str, Any]:
+        return {"name": self.name, "input_price": self.input_price, "output_price": self.output_price}
+
+
+def draw_profiles(benchmarks: list[str], rng: np.random.Generator) -> list[Profile]:
+    """Four models whose skills and prices vary with the seed (see the module doc)."""
+    def levels(base: float, spread: float, boost: dict[str, float] | None = None) -> dict[str, float]:
+        out = {b: base + spread * rng.normal() for b in benchmarks}
+        for b, v in (boost or {}).items():
+            out[b] = v + 0.3 * rng.normal()
+        return out
+
+    strong = Profile("own-strong", levels(rng.uniform(1.0, 1.6), 0.35), rng.uniform(0.9, 1.3),
+                     rng.uniform(2.0, 4.0), rng.uniform(8.0, 15.0), int(rng.integers(60, 160)))
+    mid = Profile("own-mid", levels(rng.uniform(0.0, 0.5), 0.45), rng.uniform(0.8, 1.2),
+                  rng.uniform(0.4, 0.9), rng.uniform(1.2, 3.0), int(rng.integers(30, 90)))
+    maths = Profile("own-maths", levels(rng.uniform(-1.2, -0.6), 0.3, {b: rng.uniform(1.4, 2.2) for b in MATHS}),
+                    rng.uniform(0.8, 1.2), rng.uniform(0.3, 0.7), rng.uniform(0.9, 2.0), int(rng.integers(40, 120)))
+    weak = Profile("own-weak", levels(rng.uniform(-1.3, -0.7), 0.4), rng.uniform(0.7, 1.1),
+                   rng.uniform(0.03, 0.08), rng.uniform(0.08, 0.25), int(rng.integers(0, 20)))
+    return [strong, mid, maths, weak]
+
+
+def question_ease(pack: AnchorPack) -> np.ndarray:
+    """Logit of the known models' mean accuracy on each question (smoothed: never infinite)."""
+    known = np.isfinite(pack.scores)
+    right = np.where(known, pack.scores, 0.0).sum(1)
+    p = (right + 0.5) / (known.sum(1) + 1.0)
+    return np.log(p / (1 - p))
+
+
+class SimulatedModel(ScriptedAnswerer):
+    """A plain-callable model of the item-response world: right where its draw says, in real formats."""
+
+    def __init__(self, profile: Profile, pack: AnchorPack, truth: np.ndarray) -> None:
+        super().__init__(profile.name, pack=pack, verbosity=profile.verbosity)
+        self.truth = truth  # (n_questions,) bool: right or not, drawn once
 
     def means_right(self, q: AnchorQuestion) -> bool:
-        digest = hashlib.sha256(f"{self.name}:{self.seed}:{q.id}".encode()).digest()
-        return int.from_bytes(digest[:8], "little") / 2**64 < self.p_true[q.id]
+        return bool(self.truth[q.id])
 
 
-def difficulty(pack: AnchorPack) -> np.ndarray:
-    """Each question's difficulty, standardised: minus the logit of the known models' mean score."""
-    mean = np.clip(np.nanmean(pack.scores, axis=1), 0.03, 0.97)
-    d = -np.log(mean / (1 - mean))
-    return (d - d.mean()) / d.std()
+def run_seed(seed: int, pack: AnchorPack, ease: np.ndarray) -> dict[str, Any]:
+    rng = np.random.default_rng([seed, 21])
+    benchmarks = sorted(set(pack.benchmarks))
+    profiles = draw_profiles(benchmarks, rng)
+    bench = np.array(pack.benchmarks)
+    p_true = np.stack([
+        1 / (1 + np.exp(-(np.array([pr.levels[b] for b in bench]) + pr.slope * ease + rng.normal(0, 0.6, len(ease)))))
+        for pr in profiles
+    ], axis=1)  # (n_questions, n_models)
+    right = rng.random(p_true.shape) < p_true
+    models = [SimulatedModel(pr, pack, right[:, j]) for j, pr in enumerate(profiles)]
 
+    train_ids, test_ids = stratified_split(pack.benchmarks, test_size=0.2, seed=seed)
+    test_ids = np.array([i for i in test_ids if pack.questions[i].metric != "code"])
+    history = pack.history(question_ids=train_ids)  # a user's history: the pack's history part, known models included
 
-def profiles(seed: int, benchmarks: list[str]) -> list[dict]:
-    """Three skill profiles for ``seed``: names, prices, abilities and per-benchmark skills vary."""
-    rng = np.random.default_rng([seed, 2026])
-    others = [b for b in benchmarks if b not in MATHS + CODE]
-    field = [MATHS, CODE, MATHS + CODE][seed % 3]
-    suit = list(rng.choice(others, size=2, replace=False))
-    return [
-        {"name": "atlas-large", "price": (2.5, 7.5), "verbosity": 60, "ability": rng.uniform(0.6, 1.1),
-         "slope": rng.uniform(0.9, 1.3), "skills": {}},
-        {"name": "quill-specialist", "price": (0.35, 0.7), "verbosity": 30, "ability": rng.uniform(-1.2, -0.6),
-         "slope": rng.uniform(0.8, 1.2), "skills": {b: rng.uniform(2.0, 3.0) for b in field}},
-        {"name": "pico-small", "price": (0.06, 0.12), "verbosity": 0, "ability": rng.uniform(-1.6, -1.0),
-         "slope": rng.uniform(0.6, 1.0), "skills": {b: rng.uniform(0.8, 1.5) for b in suit}},
-    ]
-
-
-def true_probabilities(pack: AnchorPack, prof: dict, diff: np.ndarray, seed: int) -> np.ndarray:
-    rng = np.random.default_rng([seed, zlib.crc32(prof["name"].encode())])
-    skill = np.array([prof["skills"].get(q.benchmark, 0.0) for q in pack.questions])
-    noise = rng.normal(0.0, 0.6, len(pack.questions))
-    return sigmoid(prof["ability"] + skill - prof["slope"] * diff + noise)
-
-
-def sub_pack(pack: AnchorPack, ids: np.ndarray) -> AnchorPack:
-    """The pack restricted to questions ``ids`` (renumbered), known models' outcomes included."""
-    qs = [dataclasses.replace(pack.questions[i], id=j) for j, i in enumerate(ids)]
-    tok = None if pack.output_tokens is None else np.array(pack.output_tokens[ids])
-    return AnchorPack(dict(pack.manifest), qs, np.array(pack.embeddings[ids]), np.array(pack.scores[ids]), tok, pack.path)
-
-
-def run_seed(pack: AnchorPack, seed: int, diff: np.ndarray, graders, dump: str | None = None) -> dict:
-    hist_ids, test_ids = stratified_split([q.benchmark for q in pack.questions], 0.2, seed)
-    part = sub_pack(pack, hist_ids)
-    history = part.history()
-    lookup = {q.text: v for q, v in zip(pack.questions, pack.embeddings)}
-    embedder = FunctionEmbedder(lambda texts: np.stack([lookup[t] for t in texts]), pack.dim, name=history.embedder_name)
-    profs = profiles(seed, pack.benchmarks)
-    cards, p_true, truth, costs, onboarded = [], [], [], [], {}
     t0 = time.perf_counter()
-    for prof in profs:
-        p = true_probabilities(pack, prof, diff, seed)
-        model = ItemResponseModel(prof["name"], p, pack, prof["verbosity"], seed)
-        card = {"name": prof["name"], "input_price": prof["price"][0], "output_price": prof["price"][1]}
-        res = onboard(model, card, history=history, pack=part, show_progress=False)
-        cards.append(res.card)
-        onboarded[prof["name"]] = {"anchors": res.report.graded, "anchor_accuracy": res.accuracy}
-        y, c = np.empty(len(test_ids)), np.empty(len(test_ids))
-        for r, i in enumerate(test_ids):
-            q = pack.questions[i]
-            prompt = render_prompt(q)
-            answer = model.answer(prompt)
-            y[r] = float(model.intended[q.id]) if q.metric not in graders else grade_answer(answer, q, graders).score
-            c[r] = res.card.cost(approx_token_count(prompt), approx_token_count(answer))
-        p_true.append(p[test_ids]), truth.append(y), costs.append(c)
+    cards = []
+    for model, pr in zip(models, profiles):
+        result = onboard(model, pr.card(), history=history, show_progress=False)
+        cards.append(result.card)
     onboard_s = time.perf_counter() - t0
-    p_true, truth, costs = np.stack(p_true, 1), np.stack(truth, 1), np.stack(costs, 1)
-    t1 = time.perf_counter()
-    router = Router(cards, history, embedder=embedder)
-    build_s = time.perf_counter() - t1
-    texts = [pack.questions[i].text for i in test_ids]
-    bench = [pack.questions[i].benchmark for i in test_ids]
+
+    t0 = time.perf_counter()
+    router = Router(cards, history)
+    build_s = time.perf_counter() - t0
+    questions = [pack.questions[i] for i in test_ids]
+    texts = [q.text for q in questions]
+
+    # every own model answers every test question (its real format), graded by the library's graders
+    graders = default_graders()
+    scores = np.zeros((len(questions), len(models)))
+    costs = np.zeros_like(scores)
+    for j, (model, pr) in enumerate(zip(models, profiles)):
+        for i, q in enumerate(questions):
+            prompt = render_prompt(q)
+            reply = model(prompt)
+            scores[i, j] = grade_answer(reply["text"], q, graders).score
+            costs[i, j] = (reply["input_tokens"] * pr.input_price + reply["output_tokens"] * pr.output_price) / 1e6
+
+    t0 = time.perf_counter()
+    decisions = router.route_batch(texts)
+    route_s = time.perf_counter() - t0
     names = [c.name for c in cards]
-    est = router.estimate_batch(texts)
-    p = np.array([[e[m].p_correct for m in names] for e in est])
-    exp_cost = np.array([[e[m].expected_cost for m in names] for e in est])
-    col = {m: j for j, m in enumerate(names)}
-    default = np.array([col[d.model] for d in router.route_batch(texts)])
-    rows = np.arange(len(texts))
-    acc, mean_cost = truth.mean(0), costs.mean(0)
+    col = {n: j for j, n in enumerate(names)}
+    p_est = np.array([[d.estimates[n].p_correct for n in names] for d in decisions])
+    c_est = np.array([[d.estimates[n].expected_cost for n in names] for d in decisions])
+    chosen = np.array([col[d.model] for d in decisions])
+
+    acc = scores.mean(0)
     best = int(np.argmax(acc))
-    lambdas = lambda_grid(exp_cost.mean(0))
-    router_pts = curve(truth, costs, [lagrangian_choice(p, exp_cost, lam) for lam in lambdas])
-    true_pts = curve(truth, costs, [lagrangian_choice(p_true, exp_cost, lam) for lam in lambdas])
-    d_pt = choice_point(truth, costs, default)
-    out = {
-        "seed": seed, "models": names, "profiles": [{k: (v if not isinstance(v, np.floating) else float(v))
-                                                     for k, v in pr.items()} for pr in profs],
-        "test_accuracy": dict(zip(names, acc.tolist())), "test_cost": dict(zip(names, mean_cost.tolist())),
-        "best_model": names[best], "best_accuracy": float(acc[best]), "best_cost": float(mean_cost[best]),
-        "default_knob": str(router.default_knob), "estimator": repr(router.estimator),
-        "default_accuracy": d_pt.accuracy, "default_cost": d_pt.cost,
-        "default_gap": d_pt.accuracy - float(acc[best]), "default_saving": 1 - d_pt.cost / float(mean_cost[best]),
-        "default_share": {m: float(np.mean(default == j)) for j, m in enumerate(names)},
-        "router_saving_at_best": cost_saving_at(router_pts, float(acc[best]), float(mean_cost[best])),
-        "true_saving_at_best": cost_saving_at(true_pts, float(acc[best]), float(mean_cost[best])),
-        "true_saving_at_default_accuracy": cost_saving_at(true_pts, d_pt.accuracy, float(mean_cost[best])),
-        "auroc": {m: auroc(p[:, j], truth[:, j]) for j, m in enumerate(names)},
-        "level_error": {m: float(p[:, j].mean() - acc[j]) for j, m in enumerate(names)},
-        "onboarding_level_error": {m: onboarded[m]["anchor_accuracy"] - float(acc[j]) for j, m in enumerate(names)},
-        "anchors": {m: onboarded[m]["anchors"] for m in names},
-        "by_benchmark": {b: {"n": int(sel.sum()), **{m: (float(p[sel, j].mean()), float(truth[sel, j].mean()))
-                                                    for j, m in enumerate(names)}}
-                         for b in sorted(set(bench)) for sel in [np.array(bench) == b]},
-        "onboard_s": onboard_s, "router_build_s": build_s,
-        "curves": {"router": [(q.cost, q.accuracy) for q in router_pts], "true": [(q.cost, q.accuracy) for q in true_pts],
-                   "models": [(m, float(mean_cost[j]), float(acc[j])) for j, m in enumerate(names)],
-                   "default": (d_pt.cost, d_pt.accuracy)},
+    best_acc, best_cost = float(acc[best]), float(costs[:, best].mean())
+    default = choice_point(scores, costs, chosen)
+    router_points = curve(scores, costs, sweep(p_est, c_est, LAMBDAS)) + [default]
+    # the ceiling: a router that knows each model's true chance on each question and its real cost
+    oracle_p_points = curve(scores, costs, [lagrangian_choice(p_true[test_ids], costs, lam) for lam in LAMBDAS])
+    saving_router = cost_saving_at(router_points, best_acc, best_cost)
+    saving_true = cost_saving_at(oracle_p_points, best_acc, best_cost)
+    per_model = {}
+    for j, n in enumerate(names):
+        per_model[n] = {
+            "test_accuracy": float(acc[j]),
+            "mean_cost": float(costs[:, j].mean()),
+            "auroc": auroc(p_est[:, j], scores[:, j]),
+            "level_error": float(p_est[:, j].mean() - acc[j]),
+            "share_routed": float((chosen == j).mean()),
+        }
+    return {
+        "seed": seed,
+        "n_test": len(questions),
+        "profiles": [pr.__dict__ for pr in profiles],
+        "best_model": names[best],
+        "best_accuracy": best_acc,
+        "best_cost": best_cost,
+        "default_accuracy": default.accuracy,
+        "default_cost": default.cost,
+        "default_cost_share": default.cost / best_cost,
+        "default_accuracy_gap_points": 100 * (default.accuracy - best_acc),
+        "default_knob": dict(decisions[0].knob),
+        "estimator": decisions[0].estimates[names[0]].estimator,
+        "saving_at_best": saving_router,
+        "true_p_saving_at_best": saving_true,
+        "per_model": per_model,
+        "seconds": {"onboarding": onboard_s, "router_build": build_s, "routing": route_s},
+        "curves": {
+            "router": [[p.cost, p.accuracy] for p in router_points],
+            "true_p": [[p.cost, p.accuracy] for p in oracle_p_points],
+            "models": [[float(costs[:, j].mean()), float(acc[j])] for j in range(len(names))],
+            "default": [default.cost, default.accuracy],
+        },
     }
-    if dump:
-        np.savez_compressed(Path(dump) / f"own_models_seed{seed}.npz", p=p, cost=exp_cost, scores=truth, costs=costs,
-                            p_true=p_true)
-    _ = rows
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    def mean(key: str) -> float | None:
+        vals = [r[key] for r in runs if r[key] is not None]
+        return float(np.mean(vals)) if vals else None
+
+    saving = [r["saving_at_best"] or 0.0 for r in runs]
+    ceiling = [r["true_p_saving_at_best"] or 0.0 for r in runs]
+    out = {
+        "seeds": [r["seed"] for r in runs],
+        "default_accuracy_gap_points": mean("default_accuracy_gap_points"),
+        "default_cost_share": mean("default_cost_share"),
+        "default_saving": 1 - mean("default_cost_share"),
+        "saving_at_best": float(np.mean(saving)),
+        "true_p_saving_at_best": float(np.mean(ceiling)),
+        "saving_ratio_to_true_p": float(np.mean(saving) / np.mean(ceiling)) if np.mean(ceiling) > 0 else None,
+        "auroc": {n: float(np.mean([r["per_model"][n]["auroc"] for r in runs])) for n in runs[0]["per_model"]},
+        "level_error": {n: float(np.mean([r["per_model"][n]["level_error"] for r in runs])) for n in runs[0]["per_model"]},
+        "seconds_router_build_median": float(np.median([r["seconds"]["router_build"] for r in runs])),
+    }
+    gap, ratio = out["default_accuracy_gap_points"], out["saving_ratio_to_true_p"]
+    default_saving_ratio = out["default_saving"] / out["true_p_saving_at_best"] if out["true_p_saving_at_best"] > 0 else None
+    out["default_saving_ratio_to_true_p"] = default_saving_ratio
+    out["targets"] = {
+        "default accuracy >= best own model - 1 point": gap is not None and gap >= -1.0,
+        "default saving >= half the true-probability router's saving": (
+            default_saving_ratio is not None and gap is not None and gap >= -1.0 and default_saving_ratio >= 0.5
+        ),
+        "sweep saving at best accuracy >= half the true-probability router's": ratio is not None and ratio >= 0.5,
+    }
     return out
 
 
-def mean(xs: list) -> float | None:
-    vals = [x for x in xs if x is not None]
-    return float(np.mean(vals)) if vals else None
+def report(runs: list[dict[str, Any]], summary: dict[str, Any]) -> str:
+    lines = [f"own models, defaults only (knob {runs[0]['default_knob']}, estimator {runs[0]['estimator']}), "
+             f"{len(runs)} seed(s), ~{runs[0]['n_test']} held-out questions each"]
+    lines.append(f"{'seed':>4} {'best model':>11} {'best acc':>8} {'default acc':>11} {'gap pts':>7} "
+                 f"{'cost/best':>9} {'saving@best':>11} {'true-p saving':>13}")
+    for r in runs:
+        sv = "n/a" if r["saving_at_best"] is None else f"{100 * r['saving_at_best']:.1f}%"
+        tp = "n/a" if r["true_p_saving_at_best"] is None else f"{100 * r['true_p_saving_at_best']:.1f}%"
+        lines.append(f"{r['seed']:>4} {r['best_model']:>11} {r['best_accuracy']:8.3f} {r['default_accuracy']:11.3f} "
+                     f"{r['default_accuracy_gap_points']:7.2f} {r['default_cost_share']:9.2f} {sv:>11} {tp:>13}")
+    s = summary
+    lines.append(f"mean: default accuracy gap {s['default_accuracy_gap_points']:+.2f} points, default cost "
+                 f"{100 * s['default_cost_share']:.0f}% of the best model's (saving {100 * s['default_saving']:.1f}%); "
+                 f"sweep saving at best accuracy {100 * s['saving_at_best']:.1f}% vs true-probability "
+                 f"{100 * s['true_p_saving_at_best']:.1f}% (ratio {s['saving_ratio_to_true_p'] if s['saving_ratio_to_true_p'] is None else round(s['saving_ratio_to_true_p'], 2)})")
+    lines.append("per model (mean over seeds): " + ", ".join(
+        f"{n}: AUROC {s['auroc'][n]:.3f}, level error {s['level_error'][n]:+.3f}" for n in s["auroc"]))
+    lines.append(f"router build (median): {s['seconds_router_build_median']:.2f} s")
+    for target, ok in s["targets"].items():
+        lines.append(f"  {'MET ' if ok else 'MISS'} {target}")
+    return "\n".join(lines)
 
 
-def plot(run: dict, path: Path) -> None:
+def plot(runs: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cur = run["curves"]
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for key, style, label in (("router", "-", "router (default estimator), knob swept"), ("true", "--", "router knowing the true p")):
-        pts = sorted(cur[key])
-        ax.plot([c for c, _ in pts], [a for _, a in pts], style, marker=".", label=label)
-    for m, c, a in cur["models"]:
-        ax.plot(c, a, "o", color="grey")
-        ax.annotate(m, (c, a), fontsize=7, color="grey")
-    ax.plot(*cur["default"], "*", ms=16, color="red", label="the defaults' one point")
-    ax.set_xscale("log")
-    ax.set_xlabel("mean USD per query, log scale")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"own models, seed {run['seed']}")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.8), squeeze=False)
+    for ax, r in zip(axes[0], runs):
+        for key, style in (("router", "-"), ("true_p", ":")):
+            pts = sorted(r["curves"][key])
+            xs, ys, best = [], [], -1.0
+            for c, a in pts:
+                if a > best:
+                    xs.append(c * 1e6)
+                    ys.append(a)
+                    best = a
+            ax.step(xs, ys, style, where="post", label="router sweep" if key == "router" else "true p")
+        for (c, a), n in zip(r["curves"]["models"], r["per_model"]):
+            ax.scatter([c * 1e6], [a], marker="s")
+            ax.annotate(n.replace("own-", ""), (c * 1e6, a), fontsize=7)
+        c, a = r["curves"]["default"]
+        ax.scatter([c * 1e6], [a], marker="*", s=120, color="k", label="default")
+        ax.set_xscale("log")
+        ax.set(title=f"seed {r['seed']}", xlabel="mean cost per query (micro-USD)", ylabel="accuracy")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--out", default=str(RESULTS / "own_models.json"))
-    ap.add_argument("--dump", default=None, help="folder: save each seed's estimates and truth (npz)")
-    args = ap.parse_args(argv)
+    ap.add_argument("--out", default=str(OUT / "own_models"))
+    args = ap.parse_args()
     pack = load_pack()
-    diff = difficulty(pack)
-    graders = default_graders()
+    ease = question_ease(pack)
     runs = []
     for seed in args.seeds:
-        r = run_seed(pack, seed, diff, graders, args.dump)
-        runs.append(r)
-        print(f"seed {seed}: best {r['best_model']} acc {r['best_accuracy']:.3f} ${r['best_cost'] * 1000:.4f}/1k | "
-              f"default acc {r['default_accuracy']:.3f} ({100 * r['default_gap']:+.1f} pt) saving {100 * r['default_saving']:.1f}% | "
-              f"true-p saving at best acc {_pct(r['true_saving_at_best'])}, at default acc {_pct(r['true_saving_at_default_accuracy'])} | "
-              f"router saving at best acc {_pct(r['router_saving_at_best'])} | build {r['router_build_s']:.2f}s",
-              file=sys.stderr, flush=True)
-    names = ["atlas-large", "quill-specialist", "pico-small"]
-    summary = {
-        "best_accuracy": mean([r["best_accuracy"] for r in runs]),
-        "default_accuracy": mean([r["default_accuracy"] for r in runs]),
-        "default_gap": mean([r["default_gap"] for r in runs]),
-        "default_saving": mean([r["default_saving"] for r in runs]),
-        "router_saving_at_best": mean([r["router_saving_at_best"] for r in runs]),
-        "true_saving_at_best": mean([r["true_saving_at_best"] for r in runs]),
-        "true_saving_at_default_accuracy": mean([r["true_saving_at_default_accuracy"] for r in runs]),
-        "auroc": {m: mean([r["auroc"][m] for r in runs]) for m in names},
-        "level_error": {m: mean([r["level_error"][m] for r in runs]) for m in names},
-        "onboarding_level_error": {m: mean([r["onboarding_level_error"][m] for r in runs]) for m in names},
-        "router_build_s": mean([r["router_build_s"] for r in runs]),
-    }
-    s = summary
-    ok_acc = s["default_gap"] >= -0.01
-    ok_save = s["default_saving"] >= 0.5 * (s["true_saving_at_default_accuracy"] or 0.0)
-    print(f"\nown models, defaults only ({runs[0]['estimator']}, knob {runs[0]['default_knob']}), seeds {args.seeds} (means)")
-    print(f"  best own model: acc {s['best_accuracy']:.3f}")
-    print(f"  defaults' one point: acc {s['default_accuracy']:.3f} ({100 * s['default_gap']:+.2f} pt vs best own model; "
-          f"target >= -1 pt: {'met' if ok_acc else 'MISSED'}), saving {100 * s['default_saving']:.1f}% of the best model's cost")
-    print(f"  router knowing the true p: saving {_pct(s['true_saving_at_default_accuracy'])} at the defaults' accuracy, "
-          f"{_pct(s['true_saving_at_best'])} at the best model's (target: defaults save >= half of the first: "
-          f"{'met' if ok_save else 'MISSED'})")
-    print(f"  default estimator, knob swept after the fact: saving {_pct(s['router_saving_at_best'])} at the best model's accuracy")
-    print(f"  {'model':<18}{'AUROC':>8}{'level err':>11}{'onboard lvl err':>17}")
-    for m in names:
-        print(f"  {m:<18}{s['auroc'][m]:>8.3f}{s['level_error'][m]:>+11.3f}{s['onboarding_level_error'][m]:>+17.3f}")
-    print(f"  router build (fit included): {s['router_build_s']:.2f}s mean")
-    result = {"seeds": args.seeds, "summary": summary, "targets": {"accuracy": ok_acc, "saving": ok_save},
-              "runs": runs, "note": "test-part costs: card prices x the answer's tokens (~4 chars a token); "
-              "queries embedded by looking up the pack's stored vectors (the bundled embedder's, as the default would)"}
+        runs.append(run_seed(seed, pack, ease))
+        print(report(runs[-1:], summarize(runs[-1:])).splitlines()[2], flush=True)
+    summary = summarize(runs)
+    text = report(runs, summary)
+    print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, default=float))
-    plot(runs[0], out.with_suffix(".png"))
-    print(f"wrote {out} and {out.with_suffix('.png')}")
-    return result
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
+    out.with_suffix(".json").write_text(json.dumps({"summary": summary, "runs": runs}, indent=1))
+    out.with_suffix(".txt").write_text(text + "\n")
+    plot(runs, out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -32,8 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fixtures_reasoning import make_tiny_lm  # noqa: E402
 
 from scope_shared.data import dataset_path, load_llmrouter9, stratified_split  # noqa: E402
-from scope_shared.embed_cache import embed_with_cache  # noqa: E402
-from scope_shared.embedder import default_embedder  # noqa: E402
+from scope_shared.embedders import default_embedder, embed_with_cache  # noqa: E402
 from scope_shared.estimators import KNNEstimator  # noqa: E402
 from scope_shared.estimators.reasoning import ReasoningEstimator, TransformersBackend  # noqa: E402
 from scope_shared.estimators.reasoning.evaluation import evaluate_on_table  # noqa: E402

@@ -44,7 +44,7 @@ from scope_shared.cli import load_history_arg
 h = load_history_arg(sys.argv[1] if len(sys.argv) > 1 else None); lap("load history")
 import torch; lap("import torch")
 import sentence_transformers; lap("import sentence_transformers (+ transformers, sklearn, ...)")
-from scope_shared.embedder import default_embedder
+from scope_shared.embedders import default_embedder
 e = default_embedder(); lap("load MiniLM weights")
 from scope_shared.routing.router import Router
 r = Router(h.cards.values(), h, embedder=e); lap("build the Router")

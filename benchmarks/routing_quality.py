@@ -40,11 +40,10 @@ from scope_shared.data import (
     load_routerarena2,
     load_routerbench11,
 )
-from scope_shared.embed_cache import embed_with_cache
-from scope_shared.embedder import as_embedder
+from scope_shared.embedders import as_embedder, embed_with_cache
 from scope_shared.evaluation.closed_set import EmbeddingKNNRouter, LogisticRouter, MatrixFactorizationRouter, MLPRouter
 from scope_shared.evaluation.harness import CPU_USD_PER_HOUR, evaluate
-from scope_shared.evaluation.metrics import reference
+from scope_shared.evaluation.curves import reference
 from scope_shared.evaluation.routers import AlwaysRouter, OracleRouter, PriorRouter, RandomMixRouter
 from scope_shared.evaluation.scope_routers import SCOPE_ESTIMATORS, ScopeRouter
 from scope_shared.evaluation.settings import SETTING_KINDS, Setting, n_ood_benchmarks, setting_split

@@ -32,8 +32,7 @@ N_QUESTIONS = 20
 
 def _router():
     from scope_shared.data import dataset_path, load_llmrouter9, stratified_split
-    from scope_shared.embed_cache import embed_with_cache
-    from scope_shared.embedder import default_embedder
+    from scope_shared.embedders import default_embedder, embed_with_cache
     from scope_shared.routing.router import Router
 
     table = load_llmrouter9(dataset_path("llmrouter-9"))

@@ -11,7 +11,7 @@ from typing import Any, List
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
-from scope_shared.embedder import Embedder, as_embedder
+from scope_shared.embedders import Embedder, as_embedder
 
 
 class SCOPEEmbedding(BaseEmbedding):

@@ -3,7 +3,7 @@ policies over them. Integrations (``langchain_scope``, ``llamaindex_scope``) are
 
 from scope_shared.budget import BaseLedger, Budgets, Ledger, LedgerEntry, Overshoot, Reservation, scope_budget
 from scope_shared.cards import ModelCard, Outcome
-from scope_shared.embedder import (
+from scope_shared.embedders import (
     Embedder,
     FunctionEmbedder,
     LangChainEmbedder,

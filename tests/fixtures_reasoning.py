@@ -100,7 +100,7 @@ def make_history(n: int = 30, dim: int = 16, seed: int = 0):
     import numpy as np
 
     from scope_shared.cards import ModelCard, Outcome
-    from scope_shared.embedder import FunctionEmbedder
+    from scope_shared.embedders import FunctionEmbedder
     from scope_shared.history import History
 
     rng = np.random.default_rng(seed)

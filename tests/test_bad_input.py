@@ -69,6 +69,7 @@ def test_duplicate_and_missing_cards():
         ({"max_cost": -1.0}, ">= 0"),
         ({"min_accuracy": 1.5}, r"\[0, 1\]"),
         ({"alpha": 2}, r"\[0, 1\]"),
+        ({"accuracy_margin": 1.5}, r"\[0, 1\]"),
         ({"tradeoff": math.inf}, "finite"),
         ({"tradeoff": "high"}, "number"),
         ({"tradeoff": 1.0, "min_accuracy": 0.5}, "one knob at a time"),
@@ -76,7 +77,7 @@ def test_duplicate_and_missing_cards():
 )
 def test_knobs_out_of_range(router, knob, msg):
     with pytest.raises(InvalidKnobError, match=msg):
-        router.route("math question", **knob)
+        router.route("math question", knob=knob)
 
 
 def test_failed_operations_do_not_modify_history(router):

@@ -16,8 +16,7 @@ import pytest
 from conftest import CARDS, toy_history
 from scope_shared import FunctionEmbedder, History, Router, ScopeError
 from scope_shared.cli import main
-from scope_shared.embedder import as_embedder, default_model_path
-from scope_shared.embedders import named
+from scope_shared.embedders import as_embedder, default_model_path, named
 from scope_shared.embedders.distill import BUILD_FILE, CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, DistillConfig
 from scope_shared.embedders.static import StaticEmbedder, Truncation
 from scope_shared.history.reembed import check_embedder, reembed

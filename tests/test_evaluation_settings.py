@@ -10,7 +10,7 @@ from fixtures_evaluation import TOPICS, synthetic
 
 from scope_shared.cards import ModelCard
 from scope_shared.data import RoutingTable
-from scope_shared.embedder import FunctionEmbedder
+from scope_shared.embedders import FunctionEmbedder
 from scope_shared.errors import ScopeError
 from scope_shared.evaluation.harness import evaluate
 from scope_shared.evaluation.prediction import per_model_quality

@@ -9,11 +9,13 @@ from fixtures_langchain import make_candidates
 
 from langchain_scope import SCOPERouter
 from scope_shared import History, Router
+from scope_shared.budget.settings import Settings, settings_for_call
 from scope_shared.calls import RoutedCall, Usage
 
 
 def _answered(router: Router, query: str) -> str:
-    call = RoutedCall.plan(router, query)
+    # min_accuracy 0.8: the cheapest model that knows trivia answers (the toy world's "cheap")
+    call = RoutedCall.plan(router, query, settings_for_call(Settings.read(min_accuracy=0.8)))
     model = call.decision.model
     call.succeeded(model, Usage(10, 20))
     return call.record.call_id

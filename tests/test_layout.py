@@ -11,6 +11,10 @@ Parsed with ``ast`` (nothing is imported), over every ``.py`` file of each packa
   the ``llama_index.*.scope`` namespace packages over it) never import ``langchain_scope`` or
   LangChain, at any depth.
 
+- inside ``scope_shared``, each floor of docs/design.md's Layout imports only its own floor and the
+  floors below it, also inside functions (only ``if TYPE_CHECKING:`` hints may look up); a new
+  top-level module or package of the core must be given its floor in ``FLOORS``.
+
 ``importlib.import_module("...")`` / ``__import__("...")`` with a literal name count as imports.
 """
 
@@ -25,6 +29,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CORE = "scope_shared"
 INTEGRATIONS = {"langchain_scope": "langchain", "llamaindex_scope": "llamaindex"}
+#: the core's floors (docs/design.md, Layout): a module imports only from its floor and those below
+FLOORS: dict[str, int] = {
+    **dict.fromkeys(
+        ("errors", "atomic", "tokens", "embedders", "cards", "query", "metrics", "arguments",
+         "live", "postgres"),
+        0,
+    ),
+    "history": 1,
+    "estimators": 2,
+    "routing": 3,
+    "budget": 4,
+    "calls": 5,
+    **dict.fromkeys(("onboarding", "data"), 6),
+    "evaluation": 7,
+    "cli": 8,
+}
 
 
 @dataclass(frozen=True)
@@ -130,6 +150,29 @@ def integration_violations(imports: list[Import], side: str) -> list[str]:
     ]
 
 
+def floor_of(module: str) -> int | None:
+    """The floor of a core module (``scope_shared.history.store`` -> 1); None outside the core or for
+    the package itself (its ``__init__`` is the public face over every floor)."""
+    parts = module.split(".")
+    if parts[0] != CORE or len(parts) < 2:
+        return None
+    if parts[1] not in FLOORS:
+        raise AssertionError(f"{CORE}.{parts[1]} has no floor: give it one in FLOORS (tests/test_layout.py) and docs/design.md")
+    return FLOORS[parts[1]]
+
+
+def upward_imports(module: str, imports: list[Import]) -> list[str]:
+    """Imports of ``module`` that reach a higher floor of the core (type-only hints aside)."""
+    own = floor_of(module)
+    if own is None:
+        return []
+    return [
+        f"line {imp.line}: {module} (floor {own}) imports {imp.module} (floor {floor_of(imp.module)})"
+        for imp in imports
+        if not imp.type_only and (floor_of(imp.module) or 0) > own
+    ]
+
+
 # ---------------------------------------------------------------- the repository
 
 
@@ -148,6 +191,15 @@ def test_the_cores_optional_framework_imports_are_seen_and_lazy():
     ]
     assert {family(i.top) for i in clients} == {"langchain", "llamaindex"}
     assert all(i.in_function for i in clients)
+
+
+def test_no_core_module_imports_a_floor_above_its_own():
+    problems = []
+    for path in _files(CORE):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        module = ".".join(parts[:-1] if path.name == "__init__.py" else parts)
+        problems += upward_imports(module, _file_imports(path))
+    assert not problems, "upward imports:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize(("top", "side"), [*INTEGRATIONS.items(), ("llama_index", "llamaindex")])
@@ -190,3 +242,14 @@ def test_a_cross_integration_import_is_caught():
     assert integration_violations(imports_of("def f():\n    import langchain_core\n"), "llamaindex")
     assert integration_violations(imports_of("from ..budget import x\n", "llamaindex_scope.sub"), "llamaindex") == []
     assert integration_violations(imports_of("from scope_shared.calls import Usage\n"), "langchain") == []
+
+
+def test_an_upward_import_is_caught_even_inside_a_function():
+    source = "from scope_shared.history import History\ndef f():\n    from scope_shared.evaluation import auroc\n"
+    assert upward_imports("scope_shared.estimators.calibration", imports_of(source, "scope_shared.estimators")) == [
+        "line 3: scope_shared.estimators.calibration (floor 2) imports scope_shared.evaluation (floor 7)"
+    ]
+    hint = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from scope_shared.budget.base import BudgetView\n"
+    assert upward_imports("scope_shared.routing.router", imports_of(hint, "scope_shared.routing")) == []
+    with pytest.raises(AssertionError, match="no floor"):
+        floor_of("scope_shared.brand_new")

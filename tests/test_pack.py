@@ -95,7 +95,7 @@ def test_pack_matches_its_source_data():
 
 @pytest.mark.slow
 def test_pack_embeddings_are_the_bundled_minilm_vectors():
-    from scope_shared.embedder import default_embedder
+    from scope_shared.embedders import default_embedder
 
     ids = list(range(0, len(PACK), 400))
     fresh = default_embedder().embed([PACK.questions[i].text for i in ids])

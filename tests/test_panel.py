@@ -15,7 +15,7 @@ from scope_shared import History
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators import KNNEstimator, PanelEstimator
 from scope_shared.estimators.shrinkage import Shrinkage, fit_shrinkage, sigmoid
-from scope_shared.evaluation import auroc
+from scope_shared.metrics import auroc
 
 DIM, SPAN, TOPICS, PER_TOPIC = 16, 12, 8, 90  # questions live in the first SPAN dimensions
 ABILITIES = {  # two skills; the panel spans them

@@ -136,10 +136,11 @@ def test_auroc_and_evaluation_hook():
     from langchain_core.language_models import FakeListChatModel
 
     from scope_shared.estimators.reasoning import LangChainBackend, ReasoningEstimator
-    from scope_shared.estimators.reasoning.evaluation import auroc, evaluate_estimator
+    from scope_shared.estimators.reasoning.evaluation import evaluate_estimator
+    from scope_shared.metrics import auroc
 
     assert auroc(np.array([0.1, 0.9, 0.5, 0.5]), np.array([0, 1, 1, 0])) == 0.875
-    assert math.isnan(auroc(np.array([0.2, 0.3]), np.array([1, 1])))
+    assert auroc(np.array([0.2, 0.3]), np.array([1, 1])) is None
     hist, emb, cards = make_history()
     qs = ["arithmetic sum of numbers item?", "chemistry gas reaction item?", "capital city of country?"]
     truth = np.array([[1.0, 1.0], [0.0, 1.0], [1.0, np.nan]])

@@ -9,7 +9,7 @@ from fixtures_reasoning import make_tiny_lm, single_thread
 from scope_shared.cards import ModelCard
 from scope_shared.data import RoutingTable
 from scope_shared.estimators.reasoning import ReasoningEstimator
-from scope_shared.estimators.reasoning.registry import ENV_DIR, register_reasoning_estimator
+from scope_shared.evaluation.scope_routers import REASONER_DIR_ENV as ENV_DIR, register_reasoning_estimator
 from scope_shared.evaluation.harness import evaluate, make_split
 from scope_shared.evaluation.scope_routers import SCOPE_ESTIMATORS, ScopeRouter
 

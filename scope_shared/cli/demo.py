@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scope_shared.data import RoutingTable
-from scope_shared.embed_cache import embed_with_cache
-from scope_shared.embedder import default_embedder
+from scope_shared.embedders import default_embedder, embed_with_cache
 from scope_shared.evaluation import Point, choice_point, cost_saving_at, model_points
 from scope_shared.evaluation.routers import lambda_grid
 from scope_shared.onboarding.pack import load_pack

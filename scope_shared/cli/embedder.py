@@ -39,7 +39,7 @@ def _cmd_list(args: argparse.Namespace) -> None:
 
 
 def _cmd_reembed(args: argparse.Namespace) -> None:
-    from scope_shared.embedder import as_embedder
+    from scope_shared.embedders import as_embedder
     from scope_shared.history import History
     from scope_shared.history.reembed import reembed
 

@@ -9,8 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from scope_shared.cards import ModelCard, Outcome
-from scope_shared.embed_cache import embed_with_cache
-from scope_shared.embedder import Embedder, as_embedder
+from scope_shared.embedders import Embedder, as_embedder, embed_with_cache
 from scope_shared.errors import ScopeError, UnknownModelError
 from scope_shared.history import History
 from scope_shared.tokens import TokenCounter, approx_token_count

@@ -12,9 +12,12 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from scope_shared.embedder import Embedder, default_embedder, default_model_path
+from scope_shared.embedders.base import Embedder, LangChainEmbedder
+from scope_shared.embedders.cache import cache_dir
 from scope_shared.embedders.distill import BUILD_FILE, DistillConfig, distill_static
+from scope_shared.embedders.minilm import SentenceTransformerEmbedder, default_embedder, default_model_path
 from scope_shared.embedders.static import StaticEmbedder, Truncation
 from scope_shared.errors import ScopeError
 
@@ -59,8 +62,6 @@ def embedders_dir() -> Path:
     env = os.environ.get("SCOPE_EMBEDDER_DIR")
     if env:
         return Path(env)
-    from scope_shared.embed_cache import cache_dir
-
     return cache_dir() / "embedders"
 
 
@@ -116,3 +117,17 @@ def fast_recorded_name(spec: FastSpec | None = None) -> str:
     spec = spec or FastSpec()
     label = spec.truncation.label
     return spec.folder_name + (f"+{label}" if label else "")
+
+
+def as_embedder(obj: Any) -> Embedder:
+    """Accept an Embedder, a LangChain Embeddings, a name (``"minilm"``, ``"fast"``), a
+    sentence-transformers model path, or None (the bundled default)."""
+    if obj is None:
+        return default_embedder()
+    if isinstance(obj, Embedder):
+        return obj
+    if isinstance(obj, str):
+        return named_embedder(obj) or SentenceTransformerEmbedder(obj)
+    if hasattr(obj, "embed_documents"):
+        return LangChainEmbedder(obj)
+    raise ScopeError(f"cannot use {type(obj).__name__} as an embedder")

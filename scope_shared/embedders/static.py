@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scope_shared.embedder import Embedder
+from scope_shared.embedders.base import Embedder
 from scope_shared.embedders.distill import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE
 from scope_shared.errors import ScopeError
 

@@ -25,18 +25,17 @@ from scope_shared.atomic import atomic_write_json
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators.base import Estimator, RawEstimates
 from scope_shared.history import Anchors, History
+from scope_shared.metrics import ece
 
 _EPS = 1e-6
 METHODS = ("platt", "isotonic")
 
 
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
-    """ECE with equal-width bins (the benchmark's own `scope_shared.evaluation.ece`), NaN pairs ignored.
+    """ECE with equal-width bins (`scope_shared.metrics.ece`), NaN pairs ignored.
 
     Raises `EstimatorError` when there is nothing to measure.
     """
-    from scope_shared.evaluation.prediction import ece
-
     value = ece(p, y, bins=n_bins)
     if value is None:
         raise EstimatorError("no finite (prediction, outcome) pairs to measure calibration on")

@@ -42,7 +42,7 @@ from scope_shared.estimators.features import (
     summarize_model,
 )
 from scope_shared.estimators.learned_net import PairNet, torch_threads
-from scope_shared.estimators.learned_train import TrainReport, auroc, build_training_set, train_net
+from scope_shared.estimators.learned_train import TrainReport, build_training_set, train_net
 from scope_shared.history import Anchors, History
 
 FORMAT = "scope-learned-estimator"
@@ -246,7 +246,7 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-__all__ = ["LearnedConfig", "LearnedEstimator", "TrainReport", "auroc", "train_calibrated"]
+__all__ = ["LearnedConfig", "LearnedEstimator", "TrainReport", "train_calibrated"]
 
 
 def train_calibrated(

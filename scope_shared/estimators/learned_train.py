@@ -23,6 +23,7 @@ from scope_shared.cards import Outcome
 from scope_shared.estimators.features import N_ANCHOR, N_HAND, hide_lengths, pair_features, summarize_model
 from scope_shared.estimators.learned_net import PairNet
 from scope_shared.history import History
+from scope_shared.metrics import auroc
 
 if TYPE_CHECKING:
     from scope_shared.estimators.learned import LearnedConfig
@@ -42,22 +43,6 @@ class TrainReport:
     n_val_pairs: int = 0
     has_length: bool = False
     val_question_ids: list[int] = field(default_factory=list)
-
-
-def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (ties averaged), numpy only; NaN if one class is missing."""
-    y = np.asarray(labels, dtype=bool).ravel()
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    sorted_s = s[order]
-    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 @dataclass
@@ -212,7 +197,8 @@ def train_net(data: TrainingSet, dim: int, cfg: LearnedConfig, show_progress: bo
         if report.val_loss[-1] < best_loss - 1e-5:
             best_loss, bad, best_state = report.val_loss[-1], 0, copy.deepcopy(net.state_dict())
             report.best_epoch = epoch
-            report.val_auroc = auroc(data.y[vq, vp] >= 0.5, np.concatenate(logits))
+            val_auroc = auroc(np.concatenate(logits), data.y[vq, vp])
+            report.val_auroc = float("nan") if val_auroc is None else val_auroc
         else:
             bad += 1
             if bad >= cfg.patience:

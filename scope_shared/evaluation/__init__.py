@@ -1,7 +1,7 @@
 """Evaluation: accuracy-cost curves of routers on a held-out routing table, their figures, and the
 quality of estimators' predictions (see ``benchmarks/routing_quality.py`` for the full benchmark)."""
 
-from scope_shared.evaluation.metrics import (
+from scope_shared.evaluation.curves import (
     Reference,
     apgr,
     best_single_model,
@@ -17,7 +17,7 @@ from scope_shared.evaluation.metrics import (
     summarize,
 )
 from scope_shared.evaluation.points import Point, accuracy_at, choice_point, curve, frontier, hull, model_points
-from scope_shared.evaluation.prediction import auroc, brier, ece, length_errors, median_abs_rel_error
+from scope_shared.metrics import auroc, brier, ece, length_errors, median_abs_rel_error
 
 __all__ = [
     "Point",

@@ -18,9 +18,10 @@ import numpy as np
 
 from scope_shared.data import RoutingTable, stratified_split
 from scope_shared.errors import ScopeError
-from scope_shared.evaluation.metrics import Reference, reference, summarize
+from scope_shared.evaluation.curves import Reference, reference, summarize
 from scope_shared.evaluation.points import Point, curve
-from scope_shared.evaluation.prediction import auroc, brier, ece, length_errors, median_abs_rel_error, per_model_quality
+from scope_shared.evaluation.prediction import per_model_quality
+from scope_shared.metrics import auroc, brier, ece, length_errors, median_abs_rel_error
 from scope_shared.evaluation.routers import EvalRouter, EvalSplit, lambda_grid
 
 #: price of CPU time for a router's own work (roughly an on-demand cloud vCPU-hour), stated in outputs

@@ -18,7 +18,7 @@ import numpy as np
 
 from scope_shared.data import RoutingTable
 from scope_shared.evaluation.harness import make_split
-from scope_shared.evaluation.prediction import length_errors, median_abs_rel_error
+from scope_shared.metrics import length_errors, median_abs_rel_error
 from scope_shared.evaluation.scope_routers import SCOPE_ESTIMATORS, ScopeRouter
 
 

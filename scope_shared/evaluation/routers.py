@@ -19,7 +19,7 @@ import numpy as np
 from scope_shared.cards import ModelCard
 from scope_shared.errors import ScopeError
 from scope_shared.estimators.levels import score_matrix_levels
-from scope_shared.evaluation.metrics import lagrangian_choice
+from scope_shared.evaluation.curves import lagrangian_choice
 from scope_shared.tokens import approx_token_count
 
 DEFAULT_OUTPUT_TOKENS = 256.0

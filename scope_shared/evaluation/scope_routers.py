@@ -16,12 +16,15 @@ states it as ``overhead_usd_per_query``; CPU time is measured by the benchmark.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from scope_shared.data import RoutingTable
-from scope_shared.embedder import FunctionEmbedder
+from scope_shared.embedders import FunctionEmbedder
 from scope_shared.errors import ScopeError
 from scope_shared.estimators import Estimator, KNNEstimator, PanelEstimator
 from scope_shared.evaluation.routers import EvalRouter, EvalSplit, RouterOutput, sweep
@@ -30,6 +33,8 @@ from scope_shared.routing.router import Router
 
 #: builds the estimator from the history part; ``None`` means the `Router`'s own default
 EstimatorFactory = Callable[[History, EvalSplit], Estimator | None]
+#: where `register_reasoning_estimator` finds the reasoning predictor's model when none is given
+REASONER_DIR_ENV = "SCOPE_REASONER_DIR"
 
 SCOPE_ESTIMATORS: dict[str, EstimatorFactory] = {}
 
@@ -128,3 +133,16 @@ def _learned_estimator(history: History, split: EvalSplit) -> Estimator:
 
 
 register_estimator("scope-learned", _learned_estimator)
+
+
+def register_reasoning_estimator(
+    model_dir: str | Path | None = None, name: str = "scope-reasoning", **kwargs: Any
+) -> bool:
+    """Register under ``name`` if a model directory is given or in ``$SCOPE_REASONER_DIR``."""
+    model_dir = model_dir or os.environ.get(REASONER_DIR_ENV)
+    if not model_dir:
+        return False
+    from scope_shared.estimators.reasoning.registry import reasoning_factory
+
+    register_estimator(name, reasoning_factory(model_dir, **kwargs))
+    return True

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 
 from scope_shared.data import RoutingTable, stratified_split
-from scope_shared.embedder import FunctionEmbedder
+from scope_shared.embedders import FunctionEmbedder
 from scope_shared.errors import ScopeError
 from scope_shared.evaluation.harness import Truth, build_split, make_split
 from scope_shared.evaluation.routers import EvalSplit

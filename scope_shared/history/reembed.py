@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scope_shared.embedder import Embedder, as_embedder
+from scope_shared.embedders import Embedder, as_embedder
 from scope_shared.errors import ScopeError
 from scope_shared.history.history import History
 

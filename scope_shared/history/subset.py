@@ -19,7 +19,7 @@ from scope_shared.errors import InvalidCardError, ScopeError, UnknownModelError
 from scope_shared.query import validate_queries
 
 if TYPE_CHECKING:
-    from scope_shared.embedder import Embedder
+    from scope_shared.embedders import Embedder
     from scope_shared.history.history import History
 
 

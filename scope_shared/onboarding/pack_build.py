@@ -24,8 +24,7 @@ import numpy as np
 from scope_shared.atomic import atomic_write, atomic_write_json
 from scope_shared.cards import ModelCard
 from scope_shared.data.table import RoutingTable
-from scope_shared.embed_cache import embed_with_cache
-from scope_shared.embedder import Embedder, as_embedder
+from scope_shared.embedders import Embedder, as_embedder, embed_with_cache
 from scope_shared.errors import AnchorPackError
 from scope_shared.onboarding.graders.math_answers import final_boxed, gsm8k_reference
 from scope_shared.onboarding.pack import FORMAT, MANIFEST, VERSION, sha256_bytes

@@ -11,7 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from scope_shared.cards import ModelCard, Outcome, to_cards
-from scope_shared.embedder import Embedder
+from scope_shared.embedders import Embedder
 from scope_shared.errors import InvalidCardError, InvalidQueryError, ScopeError, UnknownModelError
 from scope_shared.estimators import Estimator, PanelEstimator
 from scope_shared.estimators.guard import checked_predict

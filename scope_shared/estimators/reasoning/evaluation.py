@@ -15,30 +15,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from scope_shared.embedder import Embedder
+from scope_shared.embedders import Embedder
 from scope_shared.errors import ScopeError
 from scope_shared.estimators import Estimator
 from scope_shared.history import History
-
-
-def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half); NaN with one class only."""
-    scores = np.asarray(scores, dtype=np.float64)
-    labels = np.asarray(labels, dtype=bool)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    s = scores[order]
-    i = 0
-    while i < len(s):  # average ranks over ties
-        j = i
-        while j + 1 < len(s) and s[j + 1] == s[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+from scope_shared.metrics import auroc
 
 
 def evaluate_estimator(
@@ -85,7 +66,7 @@ def evaluate_estimator(
         "estimator": estimator.name,
         "n_questions": int(len(idx)),
         "n_pairs": int(known.sum()),
-        "auroc": auroc(p[known], truth[known] >= 0.5),
+        "auroc": _nan_if_none(auroc(p[known], truth[known])),
         "fallback_pairs": int(fallbacks),
         "latency_s_median": float(np.median(latency)) if latency else float("nan"),
         "latency_s_p90": float(np.percentile(latency, 90)) if latency else float("nan"),
@@ -119,3 +100,7 @@ def evaluate_on_table(
         estimator, history, embedder, table.questions, models, table.scores[:, cols], tokens,
         max_questions, seed, query_embs, show_progress,
     )
+
+
+def _nan_if_none(x: float | None) -> float:
+    return float("nan") if x is None else x

