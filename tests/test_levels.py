@@ -171,3 +171,18 @@ def test_the_prior_routers_level_of_a_held_out_model_is_corrected():
     assert acc[:-1] == pytest.approx(known.mean(0))  # reference models: their plain mean
     assert np.nanmean(y_new) - p_new.mean() > 0.12
     assert abs(acc[-1] - p_new.mean()) < 0.5 * (np.nanmean(y_new) - p_new.mean())
+
+
+def test_levels_follow_new_outcomes_and_need_two_reference_models():
+    from scope_shared.estimators.levels import model_levels, score_matrix_levels
+
+    h, _ = easy_anchor_history(seed=3, n_anchors=30)
+    first = model_levels(h)["new"]
+    arr = h.model_arrays("ref-0")
+    fresh = np.setdiff1d(np.arange(len(h)), h.model_arrays("new").ids)[:20]
+    h.add_outcome_arrays(fresh, "new", np.zeros(len(fresh)))  # twenty failures more
+    second = model_levels(h)["new"]
+    assert second.n == 50 and second.level < first.level
+    scores = np.c_[arr.scores, np.where(np.arange(len(arr.scores)) < 40, 1.0, np.nan)]
+    only_one = score_matrix_levels(scores, h.benchmarks)  # one reference column: plain means
+    assert [e.method for e in only_one] == ["mean", "mean"] and only_one[1].level == 1.0

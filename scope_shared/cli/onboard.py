@@ -61,6 +61,19 @@ def _card(args: argparse.Namespace) -> dict[str, Any]:
     return {"name": name, "input_price": args.input_price, "output_price": args.output_price}
 
 
+def _anchor_questions(path: str) -> list[int | str]:
+    """``--anchor-questions FILE``: one pack question a line, by id (a number) or by its text (a
+    question of one line)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ScopeError(f"cannot read --anchor-questions {path}: {exc}") from None
+    out: list[int | str] = [int(s) if s.strip().isdigit() else s.strip() for s in lines if s.strip()]
+    if not out:
+        raise ScopeError(f"--anchor-questions {path} lists no question")
+    return out
+
+
 def _cmd_onboard(args: argparse.Namespace) -> None:
     from scope_shared.history import History
     from scope_shared.onboarding import DEFAULT_ANCHORS, load_pack, onboard
@@ -85,6 +98,7 @@ def _cmd_onboard(args: argparse.Namespace) -> None:
         model, card, history=history, pack=pack, n_anchors=DEFAULT_ANCHORS if args.anchors is None else args.anchors, max_spend=args.max_spend,
         concurrency=args.concurrency, feedback_log=None if args.dry_run else log, run_code=args.run_code,
         judge=judge, dry_run=args.dry_run, show_progress=not args.no_progress,
+        anchors=_anchor_questions(args.anchor_questions) if args.anchor_questions else None, seed=args.seed,
     )
     if args.dry_run:
         print(result.plan.text())
@@ -139,7 +153,10 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--history", default=None, help="a history directory to grow (default: --out if it holds one, else a new one from the pack)")
     p.add_argument("--out", default=None, help="where to save the grown history (default: --history); reruns grow it")
     p.add_argument("--pack", default=None, help="anchor pack name or directory (default: the bundled llmrouter-9)")
-    p.add_argument("--anchors", type=int, default=None, help="how many anchors (default: 50)")
+    p.add_argument("--anchors", type=int, default=None, help="how many anchors to draw from the history (default: 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the anchor draw (default 0; the same seed draws the same anchors)")
+    p.add_argument("--anchor-questions", default=None,
+                   help="a file of your own anchors instead of a draw: one pack question a line, by id or text")
     p.add_argument("--max-spend", type=float, default=None, help="cap in USD on this model's onboarding, across reruns")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--log", default=None, help=f"feedback log (default: <out>/{LOG_NAME}); makes reruns resume")

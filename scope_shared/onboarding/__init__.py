@@ -14,6 +14,7 @@ Quick start (offline, with a scripted stand-in for a real chat model)::
 """
 
 from scope_shared.onboarding.anchor_choice import (
+    AnchorDifficultyWarning,
     Suggestion,
     question_difficulty,
     sample_anchors,
@@ -53,6 +54,7 @@ from scope_shared.onboarding.runner import (
 
 __all__ = [
     "DEFAULT_ANCHORS",
+    "AnchorDifficultyWarning",
     "METRICS",
     "ONBOARDING_SOURCE",
     "AccuracyReport",

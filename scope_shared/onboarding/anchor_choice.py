@@ -31,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 
 from scope_shared.errors import ScopeError
@@ -176,3 +178,34 @@ def suggest_questions(
         Suggestion(int(i), history.text(int(i)), history.benchmark(int(i)), float(mean[i]), float(pi))
         for i, pi in zip(picked, prob)
     ]
+
+
+class AnchorDifficultyWarning(UserWarning):
+    """The anchors are much harder or easier than the pool they were drawn from (by the known
+    models' mean score): the plain mean of a new model's outcomes on them is tilted."""
+
+
+#: anchors differ "much" from the pool when their mean known score is this far from the pool's ...
+DIFFICULTY_GAP = 0.05
+#: ... and more than this many standard errors of a random draw of the same size
+DIFFICULTY_GAP_SE = 3.0
+
+
+def difficulty_gap(pool_difficulty: np.ndarray, anchor_difficulty: np.ndarray) -> str | None:
+    """A warning text when the anchors' mean difficulty (known models' mean score) is much above or
+    below the pool's (at least `DIFFICULTY_GAP` and `DIFFICULTY_GAP_SE` standard errors of a random
+    draw of as many questions), else None."""
+    pool = np.asarray(pool_difficulty, dtype=np.float64)
+    pool = pool[np.isfinite(pool)]
+    mine = np.asarray(anchor_difficulty, dtype=np.float64)
+    mine = mine[np.isfinite(mine)]
+    if len(pool) < 2 or not len(mine):
+        return None
+    gap = float(mine.mean() - pool.mean())
+    se = float(pool.std(ddof=1)) / math.sqrt(len(mine)) * math.sqrt(max(1 - len(mine) / len(pool), 0.0))
+    if abs(gap) < DIFFICULTY_GAP or abs(gap) < DIFFICULTY_GAP_SE * se:
+        return None
+    kind = "easier" if gap > 0 else "harder"
+    return (f"the {len(mine)} anchors are much {kind} than the pool: the known models score {mine.mean():.1%} "
+            f"on them, {pool.mean():.1%} on the pool ({abs(gap) / max(se, 1e-12):.1f} standard errors of a random draw); "
+            "the plain mean of the new model's outcomes is tilted (its corrected level, levels.model_levels, is not)")

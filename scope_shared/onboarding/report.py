@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from scope_shared.errors import ScopeError
+from scope_shared.estimators.levels import LevelEstimate
 from scope_shared.history import History
 
 Z_95 = 1.959963984540054
@@ -184,6 +185,12 @@ class OnboardingReport:
     left_out_metrics: list[str] = field(default_factory=list)
     tokens_counted_locally: int = 0
     judge_tokens: tuple[float, float] | None = None
+    #: the model's level on the history, corrected for the anchors' difficulty (`levels.model_levels`)
+    level: LevelEstimate | None = None
+    #: set when the anchors are much harder or easier than the pool (`AnchorDifficultyWarning`)
+    difficulty_warning: str | None = None
+    #: wall-clock seconds of the whole `onboard` call
+    run_time_s: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,6 +206,10 @@ class OnboardingReport:
             lines.append(f"  accuracy         {o.accuracy:.1%}  (95% CI {o.low:.1%} - {o.high:.1%}, n={o.n})")
             for r in self.per_benchmark:
                 lines.append(f"    {r.name:<22} {r.accuracy:6.1%}  ({r.low:.0%} - {r.high:.0%}, n={r.n})")
+            if self.level is not None and self.level.method == "irt":
+                lv = self.level
+                lines.append(f"  level            {lv.level:.1%}  (95% CI {lv.low:.1%} - {lv.high:.1%}) on the whole history, "
+                             "corrected for the anchors' difficulty")
             lines += [
                 f"  output tokens    median {self.median_output_tokens:.0f}",
                 f"  latency          median {self.median_latency_s:.2f} s",
@@ -218,6 +229,10 @@ class OnboardingReport:
             lines.append(f"  {metric} questions were left out of the anchors: {why}")
         if self.failed:
             lines.append(f"  {len(self.failed)} failed (not recorded; a rerun retries them): {self.failed[0]}")
+        if self.difficulty_warning:
+            lines.append(f"  warning: {self.difficulty_warning}")
+        if self.run_time_s == self.run_time_s:
+            lines.append(f"  run time         {self.run_time_s:.1f} s")
         return "\n".join(lines)
 
     def __str__(self) -> str:

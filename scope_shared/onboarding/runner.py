@@ -1,7 +1,8 @@
 """One-call onboarding: a new model answers anchor questions, is graded, and joins the history.
 
-``onboard(model, card)`` picks the anchors (a fixed, deterministic set per pack and size:
-`suggest_questions` over the pack's known models), asks the model each one (a thread pool of
+``onboard(model, card)`` picks the anchors (questions of the history it is given, a deterministic
+set per history, size and ``seed``: `sample_anchors` over the known models' outcomes; or your own,
+``anchors=``), asks the model each one (a thread pool of
 ``concurrency`` workers; rate limits retried with back-off), grades every answer with the pack's
 graders, and records each graded outcome, with the real input/output tokens and latency, in the
 history as it arrives. With a feedback log (``feedback_log=``, or one already attached to the
@@ -18,6 +19,8 @@ flight may still exceed its estimate). ``dry_run=True`` only plans and prices.
 from __future__ import annotations
 
 import threading
+import time
+import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -32,7 +35,8 @@ from scope_shared.budget import Ledger
 from scope_shared.cards import ModelCard, Outcome
 from scope_shared.errors import BudgetExceeded, OnboardingError
 from scope_shared.history import History
-from scope_shared.onboarding.anchor_choice import suggest_questions
+from scope_shared.estimators.levels import model_levels, reference_models
+from scope_shared.onboarding.anchor_choice import AnchorDifficultyWarning, difficulty_gap, sample_anchors
 from scope_shared.onboarding.clients import ModelClient, RetryPolicy, as_client, call_with_retries
 from scope_shared.onboarding.graders import Grader, LLMJudgeGrader, default_graders, merge_graders
 from scope_shared.onboarding.pack import AnchorPack, load_pack
@@ -93,6 +97,15 @@ class OnboardingPlan:
     left_out_metrics: list[str] = field(default_factory=list)
     #: mean cost of an anchor call as the card alone predicts it (counted prompt + assumed output)
     assumed_cost_per_call: float = float("nan")
+    #: the draw's seed (None for anchors given by the caller); ``given``: the caller chose them
+    seed: int | None = 0
+    given: bool = False
+    #: questions the anchors could be drawn from (the history's gradable pack questions)
+    pool_size: int = 0
+    #: the known models' mean score on the pool and on the anchors, and the warning when they differ much
+    pool_difficulty: float = float("nan")
+    anchor_difficulty: float = float("nan")
+    difficulty_warning: str | None = None
 
     @property
     def expected_cost(self) -> float:
@@ -102,9 +115,11 @@ class OnboardingPlan:
         """What ``--dry-run`` prints."""
         by_bench = Counter(c.question.benchmark for c in self.todo)
         out_tok = self.todo[0].output_tokens if self.todo else DEFAULT_OUTPUT_TOKENS
+        how = "given" if self.given else f"drawn from {self.pool_size} history questions, seed {self.seed}"
         lines = [
-            f"Onboarding plan for {self.model}: {len(self.anchors)} anchors from pack {self.pack} "
+            f"Onboarding plan for {self.model}: {len(self.anchors)} anchors from pack {self.pack}, {how} "
             f"({len(self.done)} already graded in the log, {len(self.todo)} to ask)",
+            f"  known models score {self.anchor_difficulty:.1%} on the anchors, {self.pool_difficulty:.1%} on the pool",
             "  to ask by benchmark: " + (", ".join(f"{b} {n}" for b, n in by_bench.most_common()) or "none"),
             f"  expected spend ${self.expected_cost:.6f}: {sum(c.input_tokens for c in self.todo):,.0f} input tokens (counted), "
             f"{sum(c.output_tokens for c in self.todo):,.0f} output tokens ({out_tok:.0f} a call assumed)"
@@ -119,6 +134,8 @@ class OnboardingPlan:
             lines.append(f"  spend cap ${self.max_spend:.4f}: {verdict}")
         for metric in self.left_out_metrics:
             lines.append(f"  {metric} questions left out of the anchors (no grader; code needs run_code=True)")
+        if self.difficulty_warning:
+            lines.append(f"  warning: {self.difficulty_warning}")
         return "\n".join(lines)
 
 
@@ -139,23 +156,105 @@ class OnboardingResult:
 
 
 # ---------------------------------------------------------------- anchors
-def choose_anchors(pack: AnchorPack, n: int, metrics: Sequence[str]) -> list[AnchorQuestion]:
-    """``n`` pack questions of the gradable ``metrics``: `suggest_questions` over the pack's known
-    models (diverse in benchmark, difficulty and embedding), or round-robin over benchmarks for a
-    pack without outcomes. Deterministic, so a rerun asks the same questions."""
+def anchor_pool(pack: AnchorPack, metrics: Sequence[str], history: History) -> tuple[np.ndarray, list[AnchorQuestion]]:
+    """The questions anchors may be drawn from: those of ``history`` that are questions of ``pack``
+    with a gradable metric (their ids in the history, and the pack's questions)."""
+    wanted = set(metrics)
+    ids, questions = [], []
+    for qid in range(len(history)):
+        q = pack.find(history.text(qid))
+        if q is not None and q.metric in wanted:
+            ids.append(qid)
+            questions.append(q)
+    return np.array(ids, dtype=np.int64), questions
+
+
+def known_models(history: History, exclude: Sequence[str] = ()) -> list[str]:
+    """The models whose outcomes guide the anchor draw: the history's reference models (outcomes on
+    much of it, `levels.reference_models`), else every model with outcomes; never ``exclude``."""
+    ref = [m for m in reference_models(history) if m not in exclude]
+    return ref or [m for m in history.models if m not in exclude]
+
+
+def known_scores_on(history: History, models: Sequence[str], ids: np.ndarray) -> np.ndarray:
+    """(len(ids), len(models)) scores of ``models`` on history questions ``ids`` (NaN: no outcome)."""
+    scores = np.full((len(ids), len(models)), np.nan)
+    pos = np.full(len(history), -1, dtype=np.int64)
+    pos[ids] = np.arange(len(ids))
+    for j, m in enumerate(models):
+        arr = history.model_arrays(m)
+        at = pos[np.asarray(arr.ids, dtype=np.int64)]
+        scores[at[at >= 0], j] = np.asarray(arr.scores)[at >= 0]
+    return scores
+
+
+def known_difficulty(history: History, models: Sequence[str], ids: np.ndarray) -> np.ndarray:
+    """Per history question ``ids``: the mean score of ``models`` on it (NaN where none answered)."""
+    scores = known_scores_on(history, models, ids)
+    count = np.isfinite(scores).sum(1)
+    return np.where(count > 0, np.nansum(scores, 1) / np.maximum(count, 1), np.nan)
+
+
+def choose_anchors(
+    pack: AnchorPack,
+    n: int,
+    metrics: Sequence[str],
+    history: History | None = None,
+    seed: int = 0,
+    exclude_models: Sequence[str] = (),
+) -> list[AnchorQuestion]:
+    """``n`` questions of ``history`` (default: the whole pack) that are pack questions of the
+    gradable ``metrics``: `sample_anchors` over the known models' outcomes there (`known_models`;
+    a miniature of the history in benchmark, difficulty and who solves what), or round-robin over
+    benchmarks where no model has outcomes. Never a question outside ``history``. Deterministic for
+    a ``seed``, so a rerun asks the same questions."""
     if n <= 0:
         raise OnboardingError(f"the number of anchors must be positive, got {n}")
-    ids = [q.id for q in pack.questions if q.metric in metrics]
-    if not ids:
-        raise OnboardingError(f"pack {pack.name!r} has no question a grader here can grade (metrics: {', '.join(metrics)})")
-    if pack.models:
-        sub = pack.history(question_ids=ids)
-        return [pack.questions[ids[s.question_id]] for s in suggest_questions(sub, n)]
+    history = history if history is not None else pack.history()
+    ids, questions = anchor_pool(pack, metrics, history)
+    if not len(ids):
+        raise OnboardingError(
+            f"the history holds no question of pack {pack.name!r} that a grader here can grade (metrics: {', '.join(metrics)})"
+        )
+    models = known_models(history, exclude_models)
+    if models:
+        scores = known_scores_on(history, models, ids)
+        if np.isfinite(scores).any():
+            picked, _ = sample_anchors(scores, [q.benchmark for q in questions], n, history.vectors(ids), seed)
+            return [questions[i] for i in picked]
     by_bench: dict[str, list[int]] = {}
-    for i in ids:
-        by_bench.setdefault(pack.questions[i].benchmark, []).append(i)
+    for i in np.random.default_rng([seed, 23]).permutation(len(questions)):
+        by_bench.setdefault(questions[i].benchmark, []).append(int(i))
     order = [qs[r] for r in range(max(map(len, by_bench.values()))) for qs in by_bench.values() if r < len(qs)]
-    return [pack.questions[i] for i in order[:n]]
+    return [questions[i] for i in order[:n]]
+
+
+def given_anchors(pack: AnchorPack, anchors: Sequence[Any], metrics: Sequence[str]) -> list[AnchorQuestion]:
+    """Your own anchors, as pack questions: each an `AnchorQuestion` of the pack, a pack question id
+    or a pack question's text (duplicates dropped, order kept)."""
+    out: dict[int, AnchorQuestion] = {}
+    for a in anchors:
+        q: AnchorQuestion | None
+        if isinstance(a, AnchorQuestion):
+            q = pack.find(a.text)
+        elif isinstance(a, (int, np.integer)) and not isinstance(a, bool):
+            q = pack.questions[int(a)] if 0 <= int(a) < len(pack) else None
+        elif isinstance(a, str):
+            q = pack.find(a)
+        else:
+            raise OnboardingError(f"an anchor is a pack question, its id or its text, not {type(a).__name__}")
+        if q is None:
+            raise OnboardingError(
+                f"anchor {str(getattr(a, 'text', a))[:60]!r} is not a question of pack {pack.name!r} "
+                "(to onboard on your own labelled questions, build a pack of them: scope pack build)"
+            )
+        if q.metric not in metrics:
+            why = "pass run_code=True" if q.metric == "code" else f"give a grader for {q.metric!r}"
+            raise OnboardingError(f"anchor #{q.id} ({q.benchmark}) is a {q.metric} question no grader here can grade: {why}")
+        out.setdefault(q.id, q)
+    if not out:
+        raise OnboardingError("anchors= is empty: give at least one question, or leave it out to draw them")
+    return list(out.values())
 
 
 def logged_outcomes(history: History, model: str) -> dict[str, dict[str, float]]:
@@ -256,8 +355,12 @@ class _Run:
         return results
 
 
-def _report(plan: OnboardingPlan, results: list[AnchorResult], run: _Run | None, judge: Any) -> OnboardingReport:
+def _report(plan: OnboardingPlan, results: list[AnchorResult], run: _Run | None, judge: Any,
+            history: History, started: float) -> OnboardingReport:
     everything = list(plan.done.values()) + results
+    level = None
+    if everything and plan.model in history.models:
+        level = model_levels(history, [plan.model])[plan.model]
     overall, per_bench = accuracy_report([r.score for r in everything], [r.benchmark for r in everything])
     card = plan.card
     assumed_out = card.default_output_tokens or DEFAULT_OUTPUT_TOKENS
@@ -282,18 +385,33 @@ def _report(plan: OnboardingPlan, results: list[AnchorResult], run: _Run | None,
         left_out_metrics=list(plan.left_out_metrics),
         tokens_counted_locally=sum(r.counted for r in results),
         judge_tokens=(judge.input_tokens, judge.output_tokens) if isinstance(judge, LLMJudgeGrader) and judge.calls else None,
+        level=level,
+        difficulty_warning=plan.difficulty_warning,
+        run_time_s=time.perf_counter() - started,
     )
 
 
 def plan_onboarding(
     card: ModelCard, history: History, pack: AnchorPack, n_anchors: int, graders: Mapping[str, Grader],
     max_spend: float | None, token_counter: TokenCounter = approx_token_count,
+    anchors: Sequence[Any] | None = None, seed: int = 0,
 ) -> OnboardingPlan:
-    """Choose the anchors, read which the log already holds, and price the rest."""
+    """Choose the anchors (drawn from ``history``, or ``anchors`` as given), read which the log
+    already holds, price the rest, and compare the anchors' difficulty with the pool's."""
     _check_model_name(history, card.name)
     gradable = [m for m in dict.fromkeys(q.metric for q in pack.questions) if m in graders]
     left_out = sorted({q.metric for q in pack.questions} - set(gradable))
-    anchors = choose_anchors(pack, n_anchors, gradable)
+    given = anchors is not None
+    if anchors is not None:
+        anchors = given_anchors(pack, anchors, gradable)
+    else:
+        anchors = choose_anchors(pack, n_anchors, gradable, history, seed, exclude_models=[card.name])
+    pool_ids, _ = anchor_pool(pack, gradable, history)
+    models = known_models(history, [card.name])
+    pool_difficulty = known_difficulty(history, models, pool_ids) if models else np.full(len(pool_ids), np.nan)
+    in_hist = np.array([i for i in (history.question_id(q.text) for q in anchors) if i is not None], dtype=np.int64)
+    anchor_difficulty = known_difficulty(history, models, in_hist) if models else np.full(len(in_hist), np.nan)
+    warning = difficulty_gap(pool_difficulty, anchor_difficulty)
     logged = logged_outcomes(history, card.name)
     done: dict[int, AnchorResult] = {}
     todo: list[PlannedCall] = []
@@ -311,7 +429,14 @@ def plan_onboarding(
             todo.append(PlannedCall(q, prompt, n_in, out_tok, assumed[-1]))
     spent_before = float(sum(r.cost for r in done.values()))
     return OnboardingPlan(card.name, card, pack.name, anchors, done, todo, spent_before, max_spend, left_out,
-                          float(np.mean(assumed)))
+                          float(np.mean(assumed)), seed=None if given else seed, given=given,
+                          pool_size=len(pool_ids), pool_difficulty=_nanmean(pool_difficulty),
+                          anchor_difficulty=_nanmean(anchor_difficulty), difficulty_warning=warning)
+
+
+def _nanmean(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if len(x) else float("nan")
 
 
 def onboard(
@@ -331,6 +456,8 @@ def onboard(
     dry_run: bool = False,
     show_progress: bool = True,
     token_counter: TokenCounter = approx_token_count,
+    anchors: Sequence[Any] | None = None,
+    seed: int = 0,
 ) -> OnboardingResult:
     """Onboard ``model`` (a LangChain chat model, a LlamaIndex LLM, a ``"provider:model"`` string or a
     function ``prompt -> text``) priced by ``card``: see the module doc.
@@ -348,7 +475,17 @@ def onboard(
         judge: a chat model grading ``judge``-metric questions (`LLMJudgeGrader`).
         retry: back-off on rate limits (default `RetryPolicy()`: 6 retries from 1 s, at most 60 s).
         dry_run: plan and price only; no call is made.
+        anchors: your own anchors instead of a draw: pack questions, their ids or their texts (asked
+            as given; one not in ``history`` joins it with the model's outcome).
+        seed: the draw's seed (default 0): the same seed draws the same anchors from the same history,
+            so a rerun resumes; another seed draws another miniature of the history.
+
+    Drawn anchors are questions of ``history`` only (those of the pack with a gradable metric). When
+    the anchors are much harder or easier than that pool (by the known models' mean score), an
+    `AnchorDifficultyWarning` is issued and the plan and report say so. The report carries the run
+    time and the model's level corrected for the anchors' difficulty (`levels.model_levels`).
     """
+    started = time.perf_counter()
     card = card if isinstance(card, ModelCard) else ModelCard.create(**dict(card))
     if concurrency < 1:
         raise OnboardingError(f"concurrency must be at least 1, got {concurrency}")
@@ -366,9 +503,15 @@ def onboard(
             raise OnboardingError(f"the history already writes to feedback log {attached.path}, not {feedback_log}")
     judge_grader = LLMJudgeGrader(judge) if judge is not None and not isinstance(judge, Grader) else judge
     all_graders = merge_graders(default_graders(run_code=run_code, judge=judge_grader), graders)
-    plan = plan_onboarding(card, history, pack, n_anchors, all_graders, max_spend, token_counter)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise OnboardingError(f"seed must be an integer, got {seed!r}")
+    if anchors is not None and (isinstance(anchors, (str, bytes)) or not isinstance(anchors, Sequence)):
+        raise OnboardingError("anchors must be a list of pack questions, their ids or their texts")
+    plan = plan_onboarding(card, history, pack, n_anchors, all_graders, max_spend, token_counter, anchors, int(seed))
+    if plan.difficulty_warning:
+        warnings.warn(f"onboarding {card.name}: {plan.difficulty_warning}", AnchorDifficultyWarning, stacklevel=2)
     if dry_run:
-        return OnboardingResult(card, history, plan, [], _report(plan, [], None, None), dry_run=True)
+        return OnboardingResult(card, history, plan, [], _report(plan, [], None, None, history, started), dry_run=True)
     client = as_client(model, token_counter)
     run = _Run(plan, history, client, all_graders, pack, retry or RetryPolicy())
     results = run.run(concurrency, show_progress)
@@ -376,4 +519,5 @@ def onboard(
         history.cards[card.name] = card
     order = {q.id: i for i, q in enumerate(plan.anchors)}
     results.sort(key=lambda r: order[r.question_id])
-    return OnboardingResult(card, history, plan, list(plan.done.values()) + results, _report(plan, results, run, judge_grader))
+    return OnboardingResult(card, history, plan, list(plan.done.values()) + results,
+                            _report(plan, results, run, judge_grader, history, started))
