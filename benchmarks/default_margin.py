@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from scope_shared.data import dataset_path, stratified_split
-from scope_shared.embedder import as_embedder
-from scope_shared.evaluation.metrics import reference
+from scope_shared.embedders import as_embedder
+from scope_shared.evaluation.curves import reference
 from scope_shared.evaluation.scope_routers import ScopeRouter
 from scope_shared.evaluation.settings import Setting, setting_split
 
