@@ -44,36 +44,59 @@ def margin_choice(p: np.ndarray, cost: np.ndarray, margin: float) -> np.ndarray:
     return np.where(ok, cost, np.inf).argmin(1)
 
 
-def run(dataset: str, seeds: list[int], margins: list[float]) -> dict:
-    table = LOADERS[dataset](dataset_path(dataset))
-    tail = EMBED_TAIL.get(dataset)
-    texts = [q[-tail:] for q in table.questions] if tail else table.questions
-    embedder = as_embedder(None)
-    embs = embed_texts(embedder, texts)
+_DATA: dict = {}
+
+
+def _data(dataset: str):
+    if dataset not in _DATA:
+        table = LOADERS[dataset](dataset_path(dataset))
+        tail = EMBED_TAIL.get(dataset)
+        texts = [q[-tail:] for q in table.questions] if tail else table.questions
+        embedder = as_embedder(None)
+        _DATA[dataset] = (table, embed_texts(embedder, texts), embedder.name)
+    return _DATA[dataset]
+
+
+def one(task: tuple) -> tuple[list[float], list[float]]:
+    """Accuracy gap to BSM and cost share at every margin, on one seed's validation part."""
+    dataset, key, setting, seed, margins = task
+    table, embs, embedder_name = _data(dataset)
+    tr, _ = stratified_split(table.benchmarks, 0.2, seed)
+    drawn = setting_split(table.subset(tr), embs[tr], setting, seed, 0.2, embedder_name=embedder_name)
+    split, truth = drawn.split, drawn.truth
+    ref = reference(split.models, truth.scores, truth.costs)
+    router = ScopeRouter("scope-default")
+    router.fit(split)
+    est = router.router.estimate_batch(split.test_questions, candidates=split.models)
+    p = np.array([[e[m].p_correct for m in split.models] for e in est])
+    cost = np.array([[e[m].expected_cost for m in split.models] for e in est])
+    rows = np.arange(len(p))
+    g, s = [], []
+    for m in margins:
+        c = margin_choice(p, cost, m)
+        g.append(float(truth.scores[rows, c].mean()) - ref.bsm.accuracy)
+        s.append(float(truth.costs[rows, c].mean()) / ref.bsm.cost)
+    print(f"  {dataset} {key} seed {seed}: gap at margins {np.round(100 * np.array(g), 1).tolist()}",
+          file=sys.stderr, flush=True)
+    return g, s
+
+
+def run(dataset: str, seeds: list[int], margins: list[float], jobs: int = 1) -> dict:
     settings = [("seen", Setting("seen"))] + [
         (f"onboarding-n50/t{t}", Setting("onboarding", tuple(trio), 50)) for t, trio in enumerate(TRIOS[dataset])]
+    tasks = [(dataset, key, setting, seed, margins) for key, setting in settings for seed in seeds]
+    if jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            done = list(pool.map(one, tasks))
+    else:
+        done = [one(t) for t in tasks]
     out = {}
-    for key, setting in settings:
-        gaps, shares = [], []
-        for seed in seeds:
-            tr, _ = stratified_split(table.benchmarks, 0.2, seed)
-            drawn = setting_split(table.subset(tr), embs[tr], setting, seed, 0.2, embedder_name=embedder.name)
-            split, truth = drawn.split, drawn.truth
-            ref = reference(split.models, truth.scores, truth.costs)
-            router = ScopeRouter("scope-default")
-            router.fit(split)
-            est = router.router.estimate_batch(split.test_questions, candidates=split.models)
-            p = np.array([[e[m].p_correct for m in split.models] for e in est])
-            cost = np.array([[e[m].expected_cost for m in split.models] for e in est])
-            rows = np.arange(len(p))
-            g, s = [], []
-            for m in margins:
-                c = margin_choice(p, cost, m)
-                g.append(float(truth.scores[rows, c].mean()) - ref.bsm.accuracy)
-                s.append(float(truth.costs[rows, c].mean()) / ref.bsm.cost)
-            gaps.append(g), shares.append(s)
-            print(f"  {dataset} {key} seed {seed}: gap at margins {np.round(100 * np.array(g), 1).tolist()}",
-                  file=sys.stderr, flush=True)
+    for key, _ in settings:
+        got = [d for t, d in zip(tasks, done) if t[1] == key]
+        gaps, shares = [g for g, _ in got], [s for _, s in got]
         out[key] = {"gap": np.mean(gaps, 0).tolist(), "cost_share": np.mean(shares, 0).tolist(),
                     "gap_per_seed": gaps, "cost_share_per_seed": shares}
     return out
@@ -100,6 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--test-dumps", default=None, help="only print the default point at --margin from these dumps")
     ap.add_argument("--margin", type=float, default=None)
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes over (setting, seed) pairs")
     ap.add_argument("--datasets", nargs="+", default=["llmrouter-9", "routerbench-11"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "default_margin.json"))
@@ -109,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         test_points(args.test_dumps, DEFAULT_ACCURACY_MARGIN if args.margin is None else args.margin)
         return {}
-    results = {d: run(d, args.seeds, MARGINS) for d in args.datasets}
+    results = {d: run(d, args.seeds, MARGINS, args.jobs) for d in args.datasets}
     ok = [all(r["gap"][i] >= -TOLERANCE for rs in results.values() for r in rs.values()) for i in range(len(MARGINS))]
     chosen = max((m for m, good in zip(MARGINS, ok) if good), default=0.0)
     print(f"\ndefault knob margin on validation parts (seeds {args.seeds}): accuracy - BSM's (pt) / cost as % of BSM's")
