@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="local reasoning-predictor checkpoint: adds scope-reasoning (also $SCOPE_REASONER_DIR; GPU advised)",
     )
     args = ap.parse_args(argv)
-    from scope_shared.estimators.reasoning.registry import register_reasoning_estimator
+    from scope_shared.evaluation.scope_routers import register_reasoning_estimator
 
     register_reasoning_estimator(args.reasoner_dir)
     seeds = args.seeds[:1] if args.quick else args.seeds
