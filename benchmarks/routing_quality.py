@@ -36,6 +36,7 @@ import numpy as np
 
 from scope_shared.data import (
     dataset_path,
+    stratified_split,
     load_llmrouter9,
     load_routerarena2,
     load_routerbench11,
@@ -56,14 +57,24 @@ from tuned_embedder import TUNED, PerSplitTuned  # noqa: E402
 LOADERS = {"llmrouter-9": load_llmrouter9, "routerbench-11": load_routerbench11, "routerarena-2": load_routerarena2}
 #: embed only the last characters of a prompt where few-shot examples come first (MiniLM reads ~256 tokens)
 EMBED_TAIL = {"routerbench-11": 1000}
-#: held-out models for the unseen setting: one strong, one mid, one weak (by overall accuracy)
-UNSEEN = {
-    "llmrouter-9": ["llama-3.1-nemotron-51b-instruct", "qwen2.5-7b-instruct", "mistral-7b-instruct-v0.3"],
-    "routerbench-11": ["gpt-4-1106-preview", "gpt-3.5-turbo-1106", "WizardLM/WizardLM-13B-V1.2"],
+#: held-out trios for the unseen and onboarding settings, the first being the default: each mixes
+#: strengths (by overall accuracy) and, in the others, a specialist (a code model) or a weak-but-priced one
+TRIOS = {
+    "llmrouter-9": [
+        ["llama-3.1-nemotron-51b-instruct", "qwen2.5-7b-instruct", "mistral-7b-instruct-v0.3"],
+        ["llama-3.3-nemotron-super-49b-v1", "gemma-2-9b-it", "codegemma-7b"],
+        ["llama-3.1-8b-instruct", "llama3-chatqa-1.5-70b", "llama3-chatqa-1.5-8b"],
+    ],
+    "routerbench-11": [
+        ["gpt-4-1106-preview", "gpt-3.5-turbo-1106", "WizardLM/WizardLM-13B-V1.2"],
+        ["zero-one-ai/Yi-34B-Chat", "claude-instant-v1", "meta/code-llama-instruct-34b-chat"],
+        ["claude-v1", "mistralai/mixtral-8x7b-chat", "mistralai/mistral-7b-chat"],
+    ],
 }
+UNSEEN = {name: trios[0] for name, trios in TRIOS.items()}
 #: figures kept per seed (per draw, for ood) in the JSON beside the means
 PER_SEED = ["auc", "aiq", "max_accuracy", "gain_over_bsm", "cost_saving_at_bsm", "auroc", "bias_mean", "abs_bias_mean",
-            "auroc_per_model"]
+            "auroc_per_model", "default_accuracy", "default_cost_share", "default_gap_to_bsm"]
 
 
 def make_routers(names: list[str] | None) -> list:
@@ -102,45 +113,64 @@ def aggregate(per_seed: list[dict]) -> dict:
     return out
 
 
-def run_setting(table, embs, seeds, args, embed_s, setting: Setting, curves, embedder_name="all-MiniLM-L6-v2") -> dict:
-    """Every router on ``setting``'s split for each seed: means over seeds, per-seed figures kept."""
-    rows: dict[str, list[dict]] = {}
-    kinds: dict[str, str] = {}
-    per_model: dict[str, list[dict]] = {}
-    bsm_rows, oracle_rows, draws = [], [], []
-    for seed in seeds:
-        vectors = embs(setting, seed) if callable(embs) else embs  # a per-split tuned embedder trains here
+def seed_result(table, embs, args, embed_s, setting: Setting, seed: int, setting_key: str,
+                embedder_name: str) -> dict:
+    """Every router on ``setting``'s split for one seed: figures, curves and what was drawn."""
+    vectors = embs(setting, seed) if callable(embs) else embs  # a per-split tuned embedder trains here
+    if getattr(args, "validation", False):  # the seed's history part only: its own split is the validation
+        tr, _ = stratified_split(table.benchmarks, args.test_size, seed)
+        drawn = setting_split(table.subset(tr), vectors[tr], setting, seed, args.test_size, embedder_name=embedder_name)
+    else:
         drawn = setting_split(table, vectors, setting, seed, args.test_size, embedder_name=embedder_name)
-        split, truth = drawn.split, drawn.truth
-        ref = reference(split.models, truth.scores, truth.costs)
-        bsm_rows.append({"model": ref.models[ref.bsm_index], "accuracy": ref.bsm.accuracy, "cost": ref.bsm.cost,
-                         "cheapest_model": ref.models[ref.cheapest_index], "cheapest_accuracy": ref.cheapest.accuracy,
-                         "cheapest_cost": ref.cheapest.cost})
-        draws.append({"seed": seed, "n_history": len(split.hist_questions), "n_test": len(split.test_questions),
-                      "bsm_model": ref.models[ref.bsm_index], "bsm_accuracy": ref.bsm.accuracy,
-                      **({"held_out_benchmarks": drawn.held_out_benchmarks} if drawn.held_out_benchmarks else {})})
-        orc = evaluate(OracleRouter(truth.scores, truth.costs), split, truth, ref)
-        oracle_rows.append({"accuracy": ref.oracle.accuracy, "cost": ref.oracle.cost, "auc": orc.figures["auc"],
-                            "aiq": orc.figures["aiq"]})
-        if seed == seeds[0]:
-            curves["_seed"] = seed
-            curves["_held_out_benchmarks"] = drawn.held_out_benchmarks
-            curves["oracle"] = [(p.cost, p.accuracy) for p in orc.points]
-            curves["_models"] = [(m, p.cost, p.accuracy) for m, p in zip(ref.models, ref.model_points)]
-            curves["_bsm"] = (ref.bsm.cost, ref.bsm.accuracy)
-            curves["_oracle"] = (ref.oracle.cost, ref.oracle.accuracy)
-        for router in make_routers(args.routers):
-            res = evaluate(router, split, truth, ref, embed_s, models=setting.held_out_models or None)
-            kinds[res.name] = router.kind
-            rows.setdefault(res.name, []).append(
-                {**res.figures, "overhead_usd_per_query": res.overhead_usd, "fit_s": res.fit_s,
-                 "predict_s": res.predict_s, **{f"chosen_{k}": v for k, v in res.chosen.items()}})
-            if setting.held_out_models and res.per_model:
-                per_model.setdefault(res.name, []).append(res.per_model)
-            if seed == seeds[0]:
-                curves[res.name] = [(p.cost, p.accuracy) for p in res.points]
-            print(f"  {setting.name} seed {seed} {res.name:<16} auc {res.figures['auc']:.4f} "
-                  f"max {res.figures['max_accuracy']:.4f} fit {res.fit_s:.1f}s", file=sys.stderr, flush=True)
+    split, truth = drawn.split, drawn.truth
+    ref = reference(split.models, truth.scores, truth.costs)
+    out: dict = {"rows": {}, "kinds": {}, "per_model": {}, "curves": {}}
+    out["bsm"] = {"model": ref.models[ref.bsm_index], "accuracy": ref.bsm.accuracy, "cost": ref.bsm.cost,
+                  "cheapest_model": ref.models[ref.cheapest_index], "cheapest_accuracy": ref.cheapest.accuracy,
+                  "cheapest_cost": ref.cheapest.cost}
+    out["draw"] = {"seed": seed, "n_history": len(split.hist_questions), "n_test": len(split.test_questions),
+                   "bsm_model": ref.models[ref.bsm_index], "bsm_accuracy": ref.bsm.accuracy,
+                   **({"held_out_benchmarks": drawn.held_out_benchmarks} if drawn.held_out_benchmarks else {})}
+    orc = evaluate(OracleRouter(truth.scores, truth.costs), split, truth, ref)
+    out["oracle"] = {"accuracy": ref.oracle.accuracy, "cost": ref.oracle.cost, "auc": orc.figures["auc"],
+                     "aiq": orc.figures["aiq"]}
+    curves = out["curves"]
+    curves["_seed"] = seed
+    curves["_held_out_benchmarks"] = drawn.held_out_benchmarks
+    curves["oracle"] = [(p.cost, p.accuracy) for p in orc.points]
+    curves["_models"] = [(m, p.cost, p.accuracy) for m, p in zip(ref.models, ref.model_points)]
+    curves["_bsm"] = (ref.bsm.cost, ref.bsm.accuracy)
+    curves["_oracle"] = (ref.oracle.cost, ref.oracle.accuracy)
+    for router in make_routers(args.routers):
+        res = evaluate(router, split, truth, ref, embed_s, models=setting.held_out_models or None)
+        out["kinds"][res.name] = router.kind
+        out["rows"][res.name] = {**res.figures, "overhead_usd_per_query": res.overhead_usd, "fit_s": res.fit_s,
+                                 "predict_s": res.predict_s, **{f"chosen_{k}": v for k, v in res.chosen.items()}}
+        if setting.held_out_models and res.per_model:
+            out["per_model"][res.name] = res.per_model
+        curves[res.name] = [(p.cost, p.accuracy) for p in res.points]
+        if getattr(args, "dump", None) and getattr(router, "last_estimates", None) is not None:
+            dump = Path(args.dump) / f"{split.dataset}__{setting_key.replace('/', '_')}__{res.name}__seed{seed}.npz"
+            dump.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(dump, p=router.last_estimates[0], cost=router.last_estimates[1], scores=truth.scores,
+                                costs=truth.costs, bsm=np.array([ref.bsm.accuracy, ref.bsm.cost]))
+        print(f"  {setting_key} seed {seed} {res.name:<16} auc {res.figures['auc']:.4f} "
+              f"max {res.figures['max_accuracy']:.4f} fit {res.fit_s:.1f}s", file=sys.stderr, flush=True)
+    return out
+
+
+def run_setting(results: list[dict], seeds: list[int], setting: Setting, curves: dict) -> dict:
+    """Means over seeds (per-seed figures kept) of one setting's `seed_result`s, in seed order."""
+    rows: dict[str, list[dict]] = {}
+    per_model: dict[str, list[dict]] = {}
+    kinds: dict[str, str] = {}
+    for res in results:
+        kinds.update(res["kinds"])
+        for name, row in res["rows"].items():
+            rows.setdefault(name, []).append(row)
+        for name, pm in res["per_model"].items():
+            per_model.setdefault(name, []).append(pm)
+    curves.update(results[0]["curves"])
     routers = {}
     for name, r in rows.items():
         routers[name] = {"kind": kinds[name], **aggregate(r),
@@ -148,27 +178,65 @@ def run_setting(table, embs, seeds, args, embed_s, setting: Setting, curves, emb
         if name in per_model:
             routers[name]["per_model"] = {m: aggregate([pm[m] for pm in per_model[name]])
                                           for m in per_model[name][0]}
+    bsm_rows = [res["bsm"] for res in results]
     bsm = aggregate(bsm_rows)
     bsm["models_per_seed"] = [r["model"] for r in bsm_rows]
-    return {"bsm": bsm, "oracle": aggregate(oracle_rows), "routers": routers, "draws": draws,
+    return {"bsm": bsm, "oracle": aggregate([res["oracle"] for res in results]), "routers": routers,
+            "draws": [res["draw"] for res in results],
             **({"unseen_models": setting.held_out_models, "n_anchors": setting.n_anchors,
                 "anchors": "suggested" if setting.kind == "onboarding" else "random"}
                if setting.held_out_models else {})}
 
 
-def run_embedder(table, embedder, texts, seeds, args, settings: list[Setting], curves) -> dict:
+_WORK: dict = {}
+
+
+def _init_work(work: dict) -> None:
+    _WORK.update(work)
+
+
+def _seed_task(task: tuple) -> dict:
+    key, setting, seed = task
+    w = _WORK
+    return seed_result(w["table"], w["embs"], w["args"], w["embed_s"], setting, seed, key, w["embedder_name"])
+
+
+def embed_texts(embedder, texts: list[str]) -> np.ndarray:
+    """The texts' vectors: the bundled pack's stored ones when every text is a pack question and the
+    embedder is the one that made them (llmrouter-9 with the default embedder), else disk-cached."""
+    from scope_shared.onboarding import load_pack
+
+    pack = load_pack()
+    if embedder.name == pack.embedder_name:
+        index = {q.text: i for i, q in enumerate(pack.questions)}
+        ids = [index.get(t.strip()) for t in texts]
+        if all(i is not None for i in ids):
+            return np.asarray(pack.embeddings[ids], np.float32)
+    return embed_with_cache(embedder, texts, show_progress=True)
+
+
+def run_embedder(table, embedder, texts, seeds, args, settings: list[tuple[str, Setting]], curves) -> dict:
     """Every setting with one embedder: its vectors (disk-cached), its CPU time per query, the results."""
-    if isinstance(embedder, PerSplitTuned):
+    if isinstance(embedder, PerSplitTuned):  # trained per split, in this process (its reports are kept here)
         embs, embed_s = embedder, embed_seconds_per_query(embedder.uncached_base(), texts)  # same shape, same cost
     else:
-        embs = embed_with_cache(embedder, texts, show_progress=True)
+        embs = embed_texts(embedder, texts)
         embed_s = embed_seconds_per_query(embedder, texts)
+    tasks = [(key, setting, seed) for key, setting in settings for seed in seeds]
+    _WORK.update(table=table, embs=embs, args=args, embed_s=embed_s, embedder_name=embedder.name)
+    if getattr(args, "jobs", 1) > 1 and not isinstance(embedder, PerSplitTuned):  # (setting, seed) pairs in worker processes (spawned: no torch state forked)
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn"), initializer=_init_work,
+                                 initargs=(dict(_WORK),)) as pool:
+            done = list(pool.map(_seed_task, tasks))
+    else:
+        done = [_seed_task(t) for t in tasks]
     out = {}
-    for setting in settings:
-        curves[setting.name] = {}
-        print(f"{embedder.name} / {setting.name}: {len(seeds)} seed(s)", file=sys.stderr)
-        out[setting.name] = run_setting(table, embs, seeds, args, embed_s, setting, curves[setting.name],
-                                        embedder_name=embedder.name)
+    for key, setting in settings:
+        curves[key] = {}
+        out[key] = run_setting([r for t, r in zip(tasks, done) if t[0] == key], seeds, setting, curves[key])
     tuning = {"tuning": embedder.reports} if isinstance(embedder, PerSplitTuned) else {}
     return {"embed_s": embed_s, "settings": out, **tuning}
 
@@ -178,18 +246,22 @@ def ood_note(n_benchmarks: int) -> str:
     return f"{n_ood_benchmarks(n_benchmarks)} of {n_benchmarks} benchmarks (a third, at least one)"
 
 
-def make_settings(args, unseen: list[str], n_benchmarks: int) -> list[Setting]:
-    """The settings asked for; those the data set cannot have (no held-out models) are left out."""
+def make_settings(args, trios: list[list[str]], n_benchmarks: int) -> list[tuple[str, Setting]]:
+    """The settings asked for, each with its key in the results (held-out settings once per trio:
+    ``unseen`` for the first trio, ``unseen/t1`` ... for the others); those the data set cannot have
+    (no held-out models) are left out."""
     out = []
     for kind in args.settings:
         if kind == "seen":
-            out.append(Setting("seen"))
+            out.append(("seen", Setting("seen")))
         elif kind == "ood" and n_benchmarks >= 2:
-            out.append(Setting("ood"))
-        elif kind == "unseen" and unseen:
-            out.append(Setting("unseen", tuple(unseen), args.n_anchors))
-        elif kind == "onboarding" and unseen:
-            out.extend(Setting("onboarding", tuple(unseen), n) for n in args.onboarding_n)
+            out.append(("ood", Setting("ood")))
+        for t, unseen in enumerate(trios):
+            tag = f"/t{t}" if t else ""
+            if kind == "unseen" and unseen:
+                out.append((f"unseen{tag}", Setting("unseen", tuple(unseen), args.n_anchors)))
+            elif kind == "onboarding" and unseen:
+                out.extend((f"onboarding-n{n}{tag}", Setting("onboarding", tuple(unseen), n)) for n in args.onboarding_n)
     return out
 
 
@@ -198,7 +270,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--dataset", default="llmrouter-9", choices=sorted(LOADERS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--settings", nargs="+", default=list(SETTING_KINDS), choices=list(SETTING_KINDS))
-    ap.add_argument("--unseen", nargs="+", default=None, help="held-out models (default: strong, mid, weak)")
+    ap.add_argument("--unseen", nargs="+", default=None, help="one held-out trio (default: the data set's trios)")
+    ap.add_argument("--trios", type=int, nargs="+", default=None, help="which of the data set's trios (default all)")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes over (setting, seed) pairs")
+    ap.add_argument("--dump", default=None, help="folder: save each SCOPE router's test estimates and truth (npz) per setting and seed")
+    ap.add_argument("--validation", action="store_true",
+                    help="run on each seed's history part only (its own split is the validation): for choosing defaults")
     ap.add_argument("--n-anchors", type=int, default=50, help="random anchor outcomes of each held-out model (unseen)")
     ap.add_argument("--onboarding-n", type=int, nargs="+", default=[20, 50, 250],
                     help="suggested anchors of each held-out model (onboarding; one setting per N)")
@@ -215,7 +292,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="local reasoning-predictor checkpoint: adds scope-reasoning (also $SCOPE_REASONER_DIR; GPU advised)",
     )
     args = ap.parse_args(argv)
-    from scope_shared.estimators.reasoning.registry import register_reasoning_estimator
+    from scope_shared.evaluation.scope_routers import register_reasoning_estimator
 
     register_reasoning_estimator(args.reasoner_dir)
     seeds = args.seeds[:1] if args.quick else args.seeds
@@ -226,11 +303,15 @@ def main(argv: list[str] | None = None) -> dict:
     table = LOADERS[args.dataset](dataset_path(args.dataset))
     tail = EMBED_TAIL.get(args.dataset)
     texts = [q[-tail:] for q in table.questions] if tail else table.questions
-    unseen = args.unseen or UNSEEN.get(args.dataset, [])
+    trios = [args.unseen] if args.unseen else TRIOS.get(args.dataset, [])
+    if args.trios is not None and not args.unseen:
+        trios = [trios[i] for i in args.trios]
+    unseen = trios[0] if trios else []
     n_benchmarks = len(set(table.benchmarks))
-    settings = make_settings(args, unseen, n_benchmarks)
+    settings = make_settings(args, trios, n_benchmarks)
     names = args.embedders.split(",") if args.embedders else [None]
-    result: dict = {"dataset": args.dataset, "seeds": seeds, "settings": {}}
+    result: dict = {"dataset": args.dataset, "seeds": seeds, "settings": {}, "trios": trios,
+                    "validation": bool(args.validation)}
     t0 = time.time()
     curves: dict = {}
     for i, name in enumerate(names):
@@ -271,7 +352,8 @@ def main(argv: list[str] | None = None) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=float))
     for name, res in result["settings"].items():
-        extra = f" (held out: {', '.join(unseen)}; N = {res['n_anchors']}, {res['anchors']})" if "n_anchors" in res else ""
+        extra = (f" (held out: {', '.join(res['unseen_models'])}; N = {res['n_anchors']}, {res['anchors']})"
+                 if "n_anchors" in res else "")
         if name == "ood":
             extra = f" ({ood_note(n_benchmarks)} left out per seed)"
         print_table(f"{args.dataset} / {name}{extra} / seeds {seeds}", res)

@@ -35,6 +35,10 @@ def print_table(title: str, setting: dict) -> None:
               f" {_fmt(r['auc'])}±{_fmt(r['auc_std'])}{_fmt(r['aiq']):>7}{save:>10}{_fmt(r['pgr']):>7}"
               f"{_fmt(r['apgr']):>7}{_fmt(r['cpt50']):>7}{_fmt(r['cpt80']):>7}{_fmt(r['auroc']):>7}{_fmt(r['ece']):>7}"
               f"{_fmt(r['brier']):>7}{r['overhead_usd_per_query'] * 1000:>10.2e}")
+    for name, r in setting["routers"].items():
+        if r.get("default_accuracy") is not None:
+            print(f"  default knob, {name:<14} acc {r['default_accuracy']:.3f} ({100 * r['default_gap_to_bsm']:+.1f} pt vs BSM) "
+                  f"at {100 * r['default_cost_share']:.0f}% of BSM's cost (${r['default_cost'] * 1000:.4f}/1k q)")
 
 
 def print_held_out(setting: dict) -> None:

@@ -27,7 +27,7 @@ from scope_shared.errors import (
     ScopeRuntimeError,
     UnknownModelError,
 )
-from scope_shared.estimators import Estimator, KNNEstimator, RawEstimates
+from scope_shared.estimators import Estimator, KNNEstimator, PanelEstimator, RawEstimates
 from scope_shared.history import Anchors, History
 from scope_shared.routing import Decision, Estimate, Explorer, Knob, Router, make_knob
 
@@ -81,6 +81,7 @@ __all__ = [
     "OnboardingResult",
     "Outcome",
     "Overshoot",
+    "PanelEstimator",
     "RawEstimates",
     "ReservationError",
     "Reservation",

@@ -70,7 +70,8 @@ def test_demo_on_a_subset_prints_tables(capsys):
     result = run_demo(table=sub, seed=1)
     out = capsys.readouterr().out
     assert "best single model" in out and "cheapest model" in out and "per 1k queries" in out
-    assert len(result.settings) == 3
+    assert len(result.settings) == 4 and next(iter(result.settings)).startswith("the default (accuracy_margin=")
+    assert "The default:" in out and "of its cost" in out
     for pt, share in result.settings.values():
         assert 0 <= pt.accuracy <= 1 and pt.cost > 0
         assert sum(share.values()) == pytest.approx(1.0)

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 from conftest import CARDS, toy_embedder, toy_history
 
-from scope_shared import Ledger, Router, ScopeError
+from scope_shared import KNNEstimator, Ledger, Router, ScopeError
 from scope_shared.routing.exploration import Explorer
 
 PRICE = {c.name: c for c in CARDS}
 
 
 def make_router(explorer: Explorer | None = None) -> Router:
-    return Router(CARDS, toy_history(), embedder=toy_embedder(), exploration=explorer)
+    # kNN: its local estimates are what the explorer's local correction is measured against
+    return Router(CARDS, toy_history(), embedder=toy_embedder(), exploration=explorer, estimator=KNNEstimator())
 
 
 def run_math_traffic(router: Router, calls: int, start: int = 0) -> list[str]:

@@ -27,7 +27,7 @@ from llamaindex_scope import SCOPELLM, SCOPESelector
 from scope_shared import Router, scope_budget
 from scope_shared.budget.settings import Settings, settings_for_call
 from scope_shared.calls import RoutedCall
-from scope_shared.routing.knobs import DEFAULT_KNOB
+from scope_shared.routing.knobs import DEFAULT_ACCURACY_MARGIN, DEFAULT_KNOB
 
 #: a different knob kind for each place a knob can be set
 BUILT = {"tradeoff": 1e9}
@@ -123,7 +123,7 @@ def test_knob_precedence_matrix(component, places):
 
 
 def test_the_default_knob_is_the_accuracy_margin():
-    assert DEFAULT_KNOB.as_dict() == {"accuracy_margin": 0.02}
+    assert DEFAULT_KNOB.as_dict() == {"accuracy_margin": DEFAULT_ACCURACY_MARGIN}
     assert router().default_knob == DEFAULT_KNOB
 
 

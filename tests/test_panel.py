@@ -174,3 +174,19 @@ def test_without_a_panel_it_is_the_knn_estimator(history):
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(EstimatorError, match="PanelEstimator needs"):
         PanelEstimator(**kwargs)
+
+
+def test_benchmark_skills_read_a_specialists_field():
+    """With per-benchmark skills, a model right only on two topics is told apart there from its
+    anchors, beyond what the factors say."""
+    h, _, _ = build(0, new_outcomes=40)
+    topics = np.array(h.benchmarks)
+    good = {"topic-0", "topic-1"}
+    ids = np.sort(np.random.default_rng(1).choice(len(h), size=80, replace=False))
+    h.add_outcome_arrays(ids, "specialist", np.array([1.0 if topics[i] in good else 0.0 for i in ids]))
+    est = PanelEstimator(benchmark_skills=True)
+    state = est.state(h)
+    assert state.panel.benchmarks == tuple(sorted(set(topics))) and len(state.panel.skill_var) == TOPICS
+    p = predict(est, h, h.vectors(np.arange(len(h))), ["specialist"])[:, 0]
+    inside = np.isin(topics, list(good))
+    assert p[inside].mean() > p[~inside].mean() + 0.4

@@ -16,6 +16,7 @@ from scope_shared import (
     Router,
     make_knob,
 )
+from scope_shared.routing.knobs import DEFAULT_ACCURACY_MARGIN
 from scope_shared.routing.policies import rank
 
 MATH, CODE, TRIVIA = "a math problem to solve", "write code for a parser", "trivia about rivers"
@@ -126,13 +127,15 @@ def test_accuracy_margin_picks_the_cheapest_within_the_margin_of_the_best():
     assert rank(margin(0.02), p, cost, cap=1.5).tolist() == [1, 2, 0]
 
 
-def test_accuracy_margin_is_the_default_and_explains_itself(router):
-    assert router.default_knob == make_knob("accuracy_margin", 0.02)
+def test_accuracy_margin_is_the_default_and_explains_itself(history, embedder):
+    router = Router(CARDS, history, embedder=embedder, estimator=KNNEstimator())  # the kNN figures below
+    m = DEFAULT_ACCURACY_MARGIN
+    assert router.default_knob == make_knob("accuracy_margin", m)
     d = router.route(MATH)  # only strong knows math
-    assert d.model == "strong" and d.knob == {"accuracy_margin": 0.02}
-    assert "within 0.02 of the best p_correct" in d.explanation
+    assert d.model == "strong" and d.knob == {"accuracy_margin": m}
+    assert f"within {m:.2f} of the best p_correct" in d.explanation
     # predicted: cheap 0.92 / mid 0.97 / strong 1.00 on trivia, mid 0.95 / strong 1.00 on code
-    assert router.route(TRIVIA).model == "strong"  # 0.02 admits no one else
+    assert router.route(TRIVIA, knob={"accuracy_margin": 0.02}).model == "strong"  # 0.02 admits no one else
     assert router.route(TRIVIA, knob={"accuracy_margin": 0.1}).model == "cheap"
     assert router.route(CODE, knob={"accuracy_margin": 0.1}).model == "mid"
     assert router.route(MATH, knob={"accuracy_margin": 1.0}).model == "cheap"

@@ -48,6 +48,10 @@ class Estimator(ABC):
     ) -> RawEstimates:
         """Predict for every query and every model of ``anchors.models``."""
 
+    def prepare(self, history: History, models: Sequence[str] = ()) -> None:  # noqa: B027 - optional
+        """Fit what ``predict`` needs for ``models`` now (default: nothing to fit). The router calls
+        it when built and when models or outcomes join, so routed calls do not wait for fits."""
+
     def predict_for(
         self, queries: Sequence[str], query_embs: np.ndarray, models: Sequence[str], history: History
     ) -> RawEstimates:

@@ -20,33 +20,55 @@ tests. The panel estimator reads that as a few latent factors and regresses each
 3. Far from the history the estimate shrinks toward the model's level (`shrinkage`), by an amount
    fitted on leave-one-out and leave-benchmark-out views of the history.
 
-It sees models only through their outcomes, so models added later are served without retraining:
-per-model fits are cached and redone when the model's outcomes change by more than ``refit_share``.
+It sees models only through their outcomes, so models added later are served without retraining.
+Fitting reads one block of similarities between a seeded pool of history questions and the whole
+history (`panel_features.NeighbourLists`), so a fit takes about a second on the bundled pack. Fits
+live in the history (``history.fit_cache``, shared by every router and estimator of the same
+settings over it): the panel is refitted when the history or the reference models' outcomes grow by
+more than ``refit_share``, a model's fit when its outcome count moves by that share (at least one
+outcome). `prepare` fits ahead of routing (`Router` calls it when built and when a model or an
+outcome joins), so a routed call does not wait for a fit.
 Output lengths are the kNN estimator's. With fewer than two reference models it is the kNN estimator.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators.base import Estimator, RawEstimates
 from scope_shared.estimators.knn import KNNEstimator
 from scope_shared.estimators.levels import logit_shift, model_levels
-from scope_shared.estimators.panel_features import HistorySnapshot, closeness, logit
+from scope_shared.estimators.panel_features import (
+    LIST_FACTOR,
+    NeighbourLists,
+    benchmark_codes,
+    benchmark_shares,
+    hide_benchmarks,
+    logit,
+    near_questions,
+    own_estimates,
+    score_matrix,
+    similarities,
+)
 from scope_shared.estimators.shrinkage import Shrinkage, fit_shrinkage, sigmoid
 from scope_shared.history import Anchors, History
 
 #: prior precision of the intercept (practically free) and of the own-kNN coefficient
 INTERCEPT_PRECISION = 1e-4
 OWN_PRECISION = 1.0
+#: bounds on the prior variance of a model's skill on a benchmark (beyond what the factors say); within
+#: them it is the spread of the reference models' skills on that benchmark
+MIN_SKILL_VAR, MAX_SKILL_VAR = 1.0, 4.0
 #: smallest prior variance of a factor loading (the reference models may agree too well)
 MIN_LOADING_VAR = 0.05
+#: a model answering at least this share of the history is fitted on the pool's neighbour lists
+DENSE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -60,6 +82,15 @@ class Panel:
     loading_var: np.ndarray  # (f,)
     shrinkage: Shrinkage
     sizes: tuple[int, ...]  # history length and reference outcome counts when fitted
+    benchmarks: tuple[str, ...] = ()  # the history's benchmarks (a skill on each) when there are two or more
+    codes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # each question's benchmark code
+    skill_var: np.ndarray = field(default_factory=lambda: np.zeros(0))  # prior variance of each benchmark skill
+
+    def shares(self, neighbour_ids: np.ndarray) -> np.ndarray:
+        """Which benchmarks questions are like (from their nearest history questions); (n, 0) without."""
+        if not self.benchmarks:
+            return np.zeros((len(neighbour_ids), 0))
+        return benchmark_shares(neighbour_ids, self.codes, len(self.benchmarks))
 
     def factors(self, reference_p: np.ndarray) -> np.ndarray:
         return (logit(reference_p) - self.centre) @ self.basis
@@ -74,6 +105,19 @@ class ModelFit:
     n_outcomes: int
 
 
+@dataclass
+class PanelState:
+    """One history's fits for one estimator setting (kept in ``history.fit_cache``): the panel, the
+    pool of history questions it was fitted on (leave-one-out neighbour lists and the reference
+    models' estimates there, also leave-benchmark-out), and each model's fit."""
+
+    panel: Panel
+    pool: NeighbourLists
+    ref_p: np.ndarray  # (P, R)
+    fits: dict[str, ModelFit] = field(default_factory=dict)
+    fitted: int = 0  # model fits made (for tests and diagnostics)
+
+
 class PanelEstimator(Estimator):
     """Latent-factor estimates from every model's outcomes near the query (see the module doc)."""
 
@@ -86,10 +130,11 @@ class PanelEstimator(Estimator):
         prior_weight: float = 1.0,
         factors: int = 3,
         min_share: float = 0.25,
-        fit_sample: int = 2000,
+        fit_sample: int = 1500,
         benchmark_sample: int = 150,
         refit_share: float = 0.05,
         shrink: bool = True,
+        benchmark_skills: bool = False,
         seed: int = 0,
     ) -> None:
         if not (isinstance(factors, int) and factors > 0 and 0 < min_share <= 1 and fit_sample >= 50
@@ -103,9 +148,9 @@ class PanelEstimator(Estimator):
         self.k = k
         self.n_factors, self.min_share, self.fit_sample = factors, min_share, fit_sample
         self.benchmark_sample, self.refit_share, self.shrink, self.seed = benchmark_sample, refit_share, shrink, seed
-        self._panel: Panel | None = None
-        self._fits: dict[str, ModelFit] = {}
+        self.benchmark_skills = benchmark_skills
         self._lock = threading.RLock()
+        self._own_cache: dict = {}  # used only for a history without ``fit_cache``
 
     def __repr__(self) -> str:
         return (f"PanelEstimator(k={self.k}, factors={self.n_factors}, min_share={self.min_share}, "
@@ -114,19 +159,22 @@ class PanelEstimator(Estimator):
     # ---------------------------------------------------------------- prediction
     def predict(self, queries: Sequence[str], query_embs: np.ndarray, anchors: Anchors, history: History) -> RawEstimates:
         own = self.knn.predict(queries, query_embs, anchors, history)
-        panel = self.panel(history)
-        if panel is None or not len(queries):
+        state = self.state(history)
+        if state is None or not len(queries):
             return own
+        panel = state.panel
         z = panel.factors(self._reference_estimates(queries, query_embs, anchors, own, history, panel))
         own_logit = logit(own.p_correct)
+        close, near = near_questions(history, query_embs)
+        shares = panel.shares(near)
         eta = np.empty_like(own_logit)
         level = np.empty(len(anchors.models))
         for j, m in enumerate(anchors.models):
             fit = self.model_fit(m, history)
-            eta[:, j] = design(z, own_logit[:, j]) @ fit.coef
+            eta[:, j] = design(z, own_logit[:, j], shares) @ fit.coef
             level[j] = fit.level
         if self.shrink:
-            eta = panel.shrinkage.apply(eta, level[None, :], closeness(history, query_embs))
+            eta = panel.shrinkage.apply(eta, level[None, :], close)
         return RawEstimates(p_correct=sigmoid(eta), output_tokens=own.output_tokens, n_anchors=own.n_anchors)
 
     def _reference_estimates(self, queries: Sequence[str], query_embs: np.ndarray, anchors: Anchors,
@@ -145,119 +193,188 @@ class PanelEstimator(Estimator):
         n = max(len(history), 1)
         return [m for m in history.models if history.n_outcomes(m) >= max(self.min_share * n, 20)]
 
-    def panel(self, history: History) -> Panel | None:
-        """The current panel fit, refitted when the history has changed by more than ``refit_share``."""
+    @property
+    def cache_key(self) -> tuple:
+        """What makes two panel estimators' fits interchangeable (their key in ``history.fit_cache``)."""
+        knn = self.knn
+        return ("panel", knn.k, knn.temperature, knn.prior_weight, self.n_factors, self.min_share,
+                self.fit_sample, self.benchmark_sample, self.shrink, self.benchmark_skills, self.seed)
+
+    def _cache(self, history: History) -> dict:
+        cache = getattr(history, "fit_cache", None)
+        return self._own_cache if cache is None else cache
+
+    def state(self, history: History) -> PanelState | None:
+        """The history's current fits, the panel refitted when the history or the reference models'
+        outcomes moved by more than ``refit_share`` (None without two reference models)."""
         with self._lock:
             ref = tuple(self.reference_models(history))
             if len(ref) < 2:
                 return None
             sizes = (len(history), *(history.n_outcomes(m) for m in ref))
-            old = self._panel
-            if old is None or old.reference != ref or _moved(old.sizes, sizes, self.refit_share):
-                self._fit_panel(history, ref, sizes)
-            return self._panel
+            cache = self._cache(history)
+            old = cache.get(self.cache_key)
+            if old is None or old.panel.reference != ref or _moved(old.panel.sizes, sizes, self.refit_share):
+                cache[self.cache_key] = self._fit_panel(history, ref, sizes)
+            return cache[self.cache_key]
 
-    def _fit_panel(self, history: History, ref: tuple[str, ...], sizes: tuple[int, ...]) -> None:
+    def panel(self, history: History) -> Panel | None:
+        """The current panel fit (see `state`)."""
+        state = self.state(history)
+        return None if state is None else state.panel
+
+    def prepare(self, history: History, models: Sequence[str] = ()) -> None:
+        """Fit the panel and the given models now (cached), so routing does not wait for it."""
+        if self.state(history) is not None:
+            for m in models:
+                if m in history.models:
+                    self.model_fit(m, history)
+
+    def _fit_panel(self, history: History, ref: tuple[str, ...], sizes: tuple[int, ...]) -> PanelState:
         rng = np.random.default_rng(self.seed)
-        snap = HistorySnapshot.of(history, ref)
-        sample = np.sort(rng.choice(len(history), size=min(self.fit_sample, len(history)), replace=False))
-        cols = list(range(len(ref)))
-        p_s, close_s = snap.estimates(snap.vectors[sample], cols, self.knn, hide_ids=sample)
-        f_s = logit(p_s)
+        n = len(history)
+        vectors = history.embeddings
+        pool_ids = np.sort(rng.choice(n, size=min(self.fit_sample, n), replace=False)).astype(np.int64)
+        sims = similarities(vectors, pool_ids, vectors[pool_ids])
+        size = LIST_FACTOR * self.k
+        pool = NeighbourLists.from_sims(sims.copy(), pool_ids, size)
+        scores, acc = score_matrix(history, ref)
+        ref_p = pool.estimates(scores, acc, self.knn)
+        f_s = logit(ref_p)
         centre = f_s.mean(0)
         _, _, vt = np.linalg.svd(f_s - centre, full_matrices=False)
         basis = vt[: min(self.n_factors, len(ref))].T
         z_s = (f_s - centre) @ basis
-        loadings = []
+        names, codes = benchmark_codes(history)
+        if len(names) < 2 or not self.benchmark_skills:
+            names, codes = (), np.zeros(0, np.int64)
+        panel = Panel(ref, centre, basis, np.zeros(basis.shape[1]), np.ones(basis.shape[1]), Shrinkage(), sizes,
+                      names, codes)
+        shares = panel.shares(pool.nbr)
+        loadings, skills = [], []
+        f = basis.shape[1]
         for j in range(len(ref)):
-            y = snap.scores[sample, j]
+            y = scores[pool_ids, j].astype(np.float64)
             has = ~np.isnan(y)
-            x = design(z_s[has])
-            loadings.append(map_logistic(x, y[has], _prior_mean(y[has], np.zeros(basis.shape[1])),
-                                         np.r_[INTERCEPT_PRECISION, np.full(basis.shape[1], 1e-2)])[1:])
+            coef = map_logistic(design(z_s[has], None, shares[has]), y[has],
+                                np.r_[_prior_mean(y[has], np.zeros(f)), np.zeros(len(names))],
+                                np.r_[INTERCEPT_PRECISION, np.full(f + len(names), 1e-2)])
+            loadings.append(coef[1:1 + f]), skills.append(coef[1 + f:])
         lm = np.mean(loadings, 0)
         lv = np.maximum(np.var(loadings, 0), MIN_LOADING_VAR)
+        # a skill per benchmark, drawn toward none with the spread the reference models show
+        sv = np.clip(np.var(skills, 0), MIN_SKILL_VAR, MAX_SKILL_VAR) if names else np.zeros(0)
+        panel = dataclasses.replace(panel, loading_mean=lm, loading_var=lv, skill_var=sv)
         # model fits need the panel; the shrinkage needs the reference models' fits
-        panel = self._panel = Panel(ref, centre, basis, lm, lv, Shrinkage(), sizes)
-        self._fits = {}
+        state = PanelState(panel, pool, ref_p)
         if self.shrink:
-            shrinkage = self._fit_shrinkage(history, snap, panel, sample, p_s, close_s, rng)
-            self._panel = Panel(ref, centre, basis, lm, lv, shrinkage, sizes)
+            views = [(pool_ids, ref_p, pool.closeness, shares)]
+            lbo = self._benchmark_view(history, pool_ids, sims, size, rng)
+            if lbo is not None:
+                views.append((lbo.ids, lbo.estimates(scores, acc, self.knn), lbo.closeness, panel.shares(lbo.nbr)))
+            shrinkage = self._fit_shrinkage(history, state, scores, views)
+            state = PanelState(dataclasses.replace(panel, shrinkage=shrinkage), pool, ref_p, state.fits, state.fitted)
+        return state
 
-    def _fit_shrinkage(self, history: History, snap: HistorySnapshot, panel: Panel, sample: np.ndarray,
-                       p_s: np.ndarray, close_s: np.ndarray, rng: np.random.Generator) -> Shrinkage:
-        """Fit the shrinkage on leave-one-out (``sample``) and leave-benchmark-out views."""
-        views = [(sample, p_s, close_s)]
-        names = sorted({b for b in snap.benchmarks if b is not None})
-        if len(names) >= 2 and self.benchmark_sample:
-            for b in tqdm(names, desc="panel: leave-benchmark-out", leave=False, disable=len(names) < 8):
-                ids = np.flatnonzero(snap.benchmarks == b)
-                ids = np.sort(rng.choice(ids, size=min(self.benchmark_sample, len(ids)), replace=False))
-                p, c = snap.estimates(snap.vectors[ids], range(len(panel.reference)), self.knn,
-                                      hide_benchmarks=snap.benchmarks[ids])
-                views.append((ids, p, c))
+    def _benchmark_view(self, history: History, pool_ids: np.ndarray, sims: np.ndarray, size: int,
+                        rng: np.random.Generator) -> NeighbourLists | None:
+        """Leave-benchmark-out lists for up to ``benchmark_sample`` pool questions of each benchmark."""
+        benchmarks = history.benchmarks
+        names = sorted({b for b in benchmarks if b is not None})
+        if len(names) < 2 or not self.benchmark_sample:
+            return None
+        pool_b = np.array([benchmarks[i] for i in pool_ids], dtype=object)
+        rows = []
+        for b in names:
+            at = np.flatnonzero(pool_b == b)
+            rows.append(rng.choice(at, size=min(self.benchmark_sample, len(at)), replace=False))
+        rows = np.sort(np.concatenate(rows)).astype(np.int64)
+        block = hide_benchmarks(sims[rows], list(pool_b[rows]), benchmarks)
+        return NeighbourLists.from_sims(block, pool_ids[rows], size)
+
+    def _fit_shrinkage(self, history: History, state: PanelState, scores: np.ndarray, views: list) -> Shrinkage:
+        """Fit the shrinkage on the leave-one-out and leave-benchmark-out views of the pool."""
+        panel = state.panel
         eta, prior, close, y = [], [], [], []
         for j, m in enumerate(panel.reference):
-            fit = self.model_fit(m, history)
-            for ids, p, c in views:
-                yj = snap.scores[ids, j]
+            fit = self._fit_model(m, history, state)
+            for ids, p, c, sh in views:
+                yj = scores[ids, j].astype(np.float64)
                 has = ~np.isnan(yj)
-                e = design(panel.factors(p), logit(p[:, j])) @ fit.coef
+                e = design(panel.factors(p), logit(p[:, j]), sh) @ fit.coef
                 eta.append(e[has]), y.append(yj[has]), close.append(c[has])
                 prior.append(np.full(int(has.sum()), fit.level))
         return fit_shrinkage(np.concatenate(eta), np.concatenate(prior), np.concatenate(close), np.concatenate(y))
 
     def model_fit(self, model: str, history: History) -> ModelFit:
-        """The model's regression on the panel factors (cached; see the module doc)."""
+        """The model's regression on the panel factors (cached in the history; see the module doc)."""
         with self._lock:
-            panel = self._panel
-            if panel is None:
-                raise EstimatorError("the panel is not fitted: call panel(history) first")
-            n_out = history.n_outcomes(model)
-            fit = self._fits.get(model)
-            if fit is not None and not _moved((fit.n_outcomes,), (n_out,), self.refit_share):
+            state = self.state(history)
+            if state is None:
+                raise EstimatorError("no panel: the history needs at least two reference models")
+            fit = state.fits.get(model)
+            if fit is not None and not _moved((fit.n_outcomes,), (history.n_outcomes(model),), self.refit_share):
                 return fit
-            arr = history.model_arrays(model)
+            return self._fit_model(model, history, state)
+
+    def _fit_model(self, model: str, history: History, state: PanelState) -> ModelFit:
+        panel, pool = state.panel, state.pool
+        arr = history.model_arrays(model)
+        n_out = len(arr.ids)
+        acc = float(history.model_stats(model)["accuracy"])
+        ids_m, y_m = arr.ids.astype(np.int64), arr.scores.astype(np.float64)
+        z_pool = panel.factors(state.ref_p)
+        shares_pool = panel.shares(pool.nbr)
+        if model in panel.reference:
+            j = panel.reference.index(model)
+            own_pool = state.ref_p[:, j]
+        elif n_out >= DENSE_SHARE * len(history):
+            col = np.full((len(history), 1), np.nan, np.float32)
+            col[ids_m, 0] = y_m
+            own_pool = pool.estimates(col, np.array([acc]), self.knn)[:, 0]
+        else:
+            own_pool = None
+        if own_pool is not None:  # fitted on the pool questions it answered
+            pos = np.searchsorted(ids_m, pool.ids)
+            pos = np.clip(pos, 0, max(n_out - 1, 0))
+            has = ids_m[pos] == pool.ids if n_out else np.zeros(len(pool.ids), bool)
+            x, y = design(z_pool[has], logit(own_pool[has]), shares_pool[has]), y_m[pos[has]]
+        else:  # few outcomes: fitted on all of them (a sample), with their own neighbour lists
             rng = np.random.default_rng([self.seed, n_out])
-            pick = np.sort(rng.choice(len(arr.ids), size=min(self.fit_sample, len(arr.ids)), replace=False))
-            ids, y = arr.ids[pick].astype(np.int64), arr.scores[pick].astype(np.float64)
-            x = self._loo_design(history, panel, model, ids)
-            coef = map_logistic(x, y, np.r_[_prior_mean(y, panel.loading_mean), 0.0],
-                                np.r_[INTERCEPT_PRECISION, 1.0 / panel.loading_var, OWN_PRECISION])
-            level = self._level(history, panel, model, coef)
-            fit = ModelFit(coef, level, n_out)
-            self._fits[model] = fit
-            return fit
-
-    def _loo_design(self, history: History, panel: Panel, model: str, ids: np.ndarray) -> np.ndarray:
-        """Design rows for history questions ``ids``, each hidden from its own anchors."""
-        vecs = history.vectors(ids)
-        ref = self.knn.predict([""] * len(ids), vecs, history.anchors(vecs, panel.reference, self.k, exclude_ids=ids), history)
-        own = self.knn.predict([""] * len(ids), vecs, history.anchors(vecs, [model], self.k, exclude_ids=ids), history)
-        return design(panel.factors(ref.p_correct), logit(own.p_correct[:, 0]))
-
-    def _level(self, history: History, panel: Panel, model: str, coef: np.ndarray) -> float:
-        """The model's mean estimate over a sample of the history, as a logit (its accuracy there).
-
-        For a model with few outcomes (not a reference model of `levels`) the intercept is first
-        moved so that this mean is its level corrected for which questions it answered
-        (`levels.model_levels`), in place in ``coef``."""
-        rng = np.random.default_rng(self.seed + 1)
-        ids = np.sort(rng.choice(len(history), size=min(500, len(history)), replace=False)).astype(np.int64)
-        eta = self._loo_design(history, panel, model, ids) @ coef
-        target = model_levels(history, [model])[model]
-        if target.method == "irt":
-            coef[0] += logit_shift(eta, target.level)
-            return float(logit(np.array([target.level]))[0])
-        p = sigmoid(eta).mean()
-        return float(logit(np.array([p]))[0])
+            pick = np.sort(rng.choice(n_out, size=min(self.fit_sample, n_out), replace=False))
+            vectors = history.embeddings
+            rows = ids_m[pick]
+            lists = NeighbourLists.build(vectors, rows, vectors[rows], LIST_FACTOR * self.k)
+            scores, ref_acc = score_matrix(history, panel.reference)
+            ref_rows = lists.estimates(scores, ref_acc, self.knn)
+            own_rows = own_estimates(vectors, rows, vectors[rows], ids_m, y_m, acc, self.knn)
+            x, y = design(panel.factors(ref_rows), logit(own_rows), panel.shares(lists.nbr)), y_m[pick]
+            own_pool = own_estimates(vectors, pool.ids, vectors[pool.ids], ids_m, y_m, acc, self.knn)
+        n_b = len(panel.benchmarks)
+        coef = map_logistic(x, y, np.r_[_prior_mean(y, panel.loading_mean), 0.0, np.zeros(n_b)],
+                            np.r_[INTERCEPT_PRECISION, 1.0 / panel.loading_var, OWN_PRECISION, 1.0 / panel.skill_var])
+        # its level: the mean estimate over the pool (its accuracy on the history, by regression); for a
+        # model with few outcomes, the intercept first moves so that this mean is its level corrected
+        # for which questions it answered (`levels.model_levels`: anchors that happened to be easy)
+        eta_pool = design(z_pool, logit(own_pool), shares_pool) @ coef
+        target = model_levels(history, [model])[model] if model not in panel.reference else None
+        if target is not None and target.method == "irt":
+            coef[0] += logit_shift(eta_pool, target.level)
+            eta_pool = design(z_pool, logit(own_pool), shares_pool) @ coef
+        fit = ModelFit(coef, float(logit(np.array([sigmoid(eta_pool).mean()]))[0]), n_out)
+        state.fits[model] = fit
+        state.fitted += 1
+        return fit
 
 
-def design(z: np.ndarray, own_logit: np.ndarray | None = None) -> np.ndarray:
-    """Regression rows: intercept, factor scores and (when given) the own-kNN logit."""
+def design(z: np.ndarray, own_logit: np.ndarray | None = None, shares: np.ndarray | None = None) -> np.ndarray:
+    """Regression rows: intercept, factor scores and (when given) the own-kNN logit and the
+    question's benchmark shares."""
     cols = [np.ones((len(z), 1)), z]
     if own_logit is not None:
         cols.append(np.asarray(own_logit, np.float64).reshape(-1, 1))
+    if shares is not None:
+        cols.append(np.asarray(shares, np.float64).reshape(len(z), -1))
     return np.hstack(cols)
 
 

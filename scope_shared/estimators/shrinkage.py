@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 ALPHAS = np.linspace(-4.0, 6.0, 21)
+#: observations the grid search reads at most (an even thinning beyond; the fit is two numbers)
+MAX_OBSERVATIONS = 6000
 BETAS = np.linspace(0.0, 40.0, 21)
 
 
@@ -53,6 +55,9 @@ def fit_shrinkage(eta: np.ndarray, prior: np.ndarray, closeness: np.ndarray, y: 
     """The (alpha, beta) of least log-loss on flat arrays of observations (one per question and
     model): the estimator's logit, the model's prior logit, the question's closeness, the outcome."""
     eta, prior, closeness, y = (np.asarray(a, np.float64).ravel() for a in (eta, prior, closeness, y))
+    if len(y) > MAX_OBSERVATIONS:
+        keep = np.linspace(0, len(y) - 1, MAX_OBSERVATIONS).astype(np.int64)
+        eta, prior, closeness, y = eta[keep], prior[keep], closeness[keep], y[keep]
     centre = float(np.median(closeness)) if len(closeness) else 0.0
     best = Shrinkage(centre=centre)
     if not len(y):

@@ -169,6 +169,12 @@ def evaluate(
             abs_bias_mean=float(np.mean(np.abs(biases))) if biases else None,
             auroc_per_model=float(np.mean(aurocs)) if aurocs else None,
         )
+    if out.default_choice is not None:
+        rows = np.arange(len(out.default_choice))
+        acc = float(np.mean(truth.scores[rows, out.default_choice]))
+        cost = float(np.mean(truth.costs[rows, out.default_choice])) + overhead
+        figures.update(default_accuracy=acc, default_cost=cost, default_gap_to_bsm=acc - ref.bsm.accuracy,
+                       default_cost_share=cost / ref.bsm.cost if ref.bsm.cost > 0 else None)
     if out.output_tokens is not None and truth.tokens is not None:
         le = length_errors(out.output_tokens[:, cols], truth.tokens[:, cols])
         figures.update(length_mare=le["median_abs_rel_error"], length_within_band=le["within_band"])

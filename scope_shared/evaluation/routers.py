@@ -112,6 +112,8 @@ class RouterOutput:
     expected_cost: np.ndarray | None = None
     #: per-query USD the router itself spends beyond CPU time (e.g. an LLM predictor's calls)
     overhead_usd: float = 0.0
+    #: the choices of the router's own default knob (its one out-of-the-box operating point), if any
+    default_choice: np.ndarray | None = None
 
 
 class EvalRouter(ABC):

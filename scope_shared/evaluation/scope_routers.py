@@ -8,7 +8,9 @@ benchmark with one line::
 The adapter records the history part (with only the anchors of unseen models) into a `History`,
 builds a `Router` over it with the estimator, reads every test question's estimates through the
 public `Router.estimate_batch`, and sweeps the same tradeoff grid as every other router (what
-`Router.route(knob={"tradeoff": lam})` decides, vectorised). An estimator that spends money per query (an LLM)
+`Router.route(knob={"tradeoff": lam})` decides, vectorised). Its one out-of-the-box operating point is what
+`Router.decide` (as `Router.route_batch`) picks under the router's default knob (``default_*`` figures);
+``scope-default`` is the router with every default (estimator included), nothing tuned. An estimator that spends money per query (an LLM)
 states it as ``overhead_usd_per_query``; CPU time is measured by the benchmark.
 """
 
@@ -29,7 +31,8 @@ from scope_shared.evaluation.routers import EvalRouter, EvalSplit, RouterOutput,
 from scope_shared.history import History
 from scope_shared.routing.router import Router
 
-EstimatorFactory = Callable[[History, EvalSplit], Estimator]
+#: builds the estimator from the history part; ``None`` means the `Router`'s own default
+EstimatorFactory = Callable[[History, EvalSplit], Estimator | None]
 #: where `register_reasoning_estimator` finds the reasoning predictor's model when none is given
 REASONER_DIR_ENV = "SCOPE_REASONER_DIR"
 
@@ -43,6 +46,7 @@ def register_estimator(name: str, factory: EstimatorFactory) -> None:
     SCOPE_ESTIMATORS[name] = factory
 
 
+register_estimator("scope-default", lambda history, split: None)  # the library's defaults, nothing tuned
 register_estimator("scope-knn", lambda history, split: KNNEstimator())
 register_estimator("scope-panel", lambda history, split: PanelEstimator(seed=split.seed))
 
@@ -102,12 +106,17 @@ class ScopeRouter(EvalRouter):
         p = np.array([[e[m].p_correct for m in split.models] for e in est])
         cost = np.array([[e[m].expected_cost for m in split.models] for e in est])
         tok = np.array([[e[m].expected_output_tokens for m in split.models] for e in est])
+        col = {m: j for j, m in enumerate(split.models)}
+        self.last_estimates = (p, cost)  # for benchmarks that re-decide offline (e.g. other margins)
+        knob = self.router.default_knob  # what route_batch decides with no knob set, on these estimates
+        default = np.array([col[self.router.decide(e, knob).model] for e in est])
         return RouterOutput(
             sweep(p, cost, split.lambdas),
             p_correct=p,
             output_tokens=tok,
             expected_cost=cost,
             overhead_usd=float(getattr(self.router.estimator, "overhead_usd_per_query", 0.0)),
+            default_choice=default,
         )
 
 

@@ -68,6 +68,9 @@ class History:
         #: (see `scope_shared.history.feedback_log`)
         self.feedback_applied: dict[str, int] = {}
         self._saved_as: dict[str, str] = {}  # store directory -> save id it holds (store.py)
+        #: fits that estimators derive from this history (e.g. the panel's), keyed by the estimator's
+        #: settings, shared by every router over it; each estimator refreshes its own when outcomes change
+        self.fit_cache: dict[Any, Any] = {}
 
     @classmethod
     def connect(cls, url: str, name: str = "default", **settings: Any) -> History:

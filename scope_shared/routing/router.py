@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from scope_shared.cards import ModelCard, Outcome, to_cards
 from scope_shared.embedders import Embedder
 from scope_shared.errors import InvalidCardError, InvalidQueryError, ScopeError, UnknownModelError
-from scope_shared.estimators import Estimator, KNNEstimator
+from scope_shared.estimators import Estimator, PanelEstimator
 from scope_shared.estimators.guard import checked_predict
 from scope_shared.history import History
 from scope_shared.history.reembed import embedder_for
@@ -44,13 +44,15 @@ class Router(LiveObject):
         cards: the candidates (``ModelCard`` objects or dicts); each needs outcomes in ``history``.
         history: the router's memory (questions, embeddings, outcomes), or a ``postgresql://`` URL
             of a shared one (`History.connect`).
-        estimator: how estimates are made (default: training-free `KNNEstimator`).
+        estimator: how estimates are made (default: `PanelEstimator`, training-free, fitted on the
+            history in about a second when the router is built, and kept in the history; with
+            fewer than two models covering much of the history it is the kNN estimator).
         embedder: an `Embedder`, a LangChain ``Embeddings``, a name (``"minilm"``, ``"fast"``), a
             sentence-transformers path, or ``None``: the embedder the history records, if it is one
             of those names, else the bundled all-MiniLM-L6-v2. One that did not make the history's
             vectors is refused (re-embed it: ``scope history reembed``).
         default_knob: the knob used when a call sets none, a `Knob` or a mapping such as
-            ``{"min_accuracy": 0.8}`` (default `DEFAULT_KNOB`, ``accuracy_margin=0.02``: the cheapest
+            ``{"min_accuracy": 0.8}`` (default `DEFAULT_KNOB`, ``accuracy_margin=0.05``: the cheapest
             candidate predicted within 2 points of the best candidate's accuracy on that query).
         token_counter: counts a query's input tokens to price it (default: ~4 characters a token).
         default_output_tokens: output length assumed when nothing better is known.
@@ -88,7 +90,7 @@ class Router(LiveObject):
         check_router_args(estimator, token_counter, default_output_tokens)
         self.cards = to_cards(cards)
         self.history = history = as_history(history)
-        self.estimator = estimator or KNNEstimator()
+        self.estimator = estimator or PanelEstimator()
         self.embedder = embedder_for(history, embedder)
         missing = [m for m in self.cards if m not in history.models]
         if missing:
@@ -107,6 +109,7 @@ class Router(LiveObject):
         attached = history.feedback_log
         if feedback_log is not None and (attached is None or attached.path.resolve() != Path(feedback_log).resolve()):
             history.attach_log(feedback_log)
+        self.estimator.prepare(history, self.models)  # fitted now, not on the first routed call
 
     # ---------------------------------------------------------------- candidates
     @property
@@ -323,6 +326,7 @@ class Router(LiveObject):
             raise InvalidCardError(f"model {card.name!r} is already a candidate")
         add_model_outcomes(self.history, card, outcomes, self.embedder)
         self.cards[card.name] = card
+        self.estimator.prepare(self.history, [card.name])
 
     def record_outcome(
         self,
@@ -348,7 +352,9 @@ class Router(LiveObject):
         if self.exploration is not None:
             p_raw = self.estimate(query, [model])[model].p_correct if self.exploration.tracks_drift else None
             self.exploration.observe(model, correct, p_raw, emb)
-        return self.history.add(query, emb, [outcome], call_id=call_id)
+        qid = self.history.add(query, emb, [outcome], call_id=call_id)
+        self.estimator.prepare(self.history, [model])  # refits only once the outcomes moved enough
+        return qid
 
     def record_feedback(self, call: str | CallRecord, correct: float) -> int:
         """Store the real outcome of a routed call (by id or record) with its real token counts.

@@ -1,0 +1,154 @@
+"""Calibrate the default knob's margin on validation parts only: how far below the best candidate's
+predicted accuracy may the cheapest pick fall, so that accuracy stays within 1 point of the best model's?
+
+    PYTHONPATH=. HF_HUB_OFFLINE=1 SCOPE_DATA_DIR=../shared/data nice -n 10 python benchmarks/default_margin.py
+
+For each data set and split seed, only the seed's history part is used: it is split again (80/20,
+stratified, the same seed), and the router with every library default but the knob (`Router(cards,
+history)`, default estimator) is built on the inner history part and estimates the inner test part,
+the *validation* part. Settings: ``seen`` (all models known) and ``onboarding-n50`` for each held-out
+trio of `routing_quality.TRIOS` (the candidates then include three models known only from 50
+suggested anchors). For each margin m the rule "the cheapest candidate whose predicted p_correct is
+within m of the best candidate's on that query" gives one point; reported: its accuracy minus the
+best single model's (on the validation part) and its cost as a share of that model's, means over
+seeds. The chosen margin is the largest whose mean accuracy gap is >= -1 point in every (data set,
+setting) row. The test parts of `routing_quality` are never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from scope_shared.data import dataset_path, stratified_split
+from scope_shared.embedders import as_embedder
+from scope_shared.evaluation.curves import reference
+from scope_shared.evaluation.scope_routers import ScopeRouter
+from scope_shared.evaluation.settings import Setting, setting_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from routing_quality import EMBED_TAIL, LOADERS, TRIOS, embed_texts  # noqa: E402
+
+MARGINS = [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.10, 0.12, 0.15, 0.20]
+#: the most accuracy the default may give up against the best single model (the issue's promise)
+TOLERANCE = 0.01
+
+
+def margin_choice(p: np.ndarray, cost: np.ndarray, margin: float) -> np.ndarray:
+    """Per query: the cheapest candidate whose p is within ``margin`` of the query's best p."""
+    ok = p >= p.max(1, keepdims=True) - margin - 1e-12
+    return np.where(ok, cost, np.inf).argmin(1)
+
+
+_DATA: dict = {}
+
+
+def _data(dataset: str):
+    if dataset not in _DATA:
+        table = LOADERS[dataset](dataset_path(dataset))
+        tail = EMBED_TAIL.get(dataset)
+        texts = [q[-tail:] for q in table.questions] if tail else table.questions
+        embedder = as_embedder(None)
+        _DATA[dataset] = (table, embed_texts(embedder, texts), embedder.name)
+    return _DATA[dataset]
+
+
+def one(task: tuple) -> tuple[list[float], list[float]]:
+    """Accuracy gap to BSM and cost share at every margin, on one seed's validation part."""
+    dataset, key, setting, seed, margins = task
+    table, embs, embedder_name = _data(dataset)
+    tr, _ = stratified_split(table.benchmarks, 0.2, seed)
+    drawn = setting_split(table.subset(tr), embs[tr], setting, seed, 0.2, embedder_name=embedder_name)
+    split, truth = drawn.split, drawn.truth
+    ref = reference(split.models, truth.scores, truth.costs)
+    router = ScopeRouter("scope-default")
+    router.fit(split)
+    est = router.router.estimate_batch(split.test_questions, candidates=split.models)
+    p = np.array([[e[m].p_correct for m in split.models] for e in est])
+    cost = np.array([[e[m].expected_cost for m in split.models] for e in est])
+    rows = np.arange(len(p))
+    g, s = [], []
+    for m in margins:
+        c = margin_choice(p, cost, m)
+        g.append(float(truth.scores[rows, c].mean()) - ref.bsm.accuracy)
+        s.append(float(truth.costs[rows, c].mean()) / ref.bsm.cost)
+    print(f"  {dataset} {key} seed {seed}: gap at margins {np.round(100 * np.array(g), 1).tolist()}",
+          file=sys.stderr, flush=True)
+    return g, s
+
+
+def run(dataset: str, seeds: list[int], margins: list[float], jobs: int = 1) -> dict:
+    settings = [("seen", Setting("seen"))] + [
+        (f"onboarding-n50/t{t}", Setting("onboarding", tuple(trio), 50)) for t, trio in enumerate(TRIOS[dataset])]
+    tasks = [(dataset, key, setting, seed, margins) for key, setting in settings for seed in seeds]
+    if jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            done = list(pool.map(one, tasks))
+    else:
+        done = [one(t) for t in tasks]
+    out = {}
+    for key, _ in settings:
+        got = [d for t, d in zip(tasks, done) if t[1] == key]
+        gaps, shares = [g for g, _ in got], [s for _, s in got]
+        out[key] = {"gap": np.mean(gaps, 0).tolist(), "cost_share": np.mean(shares, 0).tolist(),
+                    "gap_per_seed": gaps, "cost_share_per_seed": shares}
+    return out
+
+
+def test_points(folder: str, margin: float) -> None:
+    """The default knob's point at ``margin`` on the test parts, from `routing_quality.py --dump`
+    files (``scope-default`` estimates): accuracy against BSM and cost share, means over seeds."""
+    rows: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for path in sorted(Path(folder).glob("*__scope-default__seed*.npz")):
+        dataset, setting, _, _ = path.stem.split("__")
+        d = np.load(path)
+        c = margin_choice(d["p"], d["cost"], margin)
+        r = np.arange(len(c))
+        acc, cost = float(d["scores"][r, c].mean()), float(d["costs"][r, c].mean())
+        rows.setdefault((dataset, setting), []).append((acc - float(d["bsm"][0]), cost / float(d["bsm"][1])))
+    print(f"default knob accuracy_margin={margin:g} on the test parts (routing_quality --dump), means over seeds")
+    for (dataset, setting), v in rows.items():
+        g, s = np.mean(v, 0)
+        print(f"  {dataset + ' / ' + setting:<40} acc {100 * g:+.2f} pt vs BSM at {100 * s:.0f}% of BSM's cost ({len(v)} seeds)")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--test-dumps", default=None, help="only print the default point at --margin from these dumps")
+    ap.add_argument("--margin", type=float, default=None)
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes over (setting, seed) pairs")
+    ap.add_argument("--datasets", nargs="+", default=["llmrouter-9", "routerbench-11"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "default_margin.json"))
+    args = ap.parse_args(argv)
+    if args.test_dumps:
+        from scope_shared.routing.knobs import DEFAULT_ACCURACY_MARGIN
+
+        test_points(args.test_dumps, DEFAULT_ACCURACY_MARGIN if args.margin is None else args.margin)
+        return {}
+    results = {d: run(d, args.seeds, MARGINS, args.jobs) for d in args.datasets}
+    ok = [all(r["gap"][i] >= -TOLERANCE for rs in results.values() for r in rs.values()) for i in range(len(MARGINS))]
+    chosen = max((m for m, good in zip(MARGINS, ok) if good), default=0.0)
+    print(f"\ndefault knob margin on validation parts (seeds {args.seeds}): accuracy - BSM's (pt) / cost as % of BSM's")
+    print(f"  {'data set / setting':<36}" + "".join(f"{m:>11.2f}" for m in MARGINS))
+    for d, rs in results.items():
+        for key, r in rs.items():
+            print(f"  {d + ' / ' + key:<36}" + "".join(f"{100 * g:>+6.1f}/{100 * s:>3.0f}%" for g, s in zip(r["gap"], r["cost_share"])))
+    print(f"  chosen: {chosen:g} (the largest margin within {100 * TOLERANCE:g} pt of BSM in every row)")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"seeds": args.seeds, "margins": MARGINS, "tolerance": TOLERANCE, "chosen": chosen,
+                               "results": results}, indent=1))
+    print(f"wrote {out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
