@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from scope_shared.progress import progress
 from scope_shared.cards import ModelCard, Outcome
 from scope_shared.embed_cache import embed_with_cache
 from scope_shared.embedder import Embedder, as_embedder
@@ -121,8 +121,7 @@ class RoutingTable:
         history = History(emb.dim, emb.name)
         ids = history.add_questions(self.questions, vecs, self.benchmarks)
         rows = range(len(self))
-        if show_progress:
-            rows = tqdm(rows, desc="recording outcomes", total=len(self))
+        rows = progress(rows, desc="recording outcomes", total=len(self), enabled=show_progress)
         for i in rows:
             outs = []
             for j, m in enumerate(self.models):

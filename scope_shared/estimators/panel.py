@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from scope_shared.progress import show_bars
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators.base import Estimator, RawEstimates
 from scope_shared.estimators.knn import KNNEstimator
@@ -187,7 +188,7 @@ class PanelEstimator(Estimator):
         views = [(sample, p_s, close_s)]
         names = sorted({b for b in snap.benchmarks if b is not None})
         if len(names) >= 2 and self.benchmark_sample:
-            for b in tqdm(names, desc="panel: leave-benchmark-out", leave=False, disable=len(names) < 8):
+            for b in tqdm(names, desc="panel: leave-benchmark-out", leave=False, disable=not show_bars(len(names) >= 8)):
                 ids = np.flatnonzero(snap.benchmarks == b)
                 ids = np.sort(rng.choice(ids, size=min(self.benchmark_sample, len(ids)), replace=False))
                 p, c = snap.estimates(snap.vectors[ids], range(len(panel.reference)), self.knn,

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from scope_shared.progress import show_bars
 from scope_shared.budget import Ledger
 from scope_shared.cards import ModelCard, Outcome
 from scope_shared.errors import BudgetExceeded, OnboardingError
@@ -236,7 +237,7 @@ class _Run:
 
     def run(self, concurrency: int, show_progress: bool) -> list[AnchorResult]:
         results: list[AnchorResult] = []
-        bar = tqdm(total=len(self.plan.todo), desc=f"onboarding {self.plan.model}", disable=not show_progress)
+        bar = tqdm(total=len(self.plan.todo), desc=f"onboarding {self.plan.model}", disable=not show_bars(show_progress))
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             futures = [pool.submit(self.ask, c) for c in self.plan.todo]
             try:
@@ -363,7 +364,12 @@ def onboard(
         if attached is None:
             history.attach_log(feedback_log)
         elif attached.path.resolve() != Path(feedback_log).resolve():
-            raise OnboardingError(f"the history already writes to feedback log {attached.path}, not {feedback_log}")
+            raise OnboardingError(
+                f"this history already writes its feedback to {attached.path}, so it cannot also write to "
+                f"{feedback_log}: a history keeps one log, holding every model's answers. Onboard this model "
+                f"into the same log: pass feedback_log={str(attached.path)!r}, or leave feedback_log out "
+                "(the attached log is used)"
+            )
     judge_grader = LLMJudgeGrader(judge) if judge is not None and not isinstance(judge, Grader) else judge
     all_graders = merge_graders(default_graders(run_code=run_code, judge=judge_grader), graders)
     plan = plan_onboarding(card, history, pack, n_anchors, all_graders, max_spend, token_counter)

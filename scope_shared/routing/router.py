@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from scope_shared.progress import progress
 from scope_shared.cards import ModelCard, Outcome, to_cards
 from scope_shared.embedder import Embedder
 from scope_shared.errors import InvalidCardError, InvalidKnobError, InvalidQueryError, ScopeError, UnknownModelError
@@ -255,8 +255,7 @@ class Router(LiveObject):
         if self.batch_scorer is not None and k.kind == "alpha":
             orders = self.batch_scorer.rank_batch(self, embs, models, p, cost, k.value)
         it = range(len(qs))
-        if show_progress:
-            it = tqdm(it, desc="routing", total=len(qs))
+        it = progress(it, desc="routing", total=len(qs), enabled=show_progress)
         if self.exploration is not None:
             return [self.exploration.decide(self.decide, estimates[i], embs[i], k, ledger,
                                             None if orders is None else orders[i]) for i in it]
