@@ -121,11 +121,16 @@ def _cmd_route(args: argparse.Namespace) -> None:
 
     router = Router(cards.values(), history, estimator=estimator, embedder=args.embedder)
     decision = router.route(question, **knob)
-    print(f"{'model':<36} {'p_correct':>9} {'out tokens':>10} {'expected $':>12}")
+    print(f"{'model':<36} {'p_correct':>9} {'out tokens':>10} {'(from)':<8} {'expected $':>12}")
     for m in decision.ranking:
         e = decision.estimates[m]
-        print(f"{m:<36} {e.p_correct:9.3f} {e.expected_output_tokens:10.0f} {e.expected_cost:12.7f}")
+        print(f"{m:<36} {e.p_correct:9.3f} {e.expected_output_tokens:10.0f} {e.output_tokens_source:<8} {e.expected_cost:12.7f}")
     print(f"decision: {decision.explanation}")
+    sources = {e.output_tokens_source for e in decision.estimates.values()}
+    if sources - {"history"}:
+        print("note: output tokens 'prior' = the card's per-benchmark length prior, 'assumed' = one default "
+              "length; 'history' = counted on similar questions. Input tokens: "
+              + ("characters / 4." if decision.chosen.input_tokens_approximated else "counted."))
 
 
 def check_embedder_arg(history: "History", spec: str | None, history_arg: str | None) -> None:

@@ -23,6 +23,7 @@ from scope_shared.live import LiveObject
 from scope_shared.query import validate_queries, validate_query
 from scope_shared.routing.decision import Decision, Estimate
 from scope_shared.routing.exploration import Explorer
+from scope_shared.routing.lengths import fill_output_tokens
 from scope_shared.routing.knobs import Knob, make_knob, resolve_knob
 from scope_shared.routing.policies import cap_first, explain, rank
 from scope_shared.routing.records import CallBook, CallRecord
@@ -134,10 +135,10 @@ class Router(LiveObject):
     ) -> tuple[list[dict[str, Estimate]], np.ndarray, np.ndarray]:
         anchors = self.history.anchors(embs, models, self.estimator.k)
         raw = checked_predict(self.estimator, queries, embs, anchors, self.history)
-        defaults = np.array(
-            [self.cards[m].default_output_tokens or self.default_output_tokens for m in models]
+        tokens, length_source = fill_output_tokens(
+            raw.output_tokens, anchors, self.history, [self.cards[m] for m in models], self.default_output_tokens
         )
-        tokens = np.where(np.isfinite(raw.output_tokens), raw.output_tokens, defaults[None, :])
+        approximated = prompt_tokens is None and self.count_tokens is approx_token_count
         in_tok = (
             counted_tokens(self.count_tokens, queries)
             if prompt_tokens is None
@@ -169,6 +170,8 @@ class Router(LiveObject):
                     estimator=name,
                     rationale=raw.rationales[i][j] if raw.rationales else None,
                     n_anchors=int(n_l[i][j]),
+                    output_tokens_source=length_source[i, j],
+                    input_tokens_approximated=approximated,
                 )
             out.append(row)
         return out, raw.p_correct, cost
@@ -309,6 +312,9 @@ class Router(LiveObject):
                 f"{models[best]}: no candidate fits max_cost ${knob.value:.6f} (the cheapest is expected "
                 f"to cost ${cost[best]:.6f}): routed to the cheapest"
             )
+        assumed = estimates[models[best]].assumptions
+        if assumed:
+            text += f" [{assumed}]"
         return Decision.model_construct(  # every field is built right here, no re-validation needed
             model=models[best],
             ranking=tuple(models[i] for i in order),
