@@ -3,7 +3,7 @@
 Quick start (offline, with a scripted stand-in for a real chat model)::
 
     from scope_shared import Router, load_pack, onboard
-    from langchain_scope.fakes import PackAnswerChat
+    from langchain_scope.testing import PackAnswerChat
 
     history = load_pack().history()                     # bundled llmrouter-9 pack, no embedder needed
     result = onboard(PackAnswerChat(model_name="mine", skill=0.7),
