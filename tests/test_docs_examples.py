@@ -74,8 +74,10 @@ def _run(block: Block, cwd: Path, code: str | None = None) -> subprocess.Complet
     env = {k: v for k, v in os.environ.items() if k not in ("SCOPE_DATA_DIR", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", SCOPE_QUIET="1",
                SCOPE_DATA_DIR=str(cwd / "no-data-folder"))
-    if "PYTHONPATH" not in os.environ or ONLY is None:
+    if ONLY is None:  # this checkout's code; the fresh-install check runs the installed package instead
         env["PYTHONPATH"] = str(ROOT)
+    else:
+        env.pop("PYTHONPATH", None)
     return subprocess.run([sys.executable, "-c", code or block.code], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
 

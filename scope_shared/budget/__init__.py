@@ -16,7 +16,7 @@ from scope_shared.budget.base import (
     Overshoot,
     Reservation,
 )
-from scope_shared.budget.ledger import Ledger, OnExhausted
+from scope_shared.budget.ledger import Ledger
 from scope_shared.budget.nesting import Budgets, LedgerLike, nest
 from scope_shared.budget.scopes import (
     BudgetScope,
@@ -38,7 +38,6 @@ __all__ = [
     "LedgerEntry",
     "LedgerLike",
     "LedgerState",
-    "OnExhausted",
     "Overshoot",
     "Reservation",
     "budgets_in_force",

@@ -194,7 +194,7 @@ class _Run:
                  pack: AnchorPack, retry: RetryPolicy) -> None:
         self.plan, self.history, self.client, self.graders, self.pack, self.retry = plan, history, client, graders, pack, retry
         budget = None if plan.max_spend is None else max(plan.max_spend - plan.spent_before, 0.0)
-        self.ledger = Ledger(budget=budget, name=f"onboarding {plan.model}", on_exhausted="raise")
+        self.ledger = Ledger(budget=budget, name=f"onboarding {plan.model}", mode="raise")
         self.stop = threading.Event()
         self.skipped_by_cap = 0
         self.failed: list[str] = []

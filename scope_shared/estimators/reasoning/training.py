@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +239,3 @@ def train_reasoner(config: Mapping[str, Any]) -> dict[str, Any]:
     (out / "train_report.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     return report
 
-
-def example_rows(examples: Sequence[ReasonerExample]) -> list[dict[str, Any]]:
-    """JSON-friendly rows (for inspecting or exporting training data)."""
-    return [asdict(e) for e in examples]
