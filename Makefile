@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install postgres demo test bench clean
+.PHONY: install postgres demo test fresh-install-check bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ demo: install
 
 test: install postgres
 	$(PY) -m pytest -q -ra
+	$(MAKE) fresh-install-check
+
+# CI: the package with one framework's extra in a fresh environment runs that framework's doc examples
+fresh-install-check:
+	TORCH_PIP_ARGS="$(TORCH_PIP_ARGS)" TORCH_SPEC="$(TORCH_SPEC)" PYTHON=$(PYTHON) .ci/fresh_venv_check.sh langchain
+	TORCH_PIP_ARGS="$(TORCH_PIP_ARGS)" TORCH_SPEC="$(TORCH_SPEC)" PYTHON=$(PYTHON) .ci/fresh_venv_check.sh llamaindex
 
 bench: install
 	$(PY) benchmarks/routing_quality.py

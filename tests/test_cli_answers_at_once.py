@@ -183,3 +183,54 @@ def test_the_bundled_weights_are_checked_against_their_recorded_digests(tmp_path
     (bad / "config.json").write_text((src / "config.json").read_text().replace("384", "385"))
     with pytest.raises(ScopeError, match="config.json .* does not match its recorded SHA-256"):
         verify_bundled_weights(str(bad))
+
+
+BLOCK_FRAMEWORK = r"""
+import importlib.abc, sys
+
+class Block(importlib.abc.MetaPathFinder):  # as if the framework were not installed
+    def find_spec(self, name, path, target=None):
+        if name == sys.argv[1] or name.startswith(sys.argv[1] + "."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, Block())
+import scope_shared, scope_shared.testing  # the core needs no framework
+from scope_shared import Router, load_pack
+try:
+    __import__(sys.argv[2])
+except ImportError as exc:
+    print("ERROR:", exc)
+"""
+
+
+@pytest.mark.parametrize("blocked, module, extra", [
+    ("langchain_core", "langchain_scope", "langchain"),
+    ("llama_index.core", "llamaindex_scope", "llamaindex"),
+    ("llama_index.core", "llama_index.llms.scope", "llamaindex"),
+])
+def test_an_integration_without_its_framework_names_the_extra_to_install(blocked, module, extra, tmp_path):
+    run = subprocess.run([sys.executable, "-c", BLOCK_FRAMEWORK, blocked, module], env=_env(), capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"pip install 'scope-router[{extra}]'" in run.stdout, run.stdout
+
+
+def test_onboarding_a_second_model_with_its_own_log_says_what_to_do(tmp_path):
+    from scope_shared import load_pack, onboard
+    from scope_shared.errors import OnboardingError
+    from scope_shared.testing import ScriptedAnswerer
+
+    history = load_pack().history()
+    first = tmp_path / "first.log"
+    onboard(ScriptedAnswerer("a-model", 0.6), {"name": "a-model", "input_price": 1, "output_price": 2},
+            history=history, n_anchors=5, feedback_log=str(first), show_progress=False)
+    with pytest.raises(OnboardingError, match="Onboard this model into the same log") as exc:
+        onboard(ScriptedAnswerer("b-model", 0.4), {"name": "b-model", "input_price": 1, "output_price": 2},
+                history=history, n_anchors=5, feedback_log=str(tmp_path / "second.log"), show_progress=False)
+    assert str(first) in str(exc.value)
+    # the advice works: without a log of its own, the second model is written to the history's log
+    onboard(ScriptedAnswerer("b-model", 0.4), {"name": "b-model", "input_price": 1, "output_price": 2},
+            history=history, n_anchors=5, show_progress=False)
+    assert history.n_outcomes("b-model") == 5 and "b-model" in history.cards
+    assert len(first.read_bytes().splitlines()) == 1 + 10  # header + both models' answers
