@@ -234,3 +234,14 @@ def test_onboarding_a_second_model_with_its_own_log_says_what_to_do(tmp_path):
             history=history, n_anchors=5, show_progress=False)
     assert history.n_outcomes("b-model") == 5 and "b-model" in history.cards
     assert len(first.read_bytes().splitlines()) == 1 + 10  # header + both models' answers
+
+
+def test_the_library_refuses_a_named_embedder_that_cannot_serve_the_history_before_building_it(tmp_path, monkeypatch):
+    from scope_shared import Router, load_pack
+    from scope_shared.embedders import named
+
+    monkeypatch.setenv("SCOPE_EMBEDDER_DIR", str(tmp_path / "embedders"))
+    monkeypatch.setattr(named, "build_fast", lambda *a, **k: pytest.fail("the fast embedder was distilled"))
+    history = load_pack().history()
+    with pytest.raises(ScopeError, match="256-d vectors, the history holds 384-d ones.*scope history reembed"):
+        Router(history.cards.values(), history, embedder="fast")
