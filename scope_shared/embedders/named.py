@@ -132,10 +132,22 @@ def expected_record(spec: str) -> tuple[str, int | None]:
     if spec in MINILM_ALIASES:
         return "all-MiniLM-L6-v2", pooled_dim(default_model_path())
     if spec in (FAST, fast_recorded_name()):
-        return fast_recorded_name(), FastSpec().distill.pca_dims
+        return fast_recorded_name(), _built_dim() or FastSpec().distill.pca_dims
     if Path(spec).is_dir():
         return str(spec), pooled_dim(spec)
     raise ScopeError(
         f"unknown embedder {spec!r}: use {MINILM!r} (the bundled MiniLM), {FAST!r} (distilled from it), "
         "or the path of a local sentence-transformers model folder"
     )
+
+
+def _built_dim() -> int | None:
+    """The dimension of the fast model built on this machine, from its config (None if not built)."""
+    import json
+
+    from scope_shared.embedders.distill import CONFIG_FILE
+
+    try:
+        return int(json.loads((fast_model_dir() / CONFIG_FILE).read_text(encoding="utf-8"))["hidden_dim"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
