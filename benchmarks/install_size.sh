@@ -2,7 +2,8 @@
 # Disk size of a fresh virtual environment after `pip install '.[langchain]'` and `'.[llamaindex]'`,
 # for a baseline revision (default main) and this checkout: torch's CPU wheel first (TORCH_SPEC,
 # TORCH_PIP_ARGS as in the Makefile), then the package with one extra. Prints MB and writes
-# benchmarks/results/install_size.json.
+# benchmarks/results/install_size_<tree>.json (TREES="before after" by default; run them apart to
+# measure in parallel).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 baseline="${1:-main}"
@@ -13,7 +14,7 @@ mkdir "$work/before" "$work/after"
 git -C "$root" archive "$baseline" | tar -x -C "$work/before"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard | xargs -0 tar -c) | tar -x -C "$work/after"
 declare -A size
-for tree in before after; do
+for tree in ${TREES:-before after}; do
   for extra in langchain llamaindex; do
     venv="$work/venv-$tree-$extra"
     "$python" -m venv "$venv"
@@ -27,9 +28,10 @@ for tree in before after; do
     rm -rf "$venv"
   done
 done
-cat > "$root/benchmarks/results/install_size.json" <<JSON
-{"baseline": "$baseline", "unit": "MB (10^6 bytes) of the virtual environment, torch CPU wheel included",
- "before": {"langchain": ${size[before-langchain]}, "llamaindex": ${size[before-llamaindex]}},
- "after": {"langchain": ${size[after-langchain]}, "llamaindex": ${size[after-llamaindex]}}}
+for tree in ${TREES:-before after}; do
+  cat > "$root/benchmarks/results/install_size_$tree.json" <<JSON
+{"tree": "$tree", "baseline": "$baseline", "unit": "MB (10^6 bytes) of the virtual environment, torch CPU wheel included",
+ "langchain": ${size[$tree-langchain]}, "llamaindex": ${size[$tree-llamaindex]}}
 JSON
-echo "langchain: ${size[before-langchain]} -> ${size[after-langchain]} MB; llamaindex: ${size[before-llamaindex]} -> ${size[after-llamaindex]} MB"
+  echo "$tree: langchain ${size[$tree-langchain]} MB, llamaindex ${size[$tree-llamaindex]} MB"
+done
