@@ -6,12 +6,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
-EXTRAS ?= test,train,bench
+EXTRAS ?= test,train,bench,langchain,llamaindex
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install postgres bubblewrap demo test bench clean
+.PHONY: install postgres bubblewrap demo test fresh-install-check bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ demo: install
 
 test: install postgres bubblewrap
 	$(PY) -m pytest -q -ra
+	$(MAKE) fresh-install-check
+
+# CI: the package with one framework's extra in a fresh environment runs that framework's doc examples
+fresh-install-check:
+	TORCH_PIP_ARGS="$(TORCH_PIP_ARGS)" TORCH_SPEC="$(TORCH_SPEC)" PYTHON=$(PYTHON) .ci/fresh_venv_check.sh langchain
+	TORCH_PIP_ARGS="$(TORCH_PIP_ARGS)" TORCH_SPEC="$(TORCH_SPEC)" PYTHON=$(PYTHON) .ci/fresh_venv_check.sh llamaindex
 
 bench: install
 	$(PY) benchmarks/routing_quality.py

@@ -7,7 +7,7 @@ Pipelines (stand-in models that bill like providers, `tests/fixtures_rag.py`; th
 - ``llamaindex-compact`` / ``llamaindex-refine``: a `VectorStoreIndex` query engine, three chunks,
   chat models, `SCOPELLM` as the LLM (refine makes three LLM calls a query).
 
-Each runs under ``Ledger(0.60, on_exhausted="raise")`` (about 40% of what the 200 questions cost
+Each runs under ``Ledger(0.60, mode="raise")`` (about 40% of what the 200 questions cost
 unbudgeted), with providers billing exactly the tokens used (``bill 1x``) or 1-3x them
 (``bill 1-3x``, drawn per call; seeds 0-2, median and worst reported), one query at a time or 8
 concurrent (asyncio). Reported per scenario: spent / budget, overdraw (% of the budget), queries
@@ -54,7 +54,7 @@ def _pipeline(name: str, bill: tuple[float, float], seed: int) -> tuple[Any, Any
     from scope_shared import Ledger, Router
 
     router = Router(CARDS, toy_history(), embedder=toy_embedder())
-    ledger = Ledger(BUDGET, on_exhausted="raise")
+    ledger = Ledger(BUDGET, mode="raise")
     if name == "langchain-rag":
         from langchain_scope import SCOPERouter
 

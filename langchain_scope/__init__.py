@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from scope_shared.extras import require_extra
+
+require_extra("langchain", "langchain_scope (the LangChain integration)")  # a clear error naming the extra, before any framework import
+
 from langchain_scope.budget import with_budget
 from langchain_scope.chat_model import SCOPERouter
 from langchain_scope.config import LEDGER_KEY

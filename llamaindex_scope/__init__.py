@@ -6,8 +6,12 @@
 Only glue lives here: estimates, policies, ledger and the routed-call flow are ``scope_shared``'s.
 """
 
+from scope_shared.extras import require_extra
+
+require_extra("llamaindex", "llamaindex_scope (the LlamaIndex integration)")  # a clear error naming the extra, before any framework import
+
 from llamaindex_scope.budget import current_budget, scope_budget
-from llamaindex_scope.embeddings import SCOPEEmbedding, ScopeEmbedding
+from llamaindex_scope.embeddings import SCOPEEmbedding
 from llamaindex_scope.events import SCOPECostEvent, SCOPERoutingEvent
 from llamaindex_scope.llm import SCOPELLM
 from llamaindex_scope.retriever import SCOPERouterRetriever
@@ -29,7 +33,6 @@ __all__ = [
     "SCOPESelection",
     "SCOPESelector",
     "SCOPEStructuredLLM",
-    "ScopeEmbedding",  # old name of SCOPEEmbedding
     "collect_calls",
     "current_budget",
     "mark_routing_text",

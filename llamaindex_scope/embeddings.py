@@ -1,4 +1,4 @@
-"""`SCOPEEmbedding` (alias `ScopeEmbedding`, its first name): the router's embedder (by default the bundled all-MiniLM-L6-v2) as a LlamaIndex embedding.
+"""`SCOPEEmbedding`: the router's embedder (by default the bundled all-MiniLM-L6-v2) as a LlamaIndex embedding.
 
 Lets a ``VectorStoreIndex`` embed documents with the same offline model SCOPE routes with, so a
 pipeline needs no second embedding model and no network.
@@ -52,4 +52,3 @@ class SCOPEEmbedding(BaseEmbedding):
 
 
 #: the first name of `SCOPEEmbedding`, kept so existing code keeps working
-ScopeEmbedding = SCOPEEmbedding

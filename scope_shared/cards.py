@@ -37,6 +37,11 @@ class ModelCard(BaseModel):
         gt=0,
         description="Output tokens assumed when the history has no token counts for this model.",
     )
+    output_tokens_by_benchmark: dict[str, float] | None = Field(
+        default=None,
+        description="Output-length priors by benchmark, used (near questions of those benchmarks) when the "
+        "history has no token counts for this model; ahead of default_output_tokens.",
+    )
     supports_tools: bool | None = Field(
         default=None,
         description="Whether the model can call tools; None: let the integration tell from the model object.",
@@ -51,6 +56,16 @@ class ModelCard(BaseModel):
     @classmethod
     def _check_tags(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(_clean_name(t, "tag") for t in v)
+
+    @field_validator("output_tokens_by_benchmark")
+    @classmethod
+    def _check_length_priors(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is None:
+            return None
+        bad = {k: t for k, t in v.items() if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0)}
+        if bad:
+            raise ValueError(f"output-length priors must be finite numbers > 0, got {bad}")
+        return {str(k): float(t) for k, t in v.items()}
 
     @field_validator("input_price", "output_price")
     @classmethod

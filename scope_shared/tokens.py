@@ -23,15 +23,6 @@ def approx_token_count(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
-def hf_token_counter(tokenizer) -> TokenCounter:  # type: ignore[no-untyped-def]
-    """Wrap a Hugging Face tokenizer as a token counter."""
-
-    def count(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    return count
-
-
 def member(obj: Any, key: str) -> Any:
     """``obj[key]`` for a mapping, else ``obj.key``; None when absent (providers use both shapes)."""
     if obj is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from langchain_scope.fakes import PackAnswerChat
+from langchain_scope.testing import PackAnswerChat
 from scope_shared.onboarding.scripted import ScriptedAnswerer
 
 MATHS = ("math", "gsm8k", "agentverse-mgsm")

@@ -134,14 +134,14 @@ def test_remaining_budget_shapes_the_decision(lc_router):
 
 
 def test_spent_budget_raises_before_any_call_when_set_to_raise(lc_router, cands):
-    ledger = Ledger(0.0, on_exhausted="raise")
+    ledger = Ledger(0.0, mode="raise")
     with pytest.raises(BudgetExceeded):
         lc_router.invoke("math question", config={"configurable": {"scope_ledger": ledger}})
     assert not any(c.calls for c in cands.values())
 
 
 def test_spent_budget_falls_back_to_the_cheapest_when_configured(lc_router, cands):
-    ledger = Ledger(0.0, on_exhausted="cheapest")
+    ledger = Ledger(0.0, mode="soft")
     out = lc_router.invoke("math question", config={"configurable": {"scope_ledger": ledger, "min_accuracy": 0.9}})
     assert out.response_metadata["model_name"] == "cheap"
     assert out.response_metadata["scope"]["fallback_to_cheapest"] is True

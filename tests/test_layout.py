@@ -32,7 +32,7 @@ INTEGRATIONS = {"langchain_scope": "langchain", "llamaindex_scope": "llamaindex"
 #: the core's floors (docs/design.md, Layout): a module imports only from its floor and those below
 FLOORS: dict[str, int] = {
     **dict.fromkeys(
-        ("errors", "atomic", "tokens", "embedders", "cards", "query", "metrics", "arguments",
+        ("errors", "atomic", "tokens", "embedders", "cards", "query", "metrics", "arguments", "progress", "extras",
          "live", "postgres"),
         0,
     ),
@@ -44,6 +44,7 @@ FLOORS: dict[str, int] = {
     **dict.fromkeys(("onboarding", "data"), 6),
     "evaluation": 7,
     "cli": 8,
+    "testing": 8,
 }
 
 

@@ -118,7 +118,7 @@ def test_routed_call_falls_back_and_charges_real_cost(router):
 
 def test_routed_call_skips_models_that_no_longer_fit(router):
     est = router.estimate("a math problem")
-    ledger = Ledger(budget=est["mid"].expected_cost * 1.01, on_exhausted="raise")
+    ledger = Ledger(budget=est["mid"].expected_cost * 1.01, mode="raise")
     call = RoutedCall.plan(router, "a math problem", settings_for_call(Settings.read(ledger=ledger)))
     ledger.charge(est["mid"].expected_cost * 0.5)  # someone else spent meanwhile
     models = []

@@ -23,7 +23,6 @@ from llamaindex_scope import (
     SCOPEEmbedding,
     SCOPERouterRetriever,
     SCOPESelector,
-    ScopeEmbedding,
     collect_calls,
 )
 
@@ -127,7 +126,7 @@ def test_packages_are_typed_and_names_are_consistent():
     root = Path(__file__).resolve().parents[1]
     for pkg in ("scope_shared", "langchain_scope", "llamaindex_scope"):
         assert (root / pkg / "py.typed").exists()
-    assert ScopeEmbedding is SCOPEEmbedding and SCOPEEmbedding.class_name() == "SCOPEEmbedding"
+    assert SCOPEEmbedding.class_name() == "SCOPEEmbedding"
 
 
 @pytest.mark.parametrize("name", ["SCOPELLM", "SCOPESelector", "SCOPEEmbedding", "SCOPERouterRetriever"])

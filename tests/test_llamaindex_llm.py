@@ -182,7 +182,7 @@ def test_budget_caps_then_falls_back_to_cheapest_then_raises(router):
     s = scope_of(llm.complete(q, ledger=empty))
     assert s["model"] == "cheap" and s["fallback_to_cheapest"] is True
     with pytest.raises(BudgetExceeded):
-        llm.complete(q, ledger=Ledger(budget=0.0, on_exhausted="raise"))
+        llm.complete(q, ledger=Ledger(budget=0.0, mode="raise"))
 
 
 # ---------------------------------------------------------------- instrumentation and feedback

@@ -23,7 +23,7 @@ def test_core_and_integration_import_together_in_a_fresh_interpreter():
         "import llama_index.core, llama_index.llms.scope as l, llama_index.selectors.scope as s, "
         "llama_index.embeddings.scope as e, llamaindex_scope as p\n"
         "from llama_index.core.llms import MockLLM\n"
-        "assert l.SCOPELLM is p.SCOPELLM and s.SCOPESelector is p.SCOPESelector and e.ScopeEmbedding is p.ScopeEmbedding\n"
+        "assert l.SCOPELLM is p.SCOPELLM and s.SCOPESelector is p.SCOPESelector and e.SCOPEEmbedding is p.SCOPEEmbedding\n"
         "print(llama_index.core.__file__)\n"
     )
     out = subprocess.run(

@@ -166,7 +166,7 @@ def test_scope_budget_block_overrides_the_constructor(router):
 
 
 def test_spent_budget_raises_the_librarys_error(router):
-    spent = Ledger(budget=0.0, on_exhausted="raise")
+    spent = Ledger(budget=0.0, mode="raise")
     with pytest.raises(BudgetExceeded):
         SCOPESelector(router, ledger=spent).select(choices(), QUESTIONS["trivia"])
 

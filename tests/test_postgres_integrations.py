@@ -29,7 +29,7 @@ def fleet_url(pg_url, tmp_path) -> Iterator[str]:
     """A database with the toy history as ``default`` and a $1 raise-mode ``default`` budget."""
     toy_history().save(tmp_path / "toy")
     import_directory(tmp_path / "toy", pg_url, follow=False).close()
-    Ledger.connect(pg_url, budget=1.0, on_exhausted="raise").close()
+    Ledger.connect(pg_url, budget=1.0, mode="raise").close()
     yield pg_url
     close_connected_ledgers()
     close_connected_histories()

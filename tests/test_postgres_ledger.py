@@ -92,7 +92,7 @@ def test_a_period_starts_with_nothing_spent(pg_url):
 
 def test_routed_calls_hold_and_settle_on_the_shared_budget(pg_url, history, embedder):
     router = Router(CARDS, history, embedder=embedder)
-    ledger = Ledger.connect(pg_url, "router", budget=0.01, on_exhausted="raise")
+    ledger = Ledger.connect(pg_url, "router", budget=0.01, mode="raise")
     call = RoutedCall.plan(router, "code question number 3", settings_for_call(Settings.read(ledger=ledger)))
     model = next(call.models_to_try())
     assert ledger.reserved == pytest.approx(call.decision.estimates[model].expected_cost)
@@ -103,7 +103,7 @@ def test_routed_calls_hold_and_settle_on_the_shared_budget(pg_url, history, embe
 
 def test_four_processes_x_500_reservations_exact_spend_never_overdrawn(pg_url):
     budget = 1.5  # room for about two thirds of what 2,000 calls would hold
-    Ledger.connect(pg_url, "shared", budget=budget, on_exhausted="raise").close()
+    Ledger.connect(pg_url, "shared", budget=budget, mode="raise").close()
     watcher = Ledger.connect(pg_url, "shared")
     peak = [0.0]
     done = threading.Event()
@@ -137,7 +137,7 @@ def test_four_processes_x_500_reservations_exact_spend_never_overdrawn(pg_url):
 
 def test_kill_9_releases_holds_after_the_lease_and_not_before(pg_url):
     lease = 6.0
-    ledger = Ledger.connect(pg_url, "leased", budget=1.0, on_exhausted="raise")
+    ledger = Ledger.connect(pg_url, "leased", budget=1.0, mode="raise")
     holder = spawn("hold", pg_url, "leased", 4, 0.2, lease)
     try:
         assert holder.stdout.readline().startswith("held"), holder.stderr.read()

@@ -85,7 +85,7 @@ def test_spent_budget_falls_back_to_cheapest_or_raises(router):
     d = router.route(MATH, knob={"tradeoff": 0.0}, ledger=spent)
     assert d.model == "cheap" and d.fallback_to_cheapest and "budget" in d.explanation
     with pytest.raises(BudgetExceeded, match="budget spent"):
-        router.route(MATH, knob={"tradeoff": 0.0}, ledger=Ledger(budget=1e-9, on_exhausted="raise"))
+        router.route(MATH, knob={"tradeoff": 0.0}, ledger=Ledger(budget=1e-9, mode="raise"))
 
 
 def test_batch_matches_single(router):

@@ -29,12 +29,12 @@ async def _run(lc: SCOPERouter) -> tuple[list, float]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("on_exhausted", ["raise", "cheapest"])
-def test_thousand_concurrent_calls_share_one_ledger(on_exhausted, capsys):
+@pytest.mark.parametrize("mode", ["raise", "soft"])
+def test_thousand_concurrent_calls_share_one_ledger(mode, capsys):
     biggest = max(c.cost(12, 34) for c in CARDS)  # the fake candidates report 12 in / 34 out tokens
     budget = 0.05 * N_CALLS * biggest
     router = Router(CARDS, toy_history(), embedder=toy_embedder())
-    ledger = Ledger(budget, name="load", on_exhausted=on_exhausted)
+    ledger = Ledger(budget, name="load", mode=mode)
     cands = make_candidates()
     lc = SCOPERouter(candidates=cands, router=router, ledger=ledger, min_accuracy=0.9)
     results, wall = asyncio.run(_run(lc))
@@ -42,7 +42,7 @@ def test_thousand_concurrent_calls_share_one_ledger(on_exhausted, capsys):
     errors = [r for r in results if isinstance(r, BaseException)]
     assert all(isinstance(e, BudgetExceeded) for e in errors), {type(e).__name__ for e in errors}
     assert len(ok) + len(errors) == N_CALLS and len(ok) > 0
-    if on_exhausted == "cheapest":
+    if mode == "soft":
         assert not errors  # spent budgets fall back to the cheapest model instead of raising
     per_call = [m.response_metadata["scope"]["cost"] for m in ok]
     entries = ledger.entries
@@ -55,15 +55,15 @@ def test_thousand_concurrent_calls_share_one_ledger(on_exhausted, capsys):
     assert ledger.reserved == 0 and ledger.calls == len(ok)
     assert sum(len(c.calls) for c in cands.values()) == len(ok)  # no call happened unaccounted
     over = ledger.spent - budget
-    if on_exhausted == "raise":
+    if mode == "raise":
         assert over <= biggest, f"overdrawn by {over:.3g} > one call ({biggest:.3g})"
-    else:  # "cheapest" keeps answering after the budget is spent: only cheapest-model calls overdraw
+    else:  # "soft" keeps answering after the budget is spent: only cheapest-model calls overdraw
         fallback = [m for m in ok if m.response_metadata["scope"]["fallback_to_cheapest"]]
         cheapest = min(CARDS, key=lambda c: c.cost(12, 34)).cost(12, 34)
         assert over <= biggest + len(fallback) * cheapest * (1 + 1e-9)
     with capsys.disabled():
         print(
-            f"\n[load] {N_CALLS} concurrent ainvoke, on_exhausted={on_exhausted}: wall {wall:.2f}s "
+            f"\n[load] {N_CALLS} concurrent ainvoke, mode={mode}: wall {wall:.2f}s "
             f"({N_CALLS / wall:.0f} calls/s), {len(ok)} answered, {len(errors)} refused, "
             f"spent ${ledger.spent:.6f} of ${budget:.6f} (over by {max(over, 0):.2e}, one call <= {biggest:.2e})"
         )

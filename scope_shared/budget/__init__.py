@@ -17,7 +17,7 @@ from scope_shared.budget.base import (
     Overshoot,
     Reservation,
 )
-from scope_shared.budget.ledger import Ledger, OnExhausted
+from scope_shared.budget.ledger import Ledger
 from scope_shared.budget.nesting import Budgets, LedgerLike, nest
 from scope_shared.budget.scopes import (
     BudgetScope,
@@ -39,7 +39,6 @@ __all__ = [
     "LedgerEntry",
     "LedgerLike",
     "LedgerState",
-    "OnExhausted",
     "Overshoot",
     "Reservation",
     "Settings",

@@ -85,12 +85,11 @@ class BaseLedger(LiveObject, ABC):
             run with `BudgetExceeded` before the call), ``"end"`` (stop, but integrations end an
             agent run gracefully with a final message, like LangChain's
             ``ModelCallLimitMiddleware(exit_behavior="end")``), or ``"soft"`` (keep going on the
-            cheapest candidate and record the overshoot; ``"cheapest"`` is its old name).
+            cheapest candidate and record the overshoot).
         parent: an enclosing budget charged for everything charged here.
         max_hold_factor: holds grow by the largest cost/hold ratio this ledger has seen, up to
             this factor, so a provider that bills more than estimated soon stops overdrawing
             (1.0: never grow).
-        on_exhausted: the old name of ``mode``.
 
     A ledger is live shared state (`scope_shared.live`): ``copy.deepcopy`` returns the same ledger,
     ``pickle`` raises, saying what to do instead.
@@ -109,17 +108,12 @@ class BaseLedger(LiveObject, ABC):
         *,
         parent: "BaseLedger | None" = None,
         max_hold_factor: float = 4.0,
-        on_exhausted: str | None = None,
     ) -> None:
         if budget is not None:
             try:
                 budget = check_amount(budget, "budget")
             except InvalidUsageError as exc:
                 raise InvalidKnobError(str(exc)) from None
-        if on_exhausted is not None:
-            if mode != "raise" and normalize_mode(mode) != normalize_mode(on_exhausted):
-                raise InvalidKnobError("set mode= or on_exhausted= (its old name), not both")
-            mode = on_exhausted
         if parent is not None and not isinstance(parent, BaseLedger):
             raise InvalidKnobError(f"parent must be a ledger, got {type(parent).__name__}")
         if isinstance(max_hold_factor, bool) or not isinstance(max_hold_factor, (int, float)) or not (
@@ -279,11 +273,6 @@ class BaseLedger(LiveObject, ABC):
             "overshoot": {"calls": o.calls, "excess": o.excess, "max_ratio": o.max_ratio, "overdraw": o.overdraw},
             "parent": None if self.parent is None else self.parent.name,
         }
-
-    @property
-    def on_exhausted(self) -> str:
-        """The old name of ``mode`` (``"cheapest"`` for a soft budget)."""
-        return "cheapest" if self.mode == "soft" else self.mode
 
     def __repr__(self) -> str:
         return (

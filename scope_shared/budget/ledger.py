@@ -25,10 +25,9 @@ from scope_shared.budget.base import (
     overshoot_after,
 )
 
-OnExhausted = BudgetMode  # the old name of the mode type
 logger = logging.getLogger("scope_shared.budget")
 
-__all__ = ["Ledger", "LedgerEntry", "OnExhausted", "Overshoot", "Reservation"]
+__all__ = ["Ledger", "LedgerEntry", "Overshoot", "Reservation"]
 
 
 class Ledger(BaseLedger):

@@ -103,7 +103,7 @@ def _period_seconds(period: float | str | None) -> float | None:
     return float(period)
 
 
-def _wanted(budget: Any, mode: Any, on_exhausted: Any, period: Any) -> dict[str, Any]:
+def _wanted(budget: Any, mode: Any, period: Any) -> dict[str, Any]:
     """The settings the caller asked for (validated), leaving out those to read from the database."""
     wanted: dict[str, Any] = {}
     if budget is not _STORED:
@@ -113,10 +113,8 @@ def _wanted(budget: Any, mode: Any, on_exhausted: Any, period: Any) -> dict[str,
             except InvalidUsageError as exc:
                 raise InvalidKnobError(str(exc)) from None
         wanted["budget"] = budget
-    if mode is not None and on_exhausted is not None and normalize_mode(mode) != normalize_mode(on_exhausted):
-        raise InvalidKnobError("set mode= or on_exhausted= (its old name), not both")
-    if (mode or on_exhausted) is not None:
-        wanted["mode"] = normalize_mode(mode or on_exhausted)
+    if mode is not None:
+        wanted["mode"] = normalize_mode(mode)
     if period is not _STORED:
         wanted["period_s"] = _period_seconds(period)
     return wanted
@@ -140,14 +138,13 @@ class PostgresLedger(BaseLedger):
         lease_s: float = 60.0,
         reconfigure: bool = False,
         timeouts: Timeouts | None = None,
-        on_exhausted: str | None = None,
         dead_letter: str | Path | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise InvalidKnobError(f"a shared budget needs a non-empty name, got {name!r}")
         if isinstance(lease_s, bool) or not isinstance(lease_s, (int, float)) or not math.isfinite(lease_s) or lease_s <= 0:
             raise InvalidKnobError(f"lease_s must be a positive number of seconds, got {lease_s!r}")
-        wanted = _wanted(budget, mode, on_exhausted, period)
+        wanted = _wanted(budget, mode, period)
         self.url, self.lease_s = url, float(lease_s)
         self.owner = uuid.uuid4().hex  # this process's holds, for inspection
         self._session = Session(url, timeouts)

@@ -16,8 +16,6 @@ from scope_shared.errors import InvalidKnobError, InvalidUsageError
 #: what happens when a budget cannot pay for a call
 BudgetMode = Literal["raise", "end", "soft"]
 MODES: tuple[str, ...] = ("raise", "end", "soft")
-#: old spellings still accepted (``on_exhausted="cheapest"`` was the soft budget)
-MODE_ALIASES = {"cheapest": "soft"}
 #: the largest amount one hold, charge or budget may be: no real call costs a trillion dollars, and
 #: with this bound no sum of amounts can overflow a float
 MAX_USD = 1e12
@@ -35,12 +33,9 @@ def check_amount(value: Any, what: str = "a cost") -> float:
 
 
 def normalize_mode(mode: Any) -> BudgetMode:
-    """A budget mode by name (``"cheapest"`` is the old name of ``"soft"``)."""
-    mode = MODE_ALIASES.get(mode, mode) if isinstance(mode, str) else mode
+    """A budget mode by name, checked."""
     if mode not in MODES:
-        raise InvalidKnobError(
-            f"budget mode must be one of {', '.join(MODES)} (or 'cheapest', the old name of 'soft'), got {mode!r}"
-        )
+        raise InvalidKnobError(f"budget mode must be one of {', '.join(MODES)}, got {mode!r}")
     return mode  # type: ignore[return-value]
 
 

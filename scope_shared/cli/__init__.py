@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
+    if not 0.0 < args.test_size < 1.0:
+        raise ScopeError(f"--test-size must be between 0 and 1 (a share of the questions), got {args.test_size:g}")
+    if args.seed < 0:
+        raise ScopeError(f"--seed must be >= 0, got {args.seed}")
     from scope_shared.cli.demo import run_demo
 
     run_demo(seed=args.seed, test_size=args.test_size)
@@ -24,6 +28,10 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def _build_history(args: argparse.Namespace) -> None:
     from scope_shared.data import load_llmrouter9, load_routing_table, stratified_split
 
+    if args.embedder is not None:
+        from scope_shared.embedders.named import expected_record
+
+        expected_record(args.embedder)  # an unknown name fails here, not after loading the table
     embeddings = None
     if args.table:
         if not args.models:
@@ -67,36 +75,87 @@ def load_history_arg(spec: str | None, name: str = "default") -> "History":
 
     if spec is None or (Path(spec) / MANIFEST).is_file() or (PACKS_DIR / spec / MANIFEST).is_file():
         return load_pack(spec).history()
+    if (Path(spec) / "feedback.log").is_file():
+        raise ScopeError(
+            f"{spec} holds an unfinished onboarding (its feedback log, no saved history yet): rerun the same "
+            "'scope onboard ... --out' command to finish it (answers already graded are not asked again)"
+        )
     return History.load(spec)  # raises the store's own clear error
 
 
-def _cmd_route(args: argparse.Namespace) -> None:
-    from scope_shared.routing.router import Router
+KNOB_HELP = {
+    "max_cost": "USD: the most accurate candidate whose expected cost fits",
+    "tradeoff": "accuracy per USD, >= 0: maximise p_correct - TRADEOFF * expected cost (0 = most accurate)",
+    "min_accuracy": "0..1: the cheapest candidate predicted to reach it, else the most accurate",
+    "accuracy_margin": "0..1: the cheapest candidate predicted within MARGIN of the best candidate's "
+                       "p_correct on this question (the default knob)",
+    "alpha": "0..1: the SCOPE paper's score, 0 = cheapest, 1 = most accurate",
+}
 
+
+def _cmd_route(args: argparse.Namespace) -> None:
+    from scope_shared.query import validate_query
+    from scope_shared.routing.knobs import KNOB_KINDS, as_knob
+
+    # everything that can be wrong with the arguments is checked before anything heavy is loaded
+    question = validate_query(args.question)
+    knob = as_knob({k: getattr(args, k) for k in KNOB_KINDS})
     history = load_history_arg(args.history, args.history_name)
     if not history.cards:
         raise ScopeError(f"history {args.history} holds no model cards; build it with 'scope history build'")
     cards = history.cards
-    if args.candidates:
+    if args.candidates is not None:
         names = [c.strip() for c in args.candidates.split(",") if c.strip()]
+        if not names:
+            raise ScopeError(f"--candidates names no model; the history has cards for {', '.join(cards)}")
         unknown = [m for m in names if m not in cards]
         if unknown:
             raise ScopeError(f"unknown candidate {unknown[0]!r}; the history has cards for {', '.join(cards)}")
         cards = {m: cards[m] for m in names}
+    check_embedder_arg(history, args.embedder, args.history)
     estimator = None
     if args.estimator:
         from scope_shared.cli.learned import load_estimator
 
         estimator = load_estimator(args.estimator)
-    router = Router(cards.values(), history, estimator=estimator, embedder=args.embedder)
-    from scope_shared.routing.knobs import KNOB_KINDS
+    from scope_shared.routing.router import Router
 
-    decision = router.route(args.question, knob={k: getattr(args, k) for k in KNOB_KINDS})
-    print(f"{'model':<36} {'p_correct':>9} {'out tokens':>10} {'expected $':>12}")
+    router = Router(cards.values(), history, estimator=estimator, embedder=args.embedder)
+    decision = router.route(question, knob=knob)
+    print(f"{'model':<36} {'p_correct':>9} {'out tokens':>10} {'(from)':<8} {'expected $':>12}")
     for m in decision.ranking:
         e = decision.estimates[m]
-        print(f"{m:<36} {e.p_correct:9.3f} {e.expected_output_tokens:10.0f} {e.expected_cost:12.7f}")
+        print(f"{m:<36} {e.p_correct:9.3f} {e.expected_output_tokens:10.0f} {e.output_tokens_source:<8} {e.expected_cost:12.7f}")
     print(f"decision: {decision.explanation}")
+    sources = {e.output_tokens_source for e in decision.estimates.values()}
+    if sources - {"history"}:
+        print("note: output tokens 'prior' = the card's per-benchmark length prior, 'assumed' = one default "
+              "length; 'history' = counted on similar questions. Input tokens: "
+              + ("characters / 4." if decision.chosen.input_tokens_approximated else "counted."))
+
+
+def check_embedder_arg(history: "History", spec: str | None, history_arg: str | None) -> None:
+    """Refuse ``--embedder`` when it cannot serve ``history`` (another embedder's vectors), before the
+    embedder is loaded or distilled, naming the command that makes a matching history."""
+    if spec is None:
+        return
+    from scope_shared.embedders.named import expected_record
+
+    name, dim = expected_record(spec)
+    recorded = history.embedder_name
+    if (recorded is None or recorded == name) and (dim is None or dim == history.dim):
+        return
+    where = history_arg or "the bundled pack"
+    if history_arg is None or not (Path(history_arg) / "manifest.json").is_file():
+        fix = f"'scope history build --embedder {spec} --out DIR' makes one from the bundled pack"
+    else:
+        fix = f"'scope history reembed --history {history_arg} --embedder {spec} --out DIR' makes one"
+    raise ScopeError(
+        f"--embedder {spec} cannot serve {where}: its questions were embedded with "
+        f"{recorded or f'a {history.dim}-d embedder'!s}"
+        f"{'' if dim is None else f' ({history.dim}-d; {spec} gives {dim}-d vectors)'}; "
+        f"route with a history embedded by {spec}: {fix}, then pass --history DIR"
+    )
 
 
 def _cmd_train_reasoner(args: argparse.Namespace) -> None:
@@ -112,7 +171,10 @@ def _cmd_train_reasoner(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scope", description="SCOPE router: pre-hoc model routing")
+    parser = argparse.ArgumentParser(
+        prog="scope", description="SCOPE router: pre-hoc model routing",
+        epilog="Progress bars are drawn only on a terminal; --quiet (anywhere) or SCOPE_QUIET=1 turns them off.")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars (same as SCOPE_QUIET=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="route llmrouter-9's held-out questions and print the savings")
@@ -120,7 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--test-size", type=float, default=0.2)
     demo.set_defaults(func=_cmd_demo)
 
-    route = sub.add_parser("route", help="print every candidate's estimate and the decision")
+    route = sub.add_parser(
+        "route", help="print every candidate's estimate and the decision",
+        description="Estimate every candidate's chance of answering QUESTION correctly and its cost, and pick one "
+                    "under one knob. Arguments are checked before the embedder loads.")
     route.add_argument("question")
     route.add_argument("--history", default=None, help="a history directory (scope history build / scope onboard), an anchor pack (default: the bundled pack) or a postgresql:// URL")
     route.add_argument("--candidates", default=None, help="comma-separated model names to route among (default: every card in the history)")
@@ -128,11 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--embedder", default=None,
                        help="minilm, fast or a sentence-transformers path (default: the one the history records)")
     route.add_argument("--estimator", default=None, help="a trained estimator directory (scope train); default kNN")
-    from scope_shared.routing.knobs import KNOB_KINDS  # here, not at the top: `scope --help` stays fast
+    from scope_shared.routing.knobs import DEFAULT_ACCURACY_MARGIN, KNOB_KINDS  # here: `scope --help` stays fast
 
+    knobs = route.add_argument_group(
+        f"knob (set at most one; none: --accuracy-margin {DEFAULT_ACCURACY_MARGIN:g})",
+        "how to trade accuracy for cost on this question").add_mutually_exclusive_group()
     for knob in KNOB_KINDS:
-        route.add_argument(f"--{knob.replace('_', '-')}", dest=knob, type=float, default=None,
-                           help="the knob for this question (set at most one; default: accuracy_margin)")
+        knobs.add_argument(f"--{knob.replace('_', '-')}", dest=knob, type=float, default=None,
+                           metavar=knob.split("_")[-1].upper(), help=KNOB_HELP[knob])
     route.set_defaults(func=_cmd_route)
 
     hist = sub.add_parser("history", help="build or inspect a history store")
@@ -144,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--models", default=None, help="JSON prices for --table")
     build.add_argument("--split-seed", type=int, default=None, help="keep only the history part of a split")
     build.add_argument("--test-size", type=float, default=0.2)
-    build.add_argument("--embedder", default=None, help="minilm (default), fast, or a sentence-transformers path")
+    build.add_argument("--embedder", default=None,
+                       help="minilm (default: the pack's stored vectors), fast (distilled once, then ~1 s for the "
+                            "pack; 'scope route --history OUT' then starts without torch), or a sentence-transformers folder")
     build.set_defaults(func=_build_history)
     info = hsub.add_parser("info", help="describe a history directory or a shared history")
     info.add_argument("path", help="a history directory or a postgresql:// URL")
@@ -169,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from scope_shared.progress import set_quiet
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--quiet" in argv[:end] or "-q" in argv[:end]:  # accepted before or after the command
+        argv = [a for i, a in enumerate(argv) if i >= end or a not in ("--quiet", "-q")]
+        set_quiet()
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

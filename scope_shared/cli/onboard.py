@@ -88,18 +88,23 @@ def _cmd_onboard(args: argparse.Namespace) -> None:
     source = args.history or (target if target and (Path(target) / "manifest.json").is_file() else None)
     history = History.load(source) if source else pack.history()  # --out accumulates models run after run
     log = args.log or (str(Path(target) / LOG_NAME) if target else None)
-    if log and not args.dry_run:
-        Path(log).parent.mkdir(parents=True, exist_ok=True)
     model = None
     if not args.dry_run:
         model = args.model if args.model else load_object(args.model_object)
     judge = args.judge if args.judge else None
-    result = onboard(
-        model, card, history=history, pack=pack, n_anchors=DEFAULT_ANCHORS if args.anchors is None else args.anchors, max_spend=args.max_spend,
-        concurrency=args.concurrency, feedback_log=None if args.dry_run else log, run_code=args.run_code,
-        judge=judge, dry_run=args.dry_run, show_progress=not args.no_progress,
-        anchors=_anchor_questions(args.anchor_questions) if args.anchor_questions else None, seed=args.seed,
-    )
+    made = [] if args.dry_run or not log else _missing_dirs(Path(log).parent)
+    if made:
+        made[0].mkdir(parents=True, exist_ok=True)
+    try:
+        result = onboard(
+            model, card, history=history, pack=pack, n_anchors=DEFAULT_ANCHORS if args.anchors is None else args.anchors, max_spend=args.max_spend,
+            concurrency=args.concurrency, feedback_log=None if args.dry_run else log, run_code=args.run_code,
+            judge=judge, dry_run=args.dry_run, show_progress=not args.no_progress,
+            anchors=_anchor_questions(args.anchor_questions) if args.anchor_questions else None, seed=args.seed,
+        )
+    except BaseException:
+        _remove_if_nothing_kept(made, Path(log) if log else None)
+        raise
     if args.dry_run:
         print(result.plan.text())
         print("dry run: no model was called")
@@ -109,6 +114,32 @@ def _cmd_onboard(args: argparse.Namespace) -> None:
     print(f"saved {len(history)} questions, models {', '.join(history.models)} -> {target} (log: {log})")
     if args.report_json:
         Path(args.report_json).write_text(json.dumps(result.report.to_dict(), indent=2, default=str), encoding="utf-8")
+
+
+def _missing_dirs(folder: Path) -> list[Path]:
+    """The folders from ``folder`` upward that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_if_nothing_kept(made: list[Path], log: Path | None) -> None:
+    """After a failed onboarding: remove the folders this run created if no graded answer was logged
+    in them (an empty folder is no history, and later commands would stumble on it). A log with
+    answers stays: the same command resumes from it without asking those questions again."""
+    if not made:
+        return
+    if log is not None and log.is_file() and len(log.read_bytes().splitlines()) > 1:  # header + answers
+        return
+    if log is not None and log.is_file():
+        log.unlink()
+    for folder in made:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # something else was written there: leave it
 
 
 def _cmd_pack_build(args: argparse.Namespace) -> None:

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from scope_shared.progress import progress
 from scope_shared.cards import ModelCard, Outcome
 from scope_shared.embedders import Embedder, as_embedder, embed_with_cache
 from scope_shared.errors import ScopeError, UnknownModelError
@@ -92,14 +92,18 @@ class RoutingTable:
     ) -> np.ndarray:
         """USD per (question, model): real cost if known, else card price x token counts.
 
-        Without output-token counts, each model's ``default_output_tokens`` (or the default given)
-        is assumed; say so wherever the figure is shown.
+        Without output-token counts, each model's per-benchmark prior (``output_tokens_by_benchmark``),
+        else its ``default_output_tokens`` (or the default given) is assumed; say so wherever the
+        figure is shown.
         """
         in_tok = np.array([token_counter(q) for q in self.questions], dtype=np.float64)
         out = np.empty(self.scores.shape)
         for j, m in enumerate(self.models):
             card = self.cards[m]
             toks = np.full(len(self), card.default_output_tokens or default_output_tokens)
+            if card.output_tokens_by_benchmark:  # the card's per-benchmark priors, as the router uses them
+                priors = card.output_tokens_by_benchmark
+                toks = np.array([priors.get(b or "", t) for b, t in zip(self.benchmarks, toks)])
             if self.output_tokens is not None:
                 toks = np.where(np.isfinite(self.output_tokens[:, j]), self.output_tokens[:, j], toks)
             out[:, j] = (in_tok * card.input_price + toks * card.output_price) / 1e6
@@ -120,8 +124,7 @@ class RoutingTable:
         history = History(emb.dim, emb.name)
         ids = history.add_questions(self.questions, vecs, self.benchmarks)
         rows = range(len(self))
-        if show_progress:
-            rows = tqdm(rows, desc="recording outcomes", total=len(self))
+        rows = progress(rows, desc="recording outcomes", total=len(self), enabled=show_progress)
         for i in rows:
             outs = []
             for j, m in enumerate(self.models):

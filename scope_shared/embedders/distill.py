@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from scope_shared.progress import quiet_third_party, show_bars
 from scope_shared.atomic import fsync_dir
 from scope_shared.errors import ScopeError
 
@@ -80,7 +81,7 @@ def token_vectors(model: Any, ids: list[int], cls_id: int, sep_id: int, batch_si
     out = np.zeros((len(ids), model.config.hidden_size), dtype=np.float32)
     starts = range(0, len(ids), batch_size)
     with torch.inference_mode():
-        for s in tqdm(starts, desc="distilling token vectors", disable=not show_progress):
+        for s in tqdm(starts, desc="distilling token vectors", disable=not show_bars(show_progress)):
             chunk = torch.tensor(ids[s : s + batch_size], dtype=torch.long)[:, None]
             inputs = torch.cat([torch.full_like(chunk, cls_id), chunk, torch.full_like(chunk, sep_id)], dim=1)
             hidden = model(input_ids=inputs, attention_mask=torch.ones_like(inputs)).last_hidden_state
@@ -113,12 +114,17 @@ def distill_static(teacher: str | Path, out: str | Path, config: DistillConfig |
     """
     from transformers import AutoModel
 
+    from scope_shared.embedders.minilm import default_model_path, verify_bundled_weights
+
     cfg = config or DistillConfig()
     teacher, out = Path(teacher), Path(out)
+    if str(teacher) == default_model_path():
+        verify_bundled_weights(str(teacher))
     try:
         teacher_tok = json.loads((teacher / TOKENIZER_FILE).read_text(encoding="utf-8"))
         vocab = teacher_tok["model"]["vocab"]
-        model = AutoModel.from_pretrained(str(teacher), local_files_only=True).eval()
+        with quiet_third_party():
+            model = AutoModel.from_pretrained(str(teacher), local_files_only=True).eval()
     except (OSError, ValueError, KeyError) as exc:
         raise ScopeError(f"cannot read the teacher model at {str(teacher)!r}: {exc}") from exc
     tokens = kept_vocabulary(vocab, cfg.vocab_size)

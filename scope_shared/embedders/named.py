@@ -9,6 +9,7 @@ embedder build``) or, if missing, at first use. It lives in ``$SCOPE_CACHE_DIR/e
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from scope_shared.embedders.static import StaticEmbedder, Truncation
 from scope_shared.embedders.tuning import ROUTING, load_tuned, tuned_build
 from scope_shared.errors import ScopeError
 
+_log = logging.getLogger(__name__)
 MINILM, FAST = "minilm", "fast"
 #: what each name means (``scope embedder list``)
 DESCRIPTIONS = {
@@ -100,6 +102,8 @@ def fast_embedder(spec: FastSpec | None = None, build: bool = True) -> StaticEmb
                     raise ScopeError(
                         f"the fast embedder is not built yet ({fast_model_dir(spec)}); run 'scope embedder build'"
                     )
+                _log.warning("distilling the fast embedder from the bundled MiniLM, once on this machine "
+                             "(2-10 minutes; 'scope embedder build' does it ahead) into %s", fast_model_dir(spec))
                 build_fast(spec)
             _FAST[spec] = StaticEmbedder(fast_model_dir(spec), truncation=spec.truncation)
         return _FAST[spec]
@@ -163,3 +167,34 @@ def as_embedder(obj: Any) -> Embedder:
     if hasattr(obj, "embed_documents"):
         return LangChainEmbedder(obj)
     raise ScopeError(f"cannot use {type(obj).__name__} as an embedder")
+
+
+def expected_record(spec: str) -> tuple[str, int | None]:
+    """What a history embedded by the embedder ``spec`` records, found without loading it: its name
+    and, where the files say it, its dimension. ``spec`` is ``"minilm"``/``"fast"``, a name a history
+    recorded for one of them, or a local sentence-transformers folder. Raises `ScopeError` for anything
+    else: nothing is fetched from a model hub."""
+    from scope_shared.embedders.minilm import default_model_path, pooled_dim
+
+    if spec in MINILM_ALIASES:
+        return "all-MiniLM-L6-v2", pooled_dim(default_model_path())
+    if spec in (FAST, fast_recorded_name()):
+        return fast_recorded_name(), _built_dim() or FastSpec().distill.pca_dims
+    if Path(spec).is_dir():
+        return str(spec), pooled_dim(spec)
+    raise ScopeError(
+        f"unknown embedder {spec!r}: use {MINILM!r} (the bundled MiniLM), {FAST!r} (distilled from it), "
+        "or the path of a local sentence-transformers model folder"
+    )
+
+
+def _built_dim() -> int | None:
+    """The dimension of the fast model built on this machine, from its config (None if not built)."""
+    import json
+
+    from scope_shared.embedders.distill import CONFIG_FILE
+
+    try:
+        return int(json.loads((fast_model_dir() / CONFIG_FILE).read_text(encoding="utf-8"))["hidden_dim"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

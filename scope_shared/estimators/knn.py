@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from scope_shared.progress import show_bars
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators.base import Estimator, RawEstimates
 from scope_shared.estimators.levels import logit_shift, model_levels
@@ -174,7 +175,7 @@ def tune_knn(
     }
     results: dict[str, float] = {}
     best: tuple[float, KNNEstimator] | None = None
-    for k, t, b in tqdm(list(itertools.product(ks, temperatures, prior_weights)), desc="tuning kNN"):
+    for k, t, b in tqdm(list(itertools.product(ks, temperatures, prior_weights)), desc="tuning kNN", disable=not show_bars()):
         est = KNNEstimator(k, t, b)
         loss = loo_log_loss(est, history, models, sample, anchors_by_k[k])
         results[f"k={k},t={t},prior={b}"] = loss

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from scope_shared.progress import show_bars
 from scope_shared.cards import Outcome
 from scope_shared.estimators.features import N_ANCHOR, N_HAND, hide_lengths, pair_features, summarize_model
 from scope_shared.estimators.learned_net import PairNet
@@ -119,7 +120,7 @@ def build_training_set(
     mask = np.zeros((n, len(pseudo), sk), bool)
     base = np.zeros((n, len(pseudo)), np.float32)
     chunks = range(0, n, _CHUNK)
-    for s in tqdm(chunks, desc="training features", disable=not show_progress):
+    for s in tqdm(chunks, desc="training features", disable=not show_bars(show_progress)):
         ids = np.arange(s, min(s + _CHUNK, n))
         a = aug.anchors(emb[ids], pseudo, k, exclude_ids=ids)
         h, st, b = pair_features(emb[ids], a, sums, exclude_ids=ids)
@@ -172,7 +173,7 @@ def train_net(data: TrainingSet, dim: int, cfg: LearnedConfig, show_progress: bo
     report = TrainReport(n_train_pairs=len(tq), n_val_pairs=len(vq), has_length=data.has_length)
     report.val_question_ids = np.flatnonzero(data.val).tolist()
     best_state, best_loss, bad = None, np.inf, 0
-    bar = tqdm(range(cfg.epochs), desc="training", disable=not show_progress)
+    bar = tqdm(range(cfg.epochs), desc="training", disable=not show_bars(show_progress))
     for epoch in bar:
         net.train()
         order = gen.permutation(len(tq))

@@ -26,9 +26,32 @@ def embedder_for(history: History, embedder: Embedder | Any = None) -> Embedder:
         from scope_shared.embedders.named import named_embedder
 
         embedder = named_embedder(history.embedder_name)
+    if isinstance(embedder, str):
+        _precheck_name(history, embedder)  # before a named embedder is loaded, or distilled
     emb = as_embedder(embedder)
     check_embedder(history, emb)
     return emb
+
+
+def _precheck_name(history: History, spec: str) -> None:
+    """Refuse an embedder given by name that cannot serve ``history``, from what its name tells."""
+    from scope_shared.embedders.named import expected_record
+
+    try:
+        name, dim = expected_record(spec)
+    except ScopeError:
+        return  # not a name this library knows: the loader says what is wrong with it
+    if dim is not None and dim != history.dim:
+        raise ScopeError(f"embedder {spec!r} gives {dim}-d vectors, the history holds {history.dim}-d ones"
+                         + _hint_name(history, spec))
+    if history.embedder_name is not None and history.embedder_name != name:
+        raise ScopeError(f"the history was embedded with {history.embedder_name!r}, not {name!r}: their vectors "
+                         "are not comparable" + _hint_name(history, spec))
+
+
+def _hint_name(history: History, spec: str) -> str:
+    return (f"; use embedder={history.embedder_name!r}, or re-embed the history "
+            f"('scope history reembed --history DIR --embedder {spec}')") if history.embedder_name else ""
 
 
 def check_embedder(history: History, embedder: Embedder) -> None:

@@ -3,10 +3,10 @@
 Quick start (offline, with a scripted stand-in for a real chat model)::
 
     from scope_shared import Router, load_pack, onboard
-    from langchain_scope.fakes import PackAnswerChat
+    from scope_shared.testing import ScriptedAnswerer   # or your chat model / LLM / "provider:model"
 
     history = load_pack().history()                     # bundled llmrouter-9 pack, no embedder needed
-    result = onboard(PackAnswerChat(model_name="mine", skill=0.7),
+    result = onboard(ScriptedAnswerer("mine", skill=0.7),
                      {"name": "mine", "input_price": 0.2, "output_price": 0.6},
                      history=history, max_spend=0.10, feedback_log="onboarding.log")
     print(result.report)

@@ -127,7 +127,7 @@ def _init_chat_model(spec: str) -> Any:
     try:
         from langchain.chat_models import init_chat_model
     except ImportError:
-        raise OnboardingError(f"a model string like {spec!r} needs the 'langchain' package (pip install langchain) and the provider's package") from None
+        raise OnboardingError(f"a model string like {spec!r} needs LangChain (pip install 'scope-router[langchain]') and the provider's package (e.g. langchain-openai)") from None
     try:
         return init_chat_model(spec)
     except Exception as exc:  # noqa: BLE001 - missing provider package, unknown provider, missing key: all told the same way
@@ -149,12 +149,15 @@ def as_client(model: Any, token_counter: TokenCounter = approx_token_count) -> M
 
         if isinstance(model, BaseLLM):
             return LlamaIndexClient(model, token_counter)
-    except ImportError:  # pragma: no cover - llama-index-core is a dependency
+    except ImportError:  # LlamaIndex not installed (the [llamaindex] extra): not a LlamaIndex LLM
         pass
-    from langchain_core.runnables import Runnable
+    try:
+        from langchain_core.runnables import Runnable
 
-    if isinstance(model, Runnable):
-        return LangChainClient(model, token_counter)
+        if isinstance(model, Runnable):
+            return LangChainClient(model, token_counter)
+    except ImportError:  # LangChain not installed (the [langchain] extra): not a LangChain model
+        pass
     if callable(model):
         return CallableClient(model, token_counter=token_counter)
     raise OnboardingError(

@@ -11,6 +11,7 @@ Used by ``scope pack build``.
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 import gzip
 import io
 import json
@@ -217,7 +218,10 @@ def build_llmrouter9_pack(root: str | Path, out: str | Path, embedder: Embedder 
     from scope_shared.data.llmrouter import load_llmrouter9
 
     root = Path(root)
+    from scope_shared.onboarding.length_priors import NOTE, with_length_priors
+
     table = load_llmrouter9(root)
+    table = replace(table, cards=with_length_priors(table.cards), notes=[NOTE])
     questions = llmrouter9_questions(root, table)
     return build_pack(out, questions, table, embedder, name="llmrouter-9", license_file=root / "LICENSE",
                       source="ulab-uiuc/LLMRouter (MIT), snapshot 4e7a796942ce26e9d5f2b93191c7c2585c99c2e3; "

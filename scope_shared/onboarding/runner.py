@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 from tqdm.auto import tqdm
 
+from scope_shared.progress import show_bars
 from scope_shared.budget import Ledger
 from scope_shared.budget.records import MAX_USD
 from scope_shared.cards import ModelCard, Outcome
@@ -311,7 +312,7 @@ class _Run:
                  pack: AnchorPack, retry: RetryPolicy, concurrency: int = 1) -> None:
         self.plan, self.history, self.client, self.graders, self.pack, self.retry = plan, history, client, graders, pack, retry
         budget = None if plan.max_spend is None else max(plan.max_spend - plan.spent_before, 0.0)
-        self.ledger = Ledger(budget=budget, name=f"onboarding {plan.model}", on_exhausted="raise")
+        self.ledger = Ledger(budget=budget, name=f"onboarding {plan.model}", mode="raise")
         self.stop = threading.Event()
         self.skipped_by_cap = 0
         self.failed: list[str] = []
@@ -394,7 +395,7 @@ class _Run:
 
     def run(self, concurrency: int, show_progress: bool) -> list[AnchorResult]:
         results: list[AnchorResult] = []
-        bar = tqdm(total=len(self.plan.todo), desc=f"onboarding {self.plan.model}", disable=not show_progress)
+        bar = tqdm(total=len(self.plan.todo), desc=f"onboarding {self.plan.model}", disable=not show_bars(show_progress))
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             futures = [pool.submit(self.ask, c) for c in self.plan.todo]
             try:
@@ -561,7 +562,12 @@ def onboard(
         if attached is None:
             history.attach_log(feedback_log)
         elif attached.path.resolve() != Path(feedback_log).resolve():
-            raise OnboardingError(f"the history already writes to feedback log {attached.path}, not {feedback_log}")
+            raise OnboardingError(
+                f"this history already writes its feedback to {attached.path}, so it cannot also write to "
+                f"{feedback_log}: a history keeps one log, holding every model's answers. Onboard this model "
+                f"into the same log: pass feedback_log={str(attached.path)!r}, or leave feedback_log out "
+                "(the attached log is used)"
+            )
     judge_grader = LLMJudgeGrader(judge) if judge is not None and not isinstance(judge, Grader) else judge
     all_graders = merge_graders(default_graders(run_code=run_code, judge=judge_grader), graders)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):

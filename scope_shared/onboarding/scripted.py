@@ -173,7 +173,7 @@ class ScriptedAnswerer:
         """The answer text for a prompt (a pack question's rendered prompt)."""
         q = self._by_prompt.get(prompt)
         if q is None:
-            return "I cannot tell what this question is."
+            return f"[{self.name}] a scripted reply (this stand-in answers only the anchor pack's questions)."
         text, right = self._answer(q, self.means_right(q))
         with self._lock:
             self.calls.append(q.id)

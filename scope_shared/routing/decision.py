@@ -20,6 +20,20 @@ class Estimate(BaseModel):
     estimator: str = "knn"
     rationale: str | None = None
     n_anchors: int = 0
+    output_tokens_source: str = Field(
+        default="history",
+        description="where expected_output_tokens came from: 'history' (anchors' token counts), 'prior' (the "
+        "card's per-benchmark length prior) or 'assumed' (one default length)",
+    )
+    input_tokens_approximated: bool = Field(
+        default=False, description="input_tokens is characters / 4, not a tokenizer's count")
+
+    @property
+    def assumptions(self) -> str:
+        """What this estimate's cost rests on that was not measured, in words (``""`` if nothing)."""
+        from scope_shared.routing.lengths import assumption_note
+
+        return assumption_note(self.expected_output_tokens, self.output_tokens_source, self.input_tokens_approximated)
 
 
 class Decision(BaseModel):

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from scope_shared.progress import progress
 from scope_shared.cards import ModelCard, Outcome, to_cards
 from scope_shared.embedders import Embedder
 from scope_shared.errors import InvalidCardError, InvalidQueryError, ScopeError, UnknownModelError
@@ -24,6 +24,7 @@ from scope_shared.query import validate_queries, validate_query
 from scope_shared.routing.decision import Decision, Estimate
 from scope_shared.routing.exploration import Explorer
 from scope_shared.routing.knobs import DEFAULT_KNOB, Knob, KnobLike, as_knob
+from scope_shared.routing.lengths import fill_output_tokens
 from scope_shared.routing.policies import cap_first, explain, policy_for, rank
 from scope_shared.routing.records import CallBook, CallRecord
 from scope_shared.routing.routing_text import RoutingText
@@ -137,10 +138,10 @@ class Router(LiveObject):
     ) -> tuple[list[dict[str, Estimate]], np.ndarray, np.ndarray]:
         anchors = self.history.anchors(embs, models, self.estimator.k)
         raw = checked_predict(self.estimator, queries, embs, anchors, self.history)
-        defaults = np.array(
-            [self.cards[m].default_output_tokens or self.default_output_tokens for m in models]
+        tokens, length_source = fill_output_tokens(
+            raw.output_tokens, anchors, self.history, [self.cards[m] for m in models], self.default_output_tokens
         )
-        tokens = np.where(np.isfinite(raw.output_tokens), raw.output_tokens, defaults[None, :])
+        approximated = prompt_tokens is None and self.count_tokens is approx_token_count
         in_tok = (
             counted_tokens(self.count_tokens, queries)
             if prompt_tokens is None
@@ -172,6 +173,8 @@ class Router(LiveObject):
                     estimator=name,
                     rationale=raw.rationales[i][j] if raw.rationales else None,
                     n_anchors=int(n_l[i][j]),
+                    output_tokens_source=length_source[i, j],
+                    input_tokens_approximated=approximated,
                 )
             out.append(row)
         return out, raw.p_correct, cost
@@ -243,8 +246,7 @@ class Router(LiveObject):
         if self.batch_scorer is not None and k.kind == "alpha":  # the paper's batch scorer serves alpha only
             orders = self.batch_scorer.rank_batch(self, embs, models, p, cost, k.value)
         it = range(len(qs))
-        if show_progress:
-            it = tqdm(it, desc="routing", total=len(qs))
+        it = progress(it, desc="routing", total=len(qs), enabled=show_progress)
         if self.exploration is not None:
             return [self.exploration.decide(self.decide, estimates[i], embs[i], k, ledger,
                                             None if orders is None else orders[i]) for i in it]
@@ -301,6 +303,9 @@ class Router(LiveObject):
                 f"{models[best]}: no candidate fits max_cost ${knob_cap:.6f} (the cheapest is expected "
                 f"to cost ${cost[best]:.6f}): routed to the cheapest"
             )
+        assumed = estimates[models[best]].assumptions
+        if assumed:
+            text += f" [{assumed}]"
         return Decision.model_construct(  # every field is built right here, no re-validation needed
             model=models[best],
             ranking=tuple(models[i] for i in order),

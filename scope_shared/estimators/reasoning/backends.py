@@ -18,6 +18,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from scope_shared.progress import show_bars
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators.reasoning.parser import PredictionParseError, parse_prediction
 
@@ -129,7 +130,7 @@ class TransformersBackend(ReasoningBackend):
     def generate(self, prompts: Sequence[str]) -> list[list[Sample]]:
         out: list[list[Sample]] = []
         starts = range(0, len(prompts), self.batch_size)
-        for s in tqdm(starts, desc="reasoning predictor", disable=not self.show_progress):
+        for s in tqdm(starts, desc="reasoning predictor", disable=not show_bars(self.show_progress)):
             out.extend(self._generate_batch(list(prompts[s : s + self.batch_size])))
         return out
 

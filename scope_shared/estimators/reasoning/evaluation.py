@@ -16,6 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from scope_shared.embedders import Embedder
+from scope_shared.progress import show_bars
 from scope_shared.errors import ScopeError
 from scope_shared.estimators import Estimator
 from scope_shared.history import History
@@ -53,7 +54,7 @@ def evaluate_estimator(
     p = np.full((len(idx), len(models)), np.nan)
     tok = np.full_like(p, np.nan)
     latency, fallbacks = [], 0
-    for r, i in enumerate(tqdm(idx, desc=f"evaluating {estimator.name}", disable=not show_progress)):
+    for r, i in enumerate(tqdm(idx, desc=f"evaluating {estimator.name}", disable=not show_bars(show_progress))):
         t0 = time.perf_counter()
         raw = estimator.predict_for([questions[i]], embs[r : r + 1], list(models), history)
         latency.append(time.perf_counter() - t0)

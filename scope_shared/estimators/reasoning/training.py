@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from scope_shared.progress import show_bars
 from scope_shared.errors import ScopeError
 from scope_shared.estimators.reasoning.estimator import anchor_examples
 from scope_shared.estimators.reasoning.prompt import DEFAULT_TEMPLATE, AnchorExample, build_prompt, check_template
@@ -97,7 +98,7 @@ def build_sft_examples(
         keep = np.sort(np.random.default_rng(seed).choice(len(pairs), max_examples, replace=False))
         pairs = [pairs[t] for t in keep]
     out = []
-    for i, j, length, correct in tqdm(pairs, desc="building examples", disable=len(pairs) < 1000):
+    for i, j, length, correct in tqdm(pairs, desc="building examples", disable=not show_bars(len(pairs) >= 1000)):
         qid, model = int(ids[i]), models[j]
         shown = anchor_examples(anchors, i, j, history, k)
         trace = None
@@ -238,7 +239,3 @@ def train_reasoner(config: Mapping[str, Any]) -> dict[str, Any]:
     (out / "train_report.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     return report
 
-
-def example_rows(examples: Sequence[ReasonerExample]) -> list[dict[str, Any]]:
-    """JSON-friendly rows (for inspecting or exporting training data)."""
-    return [asdict(e) for e in examples]

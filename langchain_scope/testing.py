@@ -1,11 +1,12 @@
-"""A scripted LangChain chat model that answers anchor-pack questions (no API key, no network).
+"""Stand-in LangChain chat models, for trying the integration and for tests (no API key, no network).
 
-`PackAnswerChat` is a ``BaseChatModel`` over `scope_shared.onboarding.scripted.ScriptedAnswerer`:
-real answer formats, right at ``skill``, with ``usage_metadata``. For trying ``onboard`` and for
-tests, in the spirit of LangChain's own fake chat models::
+`PackAnswerChat` is a ``BaseChatModel`` over `scope_shared.testing.ScriptedAnswerer`: it answers the
+anchor pack's questions in their real formats, right at ``skill``, with ``usage_metadata``, in the
+spirit of LangChain's own fake chat models. Use it where a provider's chat model would go
+(``init_chat_model("openai:gpt-4o-mini")``, ``ChatAnthropic(...)``)::
 
-    from langchain_scope.fakes import PackAnswerChat
-    cheap = PackAnswerChat(model_name="cheap-7b", skill=0.45)
+    from langchain_scope.testing import PackAnswerChat
+    cheap = PackAnswerChat(model_name="gemma-2-9b-it", skill=0.45)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from scope_shared.onboarding.scripted import ScriptedAnswerer
+from scope_shared.testing import ScriptedAnswerer
 
 
 class PackAnswerChat(BaseChatModel):
@@ -60,3 +61,6 @@ class PackAnswerChat(BaseChatModel):
         msg = self._reply(messages)
         yield ChatGenerationChunk(message=AIMessageChunk(content=str(msg.content), usage_metadata=msg.usage_metadata,
                                                          response_metadata=msg.response_metadata))
+
+
+__all__ = ["PackAnswerChat"]
