@@ -16,6 +16,7 @@ import pytest
 
 from scope_shared.cli import main
 from scope_shared.errors import ScopeError
+from scope_shared.routing.knobs import DEFAULT_ACCURACY_MARGIN
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "sentence_transformers")
@@ -76,7 +77,7 @@ def test_route_help_explains_each_knob_and_that_one_may_be_set(capsys):
     with pytest.raises(SystemExit):
         main(["route", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "set at most one" in text and "--min-accuracy 0.8" in text
+    assert "set at most one" in text and f"--accuracy-margin {DEFAULT_ACCURACY_MARGIN:g}" in text
     for phrase in ("most accurate candidate whose expected cost fits", "maximise p_correct - TRADEOFF",
                    "cheapest candidate predicted to reach it", "SCOPE paper's score"):
         assert phrase in text

@@ -279,7 +279,9 @@ class PanelEstimator(Estimator):
     def _benchmark_view(self, history: History, pool_ids: np.ndarray, sims: np.ndarray, size: int,
                         rng: np.random.Generator) -> NeighbourLists | None:
         """Leave-benchmark-out lists for up to ``benchmark_sample`` pool questions of each benchmark."""
-        benchmarks = history.benchmarks
+        benchmarks = list(history.benchmarks)
+        width = min(len(benchmarks), sims.shape[1])  # the history may grow (live feedback) while it is fitted
+        benchmarks, sims = benchmarks[:width], sims[:, :width]
         names = sorted({b for b in benchmarks if b is not None})
         if len(names) < 2 or not self.benchmark_sample:
             return None
