@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import DataSetError, EstimatorError, HistoryStoreError, ScopeError, UnknownModelError
 
 if TYPE_CHECKING:
     from scope_shared.history import History
@@ -35,7 +35,7 @@ def _build_history(args: argparse.Namespace) -> None:
     embeddings = None
     if args.table:
         if not args.models:
-            raise ScopeError("--table needs --models (a JSON file of prices)")
+            raise DataSetError("--table needs --models (a JSON file of prices)")
         table = load_routing_table(args.table, args.models)
     elif args.data:
         table = load_llmrouter9(args.data)
@@ -102,7 +102,7 @@ def _cmd_route(args: argparse.Namespace) -> None:
     knob = as_knob({k: getattr(args, k) for k in KNOB_KINDS})
     history = load_history_arg(args.history, args.history_name)
     if not history.cards:
-        raise ScopeError(f"history {args.history} holds no model cards; build it with 'scope history build'")
+        raise HistoryStoreError(f"history {args.history} holds no model cards; build it with 'scope history build'")
     cards = history.cards
     if args.candidates is not None:
         names = [c.strip() for c in args.candidates.split(",") if c.strip()]
@@ -110,7 +110,7 @@ def _cmd_route(args: argparse.Namespace) -> None:
             raise ScopeError(f"--candidates names no model; the history has cards for {', '.join(cards)}")
         unknown = [m for m in names if m not in cards]
         if unknown:
-            raise ScopeError(f"unknown candidate {unknown[0]!r}; the history has cards for {', '.join(cards)}")
+            raise UnknownModelError(f"unknown candidate {unknown[0]!r}; the history has cards for {', '.join(cards)}")
         cards = {m: cards[m] for m in names}
     check_embedder_arg(history, args.embedder, args.history)
     estimator = None
@@ -164,9 +164,9 @@ def _cmd_train_reasoner(args: argparse.Namespace) -> None:
     try:
         config = json.loads(Path(args.config).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ScopeError(f"cannot read config {args.config}: {exc}") from None
+        raise EstimatorError(f"cannot read config {args.config}: {exc}") from None
     if not isinstance(config, dict):
-        raise ScopeError(f"config {args.config} must hold a JSON object")
+        raise EstimatorError(f"config {args.config} must hold a JSON object")
     print(json.dumps(train_reasoner(config), indent=2, default=str))
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from scope_shared.embedders import Embedder, as_embedder
 from scope_shared.embedders.tuning import TuningData
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EmbedderError
 from scope_shared.history.history import History
 
 
@@ -58,12 +58,12 @@ def check_embedder(history: History, embedder: Embedder) -> None:
     """Raise `ScopeError` unless ``embedder`` can query ``history``: same dimension, and the same name
     where the history recorded one (histories built by hand without a name are checked by dimension)."""
     if embedder.dim != history.dim:
-        raise ScopeError(
+        raise EmbedderError(
             f"embedder {embedder.name!r} gives {embedder.dim}-d vectors, the history holds {history.dim}-d ones"
             + _hint(history, embedder)
         )
     if history.embedder_name is not None and history.embedder_name != embedder.name:
-        raise ScopeError(
+        raise EmbedderError(
             f"the history was embedded with {history.embedder_name!r}, not {embedder.name!r}: their vectors "
             "are not comparable" + _hint(history, embedder)
         )
