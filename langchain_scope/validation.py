@@ -6,12 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from langchain_scope.candidates import check_candidate
-from scope_shared.errors import InvalidCardError, InvalidComponentError, ScopeInputError
+from scope_shared.errors import InvalidCardError, InvalidComponentError, NoCandidatesError
 from scope_shared.routing.router import Router
-
-
-class NoCandidatesError(ScopeInputError):
-    """A router was given no candidate chat models."""
 
 
 def check_pairing(candidates: Mapping[str, Any] | None, router: Router | None) -> None:

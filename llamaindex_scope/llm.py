@@ -73,7 +73,14 @@ from scope_shared.calls import (
     check_fallback_on,
     prompt_tokens,
 )
-from scope_shared.errors import FeedbackError, InvalidCardError, InvalidComponentError, NoCandidatesError, ToolCallError
+from scope_shared.errors import (
+    FeedbackError,
+    InvalidCardError,
+    InvalidComponentError,
+    NoCandidatesError,
+    NoToolCapableCandidate,
+    ToolCallError,
+)
 from scope_shared.routing.knobs import KNOB_KINDS, KnobLike
 from scope_shared.routing.router import Router
 
@@ -208,7 +215,7 @@ class SCOPELLM(FunctionCallingLLM):
         if tools:
             candidates = tool_models(self.llms)
             if not candidates:
-                raise ToolCallError("tools were given, but no candidate LLM is a function-calling LLM")
+                raise NoToolCapableCandidate("tools were given, but no candidate LLM is a function-calling LLM")
         call = RoutedCall.plan(
             self._router, routed, settings, candidates=candidates, prompt_tokens=n_prompt,
             fallback_on=self._fallback_on,

@@ -69,12 +69,17 @@ class InvalidComponentError(ScopeInputError):
 
 
 class NoCandidatesError(ScopeInputError):
-    """There is no candidate model to route among: none given, or none left after filtering."""
+    """There is no candidate model to route among: none given, or none left after filtering.
+    Both integrations raise it (``langchain_scope.NoCandidatesError`` is this class)."""
+
+
+class NoToolCapableCandidate(NoCandidatesError):
+    """Tools are given, but no candidate (left) can call them: the same situation in both integrations
+    (``langchain_scope.NoToolCapableCandidate`` is this class)."""
 
 
 class ToolCallError(ScopeInputError):
-    """Tool calling cannot go on: tools were given but no candidate calls functions, or tool calls are
-    asked of a budget-stop answer, which has none."""
+    """Tool calls were asked of a budget-stop answer, which has none."""
 
 
 class FeedbackError(ScopeInputError):

@@ -89,7 +89,7 @@ def test_the_specific_classes_keep_their_kind():
     from scope_shared import errors
 
     inputs = ("InvalidBudgetError", "InvalidSettingError", "InvalidComponentError", "NoCandidatesError",
-              "ToolCallError", "FeedbackError", "HistoryDataError", "EmbedderError", "DataSetError",
+              "NoToolCapableCandidate", "ToolCallError", "FeedbackError", "HistoryDataError", "EmbedderError", "DataSetError",
               "EvaluationError", "UnpicklableError", "InvalidUsageError")
     for name in inputs:
         cls = getattr(errors, name)
@@ -101,6 +101,17 @@ def test_the_specific_classes_keep_their_kind():
     assert issubclass(errors.InvalidUsageError, errors.InvalidBudgetError)
     assert not issubclass(errors.InvalidBudgetError, errors.InvalidKnobError)
     assert not issubclass(errors.InvalidSettingError, errors.InvalidKnobError)
+
+
+def test_both_integrations_raise_one_class_for_one_situation():
+    from scope_shared import errors
+
+    assert langchain_scope.NoCandidatesError is errors.NoCandidatesError
+    assert langchain_scope.NoToolCapableCandidate is errors.NoToolCapableCandidate
+    assert issubclass(errors.NoToolCapableCandidate, errors.NoCandidatesError)
+    from langchain_scope.structured import NoStructuredOutputCandidate
+
+    assert issubclass(NoStructuredOutputCandidate, errors.NoCandidatesError)
 
 
 def test_kinds():

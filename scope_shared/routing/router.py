@@ -36,7 +36,7 @@ from scope_shared.routing.lengths import fill_output_tokens
 from scope_shared.routing.policies import cap_first, explain, policy_for, rank
 from scope_shared.routing.records import CallBook, CallRecord
 from scope_shared.routing.routing_text import RoutingText
-from scope_shared.routing.validation import check_ledger, check_router_args, counted_tokens
+from scope_shared.routing.validation import check_budget_view, check_router_args, counted_tokens
 from scope_shared.tokens import TokenCounter, approx_token_count
 
 if TYPE_CHECKING:  # budgets sit a floor above routing; the router only reads them
@@ -245,7 +245,7 @@ class Router(LiveObject):
         count per query of the whole prompt each will send (default: the query's own tokens).
         """
         k = as_knob(knob) or self.default_knob
-        check_ledger(ledger)
+        check_budget_view(ledger)
         qs = _query_texts(queries)
         models = self._candidates(candidates)
         embs = self.embedder.embed(qs, show_progress)
@@ -278,7 +278,7 @@ class Router(LiveObject):
         knob = as_knob(knob) or self.default_knob
         policy = policy_for(knob)
         knob_cap = policy.call_cap(knob.value)
-        check_ledger(ledger)
+        check_budget_view(ledger)
         models = list(estimates)
         p = np.array([estimates[m].p_correct for m in models])
         cost = np.array([estimates[m].expected_cost for m in models])

@@ -13,8 +13,11 @@ from scope_shared.errors import InvalidBudgetError, InvalidComponentError, Inval
 from scope_shared.estimators import Estimator
 
 
-def check_ledger(ledger: Any) -> None:
-    """A ledger is None or has what the router reads of a budget (`scope_shared.budget.base.BudgetView`)."""
+def check_budget_view(ledger: Any) -> None:
+    """The router's ``ledger=`` is None or has what the router reads of a budget
+    (`scope_shared.budget.base.BudgetView`). Turning a user's ledger argument (a ``Ledger``, nested
+    budgets or a ``postgresql://`` URL) into one is `scope_shared.budget.nesting.check_ledger`'s job,
+    a floor above; this only guards direct callers of `Router`."""
     if ledger is not None and not all(hasattr(type(ledger), a) for a in ("room", "check_fits", "enforce")):
         raise InvalidBudgetError(f"ledger must be a scope_shared.Ledger, got {type(ledger).__name__}")
 
