@@ -67,10 +67,10 @@ def _anchor_questions(path: str) -> list[int | str]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise ScopeError(f"cannot read --anchor-questions {path}: {exc}") from None
+        raise OnboardingError(f"cannot read --anchor-questions {path}: {exc}") from None
     out: list[int | str] = [int(s) if s.strip().isdigit() else s.strip() for s in lines if s.strip()]
     if not out:
-        raise ScopeError(f"--anchor-questions {path} lists no question")
+        raise OnboardingError(f"--anchor-questions {path} lists no question")
     return out
 
 

@@ -101,7 +101,7 @@ def tuning_data(history: History, models: Sequence[str] | None = None) -> Tuning
     names = list(history.models if models is None else models)
     unknown = [m for m in names if m not in history.models]
     if unknown:
-        raise ScopeError(f"no outcomes of {', '.join(unknown)} in the history")
+        raise EmbedderError(f"no outcomes of {', '.join(unknown)} in the history")
     n = len(history)
     scores = np.full((n, len(names)), np.nan)
     tokens = np.full((n, len(names)), np.nan)
