@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scope_shared.errors import DataSetError, EstimatorError, HistoryStoreError, ScopeError, UnknownModelError
+from scope_shared.errors import DataSetError, EmbedderError, EstimatorError, HistoryStoreError, NoCandidatesError, ScopeError, UnknownModelError
 
 if TYPE_CHECKING:
     from scope_shared.history import History
@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 
 def _cmd_demo(args: argparse.Namespace) -> None:
     if not 0.0 < args.test_size < 1.0:
-        raise ScopeError(f"--test-size must be between 0 and 1 (a share of the questions), got {args.test_size:g}")
+        raise DataSetError(f"--test-size must be between 0 and 1 (a share of the questions), got {args.test_size:g}")
     if args.seed < 0:
-        raise ScopeError(f"--seed must be >= 0, got {args.seed}")
+        raise DataSetError(f"--seed must be >= 0, got {args.seed}")
     from scope_shared.cli.demo import run_demo
 
     run_demo(seed=args.seed, test_size=args.test_size)
@@ -76,7 +76,7 @@ def load_history_arg(spec: str | None, name: str = "default") -> "History":
     if spec is None or (Path(spec) / MANIFEST).is_file() or (PACKS_DIR / spec / MANIFEST).is_file():
         return load_pack(spec).history()
     if (Path(spec) / "feedback.log").is_file():
-        raise ScopeError(
+        raise HistoryStoreError(
             f"{spec} holds an unfinished onboarding (its feedback log, no saved history yet): rerun the same "
             "'scope onboard ... --out' command to finish it (answers already graded are not asked again)"
         )
@@ -107,7 +107,7 @@ def _cmd_route(args: argparse.Namespace) -> None:
     if args.candidates is not None:
         names = [c.strip() for c in args.candidates.split(",") if c.strip()]
         if not names:
-            raise ScopeError(f"--candidates names no model; the history has cards for {', '.join(cards)}")
+            raise NoCandidatesError(f"--candidates names no model; the history has cards for {', '.join(cards)}")
         unknown = [m for m in names if m not in cards]
         if unknown:
             raise UnknownModelError(f"unknown candidate {unknown[0]!r}; the history has cards for {', '.join(cards)}")
@@ -150,7 +150,7 @@ def check_embedder_arg(history: "History", spec: str | None, history_arg: str | 
         fix = f"'scope history build --embedder {spec} --out DIR' makes one from the bundled pack"
     else:
         fix = f"'scope history reembed --history {history_arg} --embedder {spec} --out DIR' makes one"
-    raise ScopeError(
+    raise EmbedderError(
         f"--embedder {spec} cannot serve {where}: its questions were embedded with "
         f"{recorded or f'a {history.dim}-d embedder'!s}"
         f"{'' if dim is None else f' ({history.dim}-d; {spec} gives {dim}-d vectors)'}; "

@@ -15,7 +15,7 @@ import numpy as np
 
 from scope_shared.embedders import Embedder, as_embedder
 from scope_shared.embedders.tuning import TuningData
-from scope_shared.errors import EmbedderError
+from scope_shared.errors import EmbedderError, ScopeError
 from scope_shared.history.history import History
 
 
@@ -42,10 +42,10 @@ def _precheck_name(history: History, spec: str) -> None:
     except ScopeError:
         return  # not a name this library knows: the loader says what is wrong with it
     if dim is not None and dim != history.dim:
-        raise ScopeError(f"embedder {spec!r} gives {dim}-d vectors, the history holds {history.dim}-d ones"
+        raise EmbedderError(f"embedder {spec!r} gives {dim}-d vectors, the history holds {history.dim}-d ones"
                          + _hint_name(history, spec))
     if history.embedder_name is not None and history.embedder_name != name:
-        raise ScopeError(f"the history was embedded with {history.embedder_name!r}, not {name!r}: their vectors "
+        raise EmbedderError(f"the history was embedded with {history.embedder_name!r}, not {name!r}: their vectors "
                          "are not comparable" + _hint_name(history, spec))
 
 
