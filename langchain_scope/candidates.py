@@ -18,7 +18,7 @@ from langchain_core.runnables.base import RunnableBindingBase
 from langchain_core.runnables.fallbacks import RunnableWithFallbacks
 
 from scope_shared.cards import ModelCard
-from scope_shared.errors import ScopeError
+from scope_shared.errors import InvalidComponentError
 
 
 def inner_chat_model(candidate: Any) -> BaseChatModel | None:
@@ -40,7 +40,7 @@ def inner_chat_model(candidate: Any) -> BaseChatModel | None:
 def check_candidate(name: str, candidate: Any) -> None:
     """Raise a clear `ScopeError` unless ``candidate`` is a chat model or a Runnable around one."""
     if not isinstance(candidate, Runnable):
-        raise ScopeError(
+        raise InvalidComponentError(
             f"candidate {name!r} is a {type(candidate).__name__}, not a LangChain chat model or Runnable"
         )
 
@@ -53,7 +53,7 @@ def call_through(candidate: Runnable, method: str, /, *args: Any, **kwargs: Any)
         return candidate.model_copy(update={"bound": inner})
     fn = getattr(candidate, method, None)
     if fn is None:
-        raise ScopeError(f"{type(candidate).__name__} has no {method}()")
+        raise InvalidComponentError(f"{type(candidate).__name__} has no {method}()")
     return fn(*args, **kwargs)
 
 

@@ -7,7 +7,7 @@ from uuid import UUID
 from langchain_core.messages import BaseMessage
 
 from scope_shared.calls import CallRecord
-from scope_shared.errors import ScopeError
+from scope_shared.errors import FeedbackError
 from scope_shared.routing.router import Router
 
 
@@ -17,7 +17,7 @@ def record_feedback(router: Router, call: str | UUID | CallRecord | BaseMessage,
     if isinstance(call, BaseMessage):
         scope = call.response_metadata.get("scope")
         if not scope or not scope.get("call_id") or scope.get("routed") is False:
-            raise ScopeError("this message was not answered by a SCOPE-routed candidate (no response_metadata['scope'])")
+            raise FeedbackError("this message was not answered by a SCOPE-routed candidate (no response_metadata['scope'])")
         call = scope["call_id"]
     if isinstance(call, UUID):
         call = str(call)

@@ -30,7 +30,7 @@ from scope_shared.calls import stop_reason
 from scope_shared.calls.attempts import afirst_answer, first_answer
 from scope_shared.calls.streams import StreamHooks, astream_in_order, keep_last, stream_in_order
 from scope_shared.cards import ModelCard
-from scope_shared.errors import ScopeInputError
+from scope_shared.errors import NoCandidatesError
 
 if TYPE_CHECKING:
     from langchain_scope.planner import Plan, Planner
@@ -46,7 +46,7 @@ class PlannedChatModel(Protocol):
 CANNOT_STRUCTURE = "cannot produce structured output"
 
 
-class NoStructuredOutputCandidate(ScopeInputError):
+class NoStructuredOutputCandidate(NoCandidatesError):
     """``with_structured_output`` was asked for, but no candidate can produce structured output."""
 
 

@@ -10,15 +10,11 @@ from langchain_core.runnables import Runnable
 
 from langchain_scope.candidates import call_through, can_bind_tools
 from scope_shared.cards import ModelCard
-from scope_shared.errors import ScopeInputError
+from scope_shared.errors import NoToolCapableCandidate
 
 #: the bound keyword argument that carries a `ToolBinding` from `bind_tools` to the call
 TOOLS_KEY = "scope_tools"
 CANNOT_BIND_TOOLS = "cannot bind tools"
-
-
-class NoToolCapableCandidate(ScopeInputError):
-    """Tools are bound, but no candidate (left) can bind tools."""
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from langchain_scope.candidates import check_candidate
-from scope_shared.errors import InvalidCardError, ScopeError, ScopeInputError
+from scope_shared.errors import InvalidCardError, InvalidComponentError, NoCandidatesError
 from scope_shared.routing.router import Router
-
-
-class NoCandidatesError(ScopeInputError):
-    """A router was given no candidate chat models."""
 
 
 def check_pairing(candidates: Mapping[str, Any] | None, router: Router | None) -> None:
@@ -19,13 +15,13 @@ def check_pairing(candidates: Mapping[str, Any] | None, router: Router | None) -
     if not candidates:
         raise NoCandidatesError("candidates is empty: give at least one chat model, by card name")
     if not isinstance(candidates, Mapping):
-        raise ScopeError(f"candidates must be a dict of name -> chat model, got {type(candidates).__name__}")
+        raise InvalidComponentError(f"candidates must be a dict of name -> chat model, got {type(candidates).__name__}")
     for name, candidate in candidates.items():
         check_candidate(name, candidate)
     if router is None:
-        raise ScopeError("no router: pass router=Router(...) or cards= and history=")
+        raise InvalidComponentError("no router: pass router=Router(...) or cards= and history=")
     if not isinstance(router, Router):
-        raise ScopeError(f"router must be a scope_shared.Router, got {type(router).__name__}")
+        raise InvalidComponentError(f"router must be a scope_shared.Router, got {type(router).__name__}")
     no_card = [n for n in candidates if n not in router.cards]
     if no_card:
         raise InvalidCardError(

@@ -73,7 +73,14 @@ from scope_shared.calls import (
     check_fallback_on,
     prompt_tokens,
 )
-from scope_shared.errors import InvalidCardError, ScopeError
+from scope_shared.errors import (
+    FeedbackError,
+    InvalidCardError,
+    InvalidComponentError,
+    NoCandidatesError,
+    NoToolCapableCandidate,
+    ToolCallError,
+)
 from scope_shared.routing.knobs import KNOB_KINDS, KnobLike
 from scope_shared.routing.router import Router
 
@@ -139,16 +146,16 @@ class SCOPELLM(FunctionCallingLLM):
     ) -> None:
         check_keywords(kwargs, _keywords(type(self)), type(self).__name__)
         if not isinstance(router, Router):
-            raise ScopeError(f"router must be a scope_shared.Router, got {type(router).__name__}")
+            raise InvalidComponentError(f"router must be a scope_shared.Router, got {type(router).__name__}")
         if not isinstance(llms, Mapping) or not llms:
-            raise ScopeError("SCOPELLM needs at least one candidate LLM: llms={model name: LLM}")
+            raise NoCandidatesError("SCOPELLM needs at least one candidate LLM: llms={model name: LLM}")
         for name, llm in llms.items():
             if name not in router.cards:
                 raise InvalidCardError(
                     f"LLM {name!r} has no model card in the router; cards are {', '.join(router.models)}"
                 )
             if not isinstance(llm, LLM):
-                raise ScopeError(f"candidate {name!r} is a {type(llm).__name__}, not a LlamaIndex LLM")
+                raise InvalidComponentError(f"candidate {name!r} is a {type(llm).__name__}, not a LlamaIndex LLM")
         built = Settings.read(  # validated once: at most one knob, in range; a ledger or a postgresql:// URL
             knob=knob, max_cost=max_cost, tradeoff=tradeoff, min_accuracy=min_accuracy,
             accuracy_margin=accuracy_margin, alpha=alpha, ledger=ledger,
@@ -208,7 +215,7 @@ class SCOPELLM(FunctionCallingLLM):
         if tools:
             candidates = tool_models(self.llms)
             if not candidates:
-                raise ScopeError("tools were given, but no candidate LLM is a function-calling LLM")
+                raise NoToolCapableCandidate("tools were given, but no candidate LLM is a function-calling LLM")
         call = RoutedCall.plan(
             self._router, routed, settings, candidates=candidates, prompt_tokens=n_prompt,
             fallback_on=self._fallback_on,
@@ -357,7 +364,7 @@ class SCOPELLM(FunctionCallingLLM):
         scope = response.additional_kwargs.get("scope") or {}
         model = scope.get("model") or self._last_model
         if model is None or model not in self.llms:
-            raise ScopeError("cannot tell which candidate produced this response (no SCOPE metadata)")
+            raise FeedbackError("cannot tell which candidate produced this response (no SCOPE metadata)")
         return model
 
     def get_tool_calls_from_response(
@@ -366,7 +373,7 @@ class SCOPELLM(FunctionCallingLLM):
         """Read tool calls the way the child that answered writes them (a budget stop has none)."""
         if (response.additional_kwargs.get("scope") or {}).get("budget_exhausted"):
             if error_on_no_tool_call:
-                raise ScopeError("the budget is spent: this answer is a stop message, with no tool calls")
+                raise ToolCallError("the budget is spent: this answer is a stop message, with no tool calls")
             return []
         child = self.llms[self.answering_model(response)]
         return child.get_tool_calls_from_response(

@@ -30,7 +30,13 @@ from scope_shared.arguments import check_keywords
 from scope_shared.budget.nesting import LedgerLike
 from scope_shared.budget.settings import Settings, settings_for_call
 from scope_shared.calls import RoutedCall, note_call
-from scope_shared.errors import InvalidCardError, InvalidKnobError, ScopeError, UnknownModelError
+from scope_shared.errors import (
+    InvalidCardError,
+    InvalidComponentError,
+    InvalidSettingError,
+    NoCandidatesError,
+    UnknownModelError,
+)
 from scope_shared.routing.knobs import KnobLike
 from scope_shared.routing.router import Router
 
@@ -93,7 +99,7 @@ class SCOPESelector(BaseSelector):
     ) -> None:
         check_keywords(unknown, _KEYWORDS, type(self).__name__)
         if not isinstance(router, Router):
-            raise ScopeError(f"router must be a scope_shared.Router, got {type(router).__name__}")
+            raise InvalidComponentError(f"router must be a scope_shared.Router, got {type(router).__name__}")
         self._router = router
         self._choice_models = choice_models
         self._built = Settings.read(  # validated once
@@ -103,9 +109,9 @@ class SCOPESelector(BaseSelector):
         if engine_prompt_tokens is not None and (
             isinstance(engine_prompt_tokens, bool) or not isinstance(engine_prompt_tokens, int) or engine_prompt_tokens < 0
         ):
-            raise InvalidKnobError(f"engine_prompt_tokens must be a whole number >= 0, got {engine_prompt_tokens!r}")
+            raise InvalidSettingError(f"engine_prompt_tokens must be a whole number >= 0, got {engine_prompt_tokens!r}")
         if charge_ledger and engine_prompt_tokens is None:
-            raise InvalidKnobError(
+            raise InvalidSettingError(
                 "charge_ledger=True needs engine_prompt_tokens (an estimate of the prompt the chosen engine "
                 "sends): a selection priced on the query alone would be held far too low"
             )
@@ -148,7 +154,7 @@ class SCOPESelector(BaseSelector):
     def models_for(self, choices: Sequence[ToolMetadata]) -> list[str]:
         """The model tied to each choice; raise `InvalidCardError` for a choice without one."""
         if not choices:
-            raise ScopeError("no choices to select from")
+            raise NoCandidatesError("no choices to select from")
         cm = self._choice_models
         out = []
         for i, choice in enumerate(choices):

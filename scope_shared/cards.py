@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from scope_shared.errors import InvalidCardError, ScopeError
+from scope_shared.errors import HistoryDataError, InvalidCardError
 from scope_shared.query import unencodable_at
 
 
@@ -146,6 +146,6 @@ class Outcome(BaseModel):
             return cls(**fields)
         except (ValidationError, TypeError) as exc:
             if isinstance(exc, TypeError):
-                raise ScopeError(f"invalid outcome: {exc}") from None
+                raise HistoryDataError(f"invalid outcome: {exc}") from None
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ScopeError(f"invalid outcome for model {fields.get('model')!r}: {problems}") from None
+            raise HistoryDataError(f"invalid outcome for model {fields.get('model')!r}: {problems}") from None

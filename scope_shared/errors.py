@@ -3,8 +3,7 @@
 Three kinds, so callers (and frameworks) can tell them apart:
 
 - **input errors** (`ScopeInputError`, also ``ValueError``): a bad query, knob, card, store file,
-  usage figure... Fix the input and call again. A bare ``ScopeError(...)`` is one of these (the
-  library's historic meaning of ``ScopeError``), so ``raise ScopeError("...")`` stays a ``ValueError``.
+  usage figure... Fix the input and call again.
 - **runtime failures** (`ScopeRuntimeError`, also ``RuntimeError``): the input was fine, the world
   was not: every candidate failed, a reservation was used twice. LlamaIndex's synthesizers catch
   ``ValueError`` from an LLM call and answer "Empty Response"; these are not swallowed that way.
@@ -14,24 +13,16 @@ Three kinds, so callers (and frameworks) can tell them apart:
   (and call a backup outside the budget). Catch it by name.
 
 ``except ScopeError`` catches the first two kinds; ``except (ScopeError, BudgetExceeded)`` all three.
-Every error subclass in this library derives from `ScopeInputError` or `ScopeRuntimeError`.
+Every error this library raises is of a concrete class below, named for what went wrong (a bad knob,
+card, ledger, history, data set, embedder...), and derives from `ScopeInputError` or
+`ScopeRuntimeError`; `ScopeError` and those two are bases to catch, never raised themselves.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 
 class ScopeError(Exception):
-    """Base class of the library's errors (input errors and runtime failures).
-
-    Instantiated directly it makes a `ScopeInputError`: ``ScopeError("bad x")`` means bad input.
-    """
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "ScopeError":
-        if cls is ScopeError:
-            cls = ScopeInputError
-        return super().__new__(cls, *args, **kwargs)
+    """Base class of the library's errors (input errors and runtime failures); catch it, never raised."""
 
 
 class ScopeInputError(ScopeError, ValueError):
@@ -58,7 +49,42 @@ class InvalidCardError(ScopeInputError):
 
 
 class InvalidKnobError(ScopeInputError):
-    """A routing knob or budget setting is out of range (negative budget, several knobs at once)."""
+    """A routing knob is unknown or out of range (``max_cost < 0``, ``alpha > 1``, several knobs at once)."""
+
+
+class InvalidBudgetError(ScopeInputError):
+    """A budget setting is wrong: a ledger of the wrong type, a negative budget, an unknown budget mode,
+    a bad period, lease or name of a shared budget, ledgers whose parents form a cycle."""
+
+
+class InvalidSettingError(ScopeInputError):
+    """A setting other than the knob or the budget is out of range or of the wrong kind: ``fallback_on``,
+    an exploration rate, a vector index spec, ``default_output_tokens``, ``engine_prompt_tokens``."""
+
+
+class InvalidComponentError(ScopeInputError):
+    """A router or an integration was given a part of the wrong kind: a candidate that is not a chat
+    model / LLM, a router that is not a ``Router``, an estimator, history or token counter that is not
+    one (or a token counter that returns no count)."""
+
+
+class NoCandidatesError(ScopeInputError):
+    """There is no candidate model to route among: none given, or none left after filtering.
+    Both integrations raise it (``langchain_scope.NoCandidatesError`` is this class)."""
+
+
+class NoToolCapableCandidate(NoCandidatesError):
+    """Tools are given, but no candidate (left) can call them: the same situation in both integrations
+    (``langchain_scope.NoToolCapableCandidate`` is this class)."""
+
+
+class ToolCallError(ScopeInputError):
+    """Tool calls were asked of a budget-stop answer, which has none."""
+
+
+class FeedbackError(ScopeInputError):
+    """Feedback cannot be tied to a routed call: an unknown or malformed call id, a call with no
+    answering model, a message or response that SCOPE did not route."""
 
 
 class UnknownArgumentError(ScopeInputError, TypeError):
@@ -66,7 +92,7 @@ class UnknownArgumentError(ScopeInputError, TypeError):
     message names the closest valid keyword. Also a ``TypeError``, as Python's own is."""
 
 
-class InvalidUsageError(InvalidKnobError):
+class InvalidUsageError(InvalidBudgetError):
     """An amount to hold, settle or charge is not a finite number in range, or an entry field is unknown.
 
     Raised before the ledger changes: the reservation stays open, to be settled right or cancelled.
@@ -77,8 +103,33 @@ class HistoryStoreError(ScopeInputError):
     """A history directory is missing, of another format version, or corrupt."""
 
 
+class HistoryDataError(ScopeInputError):
+    """Data given to (or asked of) a history is malformed: question ids out of range, embeddings of the
+    wrong shape or with NaN, outcomes out of range, model or benchmark names that are not strings."""
+
+
 class EstimatorError(ScopeInputError):
     """An estimator cannot produce an estimate (not fitted, incompatible history, bad config)."""
+
+
+class EmbedderError(ScopeInputError):
+    """An embedder cannot be built, loaded or used: a missing model package or file, a bad setting,
+    vectors of the wrong shape or not finite, a history embedded with another embedder."""
+
+
+class DataSetError(ScopeInputError):
+    """A routing data set or table cannot be loaded or is inconsistent: a missing file, an unsupported
+    format, a row without its fields, a model without a price, arrays that do not match."""
+
+
+class EvaluationError(ScopeInputError):
+    """The inputs of an evaluation do not fit together: a split, setting, score matrix or curve that is
+    empty, out of range or of mismatched shape; an estimator name not registered."""
+
+
+class UnpicklableError(ScopeInputError):
+    """A live object (a router, a ledger, a shared history) was pickled: it holds shared state that a
+    copy would fork. Share the object itself, or rebuild it in the other process."""
 
 
 class AllCandidatesFailed(ScopeRuntimeError):

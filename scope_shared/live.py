@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import UnpicklableError
 
 
 class LiveObject:
@@ -26,4 +26,4 @@ class LiveObject:
         return self
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        raise ScopeError(f"a {type(self).__name__} is live shared state and cannot be pickled: {self.pickle_advice}")
+        raise UnpicklableError(f"a {type(self).__name__} is live shared state and cannot be pickled: {self.pickle_advice}")

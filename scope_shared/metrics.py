@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EvaluationError
 
 
 def _pairs(p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     p, y = np.asarray(p, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
     if p.shape != y.shape:
-        raise ScopeError(f"predictions {p.shape} and outcomes {y.shape} differ in shape")
+        raise EvaluationError(f"predictions {p.shape} and outcomes {y.shape} differ in shape")
     keep = np.isfinite(p) & np.isfinite(y)
     return p[keep], y[keep]
 

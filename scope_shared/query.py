@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from scope_shared.errors import InvalidQueryError, ScopeError
+from scope_shared.errors import HistoryDataError, InvalidQueryError, ScopeError
 
 MAX_QUERY_CHARS = 2_000_000
 _INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
@@ -37,8 +37,9 @@ def unencodable_at(text: str) -> int | None:
     return None
 
 
-def check_text(text: Any, what: str, error: type[ScopeError] = ScopeError, max_chars: int | None = None) -> str:
-    """Return ``text`` if it is a non-blank, UTF-8 encodable string, else raise ``error`` naming ``what``."""
+def check_text(text: Any, what: str, error: type[ScopeError] = HistoryDataError, max_chars: int | None = None) -> str:
+    """Return ``text`` if it is a non-blank, UTF-8 encodable string, else raise ``error`` naming ``what``
+    (by default `HistoryDataError`: most texts checked here are a history's questions and names)."""
     if not isinstance(text, str):
         raise error(f"{what} must be a string, got {type(text).__name__}")
     if max_chars is not None and len(text) > max_chars:

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from scope_shared import BudgetExceeded, InvalidKnobError, InvalidUsageError, ReservationError
+from scope_shared import BudgetExceeded, InvalidUsageError, ReservationError
+from scope_shared.errors import InvalidBudgetError
 from scope_shared.budget import BaseLedger, Budgets
 from scope_shared.budget.base import MAX_USD
 
@@ -119,7 +120,7 @@ def check_nesting_holds_and_charges_every_level(make: Make) -> None:
 
 def check_modes(make: Make) -> None:
     assert make(budget=1.0).mode == "raise"  # a budget is a cap by default
-    with pytest.raises(InvalidKnobError):
+    with pytest.raises(InvalidBudgetError):
         make(budget=1.0, mode="sometimes")
     soft = make(budget=0.1, mode="soft")
     with pytest.raises(BudgetExceeded):

@@ -53,12 +53,65 @@ def test_every_library_error_is_an_input_error_or_a_runtime_failure():
         assert sum(kinds) == 1, f"{cls.__module__}.{cls.__name__}: derive from ScopeInputError or ScopeRuntimeError"
 
 
-def test_a_bare_scope_error_is_an_input_error():
-    err = ScopeError("bad input")
-    assert isinstance(err, ScopeInputError) and isinstance(err, ValueError) and str(err) == "bad input"
-    assert type(pickle.loads(pickle.dumps(err))) is ScopeInputError
-    with pytest.raises(ValueError):
-        raise ScopeError("still a ValueError")
+def test_every_raise_names_a_concrete_error_class():
+    """A reader sees what went wrong from the class: no ``raise ScopeError(...)``, nor of its two
+    kind bases; every ``raise X(...)`` of ours names a concrete subclass."""
+    import ast
+    from pathlib import Path
+
+    bases = {"ScopeError", "ScopeInputError", "ScopeRuntimeError"}
+    found, bad = 0, []
+    for package in (scope_shared, langchain_scope, llamaindex_scope):
+        for path in Path(package.__path__[0]).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                    name = getattr(node.exc.func, "id", None) or getattr(node.exc.func, "attr", None)
+                    found += name is not None and name.endswith(("Error", "Failed", "Exceeded"))
+                    if name in bases:
+                        bad.append(f"{path}:{node.lineno}")
+                if isinstance(node, ast.arg) or not isinstance(node, ast.FunctionDef):
+                    continue
+                for default in node.args.defaults + node.args.kw_defaults:  # e.g. error=ScopeError
+                    if isinstance(default, ast.Name) and default.id in bases:
+                        bad.append(f"{path.name}:{node.lineno} (default)")
+    assert found > 200, found  # the walk saw the library's raises
+    assert not bad, f"raise a concrete subclass of ScopeInputError/ScopeRuntimeError at: {bad}"
+
+
+def test_the_bases_are_only_bases():
+    err = ScopeError("x")  # constructible (to catch or subclass) but no longer turned into an input error
+    assert type(err) is ScopeError and not isinstance(err, ValueError)
+    assert ScopeError.__new__ is Exception.__new__
+
+
+def test_the_specific_classes_keep_their_kind():
+    from scope_shared import errors
+
+    inputs = ("InvalidBudgetError", "InvalidSettingError", "InvalidComponentError", "NoCandidatesError",
+              "NoToolCapableCandidate", "ToolCallError", "FeedbackError", "HistoryDataError", "EmbedderError", "DataSetError",
+              "EvaluationError", "UnpicklableError", "InvalidUsageError")
+    for name in inputs:
+        cls = getattr(errors, name)
+        assert issubclass(cls, ScopeInputError) and issubclass(cls, ValueError), name
+        assert cls.__doc__ and cls.__module__ == "scope_shared.errors", name
+        err = cls("why")
+        assert type(pickle.loads(pickle.dumps(err))) is cls and str(err) == "why"
+    # a ledger's usage figures are budget settings, not knobs
+    assert issubclass(errors.InvalidUsageError, errors.InvalidBudgetError)
+    assert not issubclass(errors.InvalidBudgetError, errors.InvalidKnobError)
+    assert not issubclass(errors.InvalidSettingError, errors.InvalidKnobError)
+
+
+def test_both_integrations_raise_one_class_for_one_situation():
+    from scope_shared import errors
+
+    assert langchain_scope.NoCandidatesError is errors.NoCandidatesError
+    assert langchain_scope.NoToolCapableCandidate is errors.NoToolCapableCandidate
+    assert issubclass(errors.NoToolCapableCandidate, errors.NoCandidatesError)
+    from langchain_scope.structured import NoStructuredOutputCandidate
+
+    assert issubclass(NoStructuredOutputCandidate, errors.NoCandidatesError)
 
 
 def test_kinds():

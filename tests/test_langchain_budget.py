@@ -22,6 +22,7 @@ from scope_shared import (
     Ledger,
     ModelCard,
 )
+from scope_shared.errors import InvalidBudgetError
 from scope_shared.calls import AllCandidatesFailed
 
 CARD = {c.name: c for c in CARDS}
@@ -298,7 +299,7 @@ def test_bad_calls_raise_before_any_candidate_is_called(lc_router, cands):
         lc_router.invoke("   ")
     with pytest.raises(InvalidKnobError):
         lc_router.invoke("q", config={"configurable": {"max_cost": -1}})
-    with pytest.raises(InvalidKnobError):
+    with pytest.raises(InvalidBudgetError):
         lc_router.invoke("q", config={"configurable": {"scope_ledger": 5.0}})
     with pytest.raises(KeyError):
         lc_router.invoke("q", model="gpt-unknown")

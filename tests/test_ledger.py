@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from scope_shared import BudgetExceeded, InvalidKnobError, Ledger, ReservationError
+from scope_shared import BudgetExceeded, Ledger, ReservationError
+from scope_shared.errors import InvalidBudgetError
 from scope_shared.calls import RoutedCall, Usage
 from scope_shared.budget.settings import Settings, settings_for_call
 
@@ -86,9 +87,9 @@ def test_reservation_cancel_and_double_settle():
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "10"])
 def test_bad_budget_or_cost(bad):
-    with pytest.raises(InvalidKnobError):
+    with pytest.raises(InvalidBudgetError):
         Ledger(budget=bad)  # type: ignore[arg-type]
-    with pytest.raises(InvalidKnobError):
+    with pytest.raises(InvalidBudgetError):
         Ledger().charge(bad)  # type: ignore[arg-type]
 
 

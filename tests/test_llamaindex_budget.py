@@ -9,6 +9,7 @@ import pytest
 
 from llamaindex_scope import current_budget, scope_budget
 from scope_shared import InvalidKnobError, Ledger, make_knob
+from scope_shared.errors import InvalidBudgetError
 from scope_shared.budget.settings import Settings, settings_for_call
 
 
@@ -76,7 +77,7 @@ def test_bad_settings_raise_knob_errors():
     with pytest.raises(InvalidKnobError):
         with scope_budget(knob=make_knob("alpha", 0.5), tradeoff=1.0):
             pass
-    with pytest.raises(InvalidKnobError, match="Ledger"):
+    with pytest.raises(InvalidBudgetError, match="Ledger"):
         with scope_budget(ledger=5.0):  # type: ignore[arg-type]
             pass
     with pytest.raises(InvalidKnobError):
@@ -86,6 +87,6 @@ def test_bad_settings_raise_knob_errors():
         Settings.read(knob="alpha")
     with pytest.raises(InvalidKnobError):
         Settings.read(knob={"alpha": 0.5, "tradeoff": 1.0})
-    with pytest.raises(InvalidKnobError):
+    with pytest.raises(InvalidBudgetError):
         Settings.read(ledger="wallet")
     assert Settings.read(knob={"alpha": 0.5}).knob == make_knob("alpha", 0.5)

@@ -19,7 +19,8 @@ from llama_index.core.retrievers import RouterRetriever
 from llama_index.core.tools import FunctionTool, QueryEngineTool, RetrieverTool, ToolMetadata
 
 from llamaindex_scope import SCOPELLM, SCOPESelector, scope_budget
-from scope_shared import AllCandidatesFailed, BudgetExceeded, InvalidKnobError, Ledger
+from scope_shared import AllCandidatesFailed, BudgetExceeded, Ledger
+from scope_shared.errors import InvalidSettingError
 from scope_shared.calls import prompt_tokens
 
 MATH = "math: what is the integral of x squared?"
@@ -225,9 +226,9 @@ async def test_a_retrieval_only_selection_charges_nothing(router, asynchronous):
 
 
 def test_an_explicit_engine_prompt_estimate_is_needed_to_charge_a_selection(router):
-    with pytest.raises(InvalidKnobError, match="engine_prompt_tokens"):
+    with pytest.raises(InvalidSettingError, match="engine_prompt_tokens"):
         SCOPESelector(router, charge_ledger=True)
-    with pytest.raises(InvalidKnobError):
+    with pytest.raises(InvalidSettingError):
         SCOPESelector(router, engine_prompt_tokens=-3)
 
 

@@ -18,6 +18,7 @@ from llama_index.core.tools import FunctionTool
 from llamaindex_scope import SCOPELLM, scope_budget
 from scope_shared import BudgetExceeded, InvalidCardError, InvalidQueryError, Ledger, ScopeError
 from scope_shared.calls import AllCandidatesFailed
+from scope_shared.errors import InvalidComponentError, NoCandidatesError, NoToolCapableCandidate
 
 RIGHT = {"math": "strong", "code": "mid", "trivia": "cheap"}
 QUESTIONS = {
@@ -279,11 +280,11 @@ def test_tool_calls_are_read_by_the_child_that_answered(router):
 
 # ---------------------------------------------------------------- bad input
 def test_bad_input_raises_scope_errors(router):
-    with pytest.raises(ScopeError, match="at least one"):
+    with pytest.raises(NoCandidatesError, match="at least one"):  # the class langchain_scope raises too
         SCOPELLM(router, {})
     with pytest.raises(InvalidCardError, match="'gpt-9' has no model card"):
         SCOPELLM(router, {"gpt-9": MockLLM()})
-    with pytest.raises(ScopeError, match="not a LlamaIndex LLM"):
+    with pytest.raises(InvalidComponentError, match="not a LlamaIndex LLM"):
         SCOPELLM(router, {"cheap": object()})  # type: ignore[dict-item]
     llm = SCOPELLM(router, named_llms())
     with pytest.raises(InvalidQueryError):
@@ -292,7 +293,7 @@ def test_bad_input_raises_scope_errors(router):
         llm.chat([])
     with pytest.raises(ScopeError, match="set one knob"):
         llm.complete("trivia: x", max_cost=1.0, alpha=0.5)
-    with pytest.raises(ScopeError, match="no candidate LLM is a function-calling"):
+    with pytest.raises(NoToolCapableCandidate, match="no candidate LLM is a function-calling"):
         llm.chat_with_tools([FunctionTool.from_defaults(lambda: 1, name="one")], user_msg="trivia: x")
 
 

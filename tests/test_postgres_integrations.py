@@ -15,7 +15,8 @@ from langchain_core.messages import HumanMessage
 from langchain_scope import SCOPERouter
 from langchain_scope.budget import with_budget
 from llamaindex_scope import SCOPELLM, scope_budget
-from scope_shared import History, InvalidKnobError, Ledger, Router, ScopeError
+from scope_shared import History, Ledger, Router, ScopeError
+from scope_shared.errors import InvalidBudgetError
 from scope_shared.budget.nesting import check_ledger
 from scope_shared.budget.shared import close_connected as close_connected_ledgers
 from scope_shared.history.shared import close_connected as close_connected_histories
@@ -62,7 +63,7 @@ def test_llamaindex_llm_and_budget_blocks_take_urls(fleet_url):
 
 def test_a_url_means_one_connection_and_other_values_are_refused(fleet_url):
     assert check_ledger(fleet_url) is check_ledger(fleet_url)
-    with pytest.raises(InvalidKnobError, match="Ledger or a postgresql:// URL, got str"):
+    with pytest.raises(InvalidBudgetError, match="Ledger or a postgresql:// URL, got str"):
         check_ledger("sqlite:///x.db")
     with pytest.raises(ScopeError, match="History or a postgresql:// URL"):
         Router(CARDS, "/some/dir", embedder=toy_embedder())

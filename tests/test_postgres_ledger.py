@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from conftest import CARDS
 
-from scope_shared import BudgetExceeded, InvalidKnobError, InvalidUsageError, Ledger, ReservationError, Router
+from scope_shared import BudgetExceeded, InvalidUsageError, Ledger, ReservationError, Router
 from scope_shared.budget import BaseLedger
 from scope_shared.budget.postgres_ledger import PostgresLedger
 from scope_shared.calls import RoutedCall, Usage
-from scope_shared.errors import SharedStoreError
+from scope_shared.errors import InvalidBudgetError, SharedStoreError
 from scope_shared.postgres import Timeouts
 from scope_shared.budget.settings import Settings, settings_for_call
 
@@ -86,7 +86,7 @@ def test_a_period_starts_with_nothing_spent(pg_url):
     assert ledger.summary()["per_model"] == {"m": {"calls": 1, "cost": 0.1}}
     daily = Ledger.connect(pg_url, "daily", budget=5.0, period="daily")
     assert daily.period_s == 86400 and daily.summary()["period_start"].endswith("T00:00:00+00:00")
-    with pytest.raises(InvalidKnobError, match="period"):
+    with pytest.raises(InvalidBudgetError, match="period"):
         Ledger.connect(pg_url, "bad", budget=1.0, period="fortnightly")
 
 

@@ -41,7 +41,7 @@ from scope_shared.budget.records import (
     overshoot_after,
 )
 from scope_shared.budget.reservation import Reservation
-from scope_shared.errors import BudgetExceeded, InvalidKnobError, InvalidUsageError
+from scope_shared.errors import BudgetExceeded, InvalidBudgetError, InvalidUsageError
 from scope_shared.live import LiveObject
 
 if TYPE_CHECKING:
@@ -113,15 +113,15 @@ class BaseLedger(LiveObject, ABC):
             try:
                 budget = check_amount(budget, "budget")
             except InvalidUsageError as exc:
-                raise InvalidKnobError(str(exc)) from None
+                raise InvalidBudgetError(str(exc)) from None
         if parent is not None and not isinstance(parent, BaseLedger):
-            raise InvalidKnobError(f"parent must be a ledger, got {type(parent).__name__}")
+            raise InvalidBudgetError(f"parent must be a ledger, got {type(parent).__name__}")
         if isinstance(max_hold_factor, bool) or not isinstance(max_hold_factor, (int, float)) or not (
             1.0 <= max_hold_factor <= 100.0
         ):
-            raise InvalidKnobError(f"max_hold_factor must be a number in [1, 100], got {max_hold_factor!r}")
+            raise InvalidBudgetError(f"max_hold_factor must be a number in [1, 100], got {max_hold_factor!r}")
         if name is not None and not isinstance(name, str):
-            raise InvalidKnobError(f"name must be a string, got {name!r}")
+            raise InvalidBudgetError(f"name must be a string, got {name!r}")
         self.budget: float | None = budget
         self.name = name
         self.mode: BudgetMode = normalize_mode(mode)
@@ -210,7 +210,7 @@ class BaseLedger(LiveObject, ABC):
         node: BaseLedger | None = self
         while node is not None:
             if any(n is node for n in out):
-                raise InvalidKnobError(f"ledger {self.name!r}: its parents form a cycle")
+                raise InvalidBudgetError(f"ledger {self.name!r}: its parents form a cycle")
             out.append(node)
             node = node.parent
         return tuple(out)

@@ -14,7 +14,7 @@ from typing import Any, Union
 from scope_shared.budget.base import BaseLedger, LedgerEntry, Reservation
 from scope_shared.budget.levels import Levels
 from scope_shared.budget.shared import connected_ledger
-from scope_shared.errors import InvalidKnobError
+from scope_shared.errors import InvalidBudgetError
 from scope_shared.postgres import is_postgres_url
 
 class Budgets:
@@ -30,7 +30,7 @@ class Budgets:
             elif isinstance(item, BaseLedger):
                 flat.extend(item.lineage())
             else:
-                raise InvalidKnobError(f"a budget must be a scope_shared.Ledger, got {type(item).__name__}")
+                raise InvalidBudgetError(f"a budget must be a scope_shared.Ledger, got {type(item).__name__}")
         self.levels = Levels(flat)
 
     @classmethod
@@ -105,9 +105,9 @@ def nest(inner: LedgerLike | None, outer: LedgerLike | None) -> Budgets | None:
 
 def check_ledger(value: Any, what: str = "ledger") -> LedgerLike | None:
     """``value`` if it is a ledger (or nested budgets) or None, the shared budget a ``postgresql://``
-    URL names (`scope_shared.budget.shared`), else `InvalidKnobError`."""
+    URL names (`scope_shared.budget.shared`), else `InvalidBudgetError`."""
     if is_postgres_url(value):
         return connected_ledger(value)
     if value is not None and not isinstance(value, (BaseLedger, Budgets)):
-        raise InvalidKnobError(f"{what} must be a scope_shared.Ledger or a postgresql:// URL, got {type(value).__name__}")
+        raise InvalidBudgetError(f"{what} must be a scope_shared.Ledger or a postgresql:// URL, got {type(value).__name__}")
     return value

@@ -50,7 +50,7 @@ from typing import Any
 
 from scope_shared.budget.base import BaseLedger, BudgetMode, LedgerEntry, LedgerState, check_amount, normalize_mode
 from scope_shared.budget.postgres_sql import DDL, VERSION
-from scope_shared.errors import InvalidKnobError, InvalidUsageError, SharedStoreError
+from scope_shared.errors import InvalidBudgetError, InvalidUsageError, SharedStoreError
 from scope_shared.postgres import Session, Timeouts, describe, ensure_schema, redact
 
 log = logging.getLogger(__name__)
@@ -96,10 +96,10 @@ def _period_seconds(period: float | str | None) -> float | None:
         return None
     if isinstance(period, str):
         if period not in PERIODS:
-            raise InvalidKnobError(f"period must be one of {', '.join(PERIODS)} or seconds, got {period!r}")
+            raise InvalidBudgetError(f"period must be one of {', '.join(PERIODS)} or seconds, got {period!r}")
         return PERIODS[period]
     if isinstance(period, bool) or not isinstance(period, (int, float)) or not math.isfinite(period) or period <= 0:
-        raise InvalidKnobError(f"period must be a positive number of seconds, got {period!r}")
+        raise InvalidBudgetError(f"period must be a positive number of seconds, got {period!r}")
     return float(period)
 
 
@@ -111,7 +111,7 @@ def _wanted(budget: Any, mode: Any, period: Any) -> dict[str, Any]:
             try:
                 budget = check_amount(budget, "budget")
             except InvalidUsageError as exc:
-                raise InvalidKnobError(str(exc)) from None
+                raise InvalidBudgetError(str(exc)) from None
         wanted["budget"] = budget
     if mode is not None:
         wanted["mode"] = normalize_mode(mode)
@@ -141,9 +141,9 @@ class PostgresLedger(BaseLedger):
         dead_letter: str | Path | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
-            raise InvalidKnobError(f"a shared budget needs a non-empty name, got {name!r}")
+            raise InvalidBudgetError(f"a shared budget needs a non-empty name, got {name!r}")
         if isinstance(lease_s, bool) or not isinstance(lease_s, (int, float)) or not math.isfinite(lease_s) or lease_s <= 0:
-            raise InvalidKnobError(f"lease_s must be a positive number of seconds, got {lease_s!r}")
+            raise InvalidBudgetError(f"lease_s must be a positive number of seconds, got {lease_s!r}")
         wanted = _wanted(budget, mode, period)
         self.url, self.lease_s = url, float(lease_s)
         self.owner = uuid.uuid4().hex  # this process's holds, for inspection

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from scope_shared.errors import InvalidKnobError, InvalidUsageError
+from scope_shared.errors import InvalidBudgetError, InvalidUsageError
 
 #: what happens when a budget cannot pay for a call
 BudgetMode = Literal["raise", "end", "soft"]
@@ -35,7 +35,7 @@ def check_amount(value: Any, what: str = "a cost") -> float:
 def normalize_mode(mode: Any) -> BudgetMode:
     """A budget mode by name, checked."""
     if mode not in MODES:
-        raise InvalidKnobError(f"budget mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise InvalidBudgetError(f"budget mode must be one of {', '.join(MODES)}, got {mode!r}")
     return mode  # type: ignore[return-value]
 
 

@@ -41,7 +41,7 @@ class Settings:
         """The settings of ``layer`` and ``values`` together (a call's keywords, a ``configurable``,
         a component's arguments): at most one knob (``knob=`` or one kind key such as
         ``min_accuracy``), and a ledger under ``ledger_key`` (a ledger or a ``postgresql://`` URL).
-        Other keys are ignored; bad values raise `InvalidKnobError`."""
+        Other keys are ignored; bad values raise `InvalidKnobError` (a knob) or `InvalidBudgetError` (a ledger)."""
         merged = {**(layer or {}), **values}
         what = "ledger" if ledger_key == "ledger" else repr(ledger_key)
         return cls(knob_in(merged), check_ledger(merged.get(ledger_key), what))

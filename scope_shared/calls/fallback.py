@@ -11,19 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from scope_shared.errors import AllCandidatesFailed, InvalidKnobError
+from scope_shared.errors import AllCandidatesFailed, InvalidSettingError
 
 FallbackOn = tuple[type[BaseException], ...]
 DEFAULT_FALLBACK_ON: FallbackOn = (Exception,)
 
 
 def check_fallback_on(value: Any) -> FallbackOn:
-    """``value`` as a tuple of exception classes (a single class is accepted), or `InvalidKnobError`."""
+    """``value`` as a tuple of exception classes (a single class is accepted), or `InvalidSettingError`."""
     items = (value,) if isinstance(value, type) else value
     if not isinstance(items, (tuple, list)) or not all(
         isinstance(t, type) and issubclass(t, BaseException) for t in items
     ):
-        raise InvalidKnobError(f"fallback_on must be exception classes, got {value!r}")
+        raise InvalidSettingError(f"fallback_on must be exception classes, got {value!r}")
     return tuple(items)
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import DataSetError, EmbedderError, EstimatorError, HistoryStoreError, NoCandidatesError, ScopeError, UnknownModelError
 
 if TYPE_CHECKING:
     from scope_shared.history import History
@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 
 def _cmd_demo(args: argparse.Namespace) -> None:
     if not 0.0 < args.test_size < 1.0:
-        raise ScopeError(f"--test-size must be between 0 and 1 (a share of the questions), got {args.test_size:g}")
+        raise DataSetError(f"--test-size must be between 0 and 1 (a share of the questions), got {args.test_size:g}")
     if args.seed < 0:
-        raise ScopeError(f"--seed must be >= 0, got {args.seed}")
+        raise DataSetError(f"--seed must be >= 0, got {args.seed}")
     from scope_shared.cli.demo import run_demo
 
     run_demo(seed=args.seed, test_size=args.test_size)
@@ -35,7 +35,7 @@ def _build_history(args: argparse.Namespace) -> None:
     embeddings = None
     if args.table:
         if not args.models:
-            raise ScopeError("--table needs --models (a JSON file of prices)")
+            raise DataSetError("--table needs --models (a JSON file of prices)")
         table = load_routing_table(args.table, args.models)
     elif args.data:
         table = load_llmrouter9(args.data)
@@ -76,7 +76,7 @@ def load_history_arg(spec: str | None, name: str = "default") -> "History":
     if spec is None or (Path(spec) / MANIFEST).is_file() or (PACKS_DIR / spec / MANIFEST).is_file():
         return load_pack(spec).history()
     if (Path(spec) / "feedback.log").is_file():
-        raise ScopeError(
+        raise HistoryStoreError(
             f"{spec} holds an unfinished onboarding (its feedback log, no saved history yet): rerun the same "
             "'scope onboard ... --out' command to finish it (answers already graded are not asked again)"
         )
@@ -102,15 +102,15 @@ def _cmd_route(args: argparse.Namespace) -> None:
     knob = as_knob({k: getattr(args, k) for k in KNOB_KINDS})
     history = load_history_arg(args.history, args.history_name)
     if not history.cards:
-        raise ScopeError(f"history {args.history} holds no model cards; build it with 'scope history build'")
+        raise HistoryStoreError(f"history {args.history} holds no model cards; build it with 'scope history build'")
     cards = history.cards
     if args.candidates is not None:
         names = [c.strip() for c in args.candidates.split(",") if c.strip()]
         if not names:
-            raise ScopeError(f"--candidates names no model; the history has cards for {', '.join(cards)}")
+            raise NoCandidatesError(f"--candidates names no model; the history has cards for {', '.join(cards)}")
         unknown = [m for m in names if m not in cards]
         if unknown:
-            raise ScopeError(f"unknown candidate {unknown[0]!r}; the history has cards for {', '.join(cards)}")
+            raise UnknownModelError(f"unknown candidate {unknown[0]!r}; the history has cards for {', '.join(cards)}")
         cards = {m: cards[m] for m in names}
     check_embedder_arg(history, args.embedder, args.history)
     estimator = None
@@ -150,7 +150,7 @@ def check_embedder_arg(history: "History", spec: str | None, history_arg: str | 
         fix = f"'scope history build --embedder {spec} --out DIR' makes one from the bundled pack"
     else:
         fix = f"'scope history reembed --history {history_arg} --embedder {spec} --out DIR' makes one"
-    raise ScopeError(
+    raise EmbedderError(
         f"--embedder {spec} cannot serve {where}: its questions were embedded with "
         f"{recorded or f'a {history.dim}-d embedder'!s}"
         f"{'' if dim is None else f' ({history.dim}-d; {spec} gives {dim}-d vectors)'}; "
@@ -164,9 +164,9 @@ def _cmd_train_reasoner(args: argparse.Namespace) -> None:
     try:
         config = json.loads(Path(args.config).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ScopeError(f"cannot read config {args.config}: {exc}") from None
+        raise EstimatorError(f"cannot read config {args.config}: {exc}") from None
     if not isinstance(config, dict):
-        raise ScopeError(f"config {args.config} must hold a JSON object")
+        raise EstimatorError(f"config {args.config} must hold a JSON object")
     print(json.dumps(train_reasoner(config), indent=2, default=str))
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EmbedderError
 
 #: the training's epoch cap (`scope_shared.embedders.tuning.TuningConfig.max_epochs`)
 TRAIN_EPOCHS = 40
@@ -89,7 +89,7 @@ def _cmd_reembed(args: argparse.Namespace) -> None:
     history = History.load(args.history)
     embedder = as_embedder(args.embedder)
     if history.embedder_name == embedder.name and not args.force:
-        raise ScopeError(f"history {args.history} is already embedded with {embedder.name!r} (--force redoes it)")
+        raise EmbedderError(f"history {args.history} is already embedded with {embedder.name!r} (--force redoes it)")
     t0 = time.perf_counter()
     new = reembed(history, embedder)
     out = Path(args.out or args.history)

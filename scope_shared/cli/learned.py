@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import HistoryStoreError, OnboardingError
 
 CALIBRATION = "calibration.json"
 
@@ -89,22 +89,22 @@ def _cmd_add_model(args: argparse.Namespace) -> None:
 
     history = History.load(args.history)
     if not history.cards:
-        raise ScopeError(f"history {args.history} holds no model cards; build it with 'scope history build'")
+        raise HistoryStoreError(f"history {args.history} holds no model cards; build it with 'scope history build'")
     try:
         card = ModelCard.create(**json.loads(Path(args.card).read_text()))
         rows = [json.loads(line) for line in Path(args.outcomes).read_text().splitlines() if line.strip()]
     except (OSError, ValueError) as exc:
-        raise ScopeError(f"cannot read the card or outcomes: {exc}") from None
+        raise OnboardingError(f"cannot read the card or outcomes: {exc}") from None
     outcomes, weights = {}, {}
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or "question" not in row or "correct" not in row:
-            raise ScopeError(f"outcomes line {i + 1}: needs 'question' and 'correct'")
+            raise OnboardingError(f"outcomes line {i + 1}: needs 'question' and 'correct'")
         question = row.pop("question")
         if "weight" in row:  # as `scope history suggest` printed it: the inverse inclusion probability
             weights[question] = row.pop("weight")
         outcomes[question] = row
     if weights and len(weights) != len(outcomes):
-        raise ScopeError("give a weight on every outcomes line or on none")
+        raise OnboardingError("give a weight on every outcomes line or on none")
     router = Router(history.cards.values(), history, embedder=args.embedder)
     router.add_model(card, outcomes)
     history.save(args.out or args.history)

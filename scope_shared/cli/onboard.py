@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from scope_shared.errors import OnboardingError, ScopeError
+from scope_shared.errors import DataSetError, OnboardingError
 
 LOG_NAME = "feedback.log"
 
@@ -49,15 +49,15 @@ def _card(args: argparse.Namespace) -> dict[str, Any]:
         try:
             card = json.loads(Path(args.card).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ScopeError(f"cannot read card {args.card}: {exc}") from None
+            raise OnboardingError(f"cannot read card {args.card}: {exc}") from None
         if not isinstance(card, dict):
-            raise ScopeError(f"card {args.card} must hold a JSON object")
+            raise OnboardingError(f"card {args.card} must hold a JSON object")
         return card
     if args.input_price is None or args.output_price is None:
-        raise ScopeError("give the model's prices: --card card.json, or --input-price and --output-price (USD per 1M tokens)")
+        raise OnboardingError("give the model's prices: --card card.json, or --input-price and --output-price (USD per 1M tokens)")
     name = args.name or (args.model.split(":", 1)[1] if args.model and ":" in args.model else None)
     if not name:
-        raise ScopeError("give the model a name: --name NAME (or --card)")
+        raise OnboardingError("give the model a name: --name NAME (or --card)")
     return {"name": name, "input_price": args.input_price, "output_price": args.output_price}
 
 
@@ -67,10 +67,10 @@ def _anchor_questions(path: str) -> list[int | str]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise ScopeError(f"cannot read --anchor-questions {path}: {exc}") from None
+        raise OnboardingError(f"cannot read --anchor-questions {path}: {exc}") from None
     out: list[int | str] = [int(s) if s.strip().isdigit() else s.strip() for s in lines if s.strip()]
     if not out:
-        raise ScopeError(f"--anchor-questions {path} lists no question")
+        raise OnboardingError(f"--anchor-questions {path} lists no question")
     return out
 
 
@@ -79,11 +79,11 @@ def _cmd_onboard(args: argparse.Namespace) -> None:
     from scope_shared.onboarding import DEFAULT_ANCHORS, load_pack, onboard
 
     if (args.model is None) == (args.model_object is None) and not args.dry_run:
-        raise ScopeError("give exactly one of --model PROVIDER:MODEL and --model-object MODULE:ATTR")
+        raise OnboardingError("give exactly one of --model PROVIDER:MODEL and --model-object MODULE:ATTR")
     card = _card(args)
     target = args.out or args.history
     if target is None and not args.dry_run:
-        raise ScopeError("--out DIR is needed to keep the onboarded model (or --history DIR to grow it in place)")
+        raise OnboardingError("--out DIR is needed to keep the onboarded model (or --history DIR to grow it in place)")
     pack = load_pack(args.pack)
     source = args.history or (target if target and (Path(target) / "manifest.json").is_file() else None)
     history = History.load(source) if source else pack.history()  # --out accumulates models run after run
@@ -152,13 +152,13 @@ def _cmd_pack_build(args: argparse.Namespace) -> None:
         out = build_llmrouter9_pack(root, args.out, args.embedder)
     else:
         if not args.questions:
-            raise ScopeError("give --questions questions.jsonl (your labelled questions) or --llmrouter9 [DIR]")
+            raise OnboardingError("give --questions questions.jsonl (your labelled questions) or --llmrouter9 [DIR]")
         table = None
         if args.table:
             from scope_shared.data import load_routing_table
 
             if not args.models:
-                raise ScopeError("--table needs --models (a JSON file of prices)")
+                raise DataSetError("--table needs --models (a JSON file of prices)")
             table = load_routing_table(args.table, args.models)
         out = build_pack(args.out, read_questions_file(args.questions), table, args.embedder,
                          name=args.name or Path(args.out).name, source=args.source, license_file=args.license)

@@ -15,7 +15,7 @@ import numpy as np
 
 from scope_shared.cards import to_cards
 from scope_shared.data.table import RoutingTable
-from scope_shared.errors import ScopeError
+from scope_shared.errors import DataSetError
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
@@ -27,14 +27,14 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise ScopeError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+                    raise DataSetError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
         return rows
     if suffix in (".csv", ".parquet"):
         import pandas as pd
 
         df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
         return df.to_dict(orient="records")
-    raise ScopeError(f"unsupported routing table format {suffix!r}: use .jsonl, .csv or .parquet")
+    raise DataSetError(f"unsupported routing table format {suffix!r}: use .jsonl, .csv or .parquet")
 
 
 def load_routing_table(rows_path: str | Path, models_path: str | Path, name: str | None = None) -> RoutingTable:
@@ -42,7 +42,7 @@ def load_routing_table(rows_path: str | Path, models_path: str | Path, name: str
     rows_path, models_path = Path(rows_path), Path(models_path)
     for p in (rows_path, models_path):
         if not p.is_file():
-            raise ScopeError(f"file {str(p)!r} does not exist")
+            raise DataSetError(f"file {str(p)!r} does not exist")
     raw_models = json.loads(models_path.read_text())
     if isinstance(raw_models, dict):
         raw_models = [{"name": k, **v} for k, v in raw_models.items()]
@@ -54,21 +54,21 @@ def load_routing_table(rows_path: str | Path, models_path: str | Path, name: str
     models = sorted({str(r.get("model")) for r in rows})
     unknown = [m for m in models if m not in cards]
     if unknown:
-        raise ScopeError(f"models without a price in {models_path.name}: {', '.join(unknown)}")
+        raise DataSetError(f"models without a price in {models_path.name}: {', '.join(unknown)}")
     cells: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
     for n, r in enumerate(rows, 1):
         for key in ("question", "model", "score"):
             if r.get(key) is None:
-                raise ScopeError(f"{rows_path.name} row {n}: field {key!r} is missing")
+                raise DataSetError(f"{rows_path.name} row {n}: field {key!r} is missing")
         q = str(r["question"]).strip()
         if not q:
-            raise ScopeError(f"{rows_path.name} row {n}: empty question")
+            raise DataSetError(f"{rows_path.name} row {n}: empty question")
         if q not in qs:
             qs[q] = len(qs)
             bench.append(str(r.get("benchmark") or "default"))
         score = float(r["score"])
         if not 0 <= score <= 1:
-            raise ScopeError(f"{rows_path.name} row {n}: score {score} is outside [0, 1]")
+            raise DataSetError(f"{rows_path.name} row {n}: score {score} is outside [0, 1]")
         tok = r.get("output_tokens")
         cost = r.get("cost")
         cells.setdefault((qs[q], models.index(str(r["model"]))), []).append(

@@ -16,7 +16,7 @@ import numpy as np
 
 from scope_shared.cards import ModelCard
 from scope_shared.data.table import RoutingTable
-from scope_shared.errors import ScopeError
+from scope_shared.errors import DataSetError
 
 
 def load_llmrouter9(path: str | Path, default_output_tokens: float = 256.0) -> RoutingTable:
@@ -25,7 +25,7 @@ def load_llmrouter9(path: str | Path, default_output_tokens: float = 256.0) -> R
     needed = ["scores_train.json", "scores_test.json", "queries_train.jsonl", "queries_test.jsonl", "models.json"]
     for name in needed:
         if not (root / name).is_file():
-            raise ScopeError(f"{root} is not the llmrouter-9 data: {name} is missing")
+            raise DataSetError(f"{root} is not the llmrouter-9 data: {name} is missing")
     task_of: dict[str, str] = {}
     for name in ("queries_train.jsonl", "queries_test.jsonl"):
         for line in (root / name).read_text().split("\n"):
@@ -60,7 +60,7 @@ def load_llmrouter9(path: str | Path, default_output_tokens: float = 256.0) -> R
     }
     missing_task = [q for q in order if q not in task_of]
     if missing_task:
-        raise ScopeError(f"{len(missing_task)} llmrouter-9 questions have no benchmark in queries_*.jsonl")
+        raise DataSetError(f"{len(missing_task)} llmrouter-9 questions have no benchmark in queries_*.jsonl")
     return RoutingTable(
         name="llmrouter-9",
         questions=order,

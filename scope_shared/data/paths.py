@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import DataSetError
 
 
 def data_dir() -> Path:
@@ -18,7 +18,7 @@ def data_dir() -> Path:
         for cand in (base / "shared" / "data", base / ".." / "shared" / "data"):
             if (cand / "llmrouter-9").is_dir():
                 return cand.resolve()
-    raise ScopeError(
+    raise DataSetError(
         "real data not found: set SCOPE_DATA_DIR to the folder holding llmrouter-9/ "
         "(in this repository's layout it is ../shared/data)"
     )
@@ -28,5 +28,5 @@ def dataset_path(name: str) -> Path:
     """Path of one bundled data set, with a clear error if absent."""
     p = data_dir() / name
     if not p.is_dir():
-        raise ScopeError(f"data set {name!r} not found under {data_dir()}")
+        raise DataSetError(f"data set {name!r} not found under {data_dir()}")
     return p

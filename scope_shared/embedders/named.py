@@ -22,7 +22,7 @@ from scope_shared.embedders.distill import BUILD_FILE, DistillConfig, distill_st
 from scope_shared.embedders.minilm import SentenceTransformerEmbedder, default_embedder, default_model_path
 from scope_shared.embedders.static import StaticEmbedder, Truncation
 from scope_shared.embedders.tuning import ROUTING, load_tuned, tuned_build
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EmbedderError
 
 _log = logging.getLogger(__name__)
 MINILM, FAST = "minilm", "fast"
@@ -99,7 +99,7 @@ def fast_embedder(spec: FastSpec | None = None, build: bool = True) -> StaticEmb
         if spec not in _FAST:
             if not is_built(spec):
                 if not build:
-                    raise ScopeError(
+                    raise EmbedderError(
                         f"the fast embedder is not built yet ({fast_model_dir(spec)}); run 'scope embedder build'"
                     )
                 _log.warning("distilling the fast embedder from the bundled MiniLM, once on this machine "
@@ -124,7 +124,7 @@ def routing_embedder() -> StaticEmbedder:
         cached = _ROUTING.get(path)
         build = tuned_build(path)
         if build is None:
-            raise ScopeError(f"no routing-tuned embedder at {path}; train one with 'scope embedder train'")
+            raise EmbedderError(f"no routing-tuned embedder at {path}; train one with 'scope embedder train'")
         if cached is None or cached.name != build.get("name"):  # retrained since it was loaded
             _ROUTING[path] = cached = load_tuned(path)
         return cached
@@ -142,7 +142,7 @@ def named_embedder(name: str) -> Embedder | None:
     if name.startswith(f"{ROUTING}-"):
         tuned = routing_embedder()
         if tuned.name != name:
-            raise ScopeError(f"the history was embedded with the routing-tuned embedder {name!r}, but the one "
+            raise EmbedderError(f"the history was embedded with the routing-tuned embedder {name!r}, but the one "
                              f"trained here is {tuned.name!r}; re-embed the history or train on it again")
         return tuned
     return None
@@ -166,7 +166,7 @@ def as_embedder(obj: Any) -> Embedder:
         return named_embedder(obj) or SentenceTransformerEmbedder(obj)
     if hasattr(obj, "embed_documents"):
         return LangChainEmbedder(obj)
-    raise ScopeError(f"cannot use {type(obj).__name__} as an embedder")
+    raise EmbedderError(f"cannot use {type(obj).__name__} as an embedder")
 
 
 def expected_record(spec: str) -> tuple[str, int | None]:
@@ -182,7 +182,7 @@ def expected_record(spec: str) -> tuple[str, int | None]:
         return fast_recorded_name(), _built_dim() or FastSpec().distill.pca_dims
     if Path(spec).is_dir():
         return str(spec), pooled_dim(spec)
-    raise ScopeError(
+    raise EmbedderError(
         f"unknown embedder {spec!r}: use {MINILM!r} (the bundled MiniLM), {FAST!r} (distilled from it), "
         "or the path of a local sentence-transformers model folder"
     )

@@ -15,7 +15,7 @@ import numpy as np
 
 from scope_shared.embedders.base import Embedder
 from scope_shared.embedders.distill import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EmbedderError
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,9 @@ class Truncation:
     def __post_init__(self) -> None:
         for side in (self.head, self.tail):
             if side is not None and side < 0:
-                raise ScopeError(f"truncation lengths must be >= 0, got head={self.head}, tail={self.tail}")
+                raise EmbedderError(f"truncation lengths must be >= 0, got head={self.head}, tail={self.tail}")
         if self.head == 0 and self.tail == 0:
-            raise ScopeError("truncation would keep no token (head=0, tail=0)")
+            raise EmbedderError("truncation would keep no token (head=0, tail=0)")
 
     @property
     def keeps_all(self) -> bool:
@@ -78,9 +78,9 @@ class StaticEmbedder(Embedder):
             self._tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
             config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
         except Exception as exc:  # noqa: BLE001 - file, key and tokenizers errors (plain Exception) alike
-            raise ScopeError(f"cannot load a static embedding model from {str(path)!r}: {exc}") from exc
+            raise EmbedderError(f"cannot load a static embedding model from {str(path)!r}: {exc}") from exc
         if table.ndim != 2 or table.shape[0] != self._tokenizer.get_vocab_size() or not np.all(np.isfinite(table)):
-            raise ScopeError(
+            raise EmbedderError(
                 f"static model at {str(path)!r} is inconsistent: table {table.shape}, "
                 f"tokenizer vocabulary {self._tokenizer.get_vocab_size()}"
             )

@@ -33,7 +33,7 @@ import numpy as np
 
 from scope_shared.embedders.distill import BUILD_FILE, TOKENIZER_FILE, write_static_model
 from scope_shared.embedders.static import StaticEmbedder, Truncation
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EmbedderError
 
 #: the name that selects the routing-tuned embedder (``as_embedder("routing")``)
 ROUTING = "routing"
@@ -66,15 +66,15 @@ class TuningConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.val_fraction < 1:
-            raise ScopeError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+            raise EmbedderError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         for name in ("max_epochs", "patience", "batch_size", "k", "min_questions", "min_outcomes"):
             if int(getattr(self, name)) < 1:
-                raise ScopeError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise EmbedderError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("learning_rate", "token_learning_rate", "temperature"):
             if not getattr(self, name) > 0:
-                raise ScopeError(f"{name} must be positive, got {getattr(self, name)}")
+                raise EmbedderError(f"{name} must be positive, got {getattr(self, name)}")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
-            raise ScopeError(f"time_budget_s must be positive (or None), got {self.time_budget_s}")
+            raise EmbedderError(f"time_budget_s must be positive (or None), got {self.time_budget_s}")
 
 
 @dataclass
@@ -95,16 +95,16 @@ class TuningData:
         self.scores = np.asarray(self.scores, dtype=np.float64)
         n = len(self.texts)
         if self.scores.ndim != 2 or self.scores.shape[0] != n:
-            raise ScopeError(f"tuning data: scores of shape {self.scores.shape} for {n} questions")
+            raise EmbedderError(f"tuning data: scores of shape {self.scores.shape} for {n} questions")
         s = self.scores[np.isfinite(self.scores)]
         if s.size and (s.min() < 0 or s.max() > 1):
-            raise ScopeError("tuning data: scores must lie in [0, 1] (NaN = no outcome)")
+            raise EmbedderError("tuning data: scores must lie in [0, 1] (NaN = no outcome)")
         if self.output_tokens is not None:
             self.output_tokens = np.asarray(self.output_tokens, dtype=np.float64)
             if self.output_tokens.shape != self.scores.shape:
-                raise ScopeError("tuning data: output_tokens must have the shape of scores")
+                raise EmbedderError("tuning data: output_tokens must have the shape of scores")
         if self.groups is not None and len(self.groups) != n:
-            raise ScopeError(f"tuning data: {len(self.groups)} benchmarks for {n} questions")
+            raise EmbedderError(f"tuning data: {len(self.groups)} benchmarks for {n} questions")
 
 
 @dataclass
@@ -133,7 +133,7 @@ def check_enough(data: TuningData, config: TuningConfig) -> int:
     n_q = int(known.any(axis=1).sum())
     n_out = int(known.sum())
     if n_q < config.min_questions or n_out < config.min_outcomes:
-        raise ScopeError(
+        raise EmbedderError(
             f"not enough outcomes to tune a routing embedder: {n_q} questions with an outcome and {n_out} "
             f"outcomes in all (at least {config.min_questions} questions and {config.min_outcomes} outcomes "
             "are needed; add outcomes of known models, e.g. from an anchor pack)"
@@ -215,7 +215,7 @@ def _tune(torch, tqdm, base, data, cfg, show_progress, pooled):  # type: ignore[
     n = len(data.texts)
     indptr, ids, vals = pooled if pooled is not None else pooling_matrix(base, data.texts)
     if len(indptr) != n + 1:
-        raise ScopeError("pooled token matrix does not match the tuning texts")
+        raise EmbedderError("pooled token matrix does not match the tuning texts")
 
     # only tokens that occur in the data get a weight to learn (the others keep weight 1); texts as
     # padded rows of (local token id, 1/len) so that any batch of them is embedded in one call
@@ -361,12 +361,12 @@ def load_tuned(path: str | Path) -> StaticEmbedder:
     """A saved routing-tuned embedder (read from local files only), under the name it records."""
     build = tuned_build(path)
     if build is None:
-        raise ScopeError(f"{str(path)!r} is not a routing-tuned embedder (no {BUILD_FILE} of kind {TUNED_KIND!r})")
+        raise EmbedderError(f"{str(path)!r} is not a routing-tuned embedder (no {BUILD_FILE} of kind {TUNED_KIND!r})")
     try:
         truncation = Truncation(**build.get("truncation") or {})
         name = str(build["name"])
     except (TypeError, KeyError) as exc:
-        raise ScopeError(f"routing-tuned embedder at {str(path)!r} has a bad build record: {exc}") from None
+        raise EmbedderError(f"routing-tuned embedder at {str(path)!r} has a bad build record: {exc}") from None
     return StaticEmbedder(path, name=name, truncation=truncation)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EvaluationError
 from scope_shared.evaluation.points import Point, frontier, hull, model_points
 
 
@@ -59,14 +59,14 @@ class Reference:
 def best_single_model(points: Sequence[Point]) -> int:
     """Index of the most accurate model (the cheaper one on ties)."""
     if not points:
-        raise ScopeError("no models")
+        raise EvaluationError("no models")
     return min(range(len(points)), key=lambda j: (-points[j].accuracy, points[j].cost, j))
 
 
 def cheapest_model(points: Sequence[Point]) -> int:
     """Index of the cheapest model (the more accurate one on ties)."""
     if not points:
-        raise ScopeError("no models")
+        raise EvaluationError("no models")
     return min(range(len(points)), key=lambda j: (points[j].cost, -points[j].accuracy, j))
 
 
@@ -121,7 +121,7 @@ def _normalise(cost: float, lo: float, hi: float) -> float:
 def step_area(points: Sequence[Point], lo: float, hi: float) -> float:
     """Exact area under the step frontier over cost in [lo, hi], cost axis scaled to [0, 1]."""
     if hi <= lo:
-        raise ScopeError(f"empty cost range [{lo}, {hi}]")
+        raise EvaluationError(f"empty cost range [{lo}, {hi}]")
     front = frontier(points)
     area = 0.0
     for i, p in enumerate(front):
@@ -135,7 +135,7 @@ def step_area(points: Sequence[Point], lo: float, hi: float) -> float:
 def hull_area(points: Sequence[Point], lo: float, hi: float) -> float:
     """Exact area under the non-decreasing convex hull over cost in [lo, hi], scaled to [0, 1]."""
     if hi <= lo:
-        raise ScopeError(f"empty cost range [{lo}, {hi}]")
+        raise EvaluationError(f"empty cost range [{lo}, {hi}]")
     line = hull(points)
     xs = np.array([_normalise(p.cost, lo, hi) for p in line])
     ys = np.array([p.accuracy for p in line])
@@ -188,7 +188,7 @@ def cpt(points: Sequence[Point], weak: Point, strong: Point, target: float) -> f
 def summarize(points: Sequence[Point], ref: Reference) -> dict[str, float | None]:
     """Every curve figure of one router against ``ref`` (see the module docstring)."""
     if not points:
-        raise ScopeError("a router gave no points")
+        raise EvaluationError("a router gave no points")
     lo, hi = ref.cost_range
     max_acc = max(p.accuracy for p in points)
     gap = ref.oracle.accuracy - ref.worst_accuracy

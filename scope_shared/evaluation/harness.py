@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scope_shared.data import RoutingTable, stratified_split
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EvaluationError
 from scope_shared.evaluation.curves import Reference, reference, summarize
 from scope_shared.evaluation.points import Point, curve
 from scope_shared.evaluation.prediction import per_model_quality
@@ -54,7 +54,7 @@ def make_split(
     `scope_shared.evaluation.settings`.
     """
     if unseen and not n_anchors:
-        raise ScopeError("held-out models need n_anchors > 0")
+        raise EvaluationError("held-out models need n_anchors > 0")
     tr, te = stratified_split(table.benchmarks, test_size, seed)
     anchors = None
     if unseen:
@@ -78,12 +78,12 @@ def build_split(
     same for all of them); their other history outcomes and lengths are hidden from routers.
     """
     if embeddings.shape[0] != len(table):
-        raise ScopeError("one embedding per table question is needed")
+        raise EvaluationError("one embedding per table question is needed")
     unknown = [m for m in unseen if m not in table.models]
     if unknown:
-        raise ScopeError(f"held-out model(s) not in {table.name}: {', '.join(unknown)}")
+        raise EvaluationError(f"held-out model(s) not in {table.name}: {', '.join(unknown)}")
     if unseen and (anchors is None or len(anchors) == 0):
-        raise ScopeError("held-out models need anchor questions")
+        raise EvaluationError("held-out models need anchor questions")
     hist, test = table.subset(hist_idx), table.subset(test_idx)
     scores = hist.scores.copy()
     if unseen:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EvaluationError
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,9 @@ def choice_point(scores: np.ndarray, costs: np.ndarray, choice: np.ndarray, over
     """
     choice = np.asarray(choice, dtype=np.int64)
     if choice.shape != (scores.shape[0],):
-        raise ScopeError(f"one choice per question is needed: got {choice.shape}, want ({scores.shape[0]},)")
+        raise EvaluationError(f"one choice per question is needed: got {choice.shape}, want ({scores.shape[0]},)")
     if len(choice) and (choice.min() < 0 or choice.max() >= scores.shape[1]):
-        raise ScopeError("a choice is not a column of the table")
+        raise EvaluationError("a choice is not a column of the table")
     rows = np.arange(len(choice))
     return Point(float(np.nanmean(scores[rows, choice])), float(np.mean(costs[rows, choice])) + overhead)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EvaluationError
 from scope_shared.metrics import auroc
 
 
@@ -14,7 +14,7 @@ def per_model_quality(p: np.ndarray, y: np.ndarray, models: list[str]) -> dict[s
     model under-rated by 6 points has -0.06) and ``auroc`` of its p_correct over the questions."""
     p, y = np.asarray(p, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if p.shape != y.shape or p.ndim != 2 or p.shape[1] != len(models):
-        raise ScopeError(f"predictions {p.shape}, outcomes {y.shape} and {len(models)} models do not match")
+        raise EvaluationError(f"predictions {p.shape}, outcomes {y.shape} and {len(models)} models do not match")
     out: dict[str, dict[str, float | None]] = {}
     for j, m in enumerate(models):
         keep = np.isfinite(p[:, j]) & np.isfinite(y[:, j])

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scope_shared.cards import ModelCard
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EvaluationError
 from scope_shared.estimators.levels import score_matrix_levels
 from scope_shared.evaluation.curves import lagrangian_choice
 from scope_shared.tokens import approx_token_count
@@ -48,9 +48,9 @@ class EvalSplit:
     def __post_init__(self) -> None:
         n_h, n_t, m = len(self.hist_questions), len(self.test_questions), len(self.models)
         if self.hist_scores.shape != (n_h, m) or self.hist_emb.shape[0] != n_h or self.test_emb.shape[0] != n_t:
-            raise ScopeError("EvalSplit arrays do not match its questions and models")
+            raise EvaluationError("EvalSplit arrays do not match its questions and models")
         if set(self.hist_questions) & set(self.test_questions):
-            raise ScopeError("a test question is also in the history part")
+            raise EvaluationError("a test question is also in the history part")
 
     @property
     def known(self) -> np.ndarray:
@@ -98,7 +98,7 @@ def lambda_grid(mean_model_costs: np.ndarray, n: int = 40) -> np.ndarray:
     (from the history part only), and inf (always the cheapest predicted)."""
     scale = float(np.median(mean_model_costs))
     if not scale > 0:
-        raise ScopeError("model costs must be positive to build a tradeoff grid")
+        raise EvaluationError("model costs must be positive to build a tradeoff grid")
     return np.concatenate([[0.0], np.geomspace(1e-3, 1e3, n) / scale, [np.inf]])
 
 
@@ -158,7 +158,7 @@ class AlwaysRouter(EvalRouter):
 
     def __init__(self, which: str) -> None:
         if which not in ("cheapest", "bsm"):
-            raise ScopeError(f"AlwaysRouter picks 'cheapest' or 'bsm', not {which!r}")
+            raise EvaluationError(f"AlwaysRouter picks 'cheapest' or 'bsm', not {which!r}")
         self.which = which
         self.name = f"always-{which}"
 

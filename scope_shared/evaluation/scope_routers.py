@@ -25,7 +25,7 @@ import numpy as np
 
 from scope_shared.data import RoutingTable
 from scope_shared.embedders import FunctionEmbedder
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EvaluationError
 from scope_shared.estimators import Estimator, KNNEstimator, PanelEstimator
 from scope_shared.evaluation.routers import EvalRouter, EvalSplit, RouterOutput, sweep
 from scope_shared.history import History
@@ -42,7 +42,7 @@ SCOPE_ESTIMATORS: dict[str, EstimatorFactory] = {}
 def register_estimator(name: str, factory: EstimatorFactory) -> None:
     """Add (or replace) a SCOPE estimator to the benchmark under ``name``."""
     if not name or not callable(factory):
-        raise ScopeError("register_estimator needs a name and a factory (history, split) -> Estimator")
+        raise EvaluationError("register_estimator needs a name and a factory (history, split) -> Estimator")
     SCOPE_ESTIMATORS[name] = factory
 
 
@@ -61,7 +61,7 @@ def lookup_embedder(split: EvalSplit) -> FunctionEmbedder:
         try:
             return np.stack([table[t] for t in texts])
         except KeyError as exc:
-            raise ScopeError(f"text without a precomputed embedding: {str(exc)[:60]}") from None
+            raise EvaluationError(f"text without a precomputed embedding: {str(exc)[:60]}") from None
 
     return FunctionEmbedder(fn, dim, name=split.embedder_name)
 
@@ -88,7 +88,7 @@ class ScopeRouter(EvalRouter):
 
     def __init__(self, name: str, factory: EstimatorFactory | None = None) -> None:
         if factory is None and name not in SCOPE_ESTIMATORS:
-            raise ScopeError(f"no SCOPE estimator {name!r}; registered: {', '.join(SCOPE_ESTIMATORS)}")
+            raise EvaluationError(f"no SCOPE estimator {name!r}; registered: {', '.join(SCOPE_ESTIMATORS)}")
         self.name = name
         self.factory = factory or SCOPE_ESTIMATORS[name]
         self.router: Router | None = None
@@ -101,7 +101,7 @@ class ScopeRouter(EvalRouter):
 
     def route(self, split: EvalSplit) -> RouterOutput:
         if self.router is None:
-            raise ScopeError("fit the router first")
+            raise EvaluationError("fit the router first")
         est = self.router.estimate_batch(split.test_questions, candidates=split.models)
         p = np.array([[e[m].p_correct for m in split.models] for e in est])
         cost = np.array([[e[m].expected_cost for m in split.models] for e in est])

@@ -21,7 +21,7 @@ import numpy as np
 
 from scope_shared.data import RoutingTable, stratified_split
 from scope_shared.embedders import FunctionEmbedder
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EvaluationError
 from scope_shared.evaluation.harness import Truth, build_split, make_split
 from scope_shared.evaluation.routers import EvalSplit
 from scope_shared.onboarding import suggest_questions
@@ -42,11 +42,11 @@ class Setting:
 
     def __post_init__(self) -> None:
         if self.kind not in SETTING_KINDS:
-            raise ScopeError(f"unknown setting {self.kind!r}; use one of {', '.join(SETTING_KINDS)}")
+            raise EvaluationError(f"unknown setting {self.kind!r}; use one of {', '.join(SETTING_KINDS)}")
         if self.kind in ("unseen", "onboarding") and (not self.unseen or not self.n_anchors or self.n_anchors <= 0):
-            raise ScopeError(f"the {self.kind} setting needs held-out models and n_anchors > 0")
+            raise EvaluationError(f"the {self.kind} setting needs held-out models and n_anchors > 0")
         if not 0 < self.ood_fraction < 1:
-            raise ScopeError(f"ood_fraction must be in (0, 1), got {self.ood_fraction}")
+            raise EvaluationError(f"ood_fraction must be in (0, 1), got {self.ood_fraction}")
 
     @property
     def name(self) -> str:
@@ -74,7 +74,7 @@ def n_ood_benchmarks(n_benchmarks: int, fraction: float = 1 / 3) -> int:
     """How many benchmarks ood leaves out: ``floor(fraction x count)``, at least one, and one kept
     (llmrouter-9: 4 of 14; routerbench-11: 1 of 3)."""
     if n_benchmarks < 2:
-        raise ScopeError("the ood setting needs at least two benchmarks (one to keep, one to leave out)")
+        raise EvaluationError("the ood setting needs at least two benchmarks (one to keep, one to leave out)")
     return min(max(1, int(fraction * n_benchmarks)), n_benchmarks - 1)
 
 
@@ -94,7 +94,7 @@ def suggested_anchors(table: RoutingTable, embeddings: np.ndarray, hist_idx: np.
     vecs = embeddings[hist_idx]
 
     def no_embedding(texts: list[str]) -> np.ndarray:  # the history part comes pre-embedded
-        raise ScopeError("suggested_anchors embeds nothing")
+        raise EvaluationError("suggested_anchors embeds nothing")
 
     history = hist.to_history(FunctionEmbedder(no_embedding, vecs.shape[1], name="precomputed"),
                               show_progress=False, embeddings=vecs)
@@ -117,7 +117,7 @@ def setting_split(
     if setting.kind == "onboarding":
         unknown = [m for m in setting.unseen if m not in table.models]
         if unknown:
-            raise ScopeError(f"held-out model(s) not in {table.name}: {', '.join(unknown)}")
+            raise EvaluationError(f"held-out model(s) not in {table.name}: {', '.join(unknown)}")
         tr, te = stratified_split(table.benchmarks, test_size, seed)
         known = [m for m in table.models if m not in setting.unseen]
         # a fresh draw per split seed, so that means over seeds average over draws too

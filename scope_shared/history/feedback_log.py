@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from scope_shared.cards import Outcome
-from scope_shared.errors import HistoryStoreError, ScopeError
+from scope_shared.errors import FeedbackError, HistoryStoreError, ScopeError
 from scope_shared.history.locks import fd_lock
 from scope_shared.query import unencodable_at
 
@@ -112,7 +112,7 @@ def _parse(line: bytes) -> dict[str, Any]:
 
 def _as_path(path: Any) -> Path:
     if not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise ScopeError(f"a feedback log path must be a non-empty str or path, got {path!r}")
+        raise HistoryStoreError(f"a feedback log path must be a non-empty str or path, got {path!r}")
     return Path(path)
 
 
@@ -307,7 +307,7 @@ class FeedbackLog:
         call's earlier feedback, which this record replaces on replay.
         """
         if call_id is not None and not isinstance(call_id, str):
-            raise ScopeError(f"call_id must be a string, got {type(call_id).__name__}")
+            raise FeedbackError(f"call_id must be a string, got {type(call_id).__name__}")
         emb = np.ascontiguousarray(np.asarray(embedding, dtype="<f4").reshape(-1))
         with self._lock:
             self._seq += 1  # never reused, even if this write fails half-way

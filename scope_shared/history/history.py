@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from scope_shared.cards import ModelCard, Outcome
-from scope_shared.errors import ScopeError, UnknownModelError
+from scope_shared.errors import FeedbackError, HistoryDataError, HistoryStoreError, InvalidQueryError, UnknownModelError
 from scope_shared.history.anchors import Anchors
 from scope_shared.history.columns import ModelArrays, ModelColumn
 from scope_shared.history.feedback_calls import FeedbackCalls
@@ -137,7 +137,7 @@ class History:
     def question_id(self, text: str) -> int | None:
         """Id of a question already in the history, by exact text (stripped)."""
         if not isinstance(text, str):
-            raise ScopeError(f"question text must be a string, got {type(text).__name__}")
+            raise InvalidQueryError(f"question text must be a string, got {type(text).__name__}")
         return self._text_ids.get(text.strip())
 
     def __contains__(self, text: object) -> bool:
@@ -234,7 +234,7 @@ class History:
         n = len(qids)
         with self._lock:
             if n and (qids.min() < 0 or qids.max() >= self._n):
-                raise ScopeError(f"question ids out of range (history has {self._n})")
+                raise HistoryDataError(f"question ids out of range (history has {self._n})")
             for i, m in enumerate(models):
                 sel = np.flatnonzero(m_idx == i) if len(models) > 1 else slice(None)
                 if len(models) > 1 and len(sel) == 0:
@@ -275,7 +275,7 @@ class History:
         """
         outs = check_outcomes(outcomes)
         if call_id is not None and not isinstance(call_id, str):
-            raise ScopeError(f"call_id must be a string, got {type(call_id).__name__}")
+            raise FeedbackError(f"call_id must be a string, got {type(call_id).__name__}")
         if self._feedback is None:
             return self._add_unlogged(text, embedding, outs, benchmark, call_id)
         check_texts([text])
@@ -311,7 +311,7 @@ class History:
 
         with self._lock:
             if self._feedback is not None:
-                raise ScopeError(f"a feedback log is already attached ({self._feedback.path})")
+                raise HistoryStoreError(f"a feedback log is already attached ({self._feedback.path})")
             log = FeedbackLog(path, self.dim)
             report, marks = log.replay(self, self.feedback_applied)
             self.feedback_applied.update(marks)

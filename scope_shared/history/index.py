@@ -28,7 +28,7 @@ from contextlib import contextmanager
 import faiss
 import numpy as np
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import InvalidSettingError
 from scope_shared.history.index_spec import ALIASES, check_index_config
 
 #: query batches smaller than this are searched single-threaded (routing batches are small; a
@@ -95,10 +95,10 @@ class VectorIndex:
         if isinstance(config, str):
             return cls(dim, config)
         if not isinstance(config, dict):
-            raise ScopeError(f"index configuration must be a string or a mapping, got {type(config).__name__}")
+            raise InvalidSettingError(f"index configuration must be a string or a mapping, got {type(config).__name__}")
         unknown = sorted(map(str, set(config) - _CONFIG_KEYS))
         if unknown:
-            raise ScopeError(f"unknown vector index settings: {', '.join(unknown)[:200]}")
+            raise InvalidSettingError(f"unknown vector index settings: {', '.join(unknown)[:200]}")
         return cls(dim, **config)  # type: ignore[arg-type]
 
     def _factory_string(self) -> str:
@@ -109,7 +109,7 @@ class VectorIndex:
         try:
             index = faiss.index_factory(self.dim, self._factory_string(), faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as exc:
-            raise ScopeError(f"bad vector index spec {self.spec!r}: {str(exc).splitlines()[-1]}") from None
+            raise InvalidSettingError(f"bad vector index spec {self.spec!r}: {str(exc).splitlines()[-1]}") from None
         return index
 
     @property
@@ -154,7 +154,7 @@ class VectorIndex:
                 self._train_and_move()
             except RuntimeError as exc:  # faiss refused (e.g. too few points for the codebook)
                 self._n_flat -= len(vectors)
-                raise ScopeError(f"vector index {self._factory_string()!r} could not be trained: "
+                raise InvalidSettingError(f"vector index {self._factory_string()!r} could not be trained: "
                                  f"{str(exc).splitlines()[-1][:200]}") from None
 
     def _train_and_move(self) -> None:

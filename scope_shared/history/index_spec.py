@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import InvalidSettingError
 
 ALIASES = {
     "fp16": "SQfp16",
@@ -40,8 +40,8 @@ _IVF_RE = re.compile(r"IVF([0-9]{1,7})")
 _HNSW_RE = re.compile(r"HNSW([0-9]{1,4})")
 
 
-def _bad(spec: str, why: str) -> ScopeError:
-    return ScopeError(
+def _bad(spec: str, why: str) -> InvalidSettingError:
+    return InvalidSettingError(
         f"bad vector index spec {spec[:80]!r}: {why} (allowed: {', '.join(NAMED)}, or Flat, SQ8, "
         "PQ<m>[x<bits>], IVF<n>,<encoding>, HNSW<M>[,<SQ encoding>])"
     )
@@ -103,11 +103,11 @@ def check_index_config(
     def positive(name: str, v: object, top: int | None = None) -> int:
         if isinstance(v, bool) or not isinstance(v, int) or v < 1 or (top is not None and v > top):
             limit = f" at most {top}" if top is not None else ""
-            raise ScopeError(f"vector index {name} must be a positive integer{limit}, got {v!r}")
+            raise InvalidSettingError(f"vector index {name} must be a positive integer{limit}, got {v!r}")
         return v
 
     if not isinstance(spec, str) or not spec.strip():
-        raise ScopeError(f"vector index spec must be a non-empty string, got {spec!r}")
+        raise InvalidSettingError(f"vector index spec must be a non-empty string, got {spec!r}")
     d = positive("dim", dim, MAX_DIM)
     n = positive("nlist", nlist, MAX_NLIST)
     positive("nprobe", nprobe, MAX_NLIST)
@@ -115,9 +115,9 @@ def check_index_config(
     positive("ef_search", ef_search, MAX_EF_SEARCH)
     positive("auto_threshold", auto_threshold)
     if train_size is not None and positive("train_size", train_size) < n and ("ivf" in spec.lower()):
-        raise ScopeError(f"vector index train_size ({train_size}) must be at least nlist ({n})")
+        raise InvalidSettingError(f"vector index train_size ({train_size}) must be at least nlist ({n})")
     if spec == "ivf-pq" and d % m:
-        raise ScopeError(f"ivf-pq needs pq_m ({m}) to divide the dimension ({d})")
+        raise InvalidSettingError(f"ivf-pq needs pq_m ({m}) to divide the dimension ({d})")
     if spec in ("auto", "flat"):
         return
     check_factory_string(d, ALIASES[spec].format(nlist=n, pq_m=m) if spec in ALIASES else spec)

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from scope_shared.cards import ModelCard
-from scope_shared.errors import ScopeError, SharedStoreError
+from scope_shared.errors import HistoryStoreError, InvalidCardError, ScopeError, SharedStoreError
 from scope_shared.history import postgres_rows as rows
 from scope_shared.history import postgres_sql as sql
 from scope_shared.history.anchors import Anchors
@@ -79,7 +79,7 @@ class SharedCards(dict):
         items = {**dict(other), **more}
         for name, card in items.items():
             if not isinstance(card, ModelCard) or card.name != name:
-                raise ScopeError(f"cards[{name!r}] must be the ModelCard named {name!r}")
+                raise InvalidCardError(f"cards[{name!r}] must be the ModelCard named {name!r}")
         self._owner._write_cards(items, ())
         for name, card in items.items():
             dict.__setitem__(self, name, card)
@@ -106,9 +106,9 @@ class PostgresHistory(History):
         timeouts: Timeouts | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
-            raise ScopeError(f"a shared history needs a non-empty name, got {name!r}")
+            raise HistoryStoreError(f"a shared history needs a non-empty name, got {name!r}")
         if isinstance(poll_s, bool) or not isinstance(poll_s, (int, float)) or not poll_s > 0:
-            raise ScopeError(f"poll_s must be a positive number of seconds, got {poll_s!r}")
+            raise HistoryStoreError(f"poll_s must be a positive number of seconds, got {poll_s!r}")
         self.url, self.name = url, name
         self.fresh_reads, self.poll_s = fresh_reads, float(poll_s)
         self._session = Session(url, timeouts)
@@ -450,7 +450,7 @@ class PostgresHistory(History):
         self._write("importing into", apply, texts, vecs, cards=cards)
 
     def attach_log(self, path: str | Path) -> Any:
-        raise ScopeError(
+        raise HistoryStoreError(
             f"history {self.name!r} is shared through PostgreSQL: every outcome is committed to the database, "
             "so it takes no feedback log"
         )

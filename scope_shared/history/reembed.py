@@ -15,7 +15,7 @@ import numpy as np
 
 from scope_shared.embedders import Embedder, as_embedder
 from scope_shared.embedders.tuning import TuningData
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EmbedderError, ScopeError
 from scope_shared.history.history import History
 
 
@@ -42,10 +42,10 @@ def _precheck_name(history: History, spec: str) -> None:
     except ScopeError:
         return  # not a name this library knows: the loader says what is wrong with it
     if dim is not None and dim != history.dim:
-        raise ScopeError(f"embedder {spec!r} gives {dim}-d vectors, the history holds {history.dim}-d ones"
+        raise EmbedderError(f"embedder {spec!r} gives {dim}-d vectors, the history holds {history.dim}-d ones"
                          + _hint_name(history, spec))
     if history.embedder_name is not None and history.embedder_name != name:
-        raise ScopeError(f"the history was embedded with {history.embedder_name!r}, not {name!r}: their vectors "
+        raise EmbedderError(f"the history was embedded with {history.embedder_name!r}, not {name!r}: their vectors "
                          "are not comparable" + _hint_name(history, spec))
 
 
@@ -58,12 +58,12 @@ def check_embedder(history: History, embedder: Embedder) -> None:
     """Raise `ScopeError` unless ``embedder`` can query ``history``: same dimension, and the same name
     where the history recorded one (histories built by hand without a name are checked by dimension)."""
     if embedder.dim != history.dim:
-        raise ScopeError(
+        raise EmbedderError(
             f"embedder {embedder.name!r} gives {embedder.dim}-d vectors, the history holds {history.dim}-d ones"
             + _hint(history, embedder)
         )
     if history.embedder_name is not None and history.embedder_name != embedder.name:
-        raise ScopeError(
+        raise EmbedderError(
             f"the history was embedded with {history.embedder_name!r}, not {embedder.name!r}: their vectors "
             "are not comparable" + _hint(history, embedder)
         )
@@ -101,7 +101,7 @@ def tuning_data(history: History, models: Sequence[str] | None = None) -> Tuning
     names = list(history.models if models is None else models)
     unknown = [m for m in names if m not in history.models]
     if unknown:
-        raise ScopeError(f"no outcomes of {', '.join(unknown)} in the history")
+        raise EmbedderError(f"no outcomes of {', '.join(unknown)} in the history")
     n = len(history)
     scores = np.full((n, len(names)), np.nan)
     tokens = np.full((n, len(names)), np.nan)

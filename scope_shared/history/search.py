@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import HistoryDataError
 from scope_shared.history.anchors import Anchors
 from scope_shared.history.columns import ModelArrays
 from scope_shared.history.validation import check_k
@@ -36,7 +36,7 @@ def anchors(
     """
     k = check_k(k)
     if isinstance(models, str) or not isinstance(models, Sequence):
-        raise ScopeError("models must be a sequence of model names")
+        raise HistoryDataError("models must be a sequence of model names")
     q = h._as_queries(query_embs)
     n_q, n_m = len(q), len(models)
     ids = np.full((n_q, n_m, k), -1, dtype=np.int64)
@@ -81,7 +81,7 @@ def _exclusions(exclude_ids: np.ndarray, n_q: int) -> np.ndarray:
     try:
         return np.asarray(exclude_ids, dtype=np.int64).reshape(n_q)
     except (TypeError, ValueError) as exc:
-        raise ScopeError(f"exclude_ids must be one question id per query ({exc})") from None
+        raise HistoryDataError(f"exclude_ids must be one question id per query ({exc})") from None
 
 
 def _fill_from_pool(

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import InvalidComponentError
 from scope_shared.history.history import History
 from scope_shared.postgres import is_postgres_url
 
@@ -28,7 +28,7 @@ def as_history(value: Any) -> History:
             if history is None:
                 history = _CONNECTED[value] = History.connect(value)
             return history
-    raise ScopeError(f"history must be a scope_shared.History or a postgresql:// URL, got {type(value).__name__}")
+    raise InvalidComponentError(f"history must be a scope_shared.History or a postgresql:// URL, got {type(value).__name__}")
 
 
 def close_connected() -> None:

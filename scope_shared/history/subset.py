@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from scope_shared.cards import ModelCard, Outcome
-from scope_shared.errors import InvalidCardError, ScopeError, UnknownModelError
+from scope_shared.errors import EmbedderError, HistoryDataError, InvalidCardError, UnknownModelError
 from scope_shared.query import validate_queries
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def add_model_outcomes(
         raise InvalidCardError(f"a model card must be a ModelCard or a dict, got {type(card).__name__}")
     card = card if isinstance(card, ModelCard) else ModelCard.create(**{str(k): v for k, v in card.items()})
     if not isinstance(outcomes, Mapping) or not outcomes:
-        raise ScopeError(f"model {card.name!r} needs a mapping of question text -> outcome (at least one) to join")
+        raise HistoryDataError(f"model {card.name!r} needs a mapping of question text -> outcome (at least one) to join")
     texts = validate_queries(list(outcomes))
     outs = []
     for t in texts:
@@ -78,12 +78,12 @@ def add_model_outcomes(
         if isinstance(o, Outcome):
             o = o.model_dump()
         if not isinstance(o, Mapping):
-            raise ScopeError(f"outcome for {t[:60]!r} must be an Outcome, a dict or a score, got {type(o).__name__}")
+            raise HistoryDataError(f"outcome for {t[:60]!r} must be an Outcome, a dict or a score, got {type(o).__name__}")
         outs.append(Outcome.create(**{**dict(o), "model": card.name}))
     new = list(dict.fromkeys(t for t in texts if history.question_id(t) is None))
     if new:
         if embedder is None:
-            raise ScopeError(f"{len(new)} question(s) are not in the history, e.g. {new[0][:60]!r}: embedding them needs an embedder")
+            raise EmbedderError(f"{len(new)} question(s) are not in the history, e.g. {new[0][:60]!r}: embedding them needs an embedder")
         history.add_questions(new, embedder.embed(new, show_progress=len(new) > 256))
     ids = []
     for t, o in zip(texts, outs):

@@ -14,23 +14,23 @@ from typing import Any
 import numpy as np
 
 from scope_shared.cards import Outcome
-from scope_shared.errors import ScopeError
+from scope_shared.errors import HistoryDataError
 from scope_shared.history.index_spec import MAX_DIM
 from scope_shared.query import check_text
 
 
 def check_dim(dim: Any) -> int:
     if isinstance(dim, bool) or not isinstance(dim, Integral) or not 1 <= int(dim) <= MAX_DIM:
-        raise ScopeError(f"embedding dimension must be an integer between 1 and {MAX_DIM}, got {dim!r}")
+        raise HistoryDataError(f"embedding dimension must be an integer between 1 and {MAX_DIM}, got {dim!r}")
     return int(dim)
 
 
 def check_question_id(question_id: Any, n: int) -> int:
     """An existing question's id: an integer (not a bool, not 1.5) in ``[0, n)``."""
     if isinstance(question_id, (bool, np.bool_)) or not isinstance(question_id, Integral):
-        raise ScopeError(f"question id must be an integer, got {question_id!r}")
+        raise HistoryDataError(f"question id must be an integer, got {question_id!r}")
     if not 0 <= int(question_id) < n:
-        raise ScopeError(f"no question with id {question_id} (history has {n})")
+        raise HistoryDataError(f"no question with id {question_id} (history has {n})")
     return int(question_id)
 
 
@@ -39,12 +39,12 @@ def check_ids(ids: Any, n: int) -> np.ndarray:
     try:
         arr = np.asarray(ids)
     except (TypeError, ValueError) as exc:
-        raise ScopeError(f"question ids must be integers: {exc}") from None
+        raise HistoryDataError(f"question ids must be integers: {exc}") from None
     if arr.size and (arr.dtype.kind not in "iu"):
-        raise ScopeError(f"question ids must be integers, got dtype {arr.dtype}")
+        raise HistoryDataError(f"question ids must be integers, got dtype {arr.dtype}")
     arr = arr.astype(np.int64, copy=False)
     if arr.size and (arr.min() < 0 or arr.max() >= n):
-        raise ScopeError(f"question ids out of range (history has {n})")
+        raise HistoryDataError(f"question ids out of range (history has {n})")
     return arr
 
 
@@ -56,12 +56,12 @@ def numbers(values: Any, what: str, kinds: str = "iuf") -> np.ndarray:
             raise TypeError(f"dtype {arr.dtype}")
         return arr.astype(np.float64).ravel()
     except (TypeError, ValueError) as exc:
-        raise ScopeError(f"{what} must be numbers ({exc})") from None
+        raise HistoryDataError(f"{what} must be numbers ({exc})") from None
 
 
 def check_k(k: Any) -> int:
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, Integral) or int(k) < 1:
-        raise ScopeError(f"k must be a positive integer, got {k!r}")
+        raise HistoryDataError(f"k must be a positive integer, got {k!r}")
     return int(k)
 
 
@@ -70,21 +70,21 @@ def query_array(query_embs: Any, dim: int) -> np.ndarray:
     try:
         q = np.asarray(query_embs, dtype=np.float32)
     except (TypeError, ValueError) as exc:
-        raise ScopeError(f"query embeddings must be numbers: {exc}") from None
+        raise HistoryDataError(f"query embeddings must be numbers: {exc}") from None
     if q.ndim == 1:
         q = q[None, :]
     if q.ndim != 2 or q.shape[1] != dim:
         got = q.shape[1] if q.ndim == 2 else f"shape {q.shape}"
-        raise ScopeError(f"query embedding has dimension {got}, the history uses {dim}")
+        raise HistoryDataError(f"query embedding has dimension {got}, the history uses {dim}")
     if not np.isfinite(q).all():
-        raise ScopeError("query embeddings contain NaN or infinite values")
+        raise HistoryDataError("query embeddings contain NaN or infinite values")
     return q
 
 
 def check_texts(texts: Any) -> list[str]:
     """History question texts: non-blank, encodable strings."""
     if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
-        raise ScopeError("history questions must be a sequence of strings")
+        raise HistoryDataError("history questions must be a sequence of strings")
     out = []
     for i, t in enumerate(texts):
         out.append(check_text(t, f"history question #{i}"))
@@ -96,18 +96,18 @@ def check_benchmarks(benchmarks: Any, n: int) -> list[str | None] | None:
     if benchmarks is None:
         return None
     if isinstance(benchmarks, (str, bytes)) or not isinstance(benchmarks, Sequence) or len(benchmarks) != n:
-        raise ScopeError("benchmarks must have one entry per text")
+        raise HistoryDataError("benchmarks must have one entry per text")
     return [None if b is None else check_text(b, f"benchmark #{i}") for i, b in enumerate(benchmarks)]
 
 
 def check_outcomes(outcomes: Any) -> list[Outcome]:
     """Outcomes (objects or dicts), all validated before anything is changed."""
     if isinstance(outcomes, (str, bytes, Mapping)) or not isinstance(outcomes, Iterable):
-        raise ScopeError(f"outcomes must be a list of Outcome objects or dicts, got {type(outcomes).__name__}")
+        raise HistoryDataError(f"outcomes must be a list of Outcome objects or dicts, got {type(outcomes).__name__}")
     out = []
     for o in outcomes:
         if not isinstance(o, (Outcome, Mapping)):
-            raise ScopeError(f"an outcome must be an Outcome or a dict, got {type(o).__name__}")
+            raise HistoryDataError(f"an outcome must be an Outcome or a dict, got {type(o).__name__}")
         out.append(o if isinstance(o, Outcome) else Outcome.create(**{str(k): v for k, v in o.items()}))
     return out
 
@@ -115,7 +115,7 @@ def check_outcomes(outcomes: Any) -> list[Outcome]:
 def check_name(name: Any, what: str) -> str:
     """A model or source name, stripped like `Outcome`'s."""
     if not isinstance(name, str):
-        raise ScopeError(f"every {what} must be a non-empty string, got {type(name).__name__}")
+        raise HistoryDataError(f"every {what} must be a non-empty string, got {type(name).__name__}")
     return check_text(name, f"{what} name").strip()
 
 
@@ -124,11 +124,11 @@ def check_embeddings(embeddings: Any, n: int, dim: int) -> np.ndarray:
     try:
         arr = np.asarray(embeddings, dtype=np.float32)
     except (TypeError, ValueError) as exc:
-        raise ScopeError(f"embeddings must be numbers: {exc}") from None
+        raise HistoryDataError(f"embeddings must be numbers: {exc}") from None
     if arr.ndim != 2 or arr.shape != (n, dim):
-        raise ScopeError(f"embeddings have shape {arr.shape}, expected ({n}, {dim})")
+        raise HistoryDataError(f"embeddings have shape {arr.shape}, expected ({n}, {dim})")
     if not np.all(np.isfinite(arr)):
-        raise ScopeError("embeddings contain NaN or infinite values")
+        raise HistoryDataError("embeddings contain NaN or infinite values")
     return arr
 
 
@@ -137,9 +137,9 @@ def check_embedding(embedding: Any, dim: int) -> np.ndarray:
     try:
         arr = np.asarray(embedding, dtype=np.float32).reshape(-1)
     except (TypeError, ValueError) as exc:
-        raise ScopeError(f"embedding must be numbers: {exc}") from None
+        raise HistoryDataError(f"embedding must be numbers: {exc}") from None
     if arr.shape != (dim,) or not np.all(np.isfinite(arr)):
-        raise ScopeError(f"embedding must be {dim} finite numbers, got shape {arr.shape}")
+        raise HistoryDataError(f"embedding must be {dim} finite numbers, got shape {arr.shape}")
     return arr
 
 
@@ -162,13 +162,13 @@ def _measure(name: str, values: Any, n: int, required: bool = False) -> np.ndarr
     """A column of ``n`` finite numbers >= 0 (NaN allowed unless ``required``; ``correct`` <= 1)."""
     arr = np.full(n, np.nan) if values is None else numbers(values, name, "biuf")
     if len(arr) != n:
-        raise ScopeError(f"{name} has {len(arr)} rows, question_ids has {n}")
+        raise HistoryDataError(f"{name} has {len(arr)} rows, question_ids has {n}")
     bad = (np.isnan(arr) if required else np.zeros(n, bool)) | np.isinf(arr) | (arr < 0)
     if name == "correct":
         bad |= arr > 1
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ScopeError(f"invalid outcome #{i}: {name}={arr[i]!r} (must be finite and >= 0"
+        raise HistoryDataError(f"invalid outcome #{i}: {name}={arr[i]!r} (must be finite and >= 0"
                          f"{', <= 1' if name == 'correct' else ''})")
     return arr
 
@@ -179,20 +179,20 @@ def _names(name: str, values: Any, n: int, codes: np.ndarray | None = None) -> t
     if isinstance(values, str):
         values = [values]
     if not isinstance(values, Sequence):
-        raise ScopeError(f"{name} must be a name or a sequence of names")
+        raise HistoryDataError(f"{name} must be a name or a sequence of names")
     if codes is not None:
         table = [check_name(u, name) for u in values]
         if len(set(table)) != len(table):
-            raise ScopeError(f"{name} names must be distinct non-empty strings")
+            raise HistoryDataError(f"{name} names must be distinct non-empty strings")
         c = np.asarray(codes).ravel()
         if len(c) != n or c.dtype.kind not in "iu" or (n and (c.min() < 0 or c.max() >= len(table))):
-            raise ScopeError(f"{name} codes must be {n} integers indexing {len(table)} names")
+            raise HistoryDataError(f"{name} codes must be {n} integers indexing {len(table)} names")
         return table, c.astype(np.int64)
     if not all(isinstance(u, str) for u in values):
-        raise ScopeError(f"every {name} must be a non-empty string")
+        raise HistoryDataError(f"every {name} must be a non-empty string")
     clean = {u: check_name(u, name) for u in dict.fromkeys(values)}
     if len(values) not in (1, n):
-        raise ScopeError(f"{name} must be one name or one per row")
+        raise HistoryDataError(f"{name} must be one name or one per row")
     uniq = list(dict.fromkeys(clean.values()))
     code = {u: i for i, u in enumerate(uniq)}
     idx = np.array([code[clean[x]] for x in values], dtype=np.int64)
@@ -213,5 +213,5 @@ def check_outcome_arrays(
     models, m_idx = _names("model", model, n, model_codes)
     sources, s_idx = _names("source", source, n, source_codes)
     if n and (np.isnan(qids).any() or np.any(qids != np.round(qids))):
-        raise ScopeError("question ids must be integers")
+        raise HistoryDataError("question ids must be integers")
     return OutcomeArrays(qids.astype(np.int64), corr, out_t, in_t, lat, models, m_idx, sources, s_idx)

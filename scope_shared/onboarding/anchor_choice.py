@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import OnboardingError
 from scope_shared.history import History
 
 #: difficulty is binned in steps of this size before the finer sort keys break ties
@@ -136,14 +136,14 @@ def sample_anchors(
         (question indices in suggestion order, each one's inclusion probability).
     """
     if n <= 0:
-        raise ScopeError(f"n must be positive, got {n}")
+        raise OnboardingError(f"n must be positive, got {n}")
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2 or len(benchmarks) != len(scores):
-        raise ScopeError("sample_anchors needs a (questions, models) score matrix and one benchmark per question")
+        raise OnboardingError("sample_anchors needs a (questions, models) score matrix and one benchmark per question")
     count = np.isfinite(scores).sum(1)
     pool = np.flatnonzero(count > 0)
     if len(pool) == 0:
-        raise ScopeError("the history has no question with outcomes to suggest")
+        raise OnboardingError("the history has no question with outcomes to suggest")
     n = min(n, len(pool))
     s = scores[pool]
     difficulty = np.nansum(s, 1) / count[pool]
@@ -171,7 +171,7 @@ def suggest_questions(
     """Pick ``n`` history questions for a new model to answer (see the module doc); ``models``: the
     known models whose outcomes guide the choice (default all), ``seed``: the sample's random start."""
     if n <= 0:
-        raise ScopeError(f"n must be positive, got {n}")
+        raise OnboardingError(f"n must be positive, got {n}")
     mean, _, scores = known_scores(history, models)
     picked, prob = sample_anchors(scores, history.benchmarks, n, np.asarray(history.embeddings), seed)
     return [

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import OnboardingError
 from scope_shared.estimators.levels import LevelEstimate
 from scope_shared.history import History
 
@@ -60,7 +60,7 @@ def accuracy_report(
     g = np.asarray(groups, dtype=object)
     w = np.ones(len(s)) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != s.shape or not np.all(np.isfinite(w)) or (len(w) and w.min() <= 0):
-        raise ScopeError("weights must be positive numbers, one per score")
+        raise OnboardingError("weights must be positive numbers, one per score")
 
     def row(name: str, vals: np.ndarray, wts: np.ndarray) -> AccuracyRow:
         if not len(vals):
@@ -100,7 +100,7 @@ def _question_ids(history: History, keys: list[int | str]) -> np.ndarray:
     for k in keys:
         qid = history.question_id(k) if isinstance(k, str) else int(k)
         if qid is None or not 0 <= qid < len(history):
-            raise ScopeError(f"question {str(k)[:60]!r} is not in the history")
+            raise OnboardingError(f"question {str(k)[:60]!r} is not in the history")
         ids.append(qid)
     return np.array(ids, dtype=np.int64)
 
@@ -109,7 +109,7 @@ def _numbers(values: Any, what: str) -> np.ndarray:
     try:
         return np.array([float(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError):
-        raise ScopeError(f"{what} must be numbers") from None
+        raise OnboardingError(f"{what} must be numbers") from None
 
 
 def estimated_accuracy(
@@ -135,12 +135,12 @@ def estimated_accuracy(
         ids, y, label = np.asarray(arr.ids, dtype=np.int64), np.asarray(arr.scores, dtype=np.float64), model
     else:
         if not model:
-            raise ScopeError("no outcomes to report on")
+            raise OnboardingError("no outcomes to report on")
         outcomes = dict(zip(_question_ids(history, list(model)).tolist(), model.values()))  # one per question
         ids, label = np.array(list(outcomes), dtype=np.int64), name or "new model"
         y = _numbers(outcomes.values(), "outcome scores")
     if not np.all(np.isfinite(y)) or y.min() < 0 or y.max() > 1:
-        raise ScopeError("outcome scores must be in [0, 1]")
+        raise OnboardingError("outcome scores must be in [0, 1]")
     all_bench = np.array([b or NO_BENCHMARK for b in history.benchmarks], dtype=object)
     bench = all_bench[ids]
     names, sizes = np.unique(all_bench, return_counts=True)
@@ -149,7 +149,7 @@ def estimated_accuracy(
         wid = dict(zip(_question_ids(history, list(weights)).tolist(), weights.values()))
         missing = [i for i in ids.tolist() if i not in wid]
         if missing:
-            raise ScopeError(f"no weight for question id {missing[0]} (give one per outcome)")
+            raise OnboardingError(f"no weight for question id {missing[0]} (give one per outcome)")
         w = _numbers([wid[i] for i in ids.tolist()], "weights")
     else:
         per = {b: int((bench == b).sum()) for b in set(bench.tolist())}

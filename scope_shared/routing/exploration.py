@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import InvalidSettingError
 from scope_shared.routing.decision import Decision, Estimate
 from scope_shared.routing.knobs import Knob
 from scope_shared.routing.policies import rank
@@ -79,11 +79,11 @@ class Explorer:
         seed: int | None = None,
     ) -> None:
         if not 0 <= rate <= 1:
-            raise ScopeError(f"exploration rate must be in [0, 1], got {rate}")
+            raise InvalidSettingError(f"exploration rate must be in [0, 1], got {rate}")
         if evidence_half_life <= 0 or (drift_half_life is not None and drift_half_life <= 0):
-            raise ScopeError("half-lives must be positive")
+            raise InvalidSettingError("half-lives must be positive")
         if temperature <= 0 or prior_weight < 0 or memory <= 0:
-            raise ScopeError("Explorer needs temperature > 0, prior_weight >= 0 and memory > 0")
+            raise InvalidSettingError("Explorer needs temperature > 0, prior_weight >= 0 and memory > 0")
         self.rate = rate
         self.evidence_half_life = evidence_half_life
         self.drift_half_life = drift_half_life

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import InvalidKnobError, InvalidSettingError
 from scope_shared.history import Anchors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -122,7 +122,7 @@ def two_stage_scores(
 ) -> np.ndarray:
     """Final scores (n_q, n_m); without anchor statistics, Stage II alone."""
     if not 0.0 <= alpha <= 1.0:
-        raise ScopeError(f"alpha must be in [0, 1], got {alpha}")
+        raise InvalidKnobError(f"alpha must be in [0, 1], got {alpha}")
     s2 = stage_two(alpha, p, pred_cost, base_gamma, binary)
     if stats is None:
         return s2
@@ -155,7 +155,7 @@ def budget_alpha(
     fits, the cheapest one is returned with ``fits=False``.
     """
     if not np.isfinite(budget) or budget < 0:
-        raise ScopeError(f"budget must be a finite number >= 0, got {budget}")
+        raise InvalidKnobError(f"budget must be a finite number >= 0, got {budget}")
     p = np.asarray(p, dtype=np.float64)
     pred_cost = np.asarray(pred_cost, dtype=np.float64)
     rows = np.arange(len(p))
@@ -181,7 +181,7 @@ class TwoStageScorer:
 
     def __init__(self, top: int = 6, power: float = 2.0, stage1_weight: float = 0.3, base_gamma: float = 2.0, binary: bool = False) -> None:
         if top < 1:
-            raise ScopeError("top must be >= 1")
+            raise InvalidSettingError("top must be >= 1")
         self.top, self.power = top, power
         self.score_kwargs = {"stage1_weight": stage1_weight, "base_gamma": base_gamma, "binary": binary}
 

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from scope_shared.errors import ScopeError
+from scope_shared.errors import FeedbackError
 from scope_shared.routing.decision import Decision
 
 
@@ -101,7 +101,7 @@ class CallBook:
             try:
                 return self._calls[call_id]
             except KeyError:
-                raise ScopeError(f"no recent routed call with id {call_id!r}") from None
+                raise FeedbackError(f"no recent routed call with id {call_id!r}") from None
 
     def __len__(self) -> int:
         return len(self._calls)

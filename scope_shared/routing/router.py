@@ -12,7 +12,15 @@ import numpy as np
 from scope_shared.progress import progress
 from scope_shared.cards import ModelCard, Outcome, to_cards
 from scope_shared.embedders import Embedder
-from scope_shared.errors import InvalidCardError, InvalidQueryError, ScopeError, UnknownModelError
+from scope_shared.errors import (
+    FeedbackError,
+    InvalidCardError,
+    InvalidComponentError,
+    InvalidQueryError,
+    InvalidSettingError,
+    NoCandidatesError,
+    UnknownModelError,
+)
 from scope_shared.estimators import Estimator, PanelEstimator
 from scope_shared.estimators.guard import checked_predict
 from scope_shared.history import History
@@ -28,7 +36,7 @@ from scope_shared.routing.lengths import fill_output_tokens
 from scope_shared.routing.policies import cap_first, explain, policy_for, rank
 from scope_shared.routing.records import CallBook, CallRecord
 from scope_shared.routing.routing_text import RoutingText
-from scope_shared.routing.validation import check_ledger, check_router_args, counted_tokens
+from scope_shared.routing.validation import check_budget_view, check_router_args, counted_tokens
 from scope_shared.tokens import TokenCounter, approx_token_count
 
 if TYPE_CHECKING:  # budgets sit a floor above routing; the router only reads them
@@ -104,7 +112,7 @@ class Router(LiveObject):
         self.default_output_tokens = float(default_output_tokens)
         self.batch_scorer = batch_scorer
         if exploration is not None and not isinstance(exploration, Explorer):
-            raise ScopeError(f"exploration must be an Explorer, got {type(exploration).__name__}")
+            raise InvalidComponentError(f"exploration must be an Explorer, got {type(exploration).__name__}")
         self.exploration = exploration
         self.calls = CallBook()
         attached = history.feedback_log
@@ -121,7 +129,7 @@ class Router(LiveObject):
         if candidates is None:
             return self.models
         if isinstance(candidates, str) or not isinstance(candidates, Sequence) or not all(isinstance(m, str) for m in candidates):
-            raise ScopeError("candidates must be a sequence of model names")
+            raise InvalidSettingError("candidates must be a sequence of model names")
         out = list(dict.fromkeys(candidates))
         unknown = [m for m in out if m not in self.cards]
         if unknown:
@@ -129,7 +137,7 @@ class Router(LiveObject):
                 f"unknown model {unknown[0]!r}; candidates are {', '.join(self.models)}"
             )
         if not out:
-            raise ScopeError("no candidates left to route among")
+            raise NoCandidatesError("no candidates left to route among")
         return out
 
     # ---------------------------------------------------------------- estimating
@@ -237,7 +245,7 @@ class Router(LiveObject):
         count per query of the whole prompt each will send (default: the query's own tokens).
         """
         k = as_knob(knob) or self.default_knob
-        check_ledger(ledger)
+        check_budget_view(ledger)
         qs = _query_texts(queries)
         models = self._candidates(candidates)
         embs = self.embedder.embed(qs, show_progress)
@@ -270,7 +278,7 @@ class Router(LiveObject):
         knob = as_knob(knob) or self.default_knob
         policy = policy_for(knob)
         knob_cap = policy.call_cap(knob.value)
-        check_ledger(ledger)
+        check_budget_view(ledger)
         models = list(estimates)
         p = np.array([estimates[m].p_correct for m in models])
         cost = np.array([estimates[m].expected_cost for m in models])
@@ -367,10 +375,10 @@ class Router(LiveObject):
         The question stored is the call's routing text. Feedback on the same call again replaces
         the earlier feedback (the history counts each call once)."""
         if not isinstance(call, (str, CallRecord)):
-            raise ScopeError(f"call must be a call id or a CallRecord, got {type(call).__name__}")
+            raise FeedbackError(f"call must be a call id or a CallRecord, got {type(call).__name__}")
         record = self.calls.get(call) if isinstance(call, str) else call
         if record.model is None:
-            raise ScopeError(f"call {record.call_id!r} has no answering model to give feedback on")
+            raise FeedbackError(f"call {record.call_id!r} has no answering model to give feedback on")
         usage = record.usage
         return self.record_outcome(
             record.query,

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from scope_shared.embedders import Embedder
 from scope_shared.progress import show_bars
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EvaluationError
 from scope_shared.estimators import Estimator
 from scope_shared.history import History
 from scope_shared.metrics import auroc
@@ -46,7 +46,7 @@ def evaluate_estimator(
     true_scores = np.asarray(true_scores, dtype=np.float64)
     n = len(questions)
     if true_scores.shape != (n, len(models)):
-        raise ScopeError(f"true_scores has shape {true_scores.shape}, expected ({n}, {len(models)})")
+        raise EvaluationError(f"true_scores has shape {true_scores.shape}, expected ({n}, {len(models)})")
     idx = np.arange(n)
     if max_questions is not None and n > max_questions:
         idx = np.sort(np.random.default_rng(seed).choice(n, max_questions, replace=False))

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from scope_shared.progress import show_bars
-from scope_shared.errors import ScopeError
+from scope_shared.errors import EstimatorError
 from scope_shared.estimators.reasoning.estimator import anchor_examples
 from scope_shared.estimators.reasoning.prompt import DEFAULT_TEMPLATE, AnchorExample, build_prompt, check_template
 from scope_shared.estimators.reasoning.rewards import PAPER_REWARDS
@@ -84,7 +84,7 @@ def build_sft_examples(
     models = list(models or history.models)
     ids = np.arange(len(history)) if question_ids is None else np.asarray(question_ids, dtype=np.int64)
     if len(ids) == 0 or not models:
-        raise ScopeError("no questions or models to build training examples from")
+        raise EstimatorError("no questions or models to build training examples from")
     anchors = history.anchors(history.embeddings[ids], models, n_considered, exclude_ids=ids)
     pairs = []
     for j, m in enumerate(models):
@@ -186,7 +186,7 @@ def load_traces(path: str | Path) -> dict[tuple[int, str], str]:
                 row = json.loads(line)
                 out[(int(row["question_id"]), str(row["model"]))] = str(row["analysis"])
             except (ValueError, KeyError, TypeError) as exc:
-                raise ScopeError(f"{path}:{n}: bad trace line ({exc!r})") from None
+                raise EstimatorError(f"{path}:{n}: bad trace line ({exc!r})") from None
     return out
 
 
@@ -203,13 +203,13 @@ def train_reasoner(config: Mapping[str, Any]) -> dict[str, Any]:
 
     unknown = set(config) - CONFIG_KEYS
     if unknown:
-        raise ScopeError(f"unknown train-reasoner config key(s): {', '.join(sorted(unknown))}")
+        raise EstimatorError(f"unknown train-reasoner config key(s): {', '.join(sorted(unknown))}")
     for key in ("history", "base_model", "output_dir"):
         if not config.get(key):
-            raise ScopeError(f"train-reasoner config needs {key!r}")
+            raise EstimatorError(f"train-reasoner config needs {key!r}")
     base = Path(config["base_model"])
     if not base.is_dir():
-        raise ScopeError(f"base_model directory not found: {base}")
+        raise EstimatorError(f"base_model directory not found: {base}")
     out = Path(config["output_dir"])
     history = History.load(config["history"])
     template = Path(config["template"]).read_text(encoding="utf-8") if config.get("template") else DEFAULT_TEMPLATE
