@@ -71,7 +71,7 @@ def _configure_args(config: RunnableConfig, owner: Any, record: CallRecord) -> d
         "inheritable_tags": config.get("tags"),
         "local_tags": getattr(owner, "tags", None),
         "inheritable_metadata": config.get("metadata"),
-        "local_metadata": {**(owner.metadata or {}), **decision_metadata(record)},
+        "local_metadata": {**(getattr(owner, "metadata", None) or {}), **decision_metadata(record)},
     }
 
 
@@ -157,16 +157,9 @@ class ChatRunFacts:
 
 
 def _chat_configure_args(owner: Any, facts: ChatRunFacts, config: RunnableConfig, record: CallRecord) -> dict[str, Any]:
-    return {
-        "inheritable_callbacks": config.get("callbacks"),
-        "local_callbacks": getattr(owner, "callbacks", None),  # a model's own (a middleware has none)
-        "verbose": bool(getattr(owner, "verbose", False)),
-        "inheritable_tags": config.get("tags"),
-        "local_tags": getattr(owner, "tags", None),
-        # as a native chat model does: the ``ls_*`` params are inheritable (`child_callbacks` drops them)
-        "inheritable_metadata": {**(config.get("metadata") or {}), **facts.ls_params},
-        "local_metadata": {**(getattr(owner, "metadata", None) or {}), **decision_metadata(record)},
-    }
+    # as a native chat model does: the ``ls_*`` params are inheritable (`child_callbacks` drops them)
+    return {**_configure_args(config, owner, record),
+            "inheritable_metadata": {**(config.get("metadata") or {}), **facts.ls_params}}
 
 
 def _chat_start_args(facts: ChatRunFacts, config: RunnableConfig, messages: Sequence[BaseMessage], record: CallRecord, stop: list[str] | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
