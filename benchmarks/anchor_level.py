@@ -28,48 +28,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from scope_shared.data import dataset_path, load_llmrouter9, load_routerbench11, stratified_split
-from scope_shared.embedders import as_embedder, embed_with_cache
+from scope_shared.data import dataset_path, stratified_split
+from scope_shared.embedders import as_embedder
 from scope_shared.estimators import KNNEstimator
 from scope_shared.estimators.levels import estimate_level, fit_item_bank
 from scope_shared.evaluation.scope_routers import ScopeRouter
 from scope_shared.evaluation.settings import Setting, setting_split
-from scope_shared.onboarding import load_pack, sample_anchors
+from scope_shared.onboarding import sample_anchors
 
-LOADERS = {"llmrouter-9": load_llmrouter9, "routerbench-11": load_routerbench11}
-EMBED_TAIL = {"routerbench-11": 1000}  # as routing_quality.py
-#: held-out trios: the routing benchmark's default (strong, mid, weak) first, then two others
-TRIOS = {
-    "llmrouter-9": [
-        ["llama-3.1-nemotron-51b-instruct", "qwen2.5-7b-instruct", "mistral-7b-instruct-v0.3"],
-        ["llama-3.3-nemotron-super-49b-v1", "gemma-2-9b-it", "codegemma-7b"],
-        ["llama-3.1-8b-instruct", "llama3-chatqa-1.5-70b", "llama3-chatqa-1.5-8b"],
-    ],
-    "routerbench-11": [
-        ["gpt-4-1106-preview", "gpt-3.5-turbo-1106", "WizardLM/WizardLM-13B-V1.2"],
-        ["zero-one-ai/Yi-34B-Chat", "claude-instant-v1", "meta/code-llama-instruct-34b-chat"],
-        ["mistralai/mixtral-8x7b-chat", "claude-v2", "mistralai/mistral-7b-chat"],
-    ],
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from routing_quality import EMBED_TAIL, LOADERS, TRIOS, embed_texts  # noqa: E402  (the data sets' one owner)
 
 
 def embeddings(ds: str, table) -> np.ndarray:
-    """The bundled embedder's vectors of the table's questions (as routing_quality.py). Where every
-    question is in the bundled pack, its stored vectors are those (the same embedder; they agree
-    to 1e-4), read instead of embedding again."""
+    """The bundled embedder's vectors of the table's questions, as routing_quality.py embeds them."""
     tail = EMBED_TAIL.get(ds)
-    if not tail:
-        pack = load_pack()
-        found = [pack.find(q) for q in table.questions]
-        if all(q is not None for q in found) and pack.embedder_name == as_embedder(None).name:
-            return pack.vectors([q.id for q in found])
-    return embed_with_cache(as_embedder(None), [q[-tail:] for q in table.questions] if tail else table.questions)
+    return embed_texts(as_embedder(None), [q[-tail:] for q in table.questions] if tail else list(table.questions))
 
 
 def knn_level(split, level_correction: bool) -> np.ndarray:

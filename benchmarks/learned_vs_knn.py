@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -44,9 +45,12 @@ from scope_shared.evaluation.closed_set import LogisticRouter
 from scope_shared.evaluation.routers import EvalSplit, sweep
 from scope_shared.metrics import auroc, brier, ece
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from routing_quality import TRIOS  # noqa: E402
+
 OUT = Path(__file__).parent / "results"
 LAMBDAS = np.concatenate([[0.0], np.logspace(1, 6, 80)])
-UNSEEN = ("llama-3.1-nemotron-51b-instruct", "qwen2.5-7b-instruct", "mistral-7b-instruct-v0.3")
+UNSEEN = TRIOS["llmrouter-9"][0]  # the routing benchmark's default held-out trio
 
 
 def frontier_metrics(p: np.ndarray, scores: np.ndarray, cost: np.ndarray, ref: Reference) -> dict:

@@ -27,7 +27,11 @@ Figures (means over seeds, with the per-seed values in the JSON):
   library's curve figures), and that of a router that knows the true probabilities (and the true
   expected cost): the ceiling;
 - per model: AUROC of ``p_correct`` on the test part, and the level error (mean predicted minus
-  realised accuracy).
+  realised accuracy);
+- the anchor-limited yardstick (`anchor_limited_p`): a router that knows the world's structure but
+  learns each model's level per benchmark from the same anchors, reading a question's ease from its
+  text. The true-probability router knows every question's ease and every model's level exactly, which
+  no router can learn from 50 anchors; this yardstick shows what those anchors allow.
 
 Targets (issue 21): default accuracy >= best own model's - 1 point; saving >= half the
 true-probability router's saving at that accuracy.
@@ -56,11 +60,12 @@ from scope_shared.onboarding.graders import default_graders, grade_answer
 from scope_shared.onboarding.pack import AnchorPack
 from scope_shared.onboarding.questions import AnchorQuestion, render_prompt
 from scope_shared.onboarding.scripted import ScriptedAnswerer
-from scope_shared.tokens import approx_token_count
 
 OUT = Path(__file__).parent / "results"
 MATHS = ("gsm8k", "math", "agentverse-mgsm")
 LAMBDAS = np.concatenate([[0.0], np.logspace(0, 7, 90)])
+#: spread of the per-question noise of the item-response world (logits)
+NOISE = 0.6
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,38 @@ def question_ease(pack: AnchorPack) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def anchor_limited_p(profile: Profile, anchor_bench: list[str], anchor_right: np.ndarray, anchor_ease: np.ndarray,
+                     bench: np.ndarray, ease_hat: np.ndarray) -> np.ndarray:
+    """What a router could know from the same anchors if it knew the world's structure: a yardstick.
+
+    It knows the model's slope, the noise, the spread of its levels over benchmarks and its mean level,
+    and each anchor's ease; it learns the level on each benchmark from the anchors there (a posterior on
+    a grid, prior N(mean level, spread of the levels)), and reads a test question's ease from the text
+    (``ease_hat``: from the known models' estimates, as any router must). Its estimate is the posterior
+    mean chance of being right. No estimator can beat it on average with these anchors.
+    """
+    grid = np.linspace(-6.0, 6.0, 241)
+    scale = 1.0 / np.sqrt(1.0 + np.pi * NOISE**2 / 8.0)  # the noise integrated out (probit approximation)
+    levels = np.array(list(profile.levels.values()))
+    log_prior = -0.5 * ((grid - levels.mean()) / max(levels.std(), 0.1)) ** 2
+    anchor_bench = np.asarray(anchor_bench, dtype=object)
+    out = np.zeros(len(bench))
+    for b in np.unique(bench):
+        at = anchor_bench == b
+        chance = 1 / (1 + np.exp(-scale * (grid[:, None] + profile.slope * anchor_ease[at][None, :])))
+        log_post = log_prior + np.where(anchor_right[at][None, :], np.log(chance), np.log1p(-chance)).sum(1)
+        w = np.exp(log_post - log_post.max())
+        w /= w.sum()
+        rows = bench == b
+        out[rows] = w @ (1 / (1 + np.exp(-scale * (grid[:, None] + profile.slope * ease_hat[rows][None, :]))))
+    return out
+
+
 class SimulatedModel(ScriptedAnswerer):
     """A plain-callable model of the item-response world: right where its draw says, in real formats."""
 
@@ -116,13 +153,13 @@ class SimulatedModel(ScriptedAnswerer):
         return bool(self.truth[q.id])
 
 
-def run_seed(seed: int, pack: AnchorPack, ease: np.ndarray) -> dict[str, Any]:
+def run_seed(seed: int, pack: AnchorPack, ease: np.ndarray, n_anchors: int | None = None) -> dict[str, Any]:
     rng = np.random.default_rng([seed, 21])
     benchmarks = sorted(set(pack.benchmarks))
     profiles = draw_profiles(benchmarks, rng)
     bench = np.array(pack.benchmarks)
     p_true = np.stack([
-        1 / (1 + np.exp(-(np.array([pr.levels[b] for b in bench]) + pr.slope * ease + rng.normal(0, 0.6, len(ease)))))
+        1 / (1 + np.exp(-(np.array([pr.levels[b] for b in bench]) + pr.slope * ease + rng.normal(0, NOISE, len(ease)))))
         for pr in profiles
     ], axis=1)  # (n_questions, n_models)
     right = rng.random(p_true.shape) < p_true
@@ -135,9 +172,11 @@ def run_seed(seed: int, pack: AnchorPack, ease: np.ndarray) -> dict[str, Any]:
     t0 = time.perf_counter()
     cards = []
     for model, pr in zip(models, profiles):
-        result = onboard(model, pr.card(), history=history, show_progress=False)
+        more = {} if n_anchors is None else {"n_anchors": n_anchors}  # None: onboard()'s default
+        result = onboard(model, pr.card(), history=history, show_progress=False, **more)
         cards.append(result.card)
     onboard_s = time.perf_counter() - t0
+    known_cards = [pack.cards[m] for m in pack.models]
 
     t0 = time.perf_counter()
     router = Router(cards, history)
@@ -165,6 +204,18 @@ def run_seed(seed: int, pack: AnchorPack, ease: np.ndarray) -> dict[str, Any]:
     c_est = np.array([[d.estimates[n].expected_cost for n in names] for d in decisions])
     chosen = np.array([col[d.model] for d in decisions])
 
+    # the anchor-limited yardstick: the same anchors, the world's structure known, a question's ease read
+    # from the text through the known models' estimates (a router over them, the library's defaults)
+    known = Router(known_cards, history).route_batch(texts)
+    ease_hat = _logit(np.array([[d.estimates[c.name].p_correct for c in known_cards] for d in known]).mean(1))
+    pack_id = {q.text: i for i, q in enumerate(pack.questions)}
+    p_anchor = np.zeros_like(p_est)
+    for j, (n, pr) in enumerate(zip(names, profiles)):
+        arr = history.model_arrays(n)
+        ids = [pack_id[history.text(int(q))] for q in arr.ids]
+        p_anchor[:, j] = anchor_limited_p(pr, [pack.benchmarks[i] for i in ids], arr.scores > 0.5, ease[ids],
+                                          np.array([pack.benchmarks[i] for i in test_ids]), ease_hat)
+
     acc = scores.mean(0)
     best = int(np.argmax(acc))
     best_acc, best_cost = float(acc[best]), float(costs[:, best].mean())
@@ -172,19 +223,23 @@ def run_seed(seed: int, pack: AnchorPack, ease: np.ndarray) -> dict[str, Any]:
     router_points = curve(scores, costs, sweep(p_est, c_est, LAMBDAS)) + [default]
     # the ceiling: a router that knows each model's true chance on each question and its real cost
     oracle_p_points = curve(scores, costs, [lagrangian_choice(p_true[test_ids], costs, lam) for lam in LAMBDAS])
+    anchor_points = curve(scores, costs, [lagrangian_choice(p_anchor, c_est, lam) for lam in LAMBDAS])
     saving_router = cost_saving_at(router_points, best_acc, best_cost)
     saving_true = cost_saving_at(oracle_p_points, best_acc, best_cost)
+    saving_anchor = cost_saving_at(anchor_points, best_acc, best_cost)
     per_model = {}
     for j, n in enumerate(names):
         per_model[n] = {
             "test_accuracy": float(acc[j]),
             "mean_cost": float(costs[:, j].mean()),
             "auroc": auroc(p_est[:, j], scores[:, j]),
+            "anchor_limited_auroc": auroc(p_anchor[:, j], scores[:, j]),
             "level_error": float(p_est[:, j].mean() - acc[j]),
             "share_routed": float((chosen == j).mean()),
         }
     return {
         "seed": seed,
+        "n_anchors": n_anchors,
         "n_test": len(questions),
         "profiles": [pr.__dict__ for pr in profiles],
         "best_model": names[best],
@@ -198,11 +253,13 @@ def run_seed(seed: int, pack: AnchorPack, ease: np.ndarray) -> dict[str, Any]:
         "estimator": decisions[0].estimates[names[0]].estimator,
         "saving_at_best": saving_router,
         "true_p_saving_at_best": saving_true,
+        "anchor_limited_saving_at_best": saving_anchor,
         "per_model": per_model,
         "seconds": {"onboarding": onboard_s, "router_build": build_s, "routing": route_s},
         "curves": {
             "router": [[p.cost, p.accuracy] for p in router_points],
             "true_p": [[p.cost, p.accuracy] for p in oracle_p_points],
+            "anchor_limited": [[p.cost, p.accuracy] for p in anchor_points],
             "models": [[float(costs[:, j].mean()), float(acc[j])] for j in range(len(names))],
             "default": [default.cost, default.accuracy],
         },
@@ -216,6 +273,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
     saving = [r["saving_at_best"] or 0.0 for r in runs]
     ceiling = [r["true_p_saving_at_best"] or 0.0 for r in runs]
+    anchor_limited = [r["anchor_limited_saving_at_best"] or 0.0 for r in runs]
     out = {
         "seeds": [r["seed"] for r in runs],
         "default_accuracy_gap_points": mean("default_accuracy_gap_points"),
@@ -223,8 +281,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "default_saving": 1 - mean("default_cost_share"),
         "saving_at_best": float(np.mean(saving)),
         "true_p_saving_at_best": float(np.mean(ceiling)),
+        "anchor_limited_saving_at_best": float(np.mean(anchor_limited)),
         "saving_ratio_to_true_p": float(np.mean(saving) / np.mean(ceiling)) if np.mean(ceiling) > 0 else None,
         "auroc": {n: float(np.mean([r["per_model"][n]["auroc"] for r in runs])) for n in runs[0]["per_model"]},
+        "anchor_limited_auroc": {n: float(np.mean([r["per_model"][n]["anchor_limited_auroc"] for r in runs]))
+                                 for n in runs[0]["per_model"]},
         "level_error": {n: float(np.mean([r["per_model"][n]["level_error"] for r in runs])) for n in runs[0]["per_model"]},
         "seconds_router_build_median": float(np.median([r["seconds"]["router_build"] for r in runs])),
     }
@@ -242,22 +303,27 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def report(runs: list[dict[str, Any]], summary: dict[str, Any]) -> str:
-    lines = [f"own models, defaults only (knob {runs[0]['default_knob']}, estimator {runs[0]['estimator']}), "
+    n = runs[0].get("n_anchors")
+    lines = [f"own models, {'defaults only' if n is None else f'{n} anchors, other defaults'} (knob {runs[0]['default_knob']}, estimator {runs[0]['estimator']}), "
              f"{len(runs)} seed(s), ~{runs[0]['n_test']} held-out questions each"]
     lines.append(f"{'seed':>4} {'best model':>11} {'best acc':>8} {'default acc':>11} {'gap pts':>7} "
-                 f"{'cost/best':>9} {'saving@best':>11} {'true-p saving':>13}")
+                 f"{'cost/best':>9} {'saving@best':>11} {'true-p saving':>13} {'anchor-limited':>14}")
     for r in runs:
         sv = "n/a" if r["saving_at_best"] is None else f"{100 * r['saving_at_best']:.1f}%"
         tp = "n/a" if r["true_p_saving_at_best"] is None else f"{100 * r['true_p_saving_at_best']:.1f}%"
+        al = "n/a" if r["anchor_limited_saving_at_best"] is None else f"{100 * r['anchor_limited_saving_at_best']:.1f}%"
         lines.append(f"{r['seed']:>4} {r['best_model']:>11} {r['best_accuracy']:8.3f} {r['default_accuracy']:11.3f} "
-                     f"{r['default_accuracy_gap_points']:7.2f} {r['default_cost_share']:9.2f} {sv:>11} {tp:>13}")
+                     f"{r['default_accuracy_gap_points']:7.2f} {r['default_cost_share']:9.2f} {sv:>11} {tp:>13} {al:>14}")
     s = summary
     lines.append(f"mean: default accuracy gap {s['default_accuracy_gap_points']:+.2f} points, default cost "
                  f"{100 * s['default_cost_share']:.0f}% of the best model's (saving {100 * s['default_saving']:.1f}%); "
                  f"sweep saving at best accuracy {100 * s['saving_at_best']:.1f}% vs true-probability "
                  f"{100 * s['true_p_saving_at_best']:.1f}% (ratio {s['saving_ratio_to_true_p'] if s['saving_ratio_to_true_p'] is None else round(s['saving_ratio_to_true_p'], 2)})")
+    lines.append(f"the anchor-limited yardstick (the same anchors, the world's structure known) saves "
+                 f"{100 * s['anchor_limited_saving_at_best']:.1f}% at best accuracy: ratio "
+                 f"{s['anchor_limited_saving_at_best'] / s['true_p_saving_at_best']:.2f} of the true-probability router's")
     lines.append("per model (mean over seeds): " + ", ".join(
-        f"{n}: AUROC {s['auroc'][n]:.3f}, level error {s['level_error'][n]:+.3f}" for n in s["auroc"]))
+        f"{n}: AUROC {s['auroc'][n]:.3f} (yardstick {s['anchor_limited_auroc'][n]:.3f}), level error {s['level_error'][n]:+.3f}" for n in s["auroc"]))
     lines.append(f"router build (median): {s['seconds_router_build_median']:.2f} s")
     for target, ok in s["targets"].items():
         lines.append(f"  {'MET ' if ok else 'MISS'} {target}")
@@ -272,7 +338,7 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.8), squeeze=False)
     for ax, r in zip(axes[0], runs):
-        for key, style in (("router", "-"), ("true_p", ":")):
+        for key, style in (("router", "-"), ("true_p", ":"), ("anchor_limited", "--")):
             pts = sorted(r["curves"][key])
             xs, ys, best = [], [], -1.0
             for c, a in pts:
@@ -280,7 +346,7 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
                     xs.append(c * 1e6)
                     ys.append(a)
                     best = a
-            ax.step(xs, ys, style, where="post", label="router sweep" if key == "router" else "true p")
+            ax.step(xs, ys, style, where="post", label={"router": "router sweep", "true_p": "true p", "anchor_limited": "anchor-limited"}[key])
         for (c, a), n in zip(r["curves"]["models"], r["per_model"]):
             ax.scatter([c * 1e6], [a], marker="s")
             ax.annotate(n.replace("own-", ""), (c * 1e6, a), fontsize=7)
@@ -296,13 +362,15 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--n-anchors", type=int, default=None,
+                    help="anchors per own model (default: onboard()'s default; more anchors, sharper estimates)")
     ap.add_argument("--out", default=str(OUT / "own_models"))
     args = ap.parse_args()
     pack = load_pack()
     ease = question_ease(pack)
     runs = []
     for seed in args.seeds:
-        runs.append(run_seed(seed, pack, ease))
+        runs.append(run_seed(seed, pack, ease, args.n_anchors))
         print(report(runs[-1:], summarize(runs[-1:])).splitlines()[2], flush=True)
     summary = summarize(runs)
     text = report(runs, summary)
