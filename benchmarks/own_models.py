@@ -56,7 +56,6 @@ from scope_shared.onboarding.graders import default_graders, grade_answer
 from scope_shared.onboarding.pack import AnchorPack
 from scope_shared.onboarding.questions import AnchorQuestion, render_prompt
 from scope_shared.onboarding.scripted import ScriptedAnswerer
-from scope_shared.tokens import approx_token_count
 
 OUT = Path(__file__).parent / "results"
 MATHS = ("gsm8k", "math", "agentverse-mgsm")

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from conftest import toy_history
-from probe_common import Case, Verdict, fail, guarded, ok, raised
+from probe_common import Case, Verdict, fail, guarded, raised
 
 from scope_shared import AnchorPackError, History, HistoryStoreError
 from scope_shared.onboarding.pack import DEFAULT_PACK, PACKS_DIR, load_pack

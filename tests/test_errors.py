@@ -6,7 +6,6 @@ import importlib
 import pickle
 import pkgutil
 
-import pytest
 
 import langchain_scope
 import llamaindex_scope

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import DIM, toy_embedder, toy_history
+from conftest import DIM, toy_history
 
 from scope_shared import History, HistoryStoreError, Outcome, ScopeError, UnknownModelError
 

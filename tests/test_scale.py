@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CARDS, DIM, toy_embedder, toy_history
+from conftest import CARDS, toy_embedder, toy_history
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -66,7 +66,7 @@ def anchors(
             _fill_from_pool(h, g_sims, g_ids, arrays, shared, [slot_of[models[j]] for j in shared], k, extra, ids, sims, scores, tokens, mask, short)
         for j in np.flatnonzero(short.any(axis=0) & (sizes > 0)).tolist():
             rows = np.flatnonzero(short[:, j])
-            e_sims, e_ids, e_pos, e_take = _exact_model_search(h, 
+            e_sims, e_ids, e_pos, e_take = _exact_model_search(h,
                 q[rows], arrays[j], k, None if excl is None else excl[rows]
             )
             a = arrays[j]
