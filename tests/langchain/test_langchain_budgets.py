@@ -1,5 +1,6 @@
-"""Budgets that hold with LangChain: caps, whole-prompt holds, stopped streams, nesting, end mode,
-agent context, the fallback filter, and a stop that a default ``with_fallbacks`` does not swallow."""
+"""Budgets with LangChain: the knob and the ledger per chain (configurable), caps, whole-prompt holds,
+stopped streams, nesting, end mode, agent context, the fallback filter, and a stop that a default
+``with_fallbacks`` does not swallow."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from conftest import CARDS
 from fixtures_langchain import ScriptedChat, make_candidates, make_router
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
+from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import ConfigurableField, RunnableLambda
 from langchain_core.tools import tool
 
 from langchain_scope import SCOPEMiddleware, SCOPERouter, with_budget
@@ -353,3 +356,128 @@ def test_middleware_fallback_on():
     with pytest.raises(AuthError):
         agent.invoke({"messages": [("user", "math question")]})
     assert len(cands["strong"].calls) == 1 and not cands["mid"].calls
+
+
+# ================================================================ the knob and the ledger per chain
+CARD = {c.name: c for c in CARDS}
+
+
+@pytest.fixture
+def cands():
+    return make_candidates()
+
+
+@pytest.fixture
+def lc_router(cands):
+    return SCOPERouter(candidates=cands, router=make_router())
+
+
+def _chain(m):
+    return ChatPromptTemplate.from_messages([("human", "{q}")]) | m
+
+
+# ---------------------------------------------------------------- knob per chain
+def test_with_config_changes_the_knob_without_rebuilding(lc_router):
+    chain = _chain(lc_router)
+    accurate = chain.with_config(configurable={"min_accuracy": 0.9})
+    thrifty = chain.with_config(configurable={"max_cost": 1e-5})
+    assert accurate.invoke({"q": "math question 1"}).response_metadata["model_name"] == "strong"
+    out = thrifty.invoke({"q": "math question 1"})
+    assert out.response_metadata["model_name"] == "cheap"
+    assert out.response_metadata["scope"]["knob"] == {"max_cost": 1e-5}
+    # same router object underneath both
+    assert accurate.bound.last is thrifty.bound.last is lc_router
+
+
+def test_call_config_beats_router_fields_which_beat_the_core_default(cands):
+    m = SCOPERouter(candidates=cands, router=make_router(), tradeoff=1e9)  # field: cheapest
+    assert m.invoke("math q").response_metadata["scope"]["knob"] == {"tradeoff": 1e9}
+    assert m.invoke("math q").response_metadata["model_name"] == "cheap"
+    out = m.invoke("math q", config={"configurable": {"alpha": 1.0}})
+    assert out.response_metadata["scope"]["knob"] == {"alpha": 1.0}
+    assert out.response_metadata["model_name"] == "strong"
+    plain = SCOPERouter(candidates=cands, router=make_router())
+    assert plain.invoke("math q").response_metadata["scope"]["knob"] == plain.router.default_knob.as_dict()
+
+
+def test_configurable_field_under_a_scope_key_does_not_clash(cands):
+    m = SCOPERouter(candidates=cands, router=make_router())
+    c = m.configurable_fields(min_accuracy=ConfigurableField(id="min_accuracy"))
+    out = _chain(c).with_config(configurable={"min_accuracy": 0.9}).invoke({"q": "math q"})
+    assert out.response_metadata["model_name"] == "strong"
+
+
+def test_configurable_fields_keeps_router_history_and_ledger(cands):
+    """The pitfall: configurable_fields rebuilds the model from its fields only."""
+    ledger = Ledger(1.0, name="field-ledger")
+    base = SCOPERouter(candidates=cands, router=make_router(), ledger=ledger, min_accuracy=0.9)
+    configurable = base.configurable_fields(
+        context_chars=ConfigurableField(id="ctx"),
+        min_accuracy=ConfigurableField(id="acc_floor"),
+    )
+    chain = _chain(configurable) | StrOutputParser()
+    assert chain.with_config(configurable={"ctx": 10, "acc_floor": 0.0}).invoke({"q": "math question"}) == (
+        "cheap says the answer is 42"
+    )
+    assert chain.with_config(configurable={"acc_floor": 0.9}).invoke({"q": "math question"}) == (
+        "strong says the answer is 42"
+    )
+    assert ledger.calls == 2  # the excluded ledger field survived the rebuild
+    out = _chain(configurable).with_config(configurable={"ctx": 10, "alpha": 0.0}).invoke({"q": "code question"})
+    assert out.response_metadata["model_name"] == "cheap"
+    # the rebuilt model shares the router (history, estimator, call book) with the original
+    assert base.router.calls.get(out.response_metadata["scope"]["call_id"]).model == "cheap"
+
+
+# ---------------------------------------------------------------- ledgers
+def test_a_ledger_attached_to_a_chain_collects_every_routed_step(lc_router):
+    ledger = Ledger(1.0, name="run")
+    two_steps = _chain(lc_router) | StrOutputParser() | (lambda s: {"q": f"trivia follow-up to: {s}"}) | _chain(lc_router)
+    out = two_steps.with_config(configurable={"scope_ledger": ledger, "min_accuracy": 0.9}).invoke({"q": "code question"})
+    assert ledger.calls == 2
+    assert [e.model for e in ledger.entries] == ["mid", "cheap"]
+    assert ledger.spent == pytest.approx(CARD["mid"].cost(12, 34) + CARD["cheap"].cost(12, 34))
+    assert ledger.reserved == 0
+    assert out.response_metadata["scope"]["ledger"] == "run"
+
+
+def test_two_chains_sharing_a_router_keep_separate_ledgers(lc_router):
+    l1, l2 = Ledger(1.0, name="a"), Ledger(1.0, name="b")
+    c1 = _chain(lc_router).with_config(configurable={"scope_ledger": l1, "min_accuracy": 0.9})
+    c2 = _chain(lc_router).with_config(configurable={"scope_ledger": l2, "min_accuracy": 0.9})
+    c1.invoke({"q": "math question"})
+    c2.invoke({"q": "trivia question"})
+    c2.invoke({"q": "trivia question 2"})
+    assert [e.model for e in l1.entries] == ["strong"]
+    assert [e.model for e in l2.entries] == ["cheap", "cheap"]
+
+
+async def test_ledger_async_and_batch(lc_router):
+    ledger = Ledger(1.0)
+    cfg = {"configurable": {"scope_ledger": ledger, "min_accuracy": 0.9}}
+    await lc_router.ainvoke("math q", config=cfg)
+    await lc_router.abatch(["code q", "trivia q"], config=cfg)
+    assert sorted(e.model for e in ledger.entries) == ["cheap", "mid", "strong"]
+
+
+def test_remaining_budget_shapes_the_decision(lc_router):
+    strong_cost = lc_router.router.estimate("math question")["strong"].expected_cost
+    small = Ledger(strong_cost / 2)
+    out = lc_router.invoke("math question", config={"configurable": {"scope_ledger": small, "min_accuracy": 0.9}})
+    assert out.response_metadata["model_name"] != "strong"
+    assert out.response_metadata["scope"]["budget_left"] == pytest.approx(strong_cost / 2)
+
+
+def test_spent_budget_raises_before_any_call_when_set_to_raise(lc_router, cands):
+    ledger = Ledger(0.0, mode="raise")
+    with pytest.raises(BudgetExceeded):
+        lc_router.invoke("math question", config={"configurable": {"scope_ledger": ledger}})
+    assert not any(c.calls for c in cands.values())
+
+
+def test_spent_budget_falls_back_to_the_cheapest_when_configured(lc_router, cands):
+    ledger = Ledger(0.0, mode="soft")
+    out = lc_router.invoke("math question", config={"configurable": {"scope_ledger": ledger, "min_accuracy": 0.9}})
+    assert out.response_metadata["model_name"] == "cheap"
+    assert out.response_metadata["scope"]["fallback_to_cheapest"] is True
+    assert not cands["strong"].calls and not cands["mid"].calls

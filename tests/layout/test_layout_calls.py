@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("langchain_scope", "llamaindex_scope")
 #: private names a framework asks wrappers to call on the model they wrap
 FRAMEWORK_PROTOCOL = {"_prepare_chat_with_tools_compat", "_validate_chat_with_tools_response"}

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CORE = "scope_shared"
 INTEGRATIONS = {"langchain_scope": "langchain", "llamaindex_scope": "llamaindex"}
 #: the core's floors (docs/design.md, Layout): a module imports only from its floor and those below
@@ -158,7 +158,7 @@ def floor_of(module: str) -> int | None:
     if parts[0] != CORE or len(parts) < 2:
         return None
     if parts[1] not in FLOORS:
-        raise AssertionError(f"{CORE}.{parts[1]} has no floor: give it one in FLOORS (tests/test_layout.py) and docs/design.md")
+        raise AssertionError(f"{CORE}.{parts[1]} has no floor: give it one in FLOORS (tests/layout/test_layout.py) and docs/design.md")
     return FLOORS[parts[1]]
 
 

@@ -1,4 +1,4 @@
-"""A separate process of the fleet tests (and benchmark): ``python tests/fleet_worker.py ROLE ...``.
+"""A separate process of the fleet tests (and benchmark): ``python tests/fleet/fleet_worker.py ROLE ...``.
 
 Roles:
   reserve URL BUDGET N THREADS SEED   N reservations from THREADS threads at once; each settles a
@@ -18,8 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared fixtures (conftest)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout's packages
 
 from scope_shared import BudgetExceeded, History, Ledger, Router  # noqa: E402
 

@@ -353,7 +353,7 @@ def cases() -> list[Case]:
     return [*postgres_cases(), *url_cases(), *ledger_cases(), *onboarding_cases()]
 
 
-if __name__ == "__main__":  # quick look: python tests/probe_shared.py
+if __name__ == "__main__":  # quick look: python tests/probes/probe_shared.py
     from probe_common import run_case
 
     for c in cases():

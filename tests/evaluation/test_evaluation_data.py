@@ -19,7 +19,7 @@ from scope_shared.data import (
 from scope_shared.errors import ScopeError
 from scope_shared.evaluation.harness import make_split
 
-DATA = Path(os.environ.get("SCOPE_DATA_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+DATA = Path(os.environ.get("SCOPE_DATA_DIR", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"))
 
 
 def _write_routerbench(root: Path) -> None:

@@ -19,7 +19,7 @@ from scope_shared.cli import main
 from scope_shared.onboarding.graders import sandbox_support
 from scope_shared.onboarding.runner import logged_outcomes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUN_CODE = ["--run-code"] if sandbox_support()[0] else []
 FACTORIES = {"tiny-1b": "tiny", "maths-7b": "maths", "big-70b": "big"}
 

@@ -123,7 +123,7 @@ def test_choose_the_source_by_description_then_the_tier_by_scope(router, collect
 
 
 def test_packages_are_typed_and_names_are_consistent():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for pkg in ("scope_shared", "langchain_scope", "llamaindex_scope"):
         assert (root / pkg / "py.typed").exists()
     assert SCOPEEmbedding.class_name() == "SCOPEEmbedding"

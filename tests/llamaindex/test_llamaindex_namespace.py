@@ -10,7 +10,7 @@ from pathlib import Path
 import tomllib
 from setuptools import find_namespace_packages
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_namespace_dirs_have_no_init():

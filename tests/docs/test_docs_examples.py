@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
 MARK = re.compile(r"<!--\s*example:\s*(.*?)\s*-->\s*$")
@@ -118,8 +118,8 @@ def test_postgres_block_runs_against_a_real_server(block: Block, tmp_path: Path,
 
 @pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
 def test_every_notebook_is_executed_by_a_test(notebook: Path):
-    """The notebooks are run top to bottom by their own tests (``tests/test_*_notebook.py``)."""
-    runners = [t for t in (ROOT / "tests").glob("test_*.py")
+    """The notebooks are run top to bottom by their own tests (``tests/docs/test_*_notebook.py``)."""
+    runners = [t for t in (ROOT / "tests").rglob("test_*.py")
                if notebook.name in t.read_text(encoding="utf-8") and "ExecutePreprocessor" in t.read_text(encoding="utf-8")
                or notebook.name in t.read_text(encoding="utf-8") and "NotebookClient" in t.read_text(encoding="utf-8")]
     assert runners, f"no test executes {notebook.name}"

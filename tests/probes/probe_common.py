@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+for _folder in (HERE, HERE.parent):  # the probes, and the shared fixtures in tests/
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
 from scope_shared import History, ScopeError  # noqa: E402
 

@@ -196,7 +196,7 @@ def test_instrumentation_events(router, collector):
     assert routed.call_id == cost.call_id == s["call_id"]
     assert routed.source == "llm" and routed.model == "mid" and routed.query == QUESTIONS["code"]
     assert cost.cost == pytest.approx(s["cost"]) and cost.tokens_counted_locally
-    # the events sit in SCOPELLM's span; the only LLM events are the child's (tests/test_llamaindex_tracing.py)
+    # the events sit in SCOPELLM's span; the only LLM events are the child's (test_llamaindex_tracing.py)
     assert routed.span_id is not None and routed.span_id.startswith("SCOPELLM.chat")
     assert not [e for e in collector.of("LLMChatStartEvent") if e.model_dict.get("class_name") == "SCOPELLM"]
     assert routed.model_dump()["class_name"] == "SCOPERoutingEvent"

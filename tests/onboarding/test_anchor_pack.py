@@ -22,7 +22,7 @@ from scope_shared.onboarding.graders import sandbox_support
 from scope_shared.onboarding.pack import sha256_bytes
 from scope_shared.onboarding.scripted import ScriptedAnswerer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACK = load_pack()
 
 

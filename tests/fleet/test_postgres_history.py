@@ -32,7 +32,7 @@ def shared_url(pg_url, tmp_path) -> str:
 
 
 class Replica:
-    """A router over the shared history in its own process (tests/fleet_worker.py replica)."""
+    """A router over the shared history in its own process (fleet_worker.py replica)."""
 
     def __init__(self, url: str, fresh: bool) -> None:
         self.proc = subprocess.Popen([sys.executable, WORKER, "replica", url, "toy", "1" if fresh else "0"],

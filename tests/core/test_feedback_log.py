@@ -18,7 +18,7 @@ from conftest import CARDS, DIM, toy_embedder, toy_history
 from scope_shared import History, HistoryStoreError, Outcome, Router, ScopeError
 from scope_shared.history.feedback_log import FeedbackLog, FeedbackLogWarning
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _router(log: Path) -> Router:

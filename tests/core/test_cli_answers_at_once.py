@@ -18,7 +18,7 @@ from scope_shared.cli import main
 from scope_shared.errors import ScopeError
 from scope_shared.routing.knobs import DEFAULT_ACCURACY_MARGIN
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "transformers", "sentence_transformers")
 
 # each case: argv, a phrase the error must hold

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # the probes, and the shared fixtures in tests/
 
 from conftest import CARDS, toy_embedder, toy_history  # noqa: E402
 
