@@ -7,15 +7,8 @@ import math
 import pytest
 from conftest import CARDS, toy_embedder, toy_history
 
-from scope_shared import (
-    InvalidCardError,
-    InvalidKnobError,
-    InvalidQueryError,
-    ModelCard,
-    Router,
-    ScopeError,
-    UnknownModelError,
-)
+from scope_shared import ModelCard, Router, ScopeError
+from scope_shared.errors import InvalidCardError, InvalidKnobError, InvalidQueryError, UnknownModelError
 
 
 @pytest.mark.parametrize("query", ["", "   \n\t", None, 42, b"bytes", ["list"]])

@@ -8,8 +8,9 @@ import threading
 import pytest
 
 from llamaindex_scope import current_budget, scope_budget
-from scope_shared import InvalidKnobError, Ledger, make_knob
-from scope_shared.errors import InvalidBudgetError
+from scope_shared import Ledger
+from scope_shared.errors import InvalidBudgetError, InvalidKnobError
+from scope_shared.routing import make_knob
 from scope_shared.budget.settings import Settings, settings_for_call
 
 

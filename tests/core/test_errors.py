@@ -10,16 +10,8 @@ import pkgutil
 import langchain_scope
 import llamaindex_scope
 import scope_shared
-from scope_shared import (
-    AllCandidatesFailed,
-    BudgetExceeded,
-    InvalidQueryError,
-    ReservationError,
-    ScopeError,
-    ScopeInputError,
-    ScopeRuntimeError,
-    UnknownModelError,
-)
+from scope_shared import AllCandidatesFailed, BudgetExceeded, ScopeError, ScopeInputError, ScopeRuntimeError
+from scope_shared.errors import InvalidQueryError, ReservationError, UnknownModelError
 
 
 def _all_subclasses(cls: type) -> set[type]:

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from conftest import CARDS, DIM, toy_embedder, toy_history
 
-from scope_shared import History, HistoryStoreError, Outcome, Router, ScopeError
+from scope_shared import History, Outcome, Router, ScopeError
+from scope_shared.errors import HistoryStoreError
 from scope_shared.history.feedback_log import FeedbackLog, FeedbackLogWarning
 
 ROOT = Path(__file__).resolve().parents[2]

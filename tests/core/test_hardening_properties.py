@@ -15,7 +15,8 @@ from conftest import CARDS, DIM, toy_embedder, toy_history
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from scope_shared import FunctionEmbedder, History, HistoryStoreError, Router, ScopeError
+from scope_shared import FunctionEmbedder, History, Router, ScopeError
+from scope_shared.errors import HistoryStoreError
 from scope_shared.estimators import Estimator, KNNEstimator
 from scope_shared.estimators.guard import checked_predict
 from scope_shared.estimators.reasoning import build_prompt, parse_prediction, parse_prompt
@@ -95,7 +96,7 @@ def test_the_fallback_says_so_and_keeps_good_pairs(history):
 
 
 def test_a_misconfigured_estimator_still_names_its_problem(history):
-    from scope_shared import EstimatorError
+    from scope_shared.errors import EstimatorError
     from scope_shared.estimators.learned import LearnedEstimator
 
     with pytest.raises(EstimatorError, match="not trained"):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from conftest import DIM, toy_history
 
-from scope_shared import History, HistoryStoreError, Outcome, ScopeError, UnknownModelError
+from scope_shared import History, Outcome, ScopeError
+from scope_shared.errors import HistoryStoreError, UnknownModelError
 
 
 def test_add_dedups_texts_and_aggregates_outcomes(embedder):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import CARDS, toy_embedder, toy_vector
 
-from scope_shared import FunctionEmbedder, ModelCard, Router, ScopeError, UnknownModelError
+from scope_shared import FunctionEmbedder, ModelCard, Router, ScopeError
+from scope_shared.errors import UnknownModelError
 from scope_shared.history.subset import add_model_outcomes
 
 

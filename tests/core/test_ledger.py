@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from scope_shared import BudgetExceeded, Ledger, ReservationError
-from scope_shared.errors import InvalidBudgetError
+from scope_shared import BudgetExceeded, Ledger
+from scope_shared.errors import InvalidBudgetError, ReservationError
 from scope_shared.calls import RoutedCall, Usage
 from scope_shared.budget.settings import Settings, settings_for_call
 

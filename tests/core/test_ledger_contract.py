@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ledger_contract import CHECKS
 
-from scope_shared import InvalidUsageError, Ledger
+from scope_shared import Ledger
+from scope_shared.errors import InvalidUsageError
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))

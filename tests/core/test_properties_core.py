@@ -15,19 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scope_shared.routing.knobs import KNOB_KINDS
-from scope_shared import (
-    Decision,
-    History,
-    HistoryStoreError,
-    InvalidCardError,
-    InvalidKnobError,
-    InvalidQueryError,
-    BudgetExceeded,
-    Ledger,
-    ModelCard,
-    Router,
-    ScopeError,
-)
+from scope_shared import Decision, History, BudgetExceeded, Ledger, ModelCard, Router, ScopeError
+from scope_shared.errors import HistoryStoreError, InvalidCardError, InvalidKnobError, InvalidQueryError
 from scope_shared.cards import to_cards
 from scope_shared.query import is_blank
 

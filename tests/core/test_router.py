@@ -6,16 +6,9 @@ import numpy as np
 import pytest
 from conftest import CARDS, toy_embedder, toy_history
 
-from scope_shared import (
-    BudgetExceeded,
-    InvalidCardError,
-    InvalidKnobError,
-    KNNEstimator,
-    Ledger,
-    ModelCard,
-    Router,
-    make_knob,
-)
+from scope_shared import BudgetExceeded, KNNEstimator, Ledger, ModelCard, Router
+from scope_shared.errors import InvalidCardError, InvalidKnobError
+from scope_shared.routing import make_knob
 from scope_shared.routing.knobs import DEFAULT_ACCURACY_MARGIN
 from scope_shared.routing.policies import rank
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from scope_shared import InvalidQueryError
+from scope_shared.errors import InvalidQueryError
 from scope_shared.routing.routing_text import (
     RoutingTextRule,
     Turn,

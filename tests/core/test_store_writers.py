@@ -13,7 +13,8 @@ import pytest
 from conftest import CARDS, DIM, toy_embedder, toy_history
 
 import scope_shared.history.store as store
-from scope_shared import History, HistoryStoreError, Outcome, Router
+from scope_shared import History, Outcome, Router
+from scope_shared.errors import HistoryStoreError
 from scope_shared.atomic import sweep_temp_files, temp_target
 from scope_shared.history.feedback_log import FeedbackLog, _frame
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from conftest import CARDS
 
-from scope_shared import BudgetExceeded, InvalidUsageError, Ledger, ReservationError, Router
+from scope_shared import BudgetExceeded, Ledger, Router
+from scope_shared.errors import InvalidBudgetError, InvalidUsageError, ReservationError, SharedStoreError
 from scope_shared.budget import BaseLedger
 from scope_shared.budget.postgres_ledger import PostgresLedger
 from scope_shared.calls import RoutedCall, Usage
-from scope_shared.errors import InvalidBudgetError, SharedStoreError
 from scope_shared.postgres import Timeouts
 from scope_shared.budget.settings import Settings, settings_for_call
 

@@ -18,10 +18,10 @@ from llama_index.core.llms.callbacks import llm_completion_callback
 
 from langchain_scope import SCOPEMiddleware, SCOPERouter
 from llamaindex_scope import SCOPELLM, SCOPESelector
-from scope_shared import BudgetExceeded, InvalidQueryError, Ledger, Router
+from scope_shared import BudgetExceeded, Ledger, Router
+from scope_shared.errors import InvalidQueryError, UnknownArgumentError
 from scope_shared.budget.settings import Settings, settings_for_call
 from scope_shared.calls import RoutedCall, Usage
-from scope_shared.errors import UnknownArgumentError
 
 
 def router() -> Router:

@@ -11,7 +11,8 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 
 from langchain_scope import SCOPEMiddleware, SCOPERouter
-from scope_shared import InvalidCardError, Ledger
+from scope_shared import Ledger
+from scope_shared.errors import InvalidCardError
 
 
 @tool

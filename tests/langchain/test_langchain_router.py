@@ -16,16 +16,9 @@ from langchain_core.runnables import RunnableLambda
 from pydantic import BaseModel
 
 from langchain_scope import NoCandidatesError, NoToolCapableCandidate, SCOPERouter, query_text
-from scope_shared import (
-    FunctionEmbedder,
-    InvalidCardError,
-    InvalidKnobError,
-    InvalidQueryError,
-    Ledger,
-    ModelCard,
-)
+from scope_shared import FunctionEmbedder, Ledger, ModelCard
+from scope_shared.errors import InvalidBudgetError, InvalidCardError, InvalidKnobError, InvalidQueryError
 from scope_shared.calls import AllCandidatesFailed
-from scope_shared.errors import InvalidBudgetError
 
 CARD = {c.name: c for c in CARDS}
 

@@ -16,9 +16,15 @@ from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import FunctionTool
 
 from llamaindex_scope import SCOPELLM, scope_budget
-from scope_shared import BudgetExceeded, InvalidCardError, InvalidQueryError, Ledger, ScopeError
+from scope_shared import BudgetExceeded, Ledger, ScopeError
+from scope_shared.errors import (
+    InvalidCardError,
+    InvalidComponentError,
+    InvalidQueryError,
+    NoCandidatesError,
+    NoToolCapableCandidate,
+)
 from scope_shared.calls import AllCandidatesFailed
-from scope_shared.errors import InvalidComponentError, NoCandidatesError, NoToolCapableCandidate
 
 RIGHT = {"math": "strong", "code": "mid", "trivia": "cheap"}
 QUESTIONS = {

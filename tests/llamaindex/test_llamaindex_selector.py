@@ -12,7 +12,8 @@ from llama_index.core.schema import QueryBundle
 from llama_index.core.tools import QueryEngineTool, RetrieverTool, ToolMetadata
 
 from llamaindex_scope import SCOPESelection, SCOPESelector, scope_budget
-from scope_shared import BudgetExceeded, InvalidCardError, InvalidQueryError, Ledger, ScopeError, UnknownModelError
+from scope_shared import BudgetExceeded, Ledger, ScopeError
+from scope_shared.errors import InvalidCardError, InvalidQueryError, UnknownModelError
 
 # topic -> the tier that is right for it under min_accuracy (toy history: cheap knows trivia,
 # mid knows trivia and code, strong knows everything)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scope_shared import AnchorPackError, load_pack, onboard
+from scope_shared import load_pack, onboard
+from scope_shared.errors import AnchorPackError
 from scope_shared.cli import main
 from scope_shared.onboarding.graders import sandbox_support
 from scope_shared.onboarding.pack import sha256_bytes

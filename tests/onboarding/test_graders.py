@@ -9,7 +9,8 @@ import pytest
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from scope_shared import OnboardingError, load_pack
+from scope_shared import load_pack
+from scope_shared.errors import OnboardingError
 from scope_shared.onboarding.graders import (
     CodeGrader,
     ConceptCoverageGrader,

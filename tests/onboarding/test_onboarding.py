@@ -9,7 +9,8 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse, Completi
 from llama_index.core.llms import CustomLLM
 
 import standin_models as sm
-from scope_shared import FunctionEmbedder, OnboardingError, Router, load_pack, onboard
+from scope_shared import FunctionEmbedder, Router, load_pack, onboard
+from scope_shared.errors import OnboardingError
 from scope_shared.onboarding import DEFAULT_ANCHORS, ONBOARDING_SOURCE, RetryPolicy, as_client
 from scope_shared.onboarding.graders import sandbox_support
 from scope_shared.onboarding.scripted import ScriptedAnswerer

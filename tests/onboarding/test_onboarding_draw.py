@@ -9,7 +9,8 @@ import warnings
 import numpy as np
 import pytest
 
-from scope_shared import OnboardingError, load_pack, onboard
+from scope_shared import load_pack, onboard
+from scope_shared.errors import OnboardingError
 from scope_shared.onboarding import AnchorDifficultyWarning
 from scope_shared.onboarding.scripted import ScriptedAnswerer
 

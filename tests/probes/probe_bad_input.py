@@ -15,18 +15,9 @@ import numpy as np
 from conftest import CARDS, DIM, toy_embedder, toy_history
 from probe_common import Case, Verdict, expect_error, fail, ok, raised, snapshot
 
-from scope_shared import (
-    FunctionEmbedder,
-    History,
-    HistoryStoreError,
-    InvalidQueryError,
-    KNNEstimator,
-    ModelCard,
-    Outcome,
-    Router,
-    ScopeError,
-    make_knob,
-)
+from scope_shared import FunctionEmbedder, History, KNNEstimator, ModelCard, Outcome, Router, ScopeError
+from scope_shared.errors import HistoryStoreError, InvalidQueryError
+from scope_shared.routing import make_knob
 
 GROUP = "bad-input"
 NAN, INF = float("nan"), float("inf")

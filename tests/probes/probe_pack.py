@@ -25,7 +25,8 @@ import numpy as np
 from conftest import toy_history
 from probe_common import Case, Verdict, fail, guarded, raised
 
-from scope_shared import AnchorPackError, History, HistoryStoreError
+from scope_shared import History
+from scope_shared.errors import AnchorPackError, HistoryStoreError
 from scope_shared.onboarding.pack import DEFAULT_PACK, PACKS_DIR, load_pack
 
 PACK_GROUP, STORE_GROUP = "pack", "store-files"

@@ -21,7 +21,8 @@ import numpy as np
 from conftest import toy_history
 from probe_common import Case, Verdict, fail, ok, raised
 
-from scope_shared import History, HistoryStoreError
+from scope_shared import History
+from scope_shared.errors import HistoryStoreError
 
 GROUP = "store"
 CRASHING_SPECS = ("RR0,Flat", "HNSW1", "IVF1,PQ1x0", "PQ1x0", "PQ4x0", "HNSW1,SQ8", "IVF4,PQ8x0")
