@@ -40,6 +40,7 @@ demo: install
 	$(VENV)/bin/scope demo
 
 test: install postgres bubblewrap
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -ra
 	$(MAKE) fresh-install-check
 

@@ -47,4 +47,4 @@ import scope_shared  # the core needs neither framework
 PY
 # the examples, run by the installed package (the test file runs each block in a fresh interpreter)
 SCOPE_DOC_FRAMEWORK="$framework" "$venv/bin/pytest" -q -p no:cacheprovider --rootdir "$work" \
-  -o "testpaths=" --confcutdir "$root/tests" "$root/tests/test_docs_examples.py" -k "runs_as_written or exempt"
+  -o "testpaths=" --confcutdir "$root/tests" "$root/tests/docs/test_docs_examples.py" -k "runs_as_written or exempt"

@@ -6,7 +6,7 @@ model output; run against any checkout, cases in child processes (a crash is a f
     python benchmarks/robustness_probe.py --compare main branch # the before/after table
     python benchmarks/robustness_probe.py --compare main branch --save NAME   # ... also to results/NAME.txt
 
-The case table lives in ``tests/probe_*.py`` (the tests run it in-process, with fewer trials):
+The case table lives in ``tests/probes/probe_*.py`` (the tests run it in-process, with fewer trials):
 bad input, store files, many processes, adversarial model output, and (issue 22) hostile anchor
 packs and store files (``pack``, ``store-files``), rows other clients write to the shared PostgreSQL
 history (``postgres``), connection URLs of every form (``urls``), settles the shared ledger's
@@ -34,13 +34,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
+PROBES = TESTS / "probes"
 RESULTS = ROOT / "benchmarks" / "results"
 GROUPS = ("bad-input", "store", "concurrency", "reasoning", "pack", "store-files", "postgres", "urls", "ledger", "onboarding")
 STATUSES = ("pass", "fail", "data-loss", "hang", "raw-error")
 
 
 def _load_cases(group: str, trials: int) -> list:
-    sys.path.insert(0, str(TESTS))
+    sys.path[:0] = [str(PROBES), str(TESTS)]
     import probe_bad_input
     import probe_concurrency
     import probe_pack
@@ -128,7 +129,7 @@ def _read_child(proc: subprocess.Popen, case_timeout: float, results: list[dict]
 
 def run_group(group: str, code: Path, trials: int, memory_gib: float, case_timeout: float) -> list[dict]:
     """All cases of ``group`` against ``code``; a child that dies is restarted after its case."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), str(TESTS)]), "HF_HUB_OFFLINE": "1",
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), str(PROBES), str(TESTS)]), "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONDONTWRITEBYTECODE": "1"}
     results: list[dict] = []
     start = 0
@@ -202,7 +203,7 @@ def main() -> None:
     ap.add_argument("--start", type=int, default=0)
     args = ap.parse_args()
     if args.child:
-        sys.path.insert(0, str(TESTS))
+        sys.path[:0] = [str(PROBES), str(TESTS)]
         child(args.child, args.start, args.trials)
         return
     if args.compare:

@@ -4,7 +4,7 @@
     python benchmarks/sandbox_escapes.py --code /path/to/main --label main
     python benchmarks/sandbox_escapes.py --compare main branch    # the before/after table
 
-The attacks are `tests/probe_sandbox.py` (files, processes, signals, network, environment,
+The attacks are `tests/probes/probe_sandbox.py` (files, processes, signals, network, environment,
 resources, hook tampering, grading integrity, plus controls), graded through ``CodeGrader`` of
 the checkout under test in a disposable child process, with canaries on the host. It prints, per
 category: attacks, escapes, forged passes, and whether the controls held (right answers, numpy
@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT / "tests" / "probes"), str(ROOT / "tests")]
 
 from probe_sandbox import run_suite  # noqa: E402
 

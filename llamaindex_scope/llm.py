@@ -311,7 +311,10 @@ class SCOPELLM(FunctionCallingLLM):
     @ends_with(stop_completion, stream=True)
     def _stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         call, rest = self._complete_plan(prompt, kwargs)
-        start = lambda llm: llm.stream_complete(prompt, formatted=formatted, **rest)
+
+        def start(llm: LLM) -> CompletionResponseGen:
+            return llm.stream_complete(prompt, formatted=formatted, **rest)
+
         return streaming.register(attempts.run_stream(call, self.llms, start, self._settler(call, prompt)))
 
     async def astream_complete(
@@ -324,7 +327,10 @@ class SCOPELLM(FunctionCallingLLM):
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
         call, rest = await asyncio.to_thread(self._complete_plan, prompt, kwargs)
-        start = lambda llm: llm.astream_complete(prompt, formatted=formatted, **rest)
+
+        async def start(llm: LLM) -> CompletionResponseAsyncGen:
+            return await llm.astream_complete(prompt, formatted=formatted, **rest)
+
         return streaming.register(await attempts.arun_stream(call, self.llms, start, self._settler(call, prompt)))
 
     # ---------------------------------------------------------------- tools

@@ -1,35 +1,18 @@
 """SCOPE router core: pre-hoc estimates of each model's accuracy and cost, from anchors, and routing
-policies over them. Integrations (``langchain_scope``, ``llamaindex_scope``) are thin layers on this."""
+policies over them. Integrations (``langchain_scope``, ``llamaindex_scope``) are thin layers on this.
 
-from scope_shared.budget import BaseLedger, Budgets, Ledger, LedgerEntry, Overshoot, Reservation, scope_budget
+The names here are the public face: what the README uses and the extension points (ledgers,
+embedders, estimators, the error bases). Everything else is imported from its own module: every
+error class from ``scope_shared.errors``, knobs from ``scope_shared.routing``, ledger records from
+``scope_shared.budget``."""
+
+from scope_shared.budget import BaseLedger, Budgets, Ledger, scope_budget
 from scope_shared.cards import ModelCard, Outcome
-from scope_shared.embedders import (
-    Embedder,
-    FunctionEmbedder,
-    LangChainEmbedder,
-    SentenceTransformerEmbedder,
-    default_embedder,
-)
-from scope_shared.errors import (
-    AllCandidatesFailed,
-    AnchorPackError,
-    BudgetExceeded,
-    EstimatorError,
-    HistoryStoreError,
-    InvalidCardError,
-    InvalidKnobError,
-    InvalidQueryError,
-    InvalidUsageError,
-    OnboardingError,
-    ReservationError,
-    ScopeError,
-    ScopeInputError,
-    ScopeRuntimeError,
-    UnknownModelError,
-)
-from scope_shared.estimators import Estimator, KNNEstimator, PanelEstimator, RawEstimates
-from scope_shared.history import Anchors, History
-from scope_shared.routing import Decision, Estimate, Explorer, Knob, Router, make_knob
+from scope_shared.embedders import Embedder, FunctionEmbedder, SentenceTransformerEmbedder, default_embedder
+from scope_shared.errors import AllCandidatesFailed, BudgetExceeded, ScopeError, ScopeInputError, ScopeRuntimeError
+from scope_shared.estimators import Estimator, KNNEstimator, PanelEstimator
+from scope_shared.history import History
+from scope_shared.routing import Decision, Estimate, Explorer, Router
 
 __version__ = "0.1.0"
 
@@ -53,8 +36,6 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "AllCandidatesFailed",
     "AnchorPack",
-    "AnchorPackError",
-    "Anchors",
     "BaseLedger",
     "BudgetExceeded",
     "Budgets",
@@ -62,38 +43,22 @@ __all__ = [
     "Embedder",
     "Estimate",
     "Estimator",
-    "EstimatorError",
     "Explorer",
     "FunctionEmbedder",
     "History",
-    "HistoryStoreError",
-    "InvalidCardError",
-    "InvalidKnobError",
-    "InvalidQueryError",
-    "InvalidUsageError",
     "KNNEstimator",
-    "Knob",
-    "LangChainEmbedder",
     "Ledger",
-    "LedgerEntry",
     "ModelCard",
-    "OnboardingError",
     "OnboardingResult",
     "Outcome",
-    "Overshoot",
     "PanelEstimator",
-    "RawEstimates",
-    "ReservationError",
-    "Reservation",
     "Router",
     "ScopeError",
     "ScopeInputError",
     "ScopeRuntimeError",
     "SentenceTransformerEmbedder",
-    "UnknownModelError",
     "default_embedder",
     "load_pack",
-    "make_knob",
     "onboard",
     "scope_budget",
 ]

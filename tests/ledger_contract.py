@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from scope_shared import BudgetExceeded, InvalidUsageError, ReservationError
-from scope_shared.errors import InvalidBudgetError
+from scope_shared import BudgetExceeded
+from scope_shared.errors import InvalidBudgetError, InvalidUsageError, ReservationError
 from scope_shared.budget import BaseLedger, Budgets
 from scope_shared.budget.base import MAX_USD
 

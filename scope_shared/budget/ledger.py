@@ -17,7 +17,6 @@ from typing import Any
 from scope_shared.budget.base import (
     EPS,
     BaseLedger,
-    BudgetMode,
     LedgerEntry,
     LedgerState,
     Overshoot,

@@ -86,8 +86,8 @@ def run_demo(seed: int = 0, test_size: float = 0.2, table: RoutingTable | None =
     say(f"Routing {len(test)} held-out questions ({router.estimator.name} estimator, the default; bundled all-MiniLM-L6-v2):")
     for label, (pt, share) in results.items():
         say(_table_row(label, pt, share))
-    say(_table_row(f"best single model", bsm, test.models[bsm_j]))
-    say(_table_row(f"cheapest model", per_model[cheap_j], test.models[cheap_j]))
+    say(_table_row("best single model", bsm, test.models[bsm_j]))
+    say(_table_row("cheapest model", per_model[cheap_j], test.models[cheap_j]))
     for note in table.notes:
         say(f"  note: {note}")
     d_pt = results[f"the default ({default})"][0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,6 +150,17 @@ class History:
 
     def n_outcomes(self, model: str) -> int:
         return len(self._column(model))
+
+    def answered(self, qids: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """Booleans of shape ``qids.shape + (len(slots),)``: whether the model in each slot (its
+        position in `models`) has an outcome for each question; for searches over many models at once."""
+        return self._members.answered(qids, slots)
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]:
+        """The lock every writer holds (re-entrant): hold it to read the index, outcomes and
+        memberships as one state, as the anchor search does."""
+        return self._lock
 
     def _column(self, model: str) -> ModelColumn:
         try:

@@ -14,7 +14,7 @@ import numpy as np
 from scope_shared.errors import HistoryDataError
 from scope_shared.history.anchors import Anchors
 from scope_shared.history.columns import ModelArrays
-from scope_shared.history.validation import check_k
+from scope_shared.history.validation import check_k, query_array
 
 if TYPE_CHECKING:
     from scope_shared.history.history import History
@@ -37,36 +37,37 @@ def anchors(
     k = check_k(k)
     if isinstance(models, str) or not isinstance(models, Sequence):
         raise HistoryDataError("models must be a sequence of model names")
-    q = h._as_queries(query_embs)
+    q = query_array(query_embs, h.dim)
     n_q, n_m = len(q), len(models)
     ids = np.full((n_q, n_m, k), -1, dtype=np.int64)
     sims = np.zeros((n_q, n_m, k), dtype=np.float32)
     scores = np.full((n_q, n_m, k), np.nan, dtype=np.float32)
     tokens = np.full((n_q, n_m, k), np.nan, dtype=np.float32)
     mask = np.zeros((n_q, n_m, k), dtype=bool)
-    if h._n == 0 or n_q == 0:
+    if len(h) == 0 or n_q == 0:
         return Anchors(tuple(models), ids, sims, scores, tokens, mask)
-    with h._lock:
-        arrays = [h._column(m).arrays() for m in models]
-        slot_of = {m: i for i, m in enumerate(h._columns)}
+    with h.lock:
+        n = len(h)
+        arrays = [h.model_arrays(m) for m in models]
+        slot_of = {m: i for i, m in enumerate(h.models)}
         excl = None if exclude_ids is None else _exclusions(exclude_ids, n_q)
         extra = 0 if excl is None else 1
         sizes = np.array([len(a.ids) for a in arrays], dtype=np.int64)
-        need = np.where(sizes > 0, np.ceil(2 * k * h._n / np.maximum(sizes, 1)), np.inf)
+        need = np.where(sizes > 0, np.ceil(2 * k * n / np.maximum(sizes, 1)), np.inf)
         base = max(4 * k, 64)
         fits = need <= MAX_POOL
-        pool = int(min(h._n, max(base, need[fits].max() if fits.any() else base) + extra))
-        shared = [j for j in range(n_m) if sizes[j] > 0 and sizes[j] * pool >= 2 * k * h._n]
+        pool = int(min(n, max(base, need[fits].max() if fits.any() else base) + extra))
+        shared = [j for j in range(n_m) if sizes[j] > 0 and sizes[j] * pool >= 2 * k * n]
         short = np.ones((n_q, n_m), dtype=bool)
         short[:, shared] = False
         if shared:
-            g_sims, g_ids = h._index.search(q, pool)
+            g_sims, g_ids = h.index.search(q, pool)
             if excl is not None:
                 g_ids = np.where(g_ids == excl[:, None], -1, g_ids)
             _fill_from_pool(h, g_sims, g_ids, arrays, shared, [slot_of[models[j]] for j in shared], k, extra, ids, sims, scores, tokens, mask, short)
         for j in np.flatnonzero(short.any(axis=0) & (sizes > 0)).tolist():
             rows = np.flatnonzero(short[:, j])
-            e_sims, e_ids, e_pos, e_take = _exact_model_search(h, 
+            e_sims, e_ids, e_pos, e_take = _exact_model_search(h,
                 q[rows], arrays[j], k, None if excl is None else excl[rows]
             )
             a = arrays[j]
@@ -105,7 +106,7 @@ def _fill_from_pool(
     pool = g_ids.shape[1]
     valid = g_ids >= 0
     slots = np.array(shared_slots, dtype=np.int64)
-    member = h._members.answered(np.where(valid, g_ids, 0), slots)  # (n_q, pool, J)
+    member = h.answered(np.where(valid, g_ids, 0), slots)  # (n_q, pool, J)
     member &= valid[:, :, None]
     member = member.transpose(0, 2, 1)  # (n_q, J, pool)
     kk = min(k, pool)
@@ -146,7 +147,7 @@ def _exact_model_search(
     )
     if m == 0:
         return out
-    s = q @ h._index.vectors(arrays.ids).T  # (n, m)
+    s = q @ h.index.vectors(arrays.ids).T  # (n, m)
     if exclude is not None:
         s = np.where(arrays.ids[None, :] == exclude[:, None], -np.inf, s)
     kk = min(k, m)
