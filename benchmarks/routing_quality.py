@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
                          "routing: tuned on each split's history part)")
     ap.add_argument("--tuned-val-models", type=float, default=None,
                     help="routing embedder: share of known models held out of its training as the stopping signal "
-                         f"(default {BENCHMARK_CONFIG.val_model_fraction:.3g}; 0: stop on held-out questions only)")
+                         f"(default {BENCHMARK_CONFIG.val_model_fraction:.3g}: stop on held-out questions only)")
     ap.add_argument(
         "--reasoner-dir", default=None,
         help="local reasoning-predictor checkpoint: adds scope-reasoning (also $SCOPE_REASONER_DIR; GPU advised)",

@@ -7,9 +7,8 @@ history part, without the held-out models' outcomes (not even their anchor outco
 without the left-out benchmarks; its validation part (for early stopping) is carved from that history.
 Test questions are then embedded with the tuned table (inference only).
 
-The benchmark's training has no time budget (a budget would make the table depend on the machine's
-load) but an epoch cap; early stopping watches held-out questions of held-out known models
-(`TuningConfig.val_model_fraction`). Splits with the same tuning input (``unseen`` and
+The benchmark's training is the default one without a time budget (a budget would make the table
+depend on the machine's load; epochs are capped). Splits with the same tuning input (``unseen`` and
 ``onboarding`` hold out the same models) share one training.
 """
 
@@ -29,8 +28,8 @@ from scope_shared.evaluation.settings import Setting, setting_split
 
 #: the name `routing_quality.py --embedders` takes for "train one per split"
 TUNED = "routing"
-#: the benchmark's training: deterministic (no time budget), capped epochs, stopping on held-out models
-BENCHMARK_CONFIG = TuningConfig(time_budget_s=None, max_epochs=20, patience=3)
+#: the benchmark's training: the default one without its time budget (deterministic; epochs are capped)
+BENCHMARK_CONFIG = TuningConfig(time_budget_s=None)
 
 
 def tuning_data_of_split(split, rows: list[int], texts: list[str]) -> TuningData:

@@ -212,28 +212,32 @@ def test_held_out_models_are_seeded_a_share_never_all_and_none_without_two():
         TuningConfig(val_model_fraction=1.0)
 
 
-def test_stopping_watches_held_out_models_and_nothing_reads_training_models_on_held_out_questions(base):
+def test_stopping_on_held_out_models_watches_them_and_nothing_reads_training_models_on_held_out_questions(base):
     data = synthetic()
-    table, report = tune_table(base, data, FAST_CONFIG)
+    guard = TuningConfig(**{**FAST_CONFIG.__dict__, "val_model_fraction": 1 / 3})
+    table, report = tune_table(base, data, guard)
     held = [MODELS.index(m) for m in report.val_models]
     assert len(held) == 1 and report.improved  # the markers transfer to the model the gradient never saw
     rng = np.random.default_rng(9)
-    _, val = validation_split(data.groups, len(data.texts), FAST_CONFIG.val_fraction, FAST_CONFIG.seed)
+    _, val = validation_split(data.groups, len(data.texts), guard.val_fraction, guard.seed)
     # the training models' outcomes on the validation questions are read by nothing: changing them
     # changes nothing
     scores = data.scores.copy()
     train_cols = [j for j in range(len(MODELS)) if j not in held]
     scores[np.ix_(val, train_cols)] = (rng.random((len(val), len(train_cols))) < 0.5).astype(float)
-    same, same_report = tune_table(base, replace_scores(data, scores), FAST_CONFIG)
+    same, same_report = tune_table(base, replace_scores(data, scores), guard)
     np.testing.assert_array_equal(table, same)
     assert same_report.val_loss_best == report.val_loss_best
     # the held-out models' outcomes are the stopping signal: other outcomes, another validation loss,
     # the same models held out (drawn by seed, not by outcome)
     noise = data.scores.copy()
     noise[:, held] = (rng.random((len(data.texts), len(held))) < 0.5).astype(float)
-    _, noise_report = tune_table(base, replace_scores(data, noise), FAST_CONFIG)
+    _, noise_report = tune_table(base, replace_scores(data, noise), guard)
     assert noise_report.val_models == report.val_models
     assert noise_report.val_loss_base != report.val_loss_base
+    # by default (no model held out) the stopping signal is every model's outcomes on held-out questions
+    _, default_report = tune_table(base, data, FAST_CONFIG)
+    assert default_report.val_models == [] and default_report.val_loss_base != report.val_loss_base
 
 
 def replace_scores(data: TuningData, scores: np.ndarray) -> TuningData:
