@@ -6,14 +6,17 @@ e.g. seeds run in two processes; per-seed figures are pooled by seed):
 
 For each data set and setting: the best SCOPE router's AUC (mean over seeds) per embedder and the gap
 to MiniLM in points; then the mean gap over all (data set, setting) cells, and the targets (the tuned
-embedder >= MiniLM in every cell and >= +0.5 points on the mean). Writes
-``benchmarks/results/routing_embedder_summary.json``.
+embedder >= MiniLM in every cell and >= +0.5 points on the mean); the same gaps for every other
+embedder (``fast``: what the tuning adds over its base). Writes
+``benchmarks/results/routing_embedder_summary.json`` and the printed table as ``.txt`` (``--out``
+for another path). Files run with ``--validation`` (history parts only) are summarised apart: mixing
+them with test runs is refused.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +25,22 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE, TUNED = "minilm", "routing"
 
 
-def pooled(files: list[Path]) -> dict:
-    """{dataset: {setting: {embedder: {router: {seed: auc}}}}} from every file's per-seed figures."""
+def pooled(files: list[Path], labels: dict[Path, str] | None = None) -> dict:
+    """{dataset: {setting: {embedder: {router: {seed: auc}}}}} from every file's per-seed figures.
+
+    ``labels``: a file's tuned embedder (or, in a run of one embedder, its result) under another name:
+    variants of the training compared side by side."""
     out: dict = {}
+    kinds = set()
     for f in files:
         run = json.loads(f.read_text())
-        for emb, res in run.get("embedders", {}).items():
+        kinds.add(bool(run.get("validation")))
+        if len(kinds) > 1:
+            raise SystemExit("some files are --validation runs and some are not: summarise them apart")
+        label = (labels or {}).get(f)
+        runs = run.get("embedders") or {TUNED: {"settings": run["settings"]}}
+        for emb, res in runs.items():
+            emb = label if label and emb == TUNED else emb
             for setting, sres in res["settings"].items():
                 for router, r in sres["routers"].items():
                     if r.get("kind") != "scope":
@@ -50,31 +63,50 @@ def summarise(table: dict) -> dict:
                 best[emb] = {"router": router, "auc": means[router], "seeds": sorted(routers[router])}
             gap = 100 * (best[TUNED]["auc"] - best[BASELINE]["auc"])
             cells.append(gap)
-            rows.append({"dataset": ds, "setting": setting, "best": best, "tuned_minus_minilm_points": gap})
+            rows.append({"dataset": ds, "setting": setting, "best": best, "tuned_minus_minilm_points": gap,
+                         "minus_minilm_points": {e: 100 * (b["auc"] - best[BASELINE]["auc"]) for e, b in best.items()}})
     mean_gap = float(np.mean(cells)) if cells else None
-    return {"cells": rows, "mean_gap_points": mean_gap,
+    embedders = sorted({e for r in rows for e in r["best"]})
+    mean_by = {e: float(np.mean([r["minus_minilm_points"][e] for r in rows if e in r["best"]])) for e in embedders}
+    return {"cells": rows, "mean_gap_points": mean_gap, "mean_minus_minilm_points": mean_by,
             "target_every_cell": bool(cells) and all(g >= 0 for g in cells),
             "target_mean_plus_half_point": mean_gap is not None and mean_gap >= 0.5}
 
 
-def main(argv: list[str] | None = None) -> dict:
-    files = [Path(a) for a in (argv if argv is not None else sys.argv[1:])]
-    if not files:
-        raise SystemExit("give the routing_quality JSON files (run with --embedders minilm,fast,routing)")
-    summary = summarise(pooled(files))
-    print(f"best SCOPE AUC per embedder (mean over seeds); gap = {TUNED} - {BASELINE}, in points")
+def report_lines(summary: dict) -> list[str]:
+    lines = [f"best SCOPE AUC per embedder (mean over seeds); gap = {TUNED} - {BASELINE}, in points"]
     for row in summary["cells"]:
         best = row["best"]
         cells = "  ".join(f"{e} {100 * b['auc']:.2f} ({b['router']})" for e, b in best.items())
-        print(f"  {row['dataset']:<15} {row['setting']:<15} {cells}  gap {row['tuned_minus_minilm_points']:+.2f}"
-              f"  seeds {best[TUNED]['seeds']}")
+        seeds = sorted(set().union(*(b["seeds"] for b in best.values())))
+        lines.append(f"  {row['dataset']:<15} {row['setting']:<15} {cells}  gap {row['tuned_minus_minilm_points']:+.2f}"
+                     f"  seeds {seeds}")
     if summary["mean_gap_points"] is not None:
-        print(f"  mean gap over {len(summary['cells'])} cells: {summary['mean_gap_points']:+.2f} points; "
-              f"tuned >= MiniLM in every cell: {summary['target_every_cell']}; "
-              f"mean >= +0.5: {summary['target_mean_plus_half_point']}")
-    out = RESULTS / "routing_embedder_summary.json"
-    out.write_text(json.dumps({"files": [f.name for f in files], **summary}, indent=1))
-    print(f"wrote {out}")
+        others = ", ".join(f"{e} {g:+.2f}" for e, g in summary["mean_minus_minilm_points"].items() if e != BASELINE)
+        lines.append(f"  mean gap over {len(summary['cells'])} cells: {summary['mean_gap_points']:+.2f} points "
+                     f"(each embedder - {BASELINE}: {others}); tuned >= MiniLM in every cell: "
+                     f"{summary['target_every_cell']}; mean >= +0.5: {summary['target_mean_plus_half_point']}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("files", nargs="+", help="routing_quality JSON files (--embedders minilm,fast,routing); "
+                    "LABEL=FILE shows that file's tuned embedder (or its only one) as LABEL")
+    ap.add_argument("--out", type=Path, default=RESULTS / "routing_embedder_summary.json")
+    args = ap.parse_args(argv)
+    files, labels = [], {}
+    for a in args.files:
+        label, sep, path = a.partition("=")
+        files.append(Path(path if sep else a))
+        if sep:
+            labels[files[-1]] = label
+    summary = summarise(pooled(files, labels))
+    lines = report_lines(summary)
+    print("\n".join(lines))
+    args.out.write_text(json.dumps({"files": args.files, **summary}, indent=1))
+    args.out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out} and {args.out.with_suffix('.txt')}")
     return summary
 
 

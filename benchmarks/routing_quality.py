@@ -30,6 +30,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ from scope_shared.data import (
     load_routerbench11,
 )
 from scope_shared.embedders import as_embedder, embed_with_cache
+from scope_shared.embedders.tuning import TuningConfig
 from scope_shared.evaluation.closed_set import EmbeddingKNNRouter, LogisticRouter, MatrixFactorizationRouter, MLPRouter
 from scope_shared.evaluation.harness import CPU_USD_PER_HOUR, evaluate
 from scope_shared.evaluation.curves import reference
@@ -52,7 +54,7 @@ from scope_shared.evaluation.settings import SETTING_KINDS, Setting, n_ood_bench
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from length_quality import length_sections  # noqa: E402
 from routing_report import plot, print_draws, print_embedders, print_held_out, print_length, print_table  # noqa: E402
-from tuned_embedder import TUNED, PerSplitTuned  # noqa: E402
+from tuned_embedder import BENCHMARK_CONFIG, TUNED, PerSplitTuned  # noqa: E402
 
 LOADERS = {"llmrouter-9": load_llmrouter9, "routerbench-11": load_routerbench11, "routerarena-2": load_routerarena2}
 #: embed only the last characters of a prompt where few-shot examples come first (MiniLM reads ~256 tokens)
@@ -241,6 +243,13 @@ def run_embedder(table, embedder, texts, seeds, args, settings: list[tuple[str, 
     return {"embed_s": embed_s, "settings": out, **tuning}
 
 
+def tuned_config(args) -> TuningConfig:
+    """The per-split routing embedder's training: the benchmark's, with the options given."""
+    if args.tuned_val_models is None:
+        return BENCHMARK_CONFIG
+    return replace(BENCHMARK_CONFIG, val_model_fraction=args.tuned_val_models)
+
+
 def ood_note(n_benchmarks: int) -> str:
     """How many benchmarks the ood setting leaves out (routerbench-11 has 3: a third is one)."""
     return f"{n_ood_benchmarks(n_benchmarks)} of {n_benchmarks} benchmarks (a third, at least one)"
@@ -287,6 +296,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--embedders", default=None,
                     help="compare embedders by name, e.g. minilm,fast,routing (the first gives the main result; "
                          "routing: tuned on each split's history part)")
+    ap.add_argument("--tuned-val-models", type=float, default=None,
+                    help="routing embedder: share of known models held out of its training as the stopping signal "
+                         f"(default {BENCHMARK_CONFIG.val_model_fraction:.3g}: stop on held-out questions only)")
     ap.add_argument(
         "--reasoner-dir", default=None,
         help="local reasoning-predictor checkpoint: adds scope-reasoning (also $SCOPE_REASONER_DIR; GPU advised)",
@@ -315,7 +327,8 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.time()
     curves: dict = {}
     for i, name in enumerate(names):
-        embedder = PerSplitTuned(table, texts, args.test_size) if name == TUNED else as_embedder(name)
+        embedder = (PerSplitTuned(table, texts, args.test_size, tuned_config(args), args.validation) if name == TUNED
+                    else as_embedder(name))
         run = run_embedder(table, embedder, texts, seeds, args, settings, curves if i == 0 else {})
         if i == 0:
             main_name, embed_s = embedder.name, run["embed_s"]

@@ -14,9 +14,6 @@ from typing import Any
 
 from scope_shared.errors import EmbedderError
 
-#: the training's epoch cap (`scope_shared.embedders.tuning.TuningConfig.max_epochs`)
-TRAIN_EPOCHS = 40
-
 
 def _cmd_build(args: argparse.Namespace) -> None:
     from scope_shared.embedders import build_fast
@@ -47,7 +44,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
         pack = load_pack(args.pack)
         history, source = pack.history(), f"anchor pack {pack.name}"
-    config = TuningConfig(seed=args.seed, time_budget_s=args.time_budget, max_epochs=args.max_epochs)
+    capped = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
+    config = TuningConfig(seed=args.seed, time_budget_s=args.time_budget, **capped)
     data = tuning_data(history, args.models)
     t0 = time.perf_counter()
     base = named.fast_embedder()
@@ -111,7 +109,7 @@ def add_commands(sub: Any, hsub: Any) -> None:
     train.add_argument("--models", nargs="+", default=None, help="only these models' outcomes (default: all)")
     train.add_argument("--out", default=None, help="folder to write (default: where the name 'routing' finds it)")
     train.add_argument("--time-budget", type=float, default=300.0, help="stop after this many seconds (best kept)")
-    train.add_argument("--max-epochs", type=int, default=TRAIN_EPOCHS)
+    train.add_argument("--max-epochs", type=int, default=None, help="epoch cap (default: the training's, 20)")
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=_cmd_train)
     lst = esub.add_parser("list", help="the embedder names and whether the fast one is built")

@@ -37,6 +37,8 @@ from scope_shared.embedders.tuning import (
     pooling_matrix,
     save_tuned,
     tune_table,
+    validation_models,
+    validation_split,
 )
 from scope_shared.history.reembed import tuning_data
 
@@ -189,3 +191,55 @@ def test_cli_trains_on_a_saved_history_within_its_time_budget(base, tmp_path, mo
     assert report["out"] == str(out) and report["name"].startswith("routing-")
     assert report["stopped"] in ("time budget", "patience") and report["epochs"] < 50
     assert load_tuned(out).name == report["name"]
+
+
+def test_held_out_models_are_seeded_a_share_never_all_and_none_without_two():
+    known = np.ones((10, 9), dtype=bool)
+    a, b = validation_models(known, 1 / 3, seed=0), validation_models(known, 1 / 3, seed=0)
+    np.testing.assert_array_equal(a, b)
+    assert len(a) == 3 and len(set(a.tolist())) == 3
+    assert any(not np.array_equal(a, validation_models(known, 1 / 3, seed=s)) for s in range(1, 6))
+    assert len(validation_models(known, 0.01, 0)) == 1  # at least one
+    assert len(validation_models(np.ones((10, 2), bool), 0.9, 0)) == 1  # never all
+    assert validation_models(known, 0.0, 0).size == 0  # 0: questions only
+    one = np.zeros((10, 3), dtype=bool)
+    one[:, 1] = True
+    assert validation_models(one, 1 / 3, 0).size == 0  # one model with outcomes: nothing to hold out
+    only_second = np.zeros((10, 4), dtype=bool)
+    only_second[:, [1, 3]] = True
+    assert set(validation_models(only_second, 0.5, 0).tolist()) <= {1, 3}  # models without outcomes never
+    with pytest.raises(ScopeError, match="val_model_fraction"):
+        TuningConfig(val_model_fraction=1.0)
+
+
+def test_stopping_on_held_out_models_watches_them_and_nothing_reads_training_models_on_held_out_questions(base):
+    data = synthetic()
+    guard = TuningConfig(**{**FAST_CONFIG.__dict__, "val_model_fraction": 1 / 3})
+    table, report = tune_table(base, data, guard)
+    held = [MODELS.index(m) for m in report.val_models]
+    assert len(held) == 1 and report.improved  # the markers transfer to the model the gradient never saw
+    rng = np.random.default_rng(9)
+    _, val = validation_split(data.groups, len(data.texts), guard.val_fraction, guard.seed)
+    # the training models' outcomes on the validation questions are read by nothing: changing them
+    # changes nothing
+    scores = data.scores.copy()
+    train_cols = [j for j in range(len(MODELS)) if j not in held]
+    scores[np.ix_(val, train_cols)] = (rng.random((len(val), len(train_cols))) < 0.5).astype(float)
+    same, same_report = tune_table(base, replace_scores(data, scores), guard)
+    np.testing.assert_array_equal(table, same)
+    assert same_report.val_loss_best == report.val_loss_best
+    # the held-out models' outcomes are the stopping signal: other outcomes, another validation loss,
+    # the same models held out (drawn by seed, not by outcome)
+    noise = data.scores.copy()
+    noise[:, held] = (rng.random((len(data.texts), len(held))) < 0.5).astype(float)
+    _, noise_report = tune_table(base, replace_scores(data, noise), guard)
+    assert noise_report.val_models == report.val_models
+    assert noise_report.val_loss_base != report.val_loss_base
+    # by default (no model held out) the stopping signal is every model's outcomes on held-out questions
+    _, default_report = tune_table(base, data, FAST_CONFIG)
+    assert default_report.val_models == [] and default_report.val_loss_base != report.val_loss_base
+
+
+def replace_scores(data: TuningData, scores: np.ndarray) -> TuningData:
+    return TuningData(texts=data.texts, scores=scores, output_tokens=data.output_tokens, groups=data.groups,
+                      models=data.models)
