@@ -111,6 +111,8 @@ class AccuracyMargin(Policy):
     def why(self, value: float, best: int, p: np.ndarray, cost: np.ndarray, cap: float, n_affordable: int) -> str:
         top = float(p.max())
         if p[best] >= top - value - _TIE:
+            if value == 0:
+                return "the best p_correct (the cheaper on ties)"
             return f"cheapest within {value:.2f} of the best p_correct ({top:.2f})"
         return f"none within {value:.2f} of the best p_correct ({top:.2f}) fits: most accurate that does"
 

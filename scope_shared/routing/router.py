@@ -61,8 +61,9 @@ class Router(LiveObject):
             of those names, else the bundled all-MiniLM-L6-v2. One that did not make the history's
             vectors is refused (re-embed it: ``scope history reembed``).
         default_knob: the knob used when a call sets none, a `Knob` or a mapping such as
-            ``{"min_accuracy": 0.8}`` (default `DEFAULT_KNOB`, ``accuracy_margin=0.05``: the cheapest
-            candidate predicted within 2 points of the best candidate's accuracy on that query).
+            ``{"min_accuracy": 0.8}`` (default `DEFAULT_KNOB`, ``accuracy_margin=0``: the candidate
+            predicted most accurate on that query, the cheaper on ties; a margin such as 0.05 pays less
+            where the candidates' accuracies differ widely).
         token_counter: counts a query's input tokens to price it (default: ~4 characters a token).
         default_output_tokens: output length assumed when nothing better is known.
         batch_scorer: optional batch-level scorer for the ``alpha`` knob, e.g. the paper's
