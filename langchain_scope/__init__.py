@@ -8,9 +8,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from scope_shared.extras import require_extra
+from scope_shared.extras import lazy_exports, require_extra
 
 require_extra("langchain", "langchain_scope (the LangChain integration)")  # a clear error naming the extra, before any framework import
 
@@ -36,9 +34,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "SCOPEMiddleware":
-        from langchain_scope.middleware import SCOPEMiddleware
-
-        return SCOPEMiddleware
-    raise AttributeError(name)
+__getattr__ = lazy_exports(__name__, {"SCOPEMiddleware": "langchain_scope.middleware"})

@@ -11,6 +11,7 @@ from scope_shared.cards import ModelCard, Outcome
 from scope_shared.embedders import Embedder, FunctionEmbedder, SentenceTransformerEmbedder, default_embedder
 from scope_shared.errors import AllCandidatesFailed, BudgetExceeded, ScopeError, ScopeInputError, ScopeRuntimeError
 from scope_shared.estimators import Estimator, KNNEstimator, PanelEstimator
+from scope_shared.extras import lazy_exports
 from scope_shared.history import History
 from scope_shared.routing import Decision, Estimate, Explorer, Router
 
@@ -25,13 +26,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'scope_shared' has no attribute {name!r}")
-
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "AllCandidatesFailed",

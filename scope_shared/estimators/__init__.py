@@ -4,11 +4,10 @@ The learned estimator and the calibration helpers import torch / more code, so t
 ``from scope_shared.estimators import LearnedEstimator`` works without slowing ``import scope_shared``.
 """
 
-from typing import Any
-
 from scope_shared.estimators.base import Estimator, RawEstimates
 from scope_shared.estimators.knn import KNNEstimator, tune_knn
 from scope_shared.estimators.panel import PanelEstimator
+from scope_shared.extras import lazy_exports
 
 _LAZY = {
     "LearnedEstimator": "scope_shared.estimators.learned",
@@ -21,12 +20,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 __all__ = ["Estimator", "KNNEstimator", "PanelEstimator", "RawEstimates", "tune_knn", *_LAZY]
