@@ -190,3 +190,25 @@ def test_benchmark_skills_read_a_specialists_field():
     p = predict(est, h, h.vectors(np.arange(len(h))), ["specialist"])[:, 0]
     inside = np.isin(topics, list(good))
     assert p[inside].mean() > p[~inside].mean() + 0.4
+
+
+def test_the_score_matrix_covers_questions_added_while_it_is_read():
+    """Live feedback grows the history while a refit reads it: the length read first may be older
+    than the outcomes read next; no outcome may then fall outside the matrix."""
+    from scope_shared.estimators.panel_features import score_matrix
+
+    h, _, _ = build()
+    grown = len(h)
+    model = h.models[0]
+    h.add("a question that arrived during the refit", np.ones(DIM, np.float32) / np.sqrt(DIM),
+          [{"model": model, "correct": 1.0}])
+
+    class ReadBeforeTheGrowth:  # the history as a refit saw it: its length from before the new question
+        def __len__(self) -> int:
+            return grown
+
+        def __getattr__(self, name: str):
+            return getattr(h, name)
+
+    scores, _ = score_matrix(ReadBeforeTheGrowth(), [model])
+    assert scores.shape[0] == grown + 1 and scores[grown, 0] == 1.0
