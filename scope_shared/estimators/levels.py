@@ -362,11 +362,8 @@ def history_item_bank(history: History, reference: Sequence[str] | None = None) 
     ref = list(reference) if reference is not None else reference_models(history)
     if not ref:
         raise EstimatorError("the history has no reference model to read question difficulty from")
-    scores = np.full((len(history), len(ref)), np.nan)
-    for j, m in enumerate(ref):
-        arr = history.model_arrays(m)
-        scores[arr.ids, j] = arr.scores
-    return fit_item_bank(scores, history.benchmarks, reference=ref)
+    scores = history.score_matrix(ref).astype(np.float64)
+    return fit_item_bank(scores, history.benchmarks[: len(scores)], reference=ref)  # questions added since: later
 
 
 def _moved(old: int, new: int, share: float) -> bool:

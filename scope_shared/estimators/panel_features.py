@@ -107,15 +107,8 @@ def hide_benchmarks(sims: np.ndarray, row_benchmarks: Sequence[str | None], benc
 
 
 def score_matrix(history: History, models: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(n_history, m) mean scores (NaN where a model has no outcome) and each model's accuracy.
-
-    The history may grow while this reads it (live feedback): the rows cover every question the
-    outcomes read name, at least the history's length when read, so no id falls outside them."""
-    arrays = [history.model_arrays(m) for m in models]
-    n = max([len(history)] + [int(a.ids.max()) + 1 for a in arrays if len(a.ids)])
-    scores = np.full((n, len(models)), np.nan, np.float32)
-    for j, arr in enumerate(arrays):
-        scores[arr.ids, j] = arr.scores
+    """(n_history, m) mean scores (NaN where a model has no outcome) and each model's accuracy."""
+    scores = history.score_matrix(models)
     acc = np.array([history.model_stats(m)["accuracy"] for m in models], np.float64)
     return scores, acc
 

@@ -151,6 +151,16 @@ class History:
     def n_outcomes(self, model: str) -> int:
         return len(self._column(model))
 
+    def score_matrix(self, models: Sequence[str]) -> np.ndarray:
+        """(n_questions, len(models)) mean scores, NaN where a model has no outcome: one state of the
+        history, read under its lock (live feedback may add questions and outcomes meanwhile)."""
+        with self._lock:
+            scores = np.full((self._n, len(models)), np.nan, np.float32)
+            for j, m in enumerate(models):
+                arr = self._column(m).arrays()
+                scores[arr.ids, j] = arr.scores
+            return scores
+
     def answered(self, qids: np.ndarray, slots: np.ndarray) -> np.ndarray:
         """Booleans of shape ``qids.shape + (len(slots),)``: whether the model in each slot (its
         position in `models`) has an outcome for each question; for searches over many models at once."""
