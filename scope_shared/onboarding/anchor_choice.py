@@ -72,10 +72,7 @@ def known_scores(history: History, models: Sequence[str] | None = None) -> tuple
     """Per history question: mean known score, count of known models, and the (n_questions,
     n_models) score matrix (NaN where a model has no outcome)."""
     models = list(models or history.models)
-    scores = np.full((len(history), len(models)), np.nan)
-    for j, m in enumerate(models):
-        arr = history.model_arrays(m)
-        scores[arr.ids, j] = arr.scores
+    scores = history.score_matrix(models).astype(np.float64)
     count = np.isfinite(scores).sum(1)
     with np.errstate(invalid="ignore"):
         mean = np.where(count > 0, np.nansum(scores, 1) / np.maximum(count, 1), np.nan)
