@@ -54,6 +54,7 @@ import numpy as np
 from scope_shared import Router, load_pack, onboard
 from scope_shared.data import stratified_split
 from scope_shared.evaluation import choice_point, cost_saving_at, curve, lagrangian_choice
+from scope_shared.estimators.shrinkage import sigmoid
 from scope_shared.evaluation.routers import sweep
 from scope_shared.metrics import auroc
 from scope_shared.onboarding.graders import default_graders, grade_answer
@@ -133,12 +134,12 @@ def anchor_limited_p(profile: Profile, anchor_bench: list[str], anchor_right: np
     out = np.zeros(len(bench))
     for b in np.unique(bench):
         at = anchor_bench == b
-        chance = 1 / (1 + np.exp(-scale * (grid[:, None] + profile.slope * anchor_ease[at][None, :])))
+        chance = sigmoid(scale * (grid[:, None] + profile.slope * anchor_ease[at][None, :]))
         log_post = log_prior + np.where(anchor_right[at][None, :], np.log(chance), np.log1p(-chance)).sum(1)
         w = np.exp(log_post - log_post.max())
         w /= w.sum()
         rows = bench == b
-        out[rows] = w @ (1 / (1 + np.exp(-scale * (grid[:, None] + profile.slope * ease_hat[rows][None, :]))))
+        out[rows] = w @ sigmoid(scale * (grid[:, None] + profile.slope * ease_hat[rows][None, :]))
     return out
 
 
