@@ -93,17 +93,14 @@ def one(task: tuple) -> tuple[list[float], list[float]]:
     p = np.array([[e[m].p_correct for m in split.models] for e in est])
     cost = np.array([[e[m].expected_cost for m in split.models] for e in est])
     rows = np.arange(len(p))
+    # last column: the margin calibrated on the predictions alone (no outcome read), the largest whose
+    # predicted accuracy stays within TOLERANCE of the best single candidate's predicted accuracy
+    m_cal = calibrated_margin(p, cost, TOLERANCE, relative)
     g, s = [], []
-    for m in margins:
+    for m in [*margins, m_cal]:
         c = margin_choice(p, cost, m, relative)
         g.append(float(truth.scores[rows, c].mean()) - ref.bsm.accuracy)
         s.append(float(truth.costs[rows, c].mean()) / ref.bsm.cost)
-    # the margin calibrated on the predictions alone (no outcome read): the largest whose predicted
-    # accuracy stays within TOLERANCE of the best single candidate's predicted accuracy
-    m_cal = calibrated_margin(p, cost, TOLERANCE, relative)
-    c = margin_choice(p, cost, m_cal, relative)
-    g.append(float(truth.scores[rows, c].mean()) - ref.bsm.accuracy)
-    s.append(float(truth.costs[rows, c].mean()) / ref.bsm.cost)
     print(f"  {dataset} {key} seed {seed}: calibrated margin {m_cal:.3f}", file=sys.stderr, flush=True)
     print(f"  {dataset} {key} seed {seed}: gap at {'ratios' if relative else 'margins'} {np.round(100 * np.array(g), 1).tolist()}",
           file=sys.stderr, flush=True)
