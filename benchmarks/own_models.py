@@ -54,7 +54,7 @@ import numpy as np
 from scope_shared import Router, load_pack, onboard
 from scope_shared.data import stratified_split
 from scope_shared.evaluation import choice_point, cost_saving_at, curve, lagrangian_choice
-from scope_shared.estimators.shrinkage import sigmoid
+from scope_shared.estimators.logistic import logit, sigmoid
 from scope_shared.evaluation.routers import sweep
 from scope_shared.metrics import auroc
 from scope_shared.onboarding.graders import default_graders, grade_answer
@@ -108,11 +108,6 @@ def question_ease(pack: AnchorPack) -> np.ndarray:
     known = np.isfinite(pack.scores)
     right = np.where(known, pack.scores, 0.0).sum(1)
     p = (right + 0.5) / (known.sum(1) + 1.0)
-    return np.log(p / (1 - p))
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-4, 1 - 1e-4)
     return np.log(p / (1 - p))
 
 
@@ -208,7 +203,7 @@ def run_seed(seed: int, pack: AnchorPack, ease: np.ndarray, n_anchors: int | Non
     # the anchor-limited yardstick: the same anchors, the world's structure known, a question's ease read
     # from the text through the known models' estimates (a router over them, the library's defaults)
     known = Router(known_cards, history).route_batch(texts)
-    ease_hat = _logit(np.array([[d.estimates[c.name].p_correct for c in known_cards] for d in known]).mean(1))
+    ease_hat = logit(np.array([[d.estimates[c.name].p_correct for c in known_cards] for d in known]).mean(1), 1e-4)
     pack_id = {q.text: i for i, q in enumerate(pack.questions)}
     p_anchor = np.zeros_like(p_est)
     for j, (n, pr) in enumerate(zip(names, profiles)):

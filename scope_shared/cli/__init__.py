@@ -196,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     from scope_shared.routing.knobs import DEFAULT_ACCURACY_MARGIN, KNOB_KINDS  # here: `scope --help` stays fast
 
     knobs = route.add_argument_group(
-        f"knob (set at most one; none: --accuracy-margin {DEFAULT_ACCURACY_MARGIN:g})",
+        f"knob (set at most one; none: the router's default, a margin calibrated on the history, else "
+        f"--accuracy-margin {DEFAULT_ACCURACY_MARGIN:g})",
         "how to trade accuracy for cost on this question").add_mutually_exclusive_group()
     for knob in KNOB_KINDS:
         knobs.add_argument(f"--{knob.replace('_', '-')}", dest=knob, type=float, default=None,

@@ -70,13 +70,15 @@ def run_demo(seed: int = 0, test_size: float = 0.2, table: RoutingTable | None =
     estimates = router.estimate_batch(test.questions, show_progress=verbose)
     col = {m: j for j, m in enumerate(test.models)}
 
-    def run(knob: Knob) -> tuple[Point, dict[str, float]]:
-        choice = np.array([col[router.decide(e, knob).model] for e in estimates])
+    def run(knobs: Knob | list[Knob]) -> tuple[Point, dict[str, float]]:
+        per_query = knobs if isinstance(knobs, list) else [knobs] * len(estimates)
+        choice = np.array([col[router.decide(e, k).model] for e, k in zip(estimates, per_query)])
         counts = Counter(test.models[j] for j in choice)
         return choice_point(scores, costs, choice), {m: counts[m] / len(choice) for m in test.models}
 
     default = router.default_knob
-    results = {f"the default ({default})": run(default), **{label: run(knob) for label, knob in SETTINGS}}
+    defaults = router.default_knobs(router.embed(test.questions))  # what a call with no knob gets
+    results = {f"the default ({default})": run(defaults), **{label: run(knob) for label, knob in SETTINGS}}
     grid = lambda_grid(np.nanmean(train.call_costs(), axis=0))  # the benchmark's λ grid, from the history part
     sweep = [run(make_knob("tradeoff", lam))[0] for lam in grid if np.isfinite(lam)]
     bsm = per_model[bsm_j]
@@ -90,6 +92,7 @@ def run_demo(seed: int = 0, test_size: float = 0.2, table: RoutingTable | None =
     say(_table_row("cheapest model", per_model[cheap_j], test.models[cheap_j]))
     for note in table.notes:
         say(f"  note: {note}")
+    say(f"The default knob ({default}): {router.default_knob_reason}.")
     d_pt = results[f"the default ({default})"][0]
     say(f"The default: {d_pt.accuracy - bsm.accuracy:+.1%} accuracy against the best single model, at "
         f"{d_pt.cost / bsm.cost:.0%} of its cost.")

@@ -26,6 +26,15 @@ class RawEstimates:
     rationales: list[list[str | None]] | None = None
 
 
+@dataclass(frozen=True)
+class HistoryEstimates:
+    """Estimates on history questions ``ids`` (P,), each hidden from itself as a new query would be:
+    ``p_correct`` (P, n_models)."""
+
+    ids: np.ndarray
+    p_correct: np.ndarray
+
+
 class Estimator(ABC):
     """Predicts, before any call, each model's chance of success and output length on a query.
 
@@ -51,6 +60,12 @@ class Estimator(ABC):
     def prepare(self, history: History, models: Sequence[str] = ()) -> None:  # noqa: B027 - optional
         """Fit what ``predict`` needs for ``models`` now (default: nothing to fit). The router calls
         it when built and when models or outcomes join, so routed calls do not wait for fits."""
+
+    def history_estimates(self, history: History, models: Sequence[str]) -> HistoryEstimates | None:
+        """Estimates on some history questions as if each were new (each hidden from itself). A router
+        calibrates its default knob on them against the outcomes there
+        (`scope_shared.routing.margin_calibration`). Default: ``None``, this estimator cannot."""
+        return None
 
     def predict_for(
         self, queries: Sequence[str], query_embs: np.ndarray, models: Sequence[str], history: History

@@ -24,6 +24,7 @@ import numpy as np
 from scope_shared.atomic import atomic_write_json
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators.base import Estimator, RawEstimates
+from scope_shared.estimators.logistic import logit
 from scope_shared.history import Anchors, History
 from scope_shared.metrics import ece
 
@@ -59,11 +60,6 @@ def reliability_curve(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> dict[st
     return out
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
-
-
 @dataclass
 class Calibrator:
     """A fitted map from raw to calibrated probabilities (``method`` platt or isotonic)."""
@@ -74,7 +70,7 @@ class Calibrator:
     def __call__(self, p: np.ndarray) -> np.ndarray:
         p = np.asarray(p, dtype=np.float64)
         if self.method == "platt":
-            z = np.clip(self.params["a"] * _logit(p) + self.params["b"], -30, 30)
+            z = np.clip(self.params["a"] * logit(p, _EPS) + self.params["b"], -30, 30)
             return 1.0 / (1.0 + np.exp(-z))
         if self.method == "isotonic":
             return np.interp(p, self.params["x"], self.params["y"])
@@ -113,7 +109,7 @@ def _platt_loss(x: np.ndarray, y: np.ndarray, a: float, b: float) -> float:
 
 def _fit_platt(p: np.ndarray, y: np.ndarray, iters: int = 100) -> dict[str, float]:
     """Newton's method with step halving on the mean log-loss of sigmoid(a * logit(p) + b)."""
-    x = _logit(p)
+    x = logit(p, _EPS)
     a, b = 1.0, 0.0
     loss = _platt_loss(x, y, a, b)
     for _ in range(iters):

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scope_shared.estimators.logistic import logit
 from scope_shared.history import Anchors, History
 
 TEMPERATURES = (0.02, 0.05, 0.1, 0.3, 1.0)
@@ -51,11 +52,6 @@ N_HAND = len(HAND_NAMES)
 LENGTH_HAND = [HAND_NAMES.index(n) for n in ("len_knn", "len_knn_known", "len_model", "len_model_known")]
 LENGTH_ANCHOR = [2, 3]  # aset columns: log length, known
 _EPS = 1e-3
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
 
 
 @dataclass(frozen=True)
@@ -174,19 +170,19 @@ def pair_features(
     col = 0
     for t in TEMPERATURES:
         w = np.where(mask, np.exp((sims - 1.0) / t), 0.0)
-        hand[..., col] = _logit(((w * scores).sum(-1) + acc) / (w.sum(-1) + 1.0))
+        hand[..., col] = logit(((w * scores).sum(-1) + acc) / (w.sum(-1) + 1.0), _EPS)
         col += 1
     top5 = mask[..., :5]
-    hand[..., col] = _logit((scores[..., :5].sum(-1) + acc) / (top5.sum(-1) + 1.0))
-    hand[..., col + 1] = _logit((scores.sum(-1) + acc) / (n_anch + 1.0))
+    hand[..., col] = logit((scores[..., :5].sum(-1) + acc) / (top5.sum(-1) + 1.0), _EPS)
+    hand[..., col + 1] = logit((scores.sum(-1) + acc) / (n_anch + 1.0), _EPS)
     hand[..., col + 2] = np.where(n_anch > 0, sims.max(-1, initial=0.0), 0.0)
     hand[..., col + 3] = sims.sum(-1) / np.maximum(n_anch, 1)
     w05 = np.where(mask, np.exp((sims - 1.0) / 0.05), 0.0)
     hand[..., col + 4] = np.log1p(w05.sum(-1))
     col += 5
-    hand[..., col] = _logit(acc)
+    hand[..., col] = logit(acc, _EPS)
     hand[..., col + 1] = log_n / 5.0
-    hand[..., col + 2] = _logit(bench_acc)
+    hand[..., col + 2] = logit(bench_acc, _EPS)
     col += 3
     for li in range(len(RIDGE_LAMBDAS)):
         hand[..., col] = np.clip(ridge[..., li], -0.5, 1.5)

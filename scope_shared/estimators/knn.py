@@ -27,7 +27,7 @@ from scope_shared.progress import show_bars
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators.base import Estimator, RawEstimates
 from scope_shared.estimators.levels import logit_shift, model_levels
-from scope_shared.estimators.shrinkage import sigmoid
+from scope_shared.estimators.logistic import logit, sigmoid
 from scope_shared.history import Anchors, History
 
 #: history questions over which a model's mean estimate is put at its level
@@ -78,7 +78,7 @@ class KNNEstimator(Estimator):
             anchors = history.anchors(vecs, [m], self.k)
             prior = np.array([[history.model_stats(m)["accuracy"]]])
             p = weighted_accuracy(self.weights(anchors), anchors.scores, prior, self.prior_weight)
-            out[j] = logit_shift(_logit(p[:, 0]), target.level)
+            out[j] = logit_shift(logit(p[:, 0]), target.level)
             with self._lock:
                 self._offsets[m] = (key, float(out[j]))
         return out
@@ -103,7 +103,7 @@ class KNNEstimator(Estimator):
         if self.level_correction:  # models with few outcomes: onto their level, corrected for which questions
             offsets = self.level_offsets(history, anchors.models)
             if np.any(offsets):
-                p = sigmoid(_logit(p) + offsets[None, :])
+                p = sigmoid(logit(p) + offsets[None, :])
         known = anchors.mask & np.isfinite(anchors.tokens)
         wt = np.where(known, w, 0.0)
         logt = np.where(known, np.log1p(np.nan_to_num(anchors.tokens.astype(np.float64))), 0.0)
@@ -116,11 +116,6 @@ class KNNEstimator(Estimator):
             output_tokens=tok,
             n_anchors=anchors.mask.sum(-1),
         )
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.log(q / (1 - q))
 
 
 def weighted_accuracy(w: np.ndarray, scores: np.ndarray, prior: np.ndarray, prior_weight: float) -> np.ndarray:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scope_shared.errors import EstimatorError
+from scope_shared.estimators.logistic import logit, sigmoid
 from scope_shared.history import History
 
 Z_95 = 1.959963984540054
@@ -49,15 +50,6 @@ MAX_LOGIT = 8.0
 #: new model may be a specialist even where the reference models are not
 MIN_SPECIALIST_SD = 1.0
 NO_BENCHMARK = "(none)"
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0)))
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
 
 
 @dataclass(frozen=True)
@@ -98,7 +90,7 @@ class ItemBank:
         id, without ``mu_b``): its chance of solving each (the difficulty integrated out) and the
         chance's derivative in the ability."""
         eta = (ability + self.benchmark_effect[self.bench[ids]])[:, None] - self.grid[self.bench[ids]]
-        q = _sigmoid(eta)
+        q = sigmoid(eta)
         w = self.weights[ids]
         return (w * q).sum(1), (w * q * (1 - q)).sum(1)
 
@@ -194,7 +186,7 @@ def fit_item_bank(
         weights = np.exp(ll)
         weights /= weights.sum(1, keepdims=True)
         # M-step: abilities (one Newton step on the expected log-likelihood), spreads (moment)
-        q = _sigmoid(eta)
+        q = sigmoid(eta)
         r = np.where(u_known, u_y - (weights[:, :, None] * q).sum(1), 0.0) * cnt_w[:, None]
         h = np.where(u_known, (weights[:, :, None] * q * (1 - q)).sum(1), 0.0) * cnt_w[:, None]
         g_b, h_b = np.zeros((n_b, n_k)), np.zeros((n_b, n_k))
@@ -300,8 +292,8 @@ def estimate_level(
         se = math.sqrt(max(float(grad @ cov @ grad) * dispersion, 0.0))
         lev_c = min(max(lev, 1e-6), 1 - 1e-6)
         half = z * se / (lev_c * (1 - lev_c))  # delta method on the logit scale
-        lo, hi = _logit(lev_c) - half, _logit(lev_c) + half
-        return se, float(_sigmoid(np.array(lo))), float(_sigmoid(np.array(hi)))
+        lo, hi = float(logit(lev_c)) - half, float(logit(lev_c)) + half
+        return se, float(sigmoid(np.array(lo))), float(sigmoid(np.array(hi)))
 
     se, low, high = interval(level, g)
     rows = []
@@ -440,7 +432,7 @@ def logit_shift(eta: np.ndarray, level: float, iters: int = 30) -> float:
     level = min(max(float(level), 1e-4), 1 - 1e-4)
     s = 0.0
     for _ in range(iters):
-        p = _sigmoid(eta + s)
+        p = sigmoid(eta + s)
         gap = float(p.mean()) - level
         slope = float((p * (1 - p)).mean())
         if abs(gap) < 1e-7 or slope <= 0:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scope_shared.errors import EstimatorError
-from scope_shared.estimators.base import Estimator, RawEstimates
+from scope_shared.estimators.base import Estimator, HistoryEstimates, RawEstimates
 from scope_shared.estimators.knn import KNNEstimator
 from scope_shared.estimators.levels import logit_shift, model_levels
 from scope_shared.estimators.panel_features import (
@@ -56,7 +56,8 @@ from scope_shared.estimators.panel_features import (
     score_matrix,
     similarities,
 )
-from scope_shared.estimators.shrinkage import Shrinkage, fit_shrinkage, sigmoid
+from scope_shared.estimators.logistic import sigmoid
+from scope_shared.estimators.shrinkage import Shrinkage, fit_shrinkage
 from scope_shared.history import Anchors, History
 
 #: prior precision of the intercept (practically free) and of the own-kNN coefficient
@@ -327,15 +328,8 @@ class PanelEstimator(Estimator):
         ids_m, y_m = arr.ids.astype(np.int64), arr.scores.astype(np.float64)
         z_pool = panel.factors(state.ref_p)
         shares_pool = panel.shares(pool.nbr)
-        if model in panel.reference:
-            j = panel.reference.index(model)
-            own_pool = state.ref_p[:, j]
-        elif n_out >= DENSE_SHARE * len(history):
-            col = np.full((len(history), 1), np.nan, np.float32)
-            col[ids_m, 0] = y_m
-            own_pool = pool.estimates(col, np.array([acc]), self.knn)[:, 0]
-        else:
-            own_pool = None
+        dense = model in panel.reference or n_out >= DENSE_SHARE * len(history)
+        own_pool = self._own_on_pool(model, history, state) if dense else None
         if own_pool is not None:  # fitted on the pool questions it answered
             pos = np.searchsorted(ids_m, pool.ids)
             pos = np.clip(pos, 0, max(n_out - 1, 0))
@@ -351,7 +345,7 @@ class PanelEstimator(Estimator):
             ref_rows = lists.estimates(scores, ref_acc, self.knn)
             own_rows = own_estimates(vectors, rows, vectors[rows], ids_m, y_m, acc, self.knn)
             x, y = design(panel.factors(ref_rows), logit(own_rows), panel.shares(lists.nbr)), y_m[pick]
-            own_pool = own_estimates(vectors, pool.ids, vectors[pool.ids], ids_m, y_m, acc, self.knn)
+            own_pool = self._own_on_pool(model, history, state)
         n_b = len(panel.benchmarks)
         coef = map_logistic(x, y, np.r_[_prior_mean(y, panel.loading_mean), 0.0, np.zeros(n_b)],
                             np.r_[INTERCEPT_PRECISION, 1.0 / panel.loading_var, OWN_PRECISION, 1.0 / panel.skill_var])
@@ -367,6 +361,42 @@ class PanelEstimator(Estimator):
         state.fits[model] = fit
         state.fitted += 1
         return fit
+
+    def _own_on_pool(self, model: str, history: History, state: PanelState) -> np.ndarray:
+        """The model's own kNN estimate on each pool question, the question itself hidden: a reference
+        model's is read off the panel, a model answering much of the history uses the pool's neighbour
+        lists, one with few outcomes a product with its own questions."""
+        panel, pool = state.panel, state.pool
+        if model in panel.reference:
+            return state.ref_p[:, panel.reference.index(model)]
+        arr = history.model_arrays(model)
+        ids_m, y_m = arr.ids.astype(np.int64), arr.scores.astype(np.float64)
+        acc = float(history.model_stats(model)["accuracy"])
+        if len(ids_m) >= DENSE_SHARE * len(history):
+            col = np.full((len(history), 1), np.nan, np.float32)
+            col[ids_m, 0] = y_m
+            return pool.estimates(col, np.array([acc]), self.knn)[:, 0]
+        vectors = history.embeddings
+        return own_estimates(vectors, pool.ids, vectors[pool.ids], ids_m, y_m, acc, self.knn)
+
+    def history_estimates(self, history: History, models: Sequence[str]) -> HistoryEstimates | None:
+        """Estimates on the panel's pool of history questions, each hidden from its own neighbours as a
+        new query would be (None without a panel)."""
+        with self._lock:
+            state = self.state(history)
+            if state is None:
+                return None
+            panel, pool = state.panel, state.pool
+            z, shares = panel.factors(state.ref_p), panel.shares(pool.nbr)
+            eta = np.empty((len(pool.ids), len(models)))
+            level = np.empty(len(models))
+            for j, m in enumerate(models):
+                fit = self.model_fit(m, history)
+                eta[:, j] = design(z, logit(self._own_on_pool(m, history, state)), shares) @ fit.coef
+                level[j] = fit.level
+            if self.shrink:
+                eta = panel.shrinkage.apply(eta, level[None, :], pool.closeness)
+            return HistoryEstimates(pool.ids, sigmoid(eta))
 
 
 def design(z: np.ndarray, own_logit: np.ndarray | None = None, shares: np.ndarray | None = None) -> np.ndarray:

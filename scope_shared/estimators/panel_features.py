@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scope_shared.estimators import logistic  # the link itself; `logit` below is the panel's clipping of it
 from scope_shared.estimators.knn import KNNEstimator, weighted_accuracy
 from scope_shared.history import History
 
@@ -35,8 +36,8 @@ N_SHARE = 10
 
 
 def logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, EPS, 1 - EPS)
-    return np.log(p / (1 - p))
+    """The panel's log-odds: kNN estimates clipped to [EPS, 1 - EPS] first."""
+    return logistic.logit(p, EPS)
 
 
 @dataclass

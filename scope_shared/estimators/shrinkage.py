@@ -17,14 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scope_shared.estimators.logistic import sigmoid
+
 ALPHAS = np.linspace(-4.0, 6.0, 21)
 #: observations the grid search reads at most (an even thinning beyond; the fit is two numbers)
 MAX_OBSERVATIONS = 6000
 BETAS = np.linspace(0.0, 40.0, 21)
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
 
 
 @dataclass(frozen=True)

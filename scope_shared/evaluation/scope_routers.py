@@ -108,8 +108,9 @@ class ScopeRouter(EvalRouter):
         tok = np.array([[e[m].expected_output_tokens for m in split.models] for e in est])
         col = {m: j for j, m in enumerate(split.models)}
         self.last_estimates = (p, cost)  # for benchmarks that re-decide offline (e.g. other margins)
-        knob = self.router.default_knob  # what route_batch decides with no knob set, on these estimates
-        default = np.array([col[self.router.decide(e, knob).model] for e in est])
+        # what route_batch decides with no knob set, on these estimates (embeddings cached by text)
+        knobs = self.router.default_knobs(self.router.embed(split.test_questions))
+        default = np.array([col[self.router.decide(e, k).model] for e, k in zip(est, knobs)])
         return RouterOutput(
             sweep(p, cost, split.lambdas),
             p_correct=p,

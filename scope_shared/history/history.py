@@ -145,11 +145,14 @@ class History:
         return isinstance(text, str) and text.strip() in self._text_ids
 
     def model_arrays(self, model: str) -> ModelArrays:
-        """A model's outcomes as sorted arrays (question ids, mean scores, tokens)."""
-        return self._column(model).arrays()
+        """A model's outcomes as sorted arrays (question ids, mean scores, tokens), read under the
+        history's lock: reading merges the outcomes written since, which a writer may be adding to."""
+        with self._lock:
+            return self._column(model).arrays()
 
     def n_outcomes(self, model: str) -> int:
-        return len(self._column(model))
+        with self._lock:  # counting merges pending outcomes too (see `model_arrays`)
+            return len(self._column(model))
 
     def score_matrix(self, models: Sequence[str]) -> np.ndarray:
         """(n_questions, len(models)) mean scores, NaN where a model has no outcome: one state of the

@@ -14,13 +14,13 @@ KnobKind = Literal["max_cost", "tradeoff", "min_accuracy", "accuracy_margin", "a
 KNOB_KINDS: tuple[str, ...] = ("max_cost", "tradeoff", "min_accuracy", "accuracy_margin", "alpha")
 #: kinds whose value is a share in [0, 1]
 _UNIT_KINDS = frozenset({"min_accuracy", "accuracy_margin", "alpha"})
-#: the ``accuracy_margin`` of the default knob, chosen on validation parts only by a rule fixed beforehand
-#: (``benchmarks/default_margin.py``, llmrouter-9 and routerbench-11, 5 seeds: the largest margin keeping the
-#: default within 1 point of the best single model's accuracy with all models seen and with three onboarded
-#: held-out trios). On routerbench-11, a pool of strong models close in accuracy, even 0.01 gives up more
-#: than a point with an onboarded trio, so the default is 0: the candidate predicted most accurate on the
-#: query, the cheaper on ties. A larger margin pays less where accuracies differ more (0.05 on llmrouter-9:
-#: +2.3 points at 70 % of the best model's cost with all models seen): set it per router (``default_knob=``).
+#: the fixed ``accuracy_margin`` of the default knob, where a router cannot calibrate one on its history
+#: (`scope_shared.routing.margin_calibration`) and for queries far from it: the candidate predicted most
+#: accurate on the query, the cheaper on ties. Chosen on validation parts only by a rule fixed beforehand
+#: (``benchmarks/default_margin.py``, llmrouter-9 and routerbench-11, 5 seeds: the largest margin keeping
+#: the default within 1 point of the best single model's accuracy with all models seen and with three
+#: onboarded held-out trios); on routerbench-11, strong models close in accuracy, even 0.01 gives up more
+#: than a point with an onboarded trio.
 DEFAULT_ACCURACY_MARGIN = 0.0
 
 
@@ -69,7 +69,7 @@ def make_knob(kind: str, value: Any) -> Knob:
     return Knob(kind=kind, value=v)  # type: ignore[arg-type]
 
 
-#: the router's knob when nothing sets one
+#: the knob when nothing sets one and a router has no calibrated margin (`Router.default_knob`)
 DEFAULT_KNOB = make_knob("accuracy_margin", DEFAULT_ACCURACY_MARGIN)
 
 

@@ -117,6 +117,15 @@ class AccuracyMargin(Policy):
         return f"none within {value:.2f} of the best p_correct ({top:.2f}) fits: most accurate that does"
 
 
+def margin_choices(value: float | np.ndarray, p: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """`AccuracyMargin`'s first choice for many queries at once: ``p`` and ``cost`` (queries,
+    candidates) in, the chosen column per query out (before any budget cap). ``value``: one margin,
+    or one per query shaped (queries, 1)."""
+    p, cost = np.asarray(p, np.float64), np.asarray(cost, np.float64)
+    ok = p >= p.max(1, keepdims=True) - value - _TIE
+    return np.where(ok, cost, np.inf).argmin(1)
+
+
 class Alpha(Policy):
     kind = "alpha"
 

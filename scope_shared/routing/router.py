@@ -31,7 +31,8 @@ from scope_shared.live import LiveObject
 from scope_shared.query import validate_queries, validate_query
 from scope_shared.routing.decision import Decision, Estimate
 from scope_shared.routing.exploration import Explorer
-from scope_shared.routing.knobs import DEFAULT_KNOB, Knob, KnobLike, as_knob
+from scope_shared.routing.knobs import Knob, KnobLike, as_knob
+from scope_shared.routing.margin_calibration import MarginCalibration, calibrate_margin, local_closeness
 from scope_shared.routing.lengths import fill_output_tokens
 from scope_shared.routing.policies import cap_first, explain, policy_for, rank
 from scope_shared.routing.records import CallBook, CallRecord
@@ -61,9 +62,11 @@ class Router(LiveObject):
             of those names, else the bundled all-MiniLM-L6-v2. One that did not make the history's
             vectors is refused (re-embed it: ``scope history reembed``).
         default_knob: the knob used when a call sets none, a `Knob` or a mapping such as
-            ``{"min_accuracy": 0.8}`` (default `DEFAULT_KNOB`, ``accuracy_margin=0``: the candidate
-            predicted most accurate on that query, the cheaper on ties; a margin such as 0.05 pays less
-            where the candidates' accuracies differ widely).
+            ``{"min_accuracy": 0.8}``. Default: an ``accuracy_margin`` calibrated on the history for
+            these candidates (`margin_calibration`: the largest that kept the best candidate's accuracy
+            on history questions they all answered), else ``accuracy_margin=0`` (the candidate predicted
+            most accurate, the cheaper on ties); ``default_knob_reason`` says which, and
+            `default_knobs` gives each query's (0 for queries far from the history).
         token_counter: counts a query's input tokens to price it (default: ~4 characters a token).
         default_output_tokens: output length assumed when nothing better is known.
         batch_scorer: optional batch-level scorer for the ``alpha`` knob, e.g. the paper's
@@ -78,6 +81,11 @@ class Router(LiveObject):
     A router is live shared state (`scope_shared.live`): ``copy.deepcopy`` returns it unchanged,
     ``pickle`` raises a `ScopeError` saying how to rebuild one elsewhere.
     """
+
+    #: the knob a call without one gets (see ``default_knob`` above), and why it is that one
+    default_knob: Knob
+    default_knob_reason: str
+    _calibration: MarginCalibration | None
 
     pickle_advice: ClassVar[str] = (
         "it holds a live history (vector index, feedback log) and an embedder. Save the history "
@@ -108,7 +116,7 @@ class Router(LiveObject):
                 f"no outcomes in the history for {', '.join(map(repr, missing))}: a model joins by "
                 "answering some history questions (scope_shared.onboard, or Router.add_model)"
             )
-        self.default_knob: Knob = as_knob(default_knob, "default_knob") or DEFAULT_KNOB
+        self._knob_given = as_knob(default_knob, "default_knob")
         self.count_tokens: TokenCounter = token_counter or approx_token_count
         self.default_output_tokens = float(default_output_tokens)
         self.batch_scorer = batch_scorer
@@ -120,6 +128,25 @@ class Router(LiveObject):
         if feedback_log is not None and (attached is None or attached.path.resolve() != Path(feedback_log).resolve()):
             history.attach_log(feedback_log)
         self.estimator.prepare(history, self.models)  # fitted now, not on the first routed call
+        self._set_default_knob()
+
+    def _set_default_knob(self) -> None:
+        """The knob a call without one gets: the one given, else the margin calibrated on the history
+        for these candidates (`margin_calibration`); ``default_knob_reason`` says which and why."""
+        if self._knob_given is not None:
+            self._calibration = None
+            self.default_knob, self.default_knob_reason = self._knob_given, "set by default_knob="
+        else:
+            self._calibration = calibrate_margin(self.estimator, self.history, self.cards, self.count_tokens,
+                                                 self.default_output_tokens)
+            self.default_knob, self.default_knob_reason = self._calibration.knob, self._calibration.reason
+
+    def default_knobs(self, embs: np.ndarray) -> list[Knob]:
+        """The knob each query (by its embedding) gets when a call sets none: ``default_knob``, but
+        the fixed margin for a query farther from the history than the calibration questions were."""
+        if self._calibration is None or not math.isfinite(self._calibration.min_closeness):
+            return [self.default_knob] * len(embs)
+        return self._calibration.knobs_for(local_closeness(self.history, embs))
 
     # ---------------------------------------------------------------- candidates
     @property
@@ -245,21 +272,22 @@ class Router(LiveObject):
         nothing: the caller reserves and settles around the real call). ``prompt_tokens``: one
         count per query of the whole prompt each will send (default: the query's own tokens).
         """
-        k = as_knob(knob) or self.default_knob
+        given = as_knob(knob)
         check_budget_view(ledger)
         qs = _query_texts(queries)
         models = self._candidates(candidates)
         embs = self.embedder.embed(qs, show_progress)
         estimates, p, cost = self._estimate_arrays(qs, embs, models, prompt_tokens)
-        orders = None
-        if self.batch_scorer is not None and k.kind == "alpha":  # the paper's batch scorer serves alpha only
-            orders = self.batch_scorer.rank_batch(self, embs, models, p, cost, k.value)
+        knobs = [given] * len(qs) if given is not None else self.default_knobs(embs)
+        orders, batch_knob = None, given or self.default_knob
+        if self.batch_scorer is not None and batch_knob.kind == "alpha":  # the paper's batch scorer serves alpha only
+            orders = self.batch_scorer.rank_batch(self, embs, models, p, cost, batch_knob.value)
         it = range(len(qs))
         it = progress(it, desc="routing", total=len(qs), enabled=show_progress)
         if self.exploration is not None:
-            return [self.exploration.decide(self.decide, estimates[i], embs[i], k, ledger,
+            return [self.exploration.decide(self.decide, estimates[i], embs[i], knobs[i], ledger,
                                             None if orders is None else orders[i]) for i in it]
-        return [self.decide(estimates[i], k, ledger, None if orders is None else orders[i]) for i in it]
+        return [self.decide(estimates[i], knobs[i], ledger, None if orders is None else orders[i]) for i in it]
 
     def decide(
         self,
@@ -274,7 +302,9 @@ class Router(LiveObject):
         budget cap still applies to it. When the cheapest candidate does not fit the budget, a
         capping budget stops the call (`BudgetExceeded`); a soft one sends it to the cheapest
         (``fallback_to_cheapest``). A ``max_cost`` no candidate fits sends it to the cheapest,
-        flagged ``over_max_cost`` (and stops it under a capping budget). ``knob``: as for `route`.
+        flagged ``over_max_cost`` (and stops it under a capping budget). ``knob``: as for `route`;
+        ``None`` is ``default_knob`` itself (`route` gives a query far from the history the fixed
+        margin instead: `default_knobs`).
         """
         knob = as_knob(knob) or self.default_knob
         policy = policy_for(knob)
@@ -341,6 +371,7 @@ class Router(LiveObject):
         add_model_outcomes(self.history, card, outcomes, self.embedder)
         self.cards[card.name] = card
         self.estimator.prepare(self.history, [card.name])
+        self._set_default_knob()
 
     def record_outcome(
         self,

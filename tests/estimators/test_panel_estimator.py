@@ -14,7 +14,8 @@ import pytest
 from scope_shared import History
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators import KNNEstimator, PanelEstimator
-from scope_shared.estimators.shrinkage import Shrinkage, fit_shrinkage, sigmoid
+from scope_shared.estimators.logistic import sigmoid
+from scope_shared.estimators.shrinkage import Shrinkage, fit_shrinkage
 from scope_shared.metrics import auroc
 
 DIM, SPAN, TOPICS, PER_TOPIC = 16, 12, 8, 90  # questions live in the first SPAN dimensions
