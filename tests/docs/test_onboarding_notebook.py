@@ -25,4 +25,5 @@ def test_onboarding_notebook_executes():
     assert "Onboarding report: small-llm" in text and "Onboarding report: large-llm" in text
     assert "expected spend $" in text and "calls made: 0, read back from the log: 50" in text
     assert "tradeoff=    0.0" in text and "always large-llm" in text
+    assert "the default (accuracy_margin=" in text and "the best single model (" in text
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the accuracy-cost plot
