@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> dict:
         return max((m for m, good in zip(values, ok) if good), default=0.0)
 
     chosen = largest_within(rows)  # the rule fixed beforehand: every row
-    chosen_fixable = largest_within([r for r in rows if r["gap"][0] >= -TOLERANCE])
+    fixable = [r for r in rows if r["gap"][0] >= -TOLERANCE]
+    chosen_fixable = largest_within(fixable)
     kind = "relative margin (x the best candidate's predicted error)" if args.relative else "margin"
     print(f"\ndefault knob {kind} on validation parts (seeds {args.seeds}): accuracy - BSM's (pt) / cost as % of BSM's")
     print(f"  {'data set / setting':<36}" + "".join(f"{m:>11.2f}" for m in values) + f"{'calibrated':>11}"
@@ -213,7 +214,6 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"  {d + ' / ' + key:<36}" + "".join(f"{100 * g:>+6.1f}/{100 * s:>3.0f}%" for g, s in zip(r["gap"], r["cost_share"])) + flag)
     print(f"  chosen: {chosen:g} (the largest {kind} within {100 * TOLERANCE:g} pt of BSM in every row; 0 when none is)")
     print(f"  over the rows within it at 0 only: {chosen_fixable:g}")
-    fixable = [r for r in rows if r["gap"][0] >= -TOLERANCE]
     first = len(values) + 1  # the hist@t columns follow the margins and the "calibrated" column
     ok = [t for i, t in enumerate(HISTORY_TOLERANCES) if all(r["gap"][first + i] >= -TOLERANCE for r in fixable)]
     print(f"  history-calibrated margin: the largest tolerance keeping those rows within {100 * TOLERANCE:g} pt: "

@@ -32,7 +32,7 @@ from scope_shared.cards import ModelCard
 from scope_shared.estimators.base import Estimator
 from scope_shared.estimators.panel_features import N_CLOSE
 from scope_shared.history import History
-from scope_shared.routing.knobs import DEFAULT_ACCURACY_MARGIN, Knob, make_knob
+from scope_shared.routing.knobs import DEFAULT_ACCURACY_MARGIN, DEFAULT_KNOB, Knob, make_knob
 from scope_shared.routing.policies import margin_choices
 from scope_shared.routing.validation import counted_tokens
 from scope_shared.tokens import TokenCounter
@@ -64,8 +64,7 @@ class MarginCalibration:
 
     def knobs_for(self, closeness: np.ndarray) -> list[Knob]:
         """The default knob of each query, by its `local_closeness` (see the module doc)."""
-        fixed = make_knob("accuracy_margin", DEFAULT_ACCURACY_MARGIN)
-        return [self.knob if c >= self.min_closeness else fixed for c in np.asarray(closeness).tolist()]
+        return [self.knob if c >= self.min_closeness else DEFAULT_KNOB for c in np.asarray(closeness).tolist()]
 
 
 def largest_safe_margin(p: np.ndarray, correct: np.ndarray, cost: np.ndarray, tolerance: float = TOLERANCE,
@@ -88,19 +87,18 @@ def calibrate_margin(estimator: Estimator, history: History, cards: Mapping[str,
                      count_tokens: TokenCounter, default_output_tokens: float,
                      tolerance: float = TOLERANCE, far_share: float = FAR_SHARE) -> MarginCalibration:
     """The default knob for routing among ``cards`` (see the module doc)."""
-    fixed = make_knob("accuracy_margin", DEFAULT_ACCURACY_MARGIN)
     models = list(cards)
     if len(models) < 2:
-        return MarginCalibration(fixed, 0, None, "one candidate")
+        return MarginCalibration(DEFAULT_KNOB, 0, None, "one candidate")
     got = estimator.history_estimates(history, models)
     if got is None:
-        return MarginCalibration(fixed, 0, None, f"the {estimator.name} estimator cannot estimate history questions as new")
+        return MarginCalibration(DEFAULT_KNOB, 0, None, f"the {estimator.name} estimator cannot estimate history questions as new")
     ids, p = got.ids, got.p_correct
     scores = history.score_matrix(models)[ids]
     answered = ~np.isnan(scores).any(1)
     n = int(answered.sum())
     if n < MIN_QUESTIONS:
-        return MarginCalibration(fixed, n, None, f"only {n} of the {len(ids)} history questions it estimates answered by "
+        return MarginCalibration(DEFAULT_KNOB, n, None, f"only {n} of the {len(ids)} history questions it estimates answered by "
                                  f"every candidate (< {MIN_QUESTIONS})")
     ids, p, correct = ids[answered], p[answered], scores[answered].astype(np.float64)
     cost = expected_costs(history, ids, cards, count_tokens, default_output_tokens)
@@ -155,6 +153,5 @@ def expected_costs(history: History, ids: np.ndarray, cards: Mapping[str, ModelC
     cols = []
     for name, card in cards.items():
         out = history.model_stats(name)["median_output_tokens"]
-        out = out if np.isfinite(out) else (card.default_output_tokens or default_output_tokens)
-        cols.append((in_tok * card.input_price + out * card.output_price) / 1e6)
+        cols.append(card.cost(in_tok, out if np.isfinite(out) else (card.default_output_tokens or default_output_tokens)))
     return np.stack(cols, 1)
