@@ -22,6 +22,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableMap, RunnablePassthrough
+from langchain_core.tracers.base import BaseTracer
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from pydantic import BaseModel, Field
 
@@ -137,6 +138,21 @@ def make_candidates(**overrides: BaseChatModel) -> dict[str, BaseChatModel]:
 
 def make_router(embedder: Any = None) -> Router:
     return Router(CARDS, toy_history(), embedder=embedder or toy_embedder())
+
+
+class FinishedRuns(BaseTracer):
+    """A tracer keeping every run it finished (what LangSmith's tracer would post)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.done: list[Any] = []
+
+    def _persist_run(self, run: Any) -> None:
+        pass
+
+    def _end_trace(self, run: Any) -> None:
+        self.done.append(run)
+        super()._end_trace(run)
 
 
 class RunLog(BaseCallbackHandler):

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 from conftest import CARDS, toy_embedder, toy_history
-from fixtures_langchain import ScriptedChat, make_candidates, make_router, no_tools_chat
+from fixtures_langchain import FinishedRuns, ScriptedChat, make_candidates, make_router, no_tools_chat
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
-from langchain_core.tracers.base import BaseTracer
 from pydantic import BaseModel
 
 from langchain_scope import SCOPEMiddleware, SCOPERouter
@@ -116,23 +115,10 @@ def test_the_last_chunk_carries_the_record_and_is_marked_last():
     assert chunks[-1].response_metadata["scope"]["cost"] > 0 and chunks[-1].usage_metadata is not None
 
 
-class _Runs(BaseTracer):
-    def __init__(self) -> None:
-        super().__init__()
-        self.done: list[Any] = []
-
-    def _persist_run(self, run: Any) -> None:
-        pass
-
-    def _end_trace(self, run: Any) -> None:
-        self.done.append(run)
-        super()._end_trace(run)
-
-
 @pytest.mark.parametrize("streamed", [False, True])
 def test_after_a_fallback_the_routing_runs_metadata_names_the_model_that_answered(streamed):
     cands = make_candidates(strong=ScriptedChat(label="strong", fail=-1))
-    tracer = _Runs()
+    tracer = FinishedRuns()
     router = llm(candidates=cands)
     if streamed:
         list(router.stream("math: x", config={"callbacks": [tracer]}))

@@ -8,12 +8,11 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from fixtures_langchain import RunLog, ScriptedChat, make_candidates, make_router
+from fixtures_langchain import FinishedRuns, RunLog, ScriptedChat, make_candidates, make_router
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_core.runnables import RunnableLambda
-from langchain_core.tracers.base import BaseTracer
 from pydantic import BaseModel
 
 from langchain_scope import SCOPEMiddleware, SCOPERouter
@@ -101,25 +100,10 @@ def test_the_agents_model_runs_are_routing_runs_with_the_candidate_nested(kind):
     assert all("nostream" in c["tags"] for c in candidates)
 
 
-class _Runs(BaseTracer):
-    """A tracer keeping every run it finished (what LangSmith's tracer would post)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.done: list[Any] = []
-
-    def _persist_run(self, run: Any) -> None:
-        pass
-
-    def _end_trace(self, run: Any) -> None:
-        self.done.append(run)
-        super()._end_trace(run)
-
-
 @pytest.mark.parametrize("path", ["invoke", "stream", "batch", "generate"])
 def test_every_path_traces_a_chat_model_run_with_the_candidate_nested(path):
     router = SCOPERouter(candidates=make_candidates(), router=make_router(), min_accuracy=0.9)
-    tracer = _Runs()
+    tracer = FinishedRuns()
     config = {"callbacks": [tracer]}
     if path == "invoke":
         router.invoke("math question 2", config=config)
@@ -150,7 +134,7 @@ def test_called_inside_a_step_the_candidate_still_nests_under_the_routing_run(wh
     the candidate's run is the routing run's child, not the step's."""
     router = SCOPERouter(candidates=make_candidates(), router=make_router(), min_accuracy=0.9)
     model = router.bind_tools([lookup]) if what == "router" else router.with_structured_output(Answer)
-    tracer = _Runs()
+    tracer = FinishedRuns()
     RunnableLambda(lambda q: model.invoke(q)).invoke("math question 2", config={"callbacks": [tracer]})
     (routing,) = [r for r in tracer.done if r.name == "SCOPERouter"]
     (candidate,) = [r for r in tracer.done if r.name == "ScriptedChat"]
@@ -181,7 +165,7 @@ async def test_an_agents_astream_events_show_each_step_as_a_routing_chat_model_r
 
 def test_stream_events_v3_go_through_langchains_own_run_with_the_decision_added():
     router = SCOPERouter(candidates=make_candidates(), router=make_router(), min_accuracy=0.9)
-    tracer = _Runs()
+    tracer = FinishedRuns()
     events = list(router.stream_events("math question 2", version="v3", config={"callbacks": [tracer]}))
     assert events[-1]["event"] == "message-finish" and events[-1]["metadata"]["scope"]["model"] == "strong"
     (routing,) = [r for r in tracer.done if r.name == "SCOPERouter"]
