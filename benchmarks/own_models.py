@@ -245,7 +245,8 @@ def run_seed(seed: int, pack: AnchorPack, ease: np.ndarray, n_anchors: int | Non
         "default_cost": default.cost,
         "default_cost_share": default.cost / best_cost,
         "default_accuracy_gap_points": 100 * (default.accuracy - best_acc),
-        "default_knob": dict(decisions[0].knob),
+        "default_knob": router.default_knob.as_dict(),
+        "default_knob_reason": router.default_knob_reason,
         "estimator": decisions[0].estimates[names[0]].estimator,
         "saving_at_best": saving_router,
         "true_p_saving_at_best": saving_true,
@@ -300,15 +301,16 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def report(runs: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     n = runs[0].get("n_anchors")
-    lines = [f"own models, {'defaults only' if n is None else f'{n} anchors, other defaults'} (knob {runs[0]['default_knob']}, estimator {runs[0]['estimator']}), "
+    lines = [f"own models, {'defaults only' if n is None else f'{n} anchors, other defaults'} (estimator {runs[0]['estimator']}), "
              f"{len(runs)} seed(s), ~{runs[0]['n_test']} held-out questions each"]
-    lines.append(f"{'seed':>4} {'best model':>11} {'best acc':>8} {'default acc':>11} {'gap pts':>7} "
+    lines.append(f"{'seed':>4} {'default knob':>21} {'best model':>11} {'best acc':>8} {'default acc':>11} {'gap pts':>7} "
                  f"{'cost/best':>9} {'saving@best':>11} {'true-p saving':>13} {'anchor-limited':>14}")
     for r in runs:
         sv = "n/a" if r["saving_at_best"] is None else f"{100 * r['saving_at_best']:.1f}%"
         tp = "n/a" if r["true_p_saving_at_best"] is None else f"{100 * r['true_p_saving_at_best']:.1f}%"
         al = "n/a" if r["anchor_limited_saving_at_best"] is None else f"{100 * r['anchor_limited_saving_at_best']:.1f}%"
-        lines.append(f"{r['seed']:>4} {r['best_model']:>11} {r['best_accuracy']:8.3f} {r['default_accuracy']:11.3f} "
+        knob = ", ".join(f"{k}={v:g}" for k, v in r["default_knob"].items())
+        lines.append(f"{r['seed']:>4} {knob:>21} {r['best_model']:>11} {r['best_accuracy']:8.3f} {r['default_accuracy']:11.3f} "
                      f"{r['default_accuracy_gap_points']:7.2f} {r['default_cost_share']:9.2f} {sv:>11} {tp:>13} {al:>14}")
     s = summary
     lines.append(f"mean: default accuracy gap {s['default_accuracy_gap_points']:+.2f} points, default cost "

@@ -67,6 +67,13 @@ class Estimator(ABC):
         (`scope_shared.routing.margin_calibration`). Default: ``None``, this estimator cannot."""
         return None
 
+    def onboarded_estimates(self, history: History, model: str, anchor_ids: np.ndarray) -> HistoryEstimates | None:
+        """Estimates on the questions of `history_estimates` for a model the history knows well, as if
+        it were known only from its outcomes on ``anchor_ids``: how sharp this estimator is for a model
+        onboarded on those anchors, checked against what that model really did (``p_correct`` (P, 1)). A router calibrates
+        its default knob for onboarded candidates on such stand-ins. Default: ``None``, it cannot."""
+        return None
+
     def predict_for(
         self, queries: Sequence[str], query_embs: np.ndarray, models: Sequence[str], history: History
     ) -> RawEstimates:

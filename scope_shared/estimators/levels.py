@@ -387,10 +387,7 @@ def model_levels(history: History, models: Sequence[str] | None = None) -> dict[
     bank is refitted when the history's length or a reference model's count has moved by
     `REFIT_SHARE`, a model's level when its own count has; outcomes on questions added after the
     item bank's fit are left out of its level until the next refit."""
-    with _CACHES_LOCK:
-        cache = _CACHES.get(history)
-        if cache is None:
-            cache = _CACHES[history] = _LevelCache()
+    cache = _open_cache(history)
     wanted = list(models) if models is not None else history.models
     with cache.lock:
         ref = tuple(reference_models(history))
@@ -408,16 +405,38 @@ def model_levels(history: History, models: Sequence[str] | None = None) -> dict[
                 continue
             arr = history.model_arrays(m)
             ids, y = np.asarray(arr.ids, dtype=np.int64), np.asarray(arr.scores, dtype=np.float64)
-            if len(ref) < 2 or m in ref:
-                est = mean_level(y)
-            else:
-                if cache.bank is None:  # fitted only once a model needs it
-                    cache.bank = history_item_bank(history, ref)
-                keep = ids < len(cache.bank.bench)
-                est = estimate_level(cache.bank, ids[keep], y[keep])
+            est = mean_level(y) if len(ref) < 2 or m in ref else _corrected_level(history, cache, ids, y)
             cache.levels[m] = (n, est)
             out[m] = est
         return out
+
+
+def _open_cache(history: History) -> _LevelCache:
+    with _CACHES_LOCK:
+        cache = _CACHES.get(history)
+        if cache is None:
+            cache = _CACHES[history] = _LevelCache()
+        return cache
+
+
+def _corrected_level(history: History, cache: _LevelCache, ids: np.ndarray, y: np.ndarray) -> LevelEstimate:
+    """Outcomes ``y`` on history questions ``ids`` corrected by the cache's item bank (fitted on first
+    need; the caller holds ``cache.lock`` and has checked that it is current)."""
+    if cache.bank is None:
+        cache.bank = history_item_bank(history, cache.reference)
+    keep = ids < len(cache.bank.bench)
+    return estimate_level(cache.bank, ids[keep], y[keep])
+
+
+def outcomes_level(history: History, ids: np.ndarray, y: np.ndarray) -> LevelEstimate:
+    """The level of a model that scored ``y`` on history questions ``ids``, corrected for which
+    questions those are as `model_levels` corrects a model with few outcomes: what a known model would
+    be estimated at had it answered only these (the plain mean with fewer than two reference models)."""
+    ids, y = np.asarray(ids, dtype=np.int64), np.asarray(y, dtype=np.float64)
+    model_levels(history, [])  # brings the cache up to date
+    cache = _open_cache(history)
+    with cache.lock:
+        return mean_level(y) if len(cache.reference) < 2 else _corrected_level(history, cache, ids, y)
 
 
 def model_level(history: History, model: str) -> float:

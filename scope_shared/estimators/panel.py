@@ -43,7 +43,7 @@ import numpy as np
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators.base import Estimator, HistoryEstimates, RawEstimates
 from scope_shared.estimators.knn import KNNEstimator
-from scope_shared.estimators.levels import logit_shift, model_levels
+from scope_shared.estimators.levels import LevelEstimate, logit_shift, model_levels, outcomes_level
 from scope_shared.estimators.panel_features import (
     LIST_FACTOR,
     NeighbourLists,
@@ -326,41 +326,81 @@ class PanelEstimator(Estimator):
         n_out = len(arr.ids)
         acc = float(history.model_stats(model)["accuracy"])
         ids_m, y_m = arr.ids.astype(np.int64), arr.scores.astype(np.float64)
-        z_pool = panel.factors(state.ref_p)
-        shares_pool = panel.shares(pool.nbr)
         dense = model in panel.reference or n_out >= DENSE_SHARE * len(history)
-        own_pool = self._own_on_pool(model, history, state) if dense else None
-        if own_pool is not None:  # fitted on the pool questions it answered
+        own_pool = self._own_on_pool(model, history, state)
+        if dense:  # fitted on the pool questions it answered
             pos = np.searchsorted(ids_m, pool.ids)
             pos = np.clip(pos, 0, max(n_out - 1, 0))
             has = ids_m[pos] == pool.ids if n_out else np.zeros(len(pool.ids), bool)
-            x, y = design(z_pool[has], logit(own_pool[has]), shares_pool[has]), y_m[pos[has]]
+            x = design(panel.factors(state.ref_p)[has], logit(own_pool[has]), panel.shares(pool.nbr)[has])
+            y = y_m[pos[has]]
         else:  # few outcomes: fitted on all of them (a sample), with their own neighbour lists
-            rng = np.random.default_rng([self.seed, n_out])
-            pick = np.sort(rng.choice(n_out, size=min(self.fit_sample, n_out), replace=False))
-            vectors = history.embeddings
-            rows = ids_m[pick]
-            lists = NeighbourLists.build(vectors, rows, vectors[rows], LIST_FACTOR * self.k)
-            scores, ref_acc = score_matrix(history, panel.reference)
-            ref_rows = lists.estimates(scores, ref_acc, self.knn)
-            own_rows = own_estimates(vectors, rows, vectors[rows], ids_m, y_m, acc, self.knn)
-            x, y = design(panel.factors(ref_rows), logit(own_rows), panel.shares(lists.nbr)), y_m[pick]
-            own_pool = self._own_on_pool(model, history, state)
-        n_b = len(panel.benchmarks)
-        coef = map_logistic(x, y, np.r_[_prior_mean(y, panel.loading_mean), 0.0, np.zeros(n_b)],
-                            np.r_[INTERCEPT_PRECISION, 1.0 / panel.loading_var, OWN_PRECISION, 1.0 / panel.skill_var])
-        # its level: the mean estimate over the pool (its accuracy on the history, by regression); for a
-        # model with few outcomes, the intercept first moves so that this mean is its level corrected
-        # for which questions it answered (`levels.model_levels`: anchors that happened to be easy)
-        eta_pool = design(z_pool, logit(own_pool), shares_pool) @ coef
+            x, y = self._sparse_rows(history, state, ids_m, y_m, acc)
         target = model_levels(history, [model])[model] if model not in panel.reference else None
-        if target is not None and target.method == "irt":
-            coef[0] += logit_shift(eta_pool, target.level)
-            eta_pool = design(z_pool, logit(own_pool), shares_pool) @ coef
-        fit = ModelFit(coef, float(logit(np.array([sigmoid(eta_pool).mean()]))[0]), n_out)
+        coef, level = self._regress(state, x, y, own_pool, target)
+        fit = ModelFit(coef, level, n_out)
         state.fits[model] = fit
         state.fitted += 1
         return fit
+
+    def _sparse_rows(self, history: History, state: PanelState, ids_m: np.ndarray, y_m: np.ndarray,
+                     acc: float) -> tuple[np.ndarray, np.ndarray]:
+        """Regression rows of a model with few outcomes (``y_m`` on ``ids_m``; a sample of at most
+        ``fit_sample``): each question's features with the question itself hidden."""
+        panel, n_out = state.panel, len(ids_m)
+        rng = np.random.default_rng([self.seed, n_out])
+        pick = np.sort(rng.choice(n_out, size=min(self.fit_sample, n_out), replace=False))
+        vectors = history.embeddings
+        rows = ids_m[pick]
+        lists = NeighbourLists.build(vectors, rows, vectors[rows], LIST_FACTOR * self.k)
+        scores, ref_acc = score_matrix(history, panel.reference)
+        ref_rows = lists.estimates(scores, ref_acc, self.knn)
+        own_rows = own_estimates(vectors, rows, vectors[rows], ids_m, y_m, acc, self.knn)
+        return design(panel.factors(ref_rows), logit(own_rows), panel.shares(lists.nbr)), y_m[pick]
+
+    def _regress(self, state: PanelState, x: np.ndarray, y: np.ndarray, own_pool: np.ndarray,
+                 target: LevelEstimate | None) -> tuple[np.ndarray, float]:
+        """A model's coefficients on its rows ``x``, ``y`` (under the panel's prior) and its level as a
+        logit: the mean estimate over the pool (its accuracy on the history, by regression). For a model
+        with few outcomes, the intercept first moves so that this mean is ``target``, its level
+        corrected for which questions it answered (`levels`: anchors that happened to be easy)."""
+        panel, pool = state.panel, state.pool
+        n_b = len(panel.benchmarks)
+        coef = map_logistic(x, y, np.r_[_prior_mean(y, panel.loading_mean), 0.0, np.zeros(n_b)],
+                            np.r_[INTERCEPT_PRECISION, 1.0 / panel.loading_var, OWN_PRECISION, 1.0 / panel.skill_var])
+        x_pool = design(panel.factors(state.ref_p), logit(own_pool), panel.shares(pool.nbr))
+        if target is not None and target.method == "irt":
+            coef[0] += logit_shift(x_pool @ coef, target.level)
+        return coef, float(logit(np.array([sigmoid(x_pool @ coef).mean()]))[0])
+
+    def onboarded_estimates(self, history: History, model: str, anchor_ids: np.ndarray) -> HistoryEstimates | None:
+        """Estimates on the pool (`history_estimates`' questions) of a reference model as if it were
+        known only from its outcomes on ``anchor_ids``: fitted as a model with few outcomes, its own
+        column hidden from the panel's factors. What a model onboarded on those anchors would get, told
+        against what the reference model really did; ``None`` for a model outside the panel or
+        without an outcome on the anchors."""
+        with self._lock:
+            state = self.state(history)
+            if state is None or model not in state.panel.reference:
+                return None
+            j = state.panel.reference.index(model)
+            ids = np.unique(np.asarray(anchor_ids, np.int64))
+            y = history.score_matrix([model])[ids, 0].astype(np.float64)
+            ids, y = ids[~np.isnan(y)], y[~np.isnan(y)]
+            if not len(ids):
+                return None
+            basis = state.panel.basis.copy()
+            basis[j] = 0.0  # the factors read the other reference models only
+            blind = PanelState(dataclasses.replace(state.panel, basis=basis), state.pool, state.ref_p)
+            vectors, pool = history.embeddings, state.pool
+            acc = float(y.mean())
+            own_pool = own_estimates(vectors, pool.ids, vectors[pool.ids], ids, y, acc, self.knn)
+            x, yy = self._sparse_rows(history, blind, ids, y, acc)
+            coef, level = self._regress(blind, x, yy, own_pool, outcomes_level(history, ids, y))
+            eta = (design(blind.panel.factors(state.ref_p), logit(own_pool), blind.panel.shares(pool.nbr)) @ coef)[:, None]
+            if self.shrink:
+                eta = blind.panel.shrinkage.apply(eta, np.array([[level]]), pool.closeness)
+            return HistoryEstimates(pool.ids, sigmoid(eta))
 
     def _own_on_pool(self, model: str, history: History, state: PanelState) -> np.ndarray:
         """The model's own kNN estimate on each pool question, the question itself hidden: a reference

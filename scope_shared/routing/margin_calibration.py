@@ -9,8 +9,18 @@ history questions its candidates have all answered: the estimator predicts each 
 (`Estimator.history_estimates`), the margin rule picks per question, and the outcomes there say what
 accuracy each margin keeps. The default margin is the largest on `MARGIN_GRID` whose accuracy, and
 that of every smaller one, stays within `TOLERANCE` of the best single candidate's on those
-questions. With fewer than `MIN_QUESTIONS` such questions (a model known only from its anchors) or an
-estimator that cannot hide a question from itself, it is `DEFAULT_ACCURACY_MARGIN`.
+questions.
+
+A candidate known only from its anchors (an onboarded model) answered too few history questions to
+measure on. The history's known models stand in for such candidates: each is played by the known
+non-candidate model nearest its level, estimated as if known only from the candidate's own questions
+(`Estimator.onboarded_estimates`), scored by what it really did and priced by the candidate's card. That
+world has the candidates' levels and prices and the noise so few outcomes give the estimates; its
+stand-ins are not the candidates, so the margin holds there the accuracy of margin 0 (the best candidate
+*predicted*, what the router would otherwise pick) rather than that of a best column.
+Without `MIN_QUESTIONS` questions even so (no known model left to stand in, as when every known model is
+a candidate too) or with an estimator that cannot hide a question from itself, the margin is
+`DEFAULT_ACCURACY_MARGIN`.
 
 The margin is measured on questions like the history's. A query less like the history than all but
 `FAR_SHARE` of them gets `DEFAULT_ACCURACY_MARGIN` instead: there the estimates, and the margin, were
@@ -30,6 +40,7 @@ import numpy as np
 
 from scope_shared.cards import ModelCard
 from scope_shared.estimators.base import Estimator
+from scope_shared.estimators.levels import model_levels
 from scope_shared.estimators.panel_features import N_CLOSE
 from scope_shared.history import History
 from scope_shared.routing.knobs import DEFAULT_ACCURACY_MARGIN, DEFAULT_KNOB, Knob, make_knob
@@ -68,13 +79,15 @@ class MarginCalibration:
 
 
 def largest_safe_margin(p: np.ndarray, correct: np.ndarray, cost: np.ndarray, tolerance: float = TOLERANCE,
-                        grid: Sequence[float] = MARGIN_GRID) -> tuple[float, float]:
+                        grid: Sequence[float] = MARGIN_GRID, against_first: bool = False) -> tuple[float, float]:
     """The largest margin of ``grid`` (ascending) that, like every smaller one, keeps the realised
-    accuracy of the margin rule's picks within ``tolerance`` of the best single column's, and that
-    margin's gap. ``p``, ``correct`` and ``cost`` are (questions, candidates)."""
-    best = float(correct.mean(0).max())
+    accuracy of the margin rule's picks within ``tolerance`` of the best single column's (with
+    ``against_first``, of the first margin's), and that margin's gap to it. ``p``, ``correct`` and
+    ``cost`` are (questions, candidates)."""
     rows = np.arange(len(p))
-    chosen, gap = float(grid[0]), float(correct[rows, margin_choices(grid[0], p, cost)].mean()) - best
+    first = float(correct[rows, margin_choices(grid[0], p, cost)].mean())
+    best = first if against_first else float(correct.mean(0).max())
+    chosen, gap = float(grid[0]), first - best
     for m in grid[1:]:
         g = float(correct[rows, margin_choices(m, p, cost)].mean()) - best
         if g < -tolerance:
@@ -96,21 +109,64 @@ def calibrate_margin(estimator: Estimator, history: History, cards: Mapping[str,
     ids, p = got.ids, got.p_correct
     scores = history.score_matrix(models)[ids]
     answered = ~np.isnan(scores).any(1)
+    stand = _with_stand_ins(estimator, history, models, ids, p, scores) if answered.sum() < MIN_QUESTIONS else None
+    on = "history questions every candidate answered"
+    if stand is not None:
+        p, scores, names = stand
+        answered = ~np.isnan(scores).any(1)
+        on = ("history questions, with " + ", ".join(f"{k} played by {v}" for k, v in names.items())
+              + " as if known from the same questions")
     n = int(answered.sum())
     if n < MIN_QUESTIONS:
         return MarginCalibration(DEFAULT_KNOB, n, None, f"only {n} of the {len(ids)} history questions it estimates answered by "
-                                 f"every candidate (< {MIN_QUESTIONS})")
+                                 f"every candidate{' or its stand-in' if stand else ''} (< {MIN_QUESTIONS})"
+                                 f"{'' if stand else ', and no known model to stand in for those with few'}")
     ids, p, correct = ids[answered], p[answered], scores[answered].astype(np.float64)
     cost = expected_costs(history, ids, cards, count_tokens, default_output_tokens)
-    margin, gap = largest_safe_margin(p, correct, cost, tolerance)
-    reason = (f"calibrated on {n} history questions every candidate answered: "
-              f"{100 * gap:+.1f} points against the best candidate there; "
+    margin, gap = largest_safe_margin(p, correct, cost, tolerance, against_first=stand is not None)
+    reason = (f"calibrated on {n} {on}: "
+              f"{100 * gap:+.1f} points against {'margin 0' if stand is not None else 'the best candidate'} there; "
               f"accuracy_margin={DEFAULT_ACCURACY_MARGIN:g} for queries less like the history than "
               f"{100 * (1 - far_share):g}% of those questions")
     some = ids[:: max(1, len(ids) // CLOSENESS_SAMPLE)]  # enough for a quantile; two searches each
     local = local_closeness(history, history.vectors(some), some)
     min_closeness = float(np.quantile(local, far_share)) if far_share > 0 else -math.inf
     return MarginCalibration(make_knob("accuracy_margin", margin), n, gap, reason, min_closeness)
+
+
+def _with_stand_ins(estimator: Estimator, history: History, models: list[str], ids: np.ndarray, p: np.ndarray,
+                    scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, str]] | None:
+    """The calibration's world with each candidate known from fewer than `MIN_QUESTIONS` of the
+    questions (an onboarded model) played by a stand-in: the known non-candidate model whose accuracy
+    on the history is nearest the candidate's level (`model_levels`; strongest candidate first, each
+    stand-in once), estimated as if known only from the candidate's own questions
+    (`Estimator.onboarded_estimates`) and scored by what it really did. So the world keeps the
+    candidates' levels and prices and has the estimates' noise that so few outcomes give. Those
+    questions are left out (the stand-ins were fitted on them). ``None`` when a candidate has no
+    stand-in (every known model taken, or the estimator cannot) or none has so few."""
+    few = [j for j in range(len(models)) if int((~np.isnan(scores[:, j])).sum()) < MIN_QUESTIONS]
+    if not few:
+        return None
+    levels = model_levels(history, [models[j] for j in few])
+    others = [m for m in history.models if m not in models]
+    other_scores = history.score_matrix(others) if others else np.zeros((len(history), 0))
+    other_levels = np.array([history.model_stats(m)["accuracy"] for m in others])
+    p, scores, names = p.copy(), scores.copy(), {}
+    fitted_on = np.zeros(len(ids), bool)
+    for j in sorted(few, key=lambda j: -levels[models[j]].level):
+        own_ids = history.model_arrays(models[j]).ids.astype(np.int64)
+        for o in np.argsort(np.abs(other_levels - levels[models[j]].level), kind="stable"):
+            if others[o] in names.values():
+                continue
+            got = estimator.onboarded_estimates(history, others[o], own_ids)
+            if got is not None and np.array_equal(got.ids, ids):
+                p[:, j], scores[:, j], names[models[j]] = got.p_correct[:, 0], other_scores[ids, o], others[o]
+                fitted_on |= np.isin(ids, own_ids)
+                break
+        else:
+            return None
+    scores[fitted_on] = np.nan
+    return p, scores, names
 
 
 def local_closeness(history: History, vectors: np.ndarray, own_ids: np.ndarray | None = None) -> np.ndarray:

@@ -97,6 +97,48 @@ def test_a_model_known_from_a_few_anchors_falls_back_to_the_fixed_margin():
     assert r.default_knob.value == DEFAULT_ACCURACY_MARGIN and "only" in r.default_knob_reason
 
 
+def test_models_known_from_their_anchors_are_calibrated_on_known_models_standing_in_for_them():
+    # the history knows cheap (trivia only), mid and strong (everything) well; the candidates are two
+    # new models known from 30 anchors each, one like strong and one like cheap
+    h = toy_history(per_topic=120)
+    emb = toy_embedder()
+    anchors = [i for i in range(len(h)) if int(h.text(i).split()[-1]) < 10]  # 10 of each topic
+    for name, right_on in (("big", {"math", "code", "trivia"}), ("small", {"trivia"})):
+        h.add_outcome_arrays(anchors, name, [float(h.text(i).split()[0] in right_on) for i in anchors])
+    cards = [ModelCard(name="big", input_price=10.0, output_price=30.0),
+             ModelCard(name="small", input_price=0.1, output_price=0.2)]
+    r = Router(cards, h, embedder=emb)
+    assert "big played by strong" in r.default_knob_reason and "small played by cheap" in r.default_knob_reason
+    assert r.default_knob.value > DEFAULT_ACCURACY_MARGIN and "points against margin 0" in r.default_knob_reason
+    assert [r.route(q).model for q in ("trivia about rivers", "a math problem")] == ["small", "big"]
+    # with no known model left to stand in (every history model a candidate), the fixed margin
+    alone = Router([*CARDS, *cards], h, embedder=emb)
+    assert alone.default_knob.value == DEFAULT_ACCURACY_MARGIN and "no known model to stand in" in alone.default_knob_reason
+
+
+def test_onboarded_estimates_hide_the_models_own_history_from_it():
+    # d's chance follows a direction of the vectors no other model's does: known from all its
+    # outcomes it is sharp; as if known from 40 of them (its column hidden from the panel), it is not
+    rng = np.random.default_rng(0)
+    dim, slopes = 8, {"a": 4.0, "b": -3.0, "c": 2.0, "d": 5.0}
+    v = rng.standard_normal((1500, dim)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    y = np.column_stack([rng.uniform(size=len(v)) < sigmoid(w * v[:, j]) for j, w in enumerate(slopes.values())])
+    h = History(dim, "random")
+    ids = np.array(h.add_questions([f"q{i}" for i in range(len(v))], v))
+    for j, m in enumerate(slopes):
+        h.add_outcome_arrays(ids, m, y[:, j].astype(float))
+    est = PanelEstimator()
+    dense = est.history_estimates(h, ["d"])
+    anchors = ids[rng.choice(len(ids), 40, replace=False)]
+    onboarded = est.onboarded_estimates(h, "d", anchors)
+    assert np.array_equal(onboarded.ids, dense.ids)
+    truth = y[dense.ids, 3]
+    assert auroc(onboarded.p_correct[:, 0], truth) < auroc(dense.p_correct[:, 0], truth) - 0.1
+    assert abs(onboarded.p_correct.mean() - truth.mean()) < 0.1  # its level, from 40 outcomes
+    assert est.onboarded_estimates(h, "not-a-model", anchors) is None
+
+
 def test_history_estimates_score_like_new_questions_not_like_seen_ones():
     # each model's chance follows one direction of the vectors; estimates on history questions that
     # hide each question from itself discriminate as well as on new questions, and no better: those
