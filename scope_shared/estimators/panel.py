@@ -337,8 +337,8 @@ class PanelEstimator(Estimator):
         else:  # few outcomes: fitted on all of them (a sample), with their own neighbour lists
             x, y = self._sparse_rows(history, state, ids_m, y_m, acc)
         target = model_levels(history, [model])[model] if model not in panel.reference else None
-        coef, level = self._regress(state, x, y, own_pool, target)
-        fit = ModelFit(coef, level, n_out)
+        coef, eta_pool = self._regress(state, x, y, own_pool, target)
+        fit = ModelFit(coef, _level_logit(eta_pool), n_out)
         state.fits[model] = fit
         state.fitted += 1
         return fit
@@ -359,10 +359,10 @@ class PanelEstimator(Estimator):
         return design(panel.factors(ref_rows), logit(own_rows), panel.shares(lists.nbr)), y_m[pick]
 
     def _regress(self, state: PanelState, x: np.ndarray, y: np.ndarray, own_pool: np.ndarray,
-                 target: LevelEstimate | None) -> tuple[np.ndarray, float]:
-        """A model's coefficients on its rows ``x``, ``y`` (under the panel's prior) and its level as a
-        logit: the mean estimate over the pool (its accuracy on the history, by regression). For a model
-        with few outcomes, the intercept first moves so that this mean is ``target``, its level
+                 target: LevelEstimate | None) -> tuple[np.ndarray, np.ndarray]:
+        """A model's coefficients on its rows ``x``, ``y`` (under the panel's prior) and its logits on
+        the pool, whose mean estimate is its level (its accuracy on the history, by regression). For a
+        model with few outcomes, the intercept first moves so that this mean is ``target``, its level
         corrected for which questions it answered (`levels`: anchors that happened to be easy)."""
         panel, pool = state.panel, state.pool
         n_b = len(panel.benchmarks)
@@ -371,7 +371,7 @@ class PanelEstimator(Estimator):
         x_pool = design(panel.factors(state.ref_p), logit(own_pool), panel.shares(pool.nbr))
         if target is not None and target.method == "irt":
             coef[0] += logit_shift(x_pool @ coef, target.level)
-        return coef, float(logit(np.array([sigmoid(x_pool @ coef).mean()]))[0])
+        return coef, x_pool @ coef
 
     def onboarded_estimates(self, history: History, model: str, anchor_ids: np.ndarray) -> HistoryEstimates | None:
         """Estimates on the pool (`history_estimates`' questions) of a reference model as if it were
@@ -396,10 +396,10 @@ class PanelEstimator(Estimator):
             acc = float(y.mean())
             own_pool = own_estimates(vectors, pool.ids, vectors[pool.ids], ids, y, acc, self.knn)
             x, yy = self._sparse_rows(history, blind, ids, y, acc)
-            coef, level = self._regress(blind, x, yy, own_pool, outcomes_level(history, ids, y))
-            eta = (design(blind.panel.factors(state.ref_p), logit(own_pool), blind.panel.shares(pool.nbr)) @ coef)[:, None]
+            _, eta = self._regress(blind, x, yy, own_pool, outcomes_level(history, ids, y))
+            eta = eta[:, None]
             if self.shrink:
-                eta = blind.panel.shrinkage.apply(eta, np.array([[level]]), pool.closeness)
+                eta = blind.panel.shrinkage.apply(eta, np.array([[_level_logit(eta)]]), pool.closeness)
             return HistoryEstimates(pool.ids, sigmoid(eta))
 
     def _own_on_pool(self, model: str, history: History, state: PanelState) -> np.ndarray:
@@ -466,6 +466,11 @@ def map_logistic(x: np.ndarray, y: np.ndarray, mean: np.ndarray, precision: np.n
         if norm < 1e-7:
             break
     return w
+
+
+def _level_logit(eta: np.ndarray) -> float:
+    """A model's level as a logit: its mean estimate over the pool (logits ``eta``)."""
+    return float(logit(np.array([sigmoid(eta).mean()]))[0])
 
 
 def _prior_mean(y: np.ndarray, loadings: np.ndarray) -> np.ndarray:
