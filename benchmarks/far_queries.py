@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from scope_shared import History
+from scope_shared.estimators.panel_features import closeness
 from scope_shared.metrics import auroc
 from scope_shared.routing.margin_calibration import FAR_SHARE, local_closeness
 
@@ -43,7 +44,7 @@ def one(dataset: str, seed: int) -> dict:
     history.add_questions([f"q{i}" for i in rest[:cut]], embs[rest[:cut]])
     like = rest[cut:]
     local_like, local_new = local_closeness(history, embs[like]), local_closeness(history, embs[new_kind])
-    raw_like, raw_new = (history.search(embs[ids], 5)[0].mean(1) for ids in (like, new_kind))
+    raw_like, raw_new = closeness(history, embs[like]), closeness(history, embs[new_kind])
     y = np.r_[np.zeros(len(like)), np.ones(len(new_kind))]
     return {
         "left_out": [str(b) for b in left_out],

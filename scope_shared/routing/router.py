@@ -64,7 +64,8 @@ class Router(LiveObject):
         default_knob: the knob used when a call sets none, a `Knob` or a mapping such as
             ``{"min_accuracy": 0.8}``. Default: an ``accuracy_margin`` calibrated on the history for
             these candidates (`margin_calibration`: the largest that kept the best candidate's accuracy
-            on history questions they all answered), else ``accuracy_margin=0`` (the candidate predicted
+            on history questions they all answered; for candidates known only from their anchors, known
+            models of about their levels stand in), else ``accuracy_margin=0`` (the candidate predicted
             most accurate, the cheaper on ties); ``default_knob_reason`` says which, and
             `default_knobs` gives each query's (0 for queries far from the history).
         token_counter: counts a query's input tokens to price it (default: ~4 characters a token).
