@@ -214,8 +214,8 @@ def fit_item_bank(
     col_w = np.where(has, share[:, None], 0.0)
     ability = (col_w * theta).sum(0) / np.maximum(col_w.sum(0), 1e-12)
     resid = np.where(has, theta - ability[None, :], np.nan)
-    with np.errstate(invalid="ignore"):
-        effect = np.nan_to_num(np.nanmean(resid, 1))
+    counted = np.isfinite(resid).sum(1)  # a benchmark no model answered has no effect (0)
+    effect = np.nansum(resid, 1) / np.maximum(counted, 1)
     inter = resid - effect[:, None]
     dof = max((np.isfinite(inter).sum() - n_b - n_k + 1), 1)
     tau = float(np.sqrt(np.nansum(inter ** 2) / dof)) if n_k > 1 else 1.0
@@ -390,12 +390,8 @@ def model_levels(history: History, models: Sequence[str] | None = None) -> dict[
     cache = _open_cache(history)
     wanted = list(models) if models is not None else history.models
     with cache.lock:
-        ref = tuple(reference_models(history))
-        sizes = (len(history), *(history.n_outcomes(m) for m in ref))
-        stale = (ref != cache.reference or len(sizes) != len(cache.bank_sizes)
-                 or any(_moved(o, n, REFIT_SHARE) for o, n in zip(cache.bank_sizes, sizes)))
-        if stale:
-            cache.bank, cache.bank_sizes, cache.reference, cache.levels = None, sizes, ref, {}
+        _drop_if_stale(history, cache)
+        ref = cache.reference
         out: dict[str, LevelEstimate] = {}
         for m in wanted:
             n = history.n_outcomes(m)  # UnknownModelError names a model without outcomes
@@ -419,6 +415,17 @@ def _open_cache(history: History) -> _LevelCache:
         return cache
 
 
+def _drop_if_stale(history: History, cache: _LevelCache) -> None:
+    """Forget the cache's item bank and levels when the reference models changed or the history's
+    length or a reference model's count moved by `REFIT_SHARE` (the caller holds ``cache.lock``)."""
+    ref = tuple(reference_models(history))
+    sizes = (len(history), *(history.n_outcomes(m) for m in ref))
+    stale = (ref != cache.reference or len(sizes) != len(cache.bank_sizes)
+             or any(_moved(o, n, REFIT_SHARE) for o, n in zip(cache.bank_sizes, sizes)))
+    if stale:
+        cache.bank, cache.bank_sizes, cache.reference, cache.levels = None, sizes, ref, {}
+
+
 def _corrected_level(history: History, cache: _LevelCache, ids: np.ndarray, y: np.ndarray) -> LevelEstimate:
     """Outcomes ``y`` on history questions ``ids`` corrected by the cache's item bank (fitted on first
     need; the caller holds ``cache.lock`` and has checked that it is current)."""
@@ -433,9 +440,9 @@ def outcomes_level(history: History, ids: np.ndarray, y: np.ndarray) -> LevelEst
     questions those are as `model_levels` corrects a model with few outcomes: what a known model would
     be estimated at had it answered only these (the plain mean with fewer than two reference models)."""
     ids, y = np.asarray(ids, dtype=np.int64), np.asarray(y, dtype=np.float64)
-    model_levels(history, [])  # brings the cache up to date
     cache = _open_cache(history)
     with cache.lock:
+        _drop_if_stale(history, cache)
         return mean_level(y) if len(cache.reference) < 2 else _corrected_level(history, cache, ids, y)
 
 

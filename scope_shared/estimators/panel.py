@@ -19,6 +19,10 @@ tests. The panel estimator reads that as a few latent factors and regresses each
    questions it answered (`levels`): anchors that happened to be easy do not tilt it.
 3. Far from the history the estimate shrinks toward the model's level (`shrinkage`), by an amount
    fitted on leave-one-out and leave-benchmark-out views of the history.
+4. The estimate is then mixed with the model's plain kNN estimate (`KNNEstimator`, on its level),
+   weight ``knn_weight``: the factors say what the known models share, the model's own neighbours
+   what is its own on this kind of question. Mixed, they route better than either alone
+   (``docs/design.md``, "Estimators").
 
 It sees models only through their outcomes, so models added later are served without retraining.
 Fitting reads one block of similarities between a seeded pool of history questions and the whole
@@ -41,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scope_shared.errors import EstimatorError
+from scope_shared.estimators import logistic
 from scope_shared.estimators.base import Estimator, HistoryEstimates, RawEstimates
 from scope_shared.estimators.knn import KNNEstimator
 from scope_shared.estimators.levels import LevelEstimate, logit_shift, model_levels, outcomes_level
@@ -70,6 +75,8 @@ MIN_SKILL_VAR, MAX_SKILL_VAR = 1.0, 4.0
 MIN_LOADING_VAR = 0.05
 #: a model answering at least this share of the history is fitted on the pool's neighbour lists
 DENSE_SHARE = 0.5
+#: the plain kNN estimate's share in the mix (step 4 of the module doc), chosen on the validation parts
+KNN_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -136,26 +143,28 @@ class PanelEstimator(Estimator):
         refit_share: float = 0.05,
         shrink: bool = True,
         benchmark_skills: bool = False,
+        knn_weight: float = KNN_WEIGHT,
         seed: int = 0,
     ) -> None:
         if not (isinstance(factors, int) and factors > 0 and 0 < min_share <= 1 and fit_sample >= 50
-                and benchmark_sample >= 0 and refit_share >= 0):
+                and benchmark_sample >= 0 and refit_share >= 0 and 0 <= knn_weight <= 1):
             raise EstimatorError(
-                "PanelEstimator needs factors > 0, 0 < min_share <= 1, fit_sample >= 50, benchmark_sample >= 0 "
-                f"and refit_share >= 0; got factors={factors!r}, min_share={min_share!r}, "
-                f"fit_sample={fit_sample!r}, benchmark_sample={benchmark_sample!r}, refit_share={refit_share!r}"
+                "PanelEstimator needs factors > 0, 0 < min_share <= 1, fit_sample >= 50, benchmark_sample >= 0, "
+                f"refit_share >= 0 and 0 <= knn_weight <= 1; got factors={factors!r}, min_share={min_share!r}, "
+                f"fit_sample={fit_sample!r}, benchmark_sample={benchmark_sample!r}, refit_share={refit_share!r}, "
+                f"knn_weight={knn_weight!r}"
             )
         self.knn = KNNEstimator(k, temperature, prior_weight, level_correction=False)  # the level is set below
         self.k = k
         self.n_factors, self.min_share, self.fit_sample = factors, min_share, fit_sample
         self.benchmark_sample, self.refit_share, self.shrink, self.seed = benchmark_sample, refit_share, shrink, seed
-        self.benchmark_skills = benchmark_skills
+        self.benchmark_skills, self.knn_weight = benchmark_skills, float(knn_weight)
         self._lock = threading.RLock()
         self._own_cache: dict = {}  # used only for a history without ``fit_cache``
 
     def __repr__(self) -> str:
         return (f"PanelEstimator(k={self.k}, factors={self.n_factors}, min_share={self.min_share}, "
-                f"shrink={self.shrink})")
+                f"shrink={self.shrink}, knn_weight={self.knn_weight:g})")
 
     # ---------------------------------------------------------------- prediction
     def predict(self, queries: Sequence[str], query_embs: np.ndarray, anchors: Anchors, history: History) -> RawEstimates:
@@ -176,7 +185,20 @@ class PanelEstimator(Estimator):
             level[j] = fit.level
         if self.shrink:
             eta = panel.shrinkage.apply(eta, level[None, :], close)
-        return RawEstimates(p_correct=sigmoid(eta), output_tokens=own.output_tokens, n_anchors=own.n_anchors)
+        p = self._mix(sigmoid(eta), own.p_correct, self._knn_offsets(history, anchors.models))
+        return RawEstimates(p_correct=p, output_tokens=own.output_tokens, n_anchors=own.n_anchors)
+
+    def _mix(self, panel_p: np.ndarray, own_p: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Step 4 of the module doc: the panel's estimates mixed with the kNN ones (``own_p``, before
+        the per-model level ``offsets`` that `KNNEstimator` adds as logits)."""
+        if not self.knn_weight:
+            return panel_p
+        knn_p = sigmoid(logistic.logit(own_p) + offsets[None, :]) if np.any(offsets) else own_p
+        return (1.0 - self.knn_weight) * panel_p + self.knn_weight * knn_p
+
+    def _knn_offsets(self, history: History, models: Sequence[str]) -> np.ndarray:
+        """`KNNEstimator.level_offsets` of ``models``, looked up only when the kNN part is mixed in."""
+        return self.knn.level_offsets(history, models) if self.knn_weight else np.zeros(len(models))
 
     def _reference_estimates(self, queries: Sequence[str], query_embs: np.ndarray, anchors: Anchors,
                              own: RawEstimates, history: History, panel: Panel) -> np.ndarray:
@@ -196,7 +218,8 @@ class PanelEstimator(Estimator):
 
     @property
     def cache_key(self) -> tuple:
-        """What makes two panel estimators' fits interchangeable (their key in ``history.fit_cache``)."""
+        """What makes two panel estimators' fits interchangeable (their key in ``history.fit_cache``;
+        ``knn_weight`` is not in it: it mixes estimates, the fits are the same)."""
         knn = self.knn
         return ("panel", knn.k, knn.temperature, knn.prior_weight, self.n_factors, self.min_share,
                 self.fit_sample, self.benchmark_sample, self.shrink, self.benchmark_skills, self.seed)
@@ -396,11 +419,14 @@ class PanelEstimator(Estimator):
             acc = float(y.mean())
             own_pool = own_estimates(vectors, pool.ids, vectors[pool.ids], ids, y, acc, self.knn)
             x, yy = self._sparse_rows(history, blind, ids, y, acc)
-            _, eta = self._regress(blind, x, yy, own_pool, outcomes_level(history, ids, y))
+            target = outcomes_level(history, ids, y)
+            _, eta = self._regress(blind, x, yy, own_pool, target)
             eta = eta[:, None]
             if self.shrink:
                 eta = blind.panel.shrinkage.apply(eta, np.array([[_level_logit(eta)]]), pool.closeness)
-            return HistoryEstimates(pool.ids, sigmoid(eta))
+            # the kNN part on its level as `KNNEstimator.level_offsets` puts it (here over the pool)
+            offset = logit_shift(logistic.logit(own_pool), target.level) if target.method == "irt" and self.knn_weight else 0.0
+            return HistoryEstimates(pool.ids, self._mix(sigmoid(eta), own_pool[:, None], np.array([offset])))
 
     def _own_on_pool(self, model: str, history: History, state: PanelState) -> np.ndarray:
         """The model's own kNN estimate on each pool question, the question itself hidden: a reference
@@ -429,14 +455,16 @@ class PanelEstimator(Estimator):
             panel, pool = state.panel, state.pool
             z, shares = panel.factors(state.ref_p), panel.shares(pool.nbr)
             eta = np.empty((len(pool.ids), len(models)))
+            own = np.empty_like(eta)
             level = np.empty(len(models))
             for j, m in enumerate(models):
                 fit = self.model_fit(m, history)
-                eta[:, j] = design(z, logit(self._own_on_pool(m, history, state)), shares) @ fit.coef
+                own[:, j] = self._own_on_pool(m, history, state)
+                eta[:, j] = design(z, logit(own[:, j]), shares) @ fit.coef
                 level[j] = fit.level
             if self.shrink:
                 eta = panel.shrinkage.apply(eta, level[None, :], pool.closeness)
-            return HistoryEstimates(pool.ids, sigmoid(eta))
+            return HistoryEstimates(pool.ids, self._mix(sigmoid(eta), own, self._knn_offsets(history, models)))
 
 
 def design(z: np.ndarray, own_logit: np.ndarray | None = None, shares: np.ndarray | None = None) -> np.ndarray:

@@ -171,7 +171,27 @@ def test_without_a_panel_it_is_the_knn_estimator(history):
     np.testing.assert_allclose(predict(PanelEstimator(), one, q, ["strong"]), predict(KNNEstimator(), one, q, ["strong"]))
 
 
-@pytest.mark.parametrize("kwargs", [{"factors": 0}, {"min_share": 0}, {"fit_sample": 10}, {"refit_share": -1}])
+def test_the_estimate_mixes_the_panel_with_the_level_corrected_knn_estimate():
+    """Step 4: with ``knn_weight`` w the estimate is (1 - w) x the pure panel's + w x `KNNEstimator`'s
+    (on the model's level: the new model's 40 outcomes are corrected for which questions they are),
+    for new queries and for the history questions the default knob is calibrated on alike."""
+    h, world, _ = build(0, new_outcomes=40)
+    vecs, _ = fresh(world, 10)
+    models = ["new", *ABILITIES]
+    pure = predict(PanelEstimator(knn_weight=0.0), h, vecs, models)
+    knn = predict(KNNEstimator(), h, vecs, models)
+    mixed = predict(PanelEstimator(knn_weight=0.4), h, vecs, models)
+    np.testing.assert_allclose(mixed, 0.6 * pure + 0.4 * knn, atol=1e-9)
+    assert np.abs(mixed - pure).max() > 0.01  # the kNN part is not the panel's
+    pure_h = PanelEstimator(knn_weight=0.0).history_estimates(h, models)
+    mixed_h = PanelEstimator(knn_weight=0.4).history_estimates(h, models)
+    assert np.array_equal(pure_h.ids, mixed_h.ids) and np.abs(mixed_h.p_correct - pure_h.p_correct).max() > 0.01
+    only_knn = PanelEstimator(knn_weight=1.0).history_estimates(h, models).p_correct
+    np.testing.assert_allclose(mixed_h.p_correct, 0.6 * pure_h.p_correct + 0.4 * only_knn, atol=1e-9)
+
+
+@pytest.mark.parametrize("kwargs", [{"factors": 0}, {"min_share": 0}, {"fit_sample": 10}, {"refit_share": -1},
+                                    {"knn_weight": 1.5}, {"knn_weight": -0.1}])
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(EstimatorError, match="PanelEstimator needs"):
         PanelEstimator(**kwargs)
