@@ -29,7 +29,7 @@ import routing_quality  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 DATASETS = ("llmrouter-9", "routerbench-11")
-WEIGHTS = (0.0, 0.25)  # the library's is 0.25; more weights, a longer run (about 6 minutes each)
+WEIGHTS = (0.0, 0.25)  # the pure panel and the library's weight; each weight is one more router per run
 
 
 def router_name(weight: float) -> str:
@@ -46,25 +46,24 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
-    weights = WEIGHTS
     table: dict[str, dict[str, float]] = {}
     for dataset in DATASETS:
         out = OUT / f"knn_mix_{dataset}.json"
         routing_quality.main(["--dataset", dataset, "--validation", "--settings", "seen", "unseen", "onboarding",
                               "--onboarding-n", "50", "--jobs", str(args.jobs), "--out", str(out),
-                              "--seeds", *map(str, args.seeds), "--routers", *map(router_name, weights)])
+                              "--seeds", *map(str, args.seeds), "--routers", *map(router_name, WEIGHTS)])
         for setting, body in json.loads(out.read_text())["settings"].items():
-            table[f"{dataset} {setting}"] = {f"{w:g}": body["routers"][router_name(w)]["auc"] for w in weights}
+            table[f"{dataset} {setting}"] = {f"{w:g}": body["routers"][router_name(w)]["auc"] for w in WEIGHTS}
     lines = [f"routing AUC on the validation parts ({len(args.seeds)} seeds) by knn_weight; in brackets, points "
              "against the pure panel (w = 0) of the same run"]
-    lines.append(f"{'setting':36s}" + "".join(f"{'w=' + format(w, 'g'):>16s}" for w in weights))
+    lines.append(f"{'setting':36s}" + "".join(f"{'w=' + format(w, 'g'):>16s}" for w in WEIGHTS))
     for row, aucs in table.items():
         base = aucs["0"]
-        lines.append(f"{row:36s}" + "".join(f"{aucs[f'{w:g}']:8.4f} ({100 * (aucs[f'{w:g}'] - base):+5.2f})" for w in weights))
-    mean = {f"{w:g}": float(np.mean([100 * (a[f'{w:g}'] - a['0']) for a in table.values()])) for w in weights}
-    lines.append(f"{'mean difference (points)':36s}" + "".join(f"{mean[f'{w:g}']:+16.2f}" for w in weights))
-    up = {f"{w:g}": sum(a[f"{w:g}"] > a["0"] for a in table.values()) for w in weights}
-    lines.append(f"{'settings above w = 0':36s}" + "".join(f"{up[f'{w:g}']:>13d}/{len(table):<2d}" for w in weights))
+        lines.append(f"{row:36s}" + "".join(f"{aucs[f'{w:g}']:8.4f} ({100 * (aucs[f'{w:g}'] - base):+5.2f})" for w in WEIGHTS))
+    mean = {f"{w:g}": float(np.mean([100 * (a[f'{w:g}'] - a['0']) for a in table.values()])) for w in WEIGHTS}
+    lines.append(f"{'mean difference (points)':36s}" + "".join(f"{mean[f'{w:g}']:+16.2f}" for w in WEIGHTS))
+    up = {f"{w:g}": sum(a[f"{w:g}"] > a["0"] for a in table.values()) for w in WEIGHTS}
+    lines.append(f"{'settings above w = 0':36s}" + "".join(f"{up[f'{w:g}']:>13d}/{len(table):<2d}" for w in WEIGHTS))
     text = "\n".join(lines)
     print(text)
     OUT.mkdir(parents=True, exist_ok=True)
