@@ -248,11 +248,13 @@ class PanelEstimator(Estimator):
         return None if state is None else state.panel
 
     def prepare(self, history: History, models: Sequence[str] = ()) -> None:
-        """Fit the panel and the given models now (cached), so routing does not wait for it."""
+        """Fit the panel and the given models now, and their kNN level offsets (all cached), so
+        routing does not wait for them."""
         if self.state(history) is not None:
-            for m in models:
-                if m in history.models:
-                    self.model_fit(m, history)
+            known = [m for m in models if m in history.models]
+            for m in known:
+                self.model_fit(m, history)
+            self._knn_offsets(history, known)
 
     def _fit_panel(self, history: History, ref: tuple[str, ...], sizes: tuple[int, ...]) -> PanelState:
         rng = np.random.default_rng(self.seed)
@@ -425,7 +427,7 @@ class PanelEstimator(Estimator):
             if self.shrink:
                 eta = blind.panel.shrinkage.apply(eta, np.array([[_level_logit(eta)]]), pool.closeness)
             # the kNN part on its level as `KNNEstimator.level_offsets` puts it (here over the pool)
-            offset = logit_shift(logistic.logit(own_pool), target.level) if target.method == "irt" and self.knn_weight else 0.0
+            offset = logit_shift(logistic.logit(own_pool), target.level) if target.method == "irt" else 0.0
             return HistoryEstimates(pool.ids, self._mix(sigmoid(eta), own_pool[:, None], np.array([offset])))
 
     def _own_on_pool(self, model: str, history: History, state: PanelState) -> np.ndarray:

@@ -190,6 +190,23 @@ def test_the_estimate_mixes_the_panel_with_the_level_corrected_knn_estimate():
     np.testing.assert_allclose(mixed_h.p_correct, 0.6 * pure_h.p_correct + 0.4 * only_knn, atol=1e-9)
 
 
+def test_prepare_leaves_no_search_for_the_first_estimate(monkeypatch):
+    """After `prepare`, estimating (anchors already fetched) searches the history no more: the kNN
+    part's level offsets were found with the fits, not on the first routed call."""
+    h, world, _ = build(0, new_outcomes=40)
+    vecs, _ = fresh(world, 5)
+    models = ["new", *ABILITIES]
+    est = PanelEstimator()
+    est.prepare(h, models)
+    anchors = h.anchors(vecs, models, est.k)
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("a history search while estimating")
+
+    monkeypatch.setattr(h, "anchors", no_search)
+    assert est.predict([""] * len(vecs), vecs, anchors, h).p_correct.shape == (len(vecs), len(models))
+
+
 @pytest.mark.parametrize("kwargs", [{"factors": 0}, {"min_share": 0}, {"fit_sample": 10}, {"refit_share": -1},
                                     {"knn_weight": 1.5}, {"knn_weight": -0.1}])
 def test_bad_settings_are_refused(kwargs):
