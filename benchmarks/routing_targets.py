@@ -4,7 +4,8 @@
 
 Per setting: SCOPE's best AUC against the best baseline's; held-out settings (every trio): AUROC and
 level bias per held-out model; ``scope-default``'s one operating point (the default knob) against
-BSM; ood: every draw against the prior.
+BSM, and the cheapest point of its knob sweep within 1 point of BSM (what any one setting could reach);
+ood: every draw against the prior.
 """
 import json
 import sys
@@ -41,6 +42,9 @@ for path in sys.argv[1:]:
                 verdict = " (target >= -1 pt at <= 70%: " + ("met)" if gap_pt >= -1 and share <= 70 else "MISSED)")
             print(f"{'':<18} scope-default's default knob: acc {dflt['default_accuracy']:.4f} ({gap_pt:+.2f} pt vs BSM) "
                   f"at {share:.0f}% of BSM's cost{verdict}")
+            if dflt.get("cost_share_within_1pt") is not None:  # the best any one knob setting reaches
+                print(f"{'':<18} its sweep's cheapest point within 1 pt of BSM: {100 * dflt['cost_share_within_1pt']:.0f}% "
+                      f"of BSM's cost ({dflt.get('cost_share_within_1pt_seeds', len(d['seeds']))} of {len(d['seeds'])} seeds reach it)")
         if name == "ood":
             pr = rs["prior"]["per_seed"]
             for i, dr in enumerate(res["draws"]):

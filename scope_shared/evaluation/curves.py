@@ -8,6 +8,8 @@ All figures are pure functions of points (mean accuracy, mean USD cost per query
 - ``aiq``: RouterBench's AIQ, the same area under the non-decreasing convex hull (random mixing of
   two routings reaches any point between them);
 - ``cost_saving_at_bsm``: 1 - (cheapest router point with accuracy >= BSM's) / BSM's cost;
+- ``cost_share_within_1pt``: (cheapest router point with accuracy >= BSM's - 1 point) / BSM's cost,
+  the best any one knob setting of the sweep does against the default knob's promise;
 - ``max_accuracy`` and ``gain_over_bsm``;
 - ``pgr``: the SCOPE paper's performance-gap recovered,
   (max accuracy - worst single model) / (oracle - worst single model);
@@ -198,11 +200,16 @@ def summarize(points: Sequence[Point], ref: Reference) -> dict[str, float | None
         "max_accuracy": max_acc,
         "gain_over_bsm": max_acc - ref.bsm.accuracy,
         "cost_saving_at_bsm": cost_saving_at(points, ref.bsm.accuracy, ref.bsm.cost),
+        "cost_share_within_1pt": _share(cost_saving_at(points, ref.bsm.accuracy - 0.01, ref.bsm.cost)),
         "pgr": (max_acc - ref.worst_accuracy) / gap if gap > 0 else None,
         "apgr": _none_if_nan(apgr(points, ref.cheapest, ref.bsm)),
         "cpt50": cpt(points, ref.cheapest, ref.bsm, 0.5),
         "cpt80": cpt(points, ref.cheapest, ref.bsm, 0.8),
     }
+
+
+def _share(saving: float | None) -> float | None:
+    return None if saving is None else 1.0 - saving
 
 
 def _none_if_nan(x: float) -> float | None:

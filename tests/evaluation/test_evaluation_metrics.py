@@ -66,6 +66,16 @@ def test_cost_saving_at_bsm_accuracy():
     assert cost_saving_at(pts, 0.9, 4.0) is None
 
 
+def test_cost_share_within_one_point_of_bsm():
+    scores, costs = _table()
+    ref = reference(["a", "b", "c"], scores, costs)
+    bsm = ref.model_points[ref.bsm_index]
+    # a point 1 point below BSM's accuracy at half its cost counts, one 2 points below does not
+    fig = summarize([P(bsm.accuracy - 0.01, bsm.cost / 2), P(bsm.accuracy - 0.02, bsm.cost / 10), bsm], ref)
+    assert fig["cost_share_within_1pt"] == pytest.approx(0.5)
+    assert summarize([P(bsm.accuracy - 0.02, bsm.cost / 10)], ref)["cost_share_within_1pt"] is None
+
+
 def test_apgr_and_cpt_by_hand():
     weak, strong = P(0.5, 1.0), P(0.8, 3.0)
     pts = [P(0.5, 1.0), P(0.8, 2.0)]  # PGR 0 on [0, .5), 1 on [.5, 1]
