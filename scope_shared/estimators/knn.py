@@ -101,9 +101,7 @@ class KNNEstimator(Estimator):
         med_tok = np.array([s["median_output_tokens"] for s in stats])[None, :]
         p = weighted_accuracy(w, anchors.scores, prior, self.prior_weight)
         if self.level_correction:  # models with few outcomes: onto their level, corrected for which questions
-            offsets = self.level_offsets(history, anchors.models)
-            if np.any(offsets):
-                p = sigmoid(logit(p) + offsets[None, :])
+            p = on_level(p, self.level_offsets(history, anchors.models))
         known = anchors.mask & np.isfinite(anchors.tokens)
         wt = np.where(known, w, 0.0)
         logt = np.where(known, np.log1p(np.nan_to_num(anchors.tokens.astype(np.float64))), 0.0)
@@ -123,6 +121,12 @@ def weighted_accuracy(w: np.ndarray, scores: np.ndarray, prior: np.ndarray, prio
     ``prior_weight`` pseudo-anchors at the model's overall accuracy ``prior``; (n_q, n_m)."""
     s = np.nan_to_num(scores.astype(np.float64))
     return ((w * s).sum(-1) + prior_weight * prior) / (w.sum(-1) + prior_weight)
+
+
+def on_level(p: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """kNN estimates ``p`` (queries, models) moved onto their models' levels by the logit ``offsets``
+    of `KNNEstimator.level_offsets` (the estimates themselves where every offset is 0)."""
+    return sigmoid(logit(p) + offsets[None, :]) if np.any(offsets) else p
 
 
 def _integer(v: object) -> bool:

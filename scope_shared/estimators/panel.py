@@ -47,7 +47,7 @@ import numpy as np
 from scope_shared.errors import EstimatorError
 from scope_shared.estimators import logistic
 from scope_shared.estimators.base import Estimator, HistoryEstimates, RawEstimates
-from scope_shared.estimators.knn import KNNEstimator
+from scope_shared.estimators.knn import KNNEstimator, on_level
 from scope_shared.estimators.levels import LevelEstimate, logit_shift, model_levels, outcomes_level
 from scope_shared.estimators.panel_features import (
     LIST_FACTOR,
@@ -193,8 +193,7 @@ class PanelEstimator(Estimator):
         the per-model level ``offsets`` that `KNNEstimator` adds as logits)."""
         if not self.knn_weight:
             return panel_p
-        knn_p = sigmoid(logistic.logit(own_p) + offsets[None, :]) if np.any(offsets) else own_p
-        return (1.0 - self.knn_weight) * panel_p + self.knn_weight * knn_p
+        return (1.0 - self.knn_weight) * panel_p + self.knn_weight * on_level(own_p, offsets)
 
     def _knn_offsets(self, history: History, models: Sequence[str]) -> np.ndarray:
         """`KNNEstimator.level_offsets` of ``models``, looked up only when the kNN part is mixed in."""
