@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
+    labels = [f"{w:g}" for w in WEIGHTS]  # the JSON's keys; "0" is the pure panel, the baseline
     table: dict[str, dict[str, float]] = {}
     for dataset in DATASETS:
         out = OUT / f"knn_mix_{dataset}.json"
@@ -53,17 +54,16 @@ def main() -> None:
                               "--onboarding-n", "50", "--jobs", str(args.jobs), "--out", str(out),
                               "--seeds", *map(str, args.seeds), "--routers", *map(router_name, WEIGHTS)])
         for setting, body in json.loads(out.read_text())["settings"].items():
-            table[f"{dataset} {setting}"] = {f"{w:g}": body["routers"][router_name(w)]["auc"] for w in WEIGHTS}
+            table[f"{dataset} {setting}"] = {k: body["routers"][router_name(w)]["auc"] for k, w in zip(labels, WEIGHTS)}
     lines = [f"routing AUC on the validation parts ({len(args.seeds)} seeds) by knn_weight; in brackets, points "
              "against the pure panel (w = 0) of the same run"]
-    lines.append(f"{'setting':36s}" + "".join(f"{'w=' + format(w, 'g'):>16s}" for w in WEIGHTS))
+    lines.append(f"{'setting':36s}" + "".join(f"{'w=' + k:>16s}" for k in labels))
     for row, aucs in table.items():
-        base = aucs["0"]
-        lines.append(f"{row:36s}" + "".join(f"{aucs[f'{w:g}']:8.4f} ({100 * (aucs[f'{w:g}'] - base):+5.2f})" for w in WEIGHTS))
-    mean = {f"{w:g}": float(np.mean([100 * (a[f'{w:g}'] - a['0']) for a in table.values()])) for w in WEIGHTS}
-    lines.append(f"{'mean difference (points)':36s}" + "".join(f"{mean[f'{w:g}']:+16.2f}" for w in WEIGHTS))
-    up = {f"{w:g}": sum(a[f"{w:g}"] > a["0"] for a in table.values()) for w in WEIGHTS}
-    lines.append(f"{'settings above w = 0':36s}" + "".join(f"{up[f'{w:g}']:>13d}/{len(table):<2d}" for w in WEIGHTS))
+        lines.append(f"{row:36s}" + "".join(f"{aucs[k]:8.4f} ({100 * (aucs[k] - aucs['0']):+5.2f})" for k in labels))
+    mean = {k: float(np.mean([100 * (a[k] - a["0"]) for a in table.values()])) for k in labels}
+    lines.append(f"{'mean difference (points)':36s}" + "".join(f"{mean[k]:+16.2f}" for k in labels))
+    up = {k: sum(a[k] > a["0"] for a in table.values()) for k in labels}
+    lines.append(f"{'settings above w = 0':36s}" + "".join(f"{up[k]:>13d}/{len(table):<2d}" for k in labels))
     text = "\n".join(lines)
     print(text)
     OUT.mkdir(parents=True, exist_ok=True)
