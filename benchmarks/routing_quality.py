@@ -245,9 +245,9 @@ def run_embedder(table, embedder, texts, seeds, args, settings: list[tuple[str, 
 
 def tuned_config(args) -> TuningConfig:
     """The per-split routing embedder's training: the benchmark's, with the options given."""
-    if args.tuned_val_models is None:
-        return BENCHMARK_CONFIG
-    return replace(BENCHMARK_CONFIG, val_model_fraction=args.tuned_val_models)
+    options = {"val_model_fraction": args.tuned_val_models, "max_epochs": args.tuned_max_epochs,
+               "centre": args.tuned_centre or None}
+    return replace(BENCHMARK_CONFIG, **{k: v for k, v in options.items() if v is not None})
 
 
 def ood_note(n_benchmarks: int) -> str:
@@ -299,6 +299,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--tuned-val-models", type=float, default=None,
                     help="routing embedder: share of known models held out of its training as the stopping signal "
                          f"(default {BENCHMARK_CONFIG.val_model_fraction:.3g}: stop on held-out questions only)")
+    ap.add_argument("--tuned-max-epochs", type=int, default=None,
+                    help=f"routing embedder: epoch cap (default {BENCHMARK_CONFIG.max_epochs}; 0: the base table, no outcome training)")
+    ap.add_argument("--tuned-centre", action="store_true", help="routing embedder: centre the base table on the history's questions first")
     ap.add_argument(
         "--reasoner-dir", default=None,
         help="local reasoning-predictor checkpoint: adds scope-reasoning (also $SCOPE_REASONER_DIR; GPU advised)",

@@ -45,7 +45,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         pack = load_pack(args.pack)
         history, source = pack.history(), f"anchor pack {pack.name}"
     capped = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
-    config = TuningConfig(seed=args.seed, time_budget_s=args.time_budget, **capped)
+    config = TuningConfig(seed=args.seed, time_budget_s=args.time_budget, centre=args.centre, **capped)
     data = tuning_data(history, args.models)
     t0 = time.perf_counter()
     base = named.fast_embedder()
@@ -109,7 +109,8 @@ def add_commands(sub: Any, hsub: Any) -> None:
     train.add_argument("--models", nargs="+", default=None, help="only these models' outcomes (default: all)")
     train.add_argument("--out", default=None, help="folder to write (default: where the name 'routing' finds it)")
     train.add_argument("--time-budget", type=float, default=300.0, help="stop after this many seconds (best kept)")
-    train.add_argument("--max-epochs", type=int, default=None, help="epoch cap (default: the training's, 20)")
+    train.add_argument("--max-epochs", type=int, default=None, help="epoch cap (default: the training's, 20; 0: no training on outcomes)")
+    train.add_argument("--centre", action="store_true", help="centre the fast table on the history's questions first")
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=_cmd_train)
     lst = esub.add_parser("list", help="the embedder names and whether the fast one is built")

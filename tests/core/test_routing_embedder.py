@@ -31,6 +31,7 @@ from scope_shared.embedders.distill import (
 from scope_shared.embedders.static import StaticEmbedder, Truncation
 from scope_shared.embedders.tuning import (
     TuningConfig,
+    centred_table,
     TuningData,
     embed_pooled,
     load_tuned,
@@ -91,6 +92,24 @@ def test_training_is_deterministic_under_a_seed_and_learns(base):
     assert r1.improved and r1.val_loss_best < r1.val_loss_base
     t3, _ = tune_table(base, data, TuningConfig(**{**FAST_CONFIG.__dict__, "seed": 1}))
     assert not np.array_equal(t1, t3)
+
+
+def test_centring_subtracts_the_texts_mean_vector_and_stays_a_table(base):
+    texts = synthetic().texts
+    pooled = pooling_matrix(base, texts)
+    raw = embed_pooled(base.table, pooled)
+    centred = centred_table(base.table, pooled)
+    # the texts' unnormalised vectors under the centred table average to zero ...
+    indptr, ids, vals = pooled
+    sums = np.stack([(base.table[ids[a:b]] * vals[a:b, None]).sum(0) for a, b in zip(indptr[:-1], indptr[1:])])
+    shifted = np.stack([(centred[ids[a:b]] * vals[a:b, None]).sum(0) for a, b in zip(indptr[:-1], indptr[1:])])
+    np.testing.assert_allclose(shifted, sums - sums.mean(0), atol=1e-5)
+    # ... so the mean of the unit vectors moves toward 0 and the embedder reads the table as it is
+    assert np.linalg.norm(embed_pooled(centred, pooled).mean(0)) < np.linalg.norm(raw.mean(0))
+    # no epochs: the centred table itself (what training starts from)
+    untrained, report = tune_table(base, synthetic(), TuningConfig(**{**FAST_CONFIG.__dict__, "max_epochs": 0, "centre": True}))
+    np.testing.assert_allclose(untrained, centred, atol=1e-6)
+    assert report.epochs == 0 and not report.improved
 
 
 def test_refuses_a_history_without_enough_outcomes(base):
