@@ -31,8 +31,8 @@ from scope_shared.embedders.distill import (
 from scope_shared.embedders.static import StaticEmbedder, Truncation
 from scope_shared.embedders.tuning import (
     TuningConfig,
-    centred_table,
     TuningData,
+    centred_table,
     embed_pooled,
     load_tuned,
     pooling_matrix,
