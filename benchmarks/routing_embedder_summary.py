@@ -25,11 +25,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE, TUNED = "minilm", "routing"
 
 
-def pooled(files: list[Path], labels: dict[Path, str] | None = None) -> dict:
+def pooled(files: list[Path], labels: dict[Path, str] | None = None, figure: str = "auc") -> dict:
     """{dataset: {setting: {embedder: {router: {seed: auc}}}}} from every file's per-seed figures.
 
     ``labels``: a file's tuned embedder (or, in a run of one embedder, its result) under another name:
-    variants of the training compared side by side."""
+    variants of the training compared side by side. ``figure``: ``auc`` or ``auc_without_cpu`` (the
+    same decisions without their measured CPU time: unmoved by the machine's load; runs older than
+    it have none, and their seeds are left out)."""
     out: dict = {}
     kinds = set()
     for f in files:
@@ -46,7 +48,8 @@ def pooled(files: list[Path], labels: dict[Path, str] | None = None) -> dict:
                     if r.get("kind") != "scope":
                         continue
                     seeds = out.setdefault(run["dataset"], {}).setdefault(setting, {}).setdefault(emb, {})
-                    seeds.setdefault(router, {}).update({int(p["seed"]): p["auc"] for p in r["per_seed"]})
+                    seeds.setdefault(router, {}).update({int(p["seed"]): p[figure] for p in r["per_seed"]
+                                                         if p.get(figure) is not None})
     return out
 
 
@@ -59,8 +62,12 @@ def summarise(table: dict) -> dict:
             best = {}
             for emb, routers in embs.items():
                 means = {r: float(np.mean(list(s.values()))) for r, s in routers.items() if s}
+                if not means:  # no seed has the figure (a run older than it)
+                    continue
                 router = max(means, key=means.get)
                 best[emb] = {"router": router, "auc": means[router], "seeds": sorted(routers[router])}
+            if BASELINE not in best or TUNED not in best:
+                continue
             gap = 100 * (best[TUNED]["auc"] - best[BASELINE]["auc"])
             cells.append(gap)
             rows.append({"dataset": ds, "setting": setting, "best": best, "tuned_minus_minilm_points": gap,
@@ -73,8 +80,8 @@ def summarise(table: dict) -> dict:
             "target_mean_plus_half_point": mean_gap is not None and mean_gap >= 0.5}
 
 
-def report_lines(summary: dict) -> list[str]:
-    lines = [f"best SCOPE AUC per embedder (mean over seeds); gap = {TUNED} - {BASELINE}, in points"]
+def report_lines(summary: dict, figure: str = "auc") -> list[str]:
+    lines = [f"best SCOPE {figure} per embedder (mean over seeds); gap = {TUNED} - {BASELINE}, in points"]
     for row in summary["cells"]:
         best = row["best"]
         cells = "  ".join(f"{e} {100 * b['auc']:.2f} ({b['router']})" for e, b in best.items())
@@ -94,6 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("files", nargs="+", help="routing_quality JSON files (--embedders minilm,fast,routing); "
                     "LABEL=FILE shows that file's tuned embedder (or its only one) as LABEL")
     ap.add_argument("--out", type=Path, default=RESULTS / "routing_embedder_summary.json")
+    ap.add_argument("--figure", choices=["auc", "auc_without_cpu"], default="auc",
+                    help="auc_without_cpu: the decisions alone, without their measured CPU time (load-free)")
     args = ap.parse_args(argv)
     files, labels = [], {}
     for a in args.files:
@@ -101,8 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
         files.append(Path(path if sep else a))
         if sep:
             labels[files[-1]] = label
-    summary = summarise(pooled(files, labels))
-    lines = report_lines(summary)
+    summary = summarise(pooled(files, labels, args.figure))
+    lines = report_lines(summary, args.figure)
     print("\n".join(lines))
     args.out.write_text(json.dumps({"files": args.files, **summary}, indent=1))
     args.out.with_suffix(".txt").write_text("\n".join(lines) + "\n")

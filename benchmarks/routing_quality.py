@@ -75,7 +75,7 @@ TRIOS = {
 }
 UNSEEN = {name: trios[0] for name, trios in TRIOS.items()}
 #: figures kept per seed (per draw, for ood) in the JSON beside the means
-PER_SEED = ["auc", "aiq", "max_accuracy", "gain_over_bsm", "cost_saving_at_bsm", "cost_share_within_1pt", "auroc", "bias_mean", "abs_bias_mean",
+PER_SEED = ["auc", "auc_without_cpu", "aiq", "max_accuracy", "gain_over_bsm", "cost_saving_at_bsm", "cost_share_within_1pt", "auroc", "bias_mean", "abs_bias_mean",
             "auroc_per_model", "default_accuracy", "default_cost_share", "default_gap_to_bsm"]
 
 

@@ -152,6 +152,9 @@ def evaluate(
     overhead = cpu_s * cpu_usd_per_hour / 3600.0 + out.overhead_usd
     points = curve(truth.scores, truth.costs, out.choices, overhead)
     figures = summarize(points, ref)
+    # the same decisions without the measured CPU time in their cost: unmoved by the machine's load
+    # (comparisons of embedders, whose CPU costs differ 100-fold, read both)
+    figures["auc_without_cpu"] = summarize(curve(truth.scores, truth.costs, out.choices, out.overhead_usd), ref)["auc"]
     cols = [split.models.index(m) for m in (models or split.models)]
     p = None if out.p_correct is None else out.p_correct[:, cols]
     y = truth.scores[:, cols]

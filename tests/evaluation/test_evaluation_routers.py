@@ -66,6 +66,18 @@ def test_always_routers_give_exactly_a_models_point():
     assert set(np.unique(mix.choices[0])) == {0} and set(np.unique(mix.choices[-1])) == {2}
 
 
+def test_auc_without_cpu_prices_the_decisions_alone():
+    table, embs = synthetic()
+    split, truth = make_split(table, embs, seed=0)
+    ref = reference(split.models, truth.scores, truth.costs)
+    free = evaluate(ScopeRouter("scope-knn"), split, truth, ref, cpu_usd_per_hour=0.0)
+    slow = evaluate(ScopeRouter("scope-knn"), split, truth, ref, embed_s_per_query=5.0)
+    # a slow embedding costs area under the priced curve, not under the decisions' own
+    assert slow.figures["auc"] < slow.figures["auc_without_cpu"]
+    assert slow.figures["auc_without_cpu"] == pytest.approx(free.figures["auc"])
+    assert free.figures["auc_without_cpu"] == pytest.approx(free.figures["auc"])
+
+
 def test_scope_adapter_sweep_matches_router_route():
     table, embs = synthetic(40)
     split, _ = make_split(table, embs, seed=0)
