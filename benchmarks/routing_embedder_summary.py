@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
     summary = summarise(pooled(files, labels, args.figure))
     lines = report_lines(summary, args.figure)
     print("\n".join(lines))
-    args.out.write_text(json.dumps({"files": args.files, **summary}, indent=1))
+    args.out.write_text(json.dumps({"files": args.files, "figure": args.figure, **summary}, indent=1))
     args.out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out} and {args.out.with_suffix('.txt')}")
     return summary

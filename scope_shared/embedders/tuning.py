@@ -216,13 +216,17 @@ def pooling_matrix(base: StaticEmbedder, texts: Sequence[str]) -> tuple[np.ndarr
     return indptr_a, np.asarray(ids, dtype=np.int64), np.repeat(1.0 / lengths, lengths).astype(np.float32)
 
 
-def embed_pooled(table: np.ndarray, pooled: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-    """Unit vectors of pre-tokenized texts under ``table`` (what `StaticEmbedder` gives, without tokenizing)."""
+def _pooling(pooled: tuple[np.ndarray, np.ndarray, np.ndarray], n_tokens: int):  # -> scipy csr_matrix
+    """The (texts x tokens) sparse matrix of `pooling_matrix`'s parts: a text's row averages its tokens."""
     from scipy.sparse import csr_matrix
 
     indptr, ids, vals = pooled
-    s = csr_matrix((vals, ids, indptr), shape=(len(indptr) - 1, table.shape[0]))
-    x = np.asarray(s @ table.astype(np.float32), dtype=np.float32)
+    return csr_matrix((vals, ids, indptr), shape=(len(indptr) - 1, n_tokens))
+
+
+def embed_pooled(table: np.ndarray, pooled: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Unit vectors of pre-tokenized texts under ``table`` (what `StaticEmbedder` gives, without tokenizing)."""
+    x = np.asarray(_pooling(pooled, table.shape[0]) @ table.astype(np.float32), dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
@@ -231,12 +235,10 @@ def centred_table(table: np.ndarray, pooled: tuple[np.ndarray, np.ndarray, np.nd
 
     A text's vector is the mean of its tokens' rows, so this subtracts the same vector from every
     text's: the texts are centred, and the result is still a plain table."""
-    from scipy.sparse import csr_matrix
-
-    indptr, ids, vals = pooled
     t = table.astype(np.float32)
-    mean = np.asarray(csr_matrix((vals, ids, indptr), shape=(len(indptr) - 1, t.shape[0])).sum(axis=0)) @ t
-    return t - (mean / (len(indptr) - 1)).astype(np.float32)
+    s = _pooling(pooled, t.shape[0])
+    mean = np.asarray(s.sum(axis=0)) @ t / s.shape[0]  # token counts first: no (texts x dim) matrix
+    return t - mean.astype(np.float32)
 
 
 def tune_table(base: StaticEmbedder, data: TuningData, config: TuningConfig | None = None,

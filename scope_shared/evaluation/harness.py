@@ -18,7 +18,7 @@ import numpy as np
 
 from scope_shared.data import RoutingTable, stratified_split
 from scope_shared.errors import EvaluationError
-from scope_shared.evaluation.curves import Reference, reference, summarize
+from scope_shared.evaluation.curves import Reference, reference, step_area, summarize
 from scope_shared.evaluation.points import Point, curve
 from scope_shared.evaluation.prediction import per_model_quality
 from scope_shared.metrics import auroc, brier, ece, length_errors, median_abs_rel_error
@@ -154,7 +154,7 @@ def evaluate(
     figures = summarize(points, ref)
     # the same decisions without the measured CPU time in their cost: unmoved by the machine's load
     # (comparisons of embedders, whose CPU costs differ 100-fold, read both)
-    figures["auc_without_cpu"] = summarize(curve(truth.scores, truth.costs, out.choices, out.overhead_usd), ref)["auc"]
+    figures["auc_without_cpu"] = step_area(curve(truth.scores, truth.costs, out.choices, out.overhead_usd), *ref.cost_range)
     cols = [split.models.index(m) for m in (models or split.models)]
     p = None if out.p_correct is None else out.p_correct[:, cols]
     y = truth.scores[:, cols]
